@@ -1,0 +1,2 @@
+//! The scimbridge binary.
+fn main() {}
