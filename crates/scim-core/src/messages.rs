@@ -89,10 +89,8 @@ impl PatchOp {
             .as_object()
             .ok_or_else(|| ScimError::invalid_syntax("the PATCH body must be a JSON object"))?;
         let ops = match get_ci(obj, "Operations") {
-            Some(Value::Array(a)) if !a.is_empty() => a,
-            Some(Value::Array(_)) => {
-                return Err(ScimError::invalid_syntax("'Operations' is empty"));
-            }
+            // An empty list is a no-op; Microsoft's validator sends one (scimmyjs/scimmy#59).
+            Some(Value::Array(a)) => a,
             Some(_) => return Err(ScimError::invalid_syntax("'Operations' must be an array")),
             None => {
                 return Err(ScimError::invalid_syntax(

@@ -198,6 +198,12 @@ fn resolve<'a>(rt: &'a ResourceType, attr: &AttrPath) -> Result<Target<'a>> {
                 key: attr.name.clone(),
             }),
         },
+        // Entra qualifies custom attributes with the core URN (zulip/zulip#39773): keep them.
+        Some(_) if rt.attribute(None, &attr.name).is_none() => Ok(Target {
+            ext: None,
+            def: None,
+            key: attr.name.clone(),
+        }),
         _ => {
             let def = rt.attribute(None, &attr.name).ok_or_else(unknown)?;
             Ok(Target {

@@ -7,7 +7,7 @@ use crate::filter::AttrPath;
 
 /// True when `s` looks like a schema URN (`urn:` prefix, any case).
 pub fn is_urn(s: &str) -> bool {
-    s.len() > 4 && s[..4].eq_ignore_ascii_case("urn:")
+    s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) && s.len() > 4
 }
 
 /// Parses one attribute path word.

@@ -6,7 +6,7 @@
 
 use crate::error::{Result, ScimError};
 use crate::path::{is_urn, parse_attr_path};
-use crate::schema::{AttrType, AttributeDef, Mutability, ResourceType, Schema};
+use crate::schema::{AttrType, AttributeDef, Mutability, ResourceType, Schema, Uniqueness};
 use crate::value::{format_datetime, get_ci, parse_datetime};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -393,9 +393,14 @@ fn normalize_single(def: &AttributeDef, value: &Value, label: &str) -> Result<Op
         (AttrType::DateTime, _) => return Err(bad("an RFC 3339 date-time")),
         (_, Value::String(s)) if s.is_empty() => None,
         (_, Value::String(_)) => Some(value.clone()),
-        // Numbers and booleans sent for string attributes (e.g. employeeNumber) are kept as text.
-        (_, Value::Number(n)) => Some(Value::String(n.to_string())),
-        (_, Value::Bool(b)) => Some(Value::String(b.to_string())),
+        // Numbers and booleans sent for string attributes (e.g. employeeNumber) are kept as
+        // text, but not for identifiers (userName), where a number is a client bug.
+        (_, Value::Number(n)) if def.uniqueness == Uniqueness::None => {
+            Some(Value::String(n.to_string()))
+        }
+        (_, Value::Bool(b)) if def.uniqueness == Uniqueness::None => {
+            Some(Value::String(b.to_string()))
+        }
         (_, _) => return Err(bad("a string")),
     })
 }
@@ -405,6 +410,18 @@ fn normalize_complex(
     obj: &Map<String, Value>,
     label: &str,
 ) -> Result<Option<Value>> {
+    // Entra without SingleAppRoleAssignment: `{"value": "{\"id\":…,\"value\":\"25\",…}"}`,
+    // a role object JSON-encoded inside `value`.
+    if def.multi_valued
+        && let Some(Value::String(s)) = get_ci(obj, "value")
+        && s.trim_start().starts_with('{')
+        && let Ok(Value::Object(decoded)) = serde_json::from_str::<Value>(s)
+    {
+        let mut merged = obj.clone();
+        merged.retain(|k, _| !k.eq_ignore_ascii_case("value"));
+        merged.extend(decoded);
+        return normalize_complex(def, &merged, label);
+    }
     let mut out = Map::new();
     for (k, v) in obj {
         match def.sub(k) {

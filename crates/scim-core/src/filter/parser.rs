@@ -70,7 +70,7 @@ pub fn parse_patch_path(input: &str) -> Result<PatchPath> {
             sub_attr_after_filter: None,
         });
     };
-    let close = trimmed.rfind(']').ok_or_else(|| {
+    let close = trimmed.rfind(']').filter(|&c| c > open).ok_or_else(|| {
         ScimError::invalid_path(format!(
             "'{trimmed}': '[' at position {open} is never closed"
         ))
