@@ -1,0 +1,230 @@
+//! `connector-api` is the contract between the provisioning engine and a target app
+//! (ActiveCampaign, Pipedrive, …): the [`Connector`] trait, the target-side user and role
+//! types, [`Capabilities`], a [`ConnectorError`] that classifies failures so the engine can
+//! decide about retries without knowing the vendor, and the settings [`Descriptor`] that the
+//! UI and CLI render forms from. It has no HTTP client and names no concrete connector.
+
+use async_trait::async_trait;
+use serde::Serialize;
+use std::time::Duration;
+
+/// A user as the target app knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetUser {
+    /// The target's id (always a string; many APIs send numeric ids as strings).
+    pub id: String,
+    pub email: String,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// Role ids the user holds, where the target reports them with the user.
+    pub roles: Vec<String>,
+}
+
+/// What the engine wants a user to look like in the target.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct DesiredUser {
+    pub email: String,
+    pub username: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    /// Role ids to hold (one for single-role targets).
+    pub roles: Vec<String>,
+}
+
+/// A role (permission group, seat type…) of the target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Role {
+    pub id: String,
+    pub name: String,
+}
+
+/// Who the configured credentials act as, shown by "Test connection".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountIdentity {
+    /// The account or instance, e.g. the API host.
+    pub account: String,
+    /// The target user that owns the credentials; the engine never deletes or demotes it.
+    pub user_id: String,
+    pub user_email: String,
+    pub user_name: String,
+}
+
+/// One page of users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+/// How many roles a user holds in the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleCardinality {
+    One,
+    Many,
+}
+
+/// How the target identifies users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserKey {
+    Id,
+    Email,
+}
+
+/// What a target supports; the engine and the UI adapt to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Capabilities {
+    pub can_create: bool,
+    pub can_update: bool,
+    pub can_delete: bool,
+    /// A native deactivate; without it deactivation is a role change or a delete.
+    pub can_deactivate: bool,
+    pub roles: RoleCardinality,
+    pub names_supported: bool,
+    pub key: UserKey,
+}
+
+/// A connector failure, classified for retry decisions; `message` is readable by support.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectorError {
+    /// Credentials rejected: retrying will not help until they are fixed.
+    #[error("the target rejected the credentials: {0}")]
+    Unauthorized(String),
+    #[error("not found in the target: {0}")]
+    NotFound(String),
+    /// The target already has a conflicting object (e.g. the email is taken).
+    #[error("conflict in the target: {0}")]
+    Conflict(String),
+    /// Over the target's rate limit; try again after `retry_after` if given.
+    #[error("rate-limited by the target: {message}")]
+    RateLimited {
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    /// Timeouts, 5xx, connection failures: retry with backoff.
+    #[error("the target is unavailable: {0}")]
+    Transient(String),
+    /// The target refused the request as invalid; retrying the same call will fail again.
+    #[error("the target refused the request: {0}")]
+    Permanent(String),
+}
+
+impl ConnectorError {
+    /// True when the same call may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ConnectorError::RateLimited { .. } | ConnectorError::Transient(_)
+        )
+    }
+
+    /// The delay the target asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ConnectorError::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// Shorthand.
+pub type Result<T> = std::result::Result<T, ConnectorError>;
+
+/// The input control for a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldKind {
+    Url,
+    Text,
+    Secret,
+}
+
+/// One setting of a connector, as the UI and CLI show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Field {
+    pub key: &'static str,
+    pub label: &'static str,
+    /// Where to find the value, in the target's own words.
+    pub help: &'static str,
+    pub kind: FieldKind,
+    pub required: bool,
+    pub placeholder: &'static str,
+}
+
+impl Field {
+    /// Secrets are encrypted at rest and never shown again.
+    pub fn is_secret(&self) -> bool {
+        self.kind == FieldKind::Secret
+    }
+}
+
+/// Describes a connector kind: identity, settings and capabilities.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Descriptor {
+    /// Stable kind name stored with integrations, e.g. `activecampaign`.
+    pub kind: &'static str,
+    /// Shown on the connector card, e.g. "ActiveCampaign".
+    pub title: &'static str,
+    /// One line for the card.
+    pub summary: &'static str,
+    pub fields: &'static [Field],
+    pub capabilities: Capabilities,
+}
+
+impl Descriptor {
+    /// Checks settings and secrets against the fields; the error names what to fix.
+    pub fn validate<'a>(
+        &self,
+        settings: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+        secrets: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+    ) -> std::result::Result<(), String> {
+        for f in self.fields {
+            let mut source = if f.is_secret() {
+                secrets.clone().collect::<Vec<_>>()
+            } else {
+                settings.clone().collect()
+            }
+            .into_iter();
+            let present = source.any(|(k, v)| k == f.key && !v.trim().is_empty());
+            if f.required && !present {
+                return Err(format!("{} needs '{}' ({})", self.title, f.key, f.label));
+            }
+        }
+        for (k, _) in settings {
+            if !self.fields.iter().any(|f| !f.is_secret() && f.key == k) {
+                return Err(format!("{} has no setting '{k}'", self.title));
+            }
+        }
+        for (k, _) in secrets {
+            if !self.fields.iter().any(|f| f.is_secret() && f.key == k) {
+                return Err(format!("{} has no secret '{k}'", self.title));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A target app. Implementations are cheap to clone and safe to share between workers.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// The kind's descriptor.
+    fn descriptor(&self) -> &'static Descriptor;
+    /// Validates the credentials and returns who they act as.
+    async fn test_connection(&self) -> Result<AccountIdentity>;
+    /// The target's roles, looked up live.
+    async fn list_roles(&self) -> Result<Vec<Role>>;
+    async fn get_user(&self, id: &str) -> Result<Option<TargetUser>>;
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<TargetUser>>;
+    async fn find_user_by_username(&self, username: &str) -> Result<Option<TargetUser>>;
+    /// Users from `offset`, at most `limit` (for reconciliation).
+    async fn list_users(&self, offset: u64, limit: u64) -> Result<Page<TargetUser>>;
+    async fn create_user(&self, user: &DesiredUser) -> Result<TargetUser>;
+    /// Updates profile fields and roles.
+    async fn update_user(&self, id: &str, user: &DesiredUser) -> Result<TargetUser>;
+    /// Sets the user's role(s), replacing what they held.
+    async fn set_roles(&self, id: &str, roles: &[String]) -> Result<()>;
+    async fn delete_user(&self, id: &str) -> Result<()>;
+}

@@ -1,0 +1,178 @@
+//! The [`Store`] handle: connecting, pool configuration, migrations, transactions.
+
+use crate::crypto::{MasterKey, SecretBox};
+use crate::{Result, StoreError};
+use migration::{Migrator, sea_orm_migration::MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use std::path::Path;
+use std::time::Duration;
+
+/// Pool settings. `None` picks the backend default: 8 connections for SQLite (one writer at a
+/// time anyway), 32 for PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Maximum pooled connections.
+    pub max_connections: Option<u32>,
+    /// Connections kept open when idle.
+    pub min_connections: u32,
+    /// How long to wait for a free connection.
+    pub acquire_timeout: Duration,
+    /// SQLite: how long a statement waits for a lock before failing (`busy_timeout`).
+    pub sqlite_busy_timeout: Duration,
+    /// Log every SQL statement (debug level).
+    pub log_statements: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: None,
+            min_connections: 0,
+            acquire_timeout: Duration::from_secs(10),
+            sqlite_busy_timeout: Duration::from_secs(5),
+            log_statements: false,
+        }
+    }
+}
+
+/// The application's handle on the database and the secret box. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    secrets: SecretBox,
+}
+
+impl Store {
+    /// Connects with default [`StoreOptions`]. See [`Store::connect_with`].
+    pub async fn connect(url: &str, master_key: MasterKey) -> Result<Store> {
+        Self::connect_with(url, master_key, StoreOptions::default()).await
+    }
+
+    /// Connects to `sqlite://path` (the folder and file are created if missing; every
+    /// connection runs with WAL, `synchronous=FULL`, foreign keys on and a busy timeout) or to
+    /// `postgres://…`. Does not migrate: call [`Store::migrate`].
+    pub async fn connect_with(
+        url: &str,
+        master_key: MasterKey,
+        opts: StoreOptions,
+    ) -> Result<Store> {
+        let mut co = ConnectOptions::new(url.to_owned());
+        co.min_connections(opts.min_connections)
+            .acquire_timeout(opts.acquire_timeout)
+            .sqlx_logging(opts.log_statements);
+        if is_sqlite(url) {
+            if let Some(parent) = sqlite_path(url)
+                .and_then(Path::parent)
+                .filter(|p| !p.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::InvalidData(format!(
+                        "cannot create database folder {}: {e}",
+                        parent.display()
+                    ))
+                })?;
+            }
+            let busy = opts.sqlite_busy_timeout;
+            co.max_connections(opts.max_connections.unwrap_or(8))
+                .map_sqlx_sqlite_opts(move |o: SqliteConnectOptions| {
+                    o.create_if_missing(true)
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Full)
+                        .foreign_keys(true)
+                        .busy_timeout(busy)
+                });
+        } else {
+            co.max_connections(opts.max_connections.unwrap_or(32));
+        }
+        let db = Database::connect(co).await?;
+        Ok(Store {
+            db,
+            secrets: SecretBox::new(&master_key),
+        })
+    }
+
+    /// Wraps an existing connection (tests, tools).
+    pub fn from_connection(db: DatabaseConnection, master_key: &MasterKey) -> Store {
+        Store {
+            db,
+            secrets: SecretBox::new(master_key),
+        }
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<()> {
+        Migrator::up(&self.db, None).await?;
+        Ok(())
+    }
+
+    /// The connection pool, for callers that build their own queries or transactions.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`, so it takes
+    /// the write lock up front and waits (busy timeout) instead of failing when a read inside
+    /// it later has to become a write.
+    pub async fn begin_write(&self) -> Result<DatabaseTransaction> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        Ok(self.db.begin_with_options(options).await?)
+    }
+
+    /// The secret box built from the master key.
+    pub fn secret_box(&self) -> &SecretBox {
+        &self.secrets
+    }
+
+    /// Closes the pool.
+    pub async fn close(self) -> Result<()> {
+        Ok(self.db.close().await?)
+    }
+}
+
+fn is_sqlite(url: &str) -> bool {
+    url.starts_with("sqlite:")
+}
+
+/// The file path of a `sqlite://path?…` / `sqlite:path` URL, if it names a file.
+fn sqlite_path(url: &str) -> Option<&Path> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(":memory:") {
+        None
+    } else {
+        Some(Path::new(path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_path;
+    use std::path::Path;
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(
+            sqlite_path("sqlite:///var/x/db.sqlite"),
+            Some(Path::new("/var/x/db.sqlite"))
+        );
+        assert_eq!(
+            sqlite_path("sqlite://data/db.sqlite?mode=rwc"),
+            Some(Path::new("data/db.sqlite"))
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+    }
+}

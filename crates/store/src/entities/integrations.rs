@@ -1,0 +1,30 @@
+//! Entity for the `integrations` table.
+
+use crate::types::{IntegrationMode, IntegrationStatus};
+use sea_orm::entity::prelude::*;
+
+/// A tenant's connection from an IdP to a target app.
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "integrations")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub connector_kind: String,
+    /// JSON object of non-secret settings.
+    #[sea_orm(column_type = "Text")]
+    pub settings: String,
+    /// Sealed JSON object of secrets (see `crypto::SecretBox`).
+    #[sea_orm(column_type = "Text")]
+    pub secrets: String,
+    pub default_role: Option<String>,
+    pub deprovision_policy: String,
+    pub mode: IntegrationMode,
+    pub status: IntegrationStatus,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,54 @@
+//! scimbridge persistence.
+//!
+//! This crate owns the database: the sea-orm [`entities`] (mirroring the schema built by the
+//! `migration` crate), every query the application runs, and encryption of secrets at rest
+//! ([`crypto`]). It exposes a [`Store`] facade for the admin side (tenants, staff,
+//! integrations, tokens, role rules, events, audit) and connection-generic functions in
+//! [`scim`] and [`jobs`] so the SCIM layer can change the directory and enqueue outbox jobs in
+//! one transaction. [`filter_sql`] pushes the indexed part of SCIM filters down to SQL.
+//!
+//! Rules: every query is scoped by a tenant or integration id given first; a function that
+//! reads across tenants says so in its name (`_unscoped`, `_any_tenant`). Timestamps are epoch
+//! milliseconds (UTC). It depends on `scim-core` only for the filter AST; it knows nothing of
+//! HTTP, connectors or the web UI.
+//!
+//! Both SQLite (default, single file, WAL) and PostgreSQL are supported; the tests run every
+//! case against both (see the `testing` feature).
+
+pub mod crypto;
+mod db;
+pub mod entities;
+mod error;
+pub mod filter_sql;
+pub mod jobs;
+mod queries;
+pub mod scim;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod types;
+
+pub use crypto::{MasterKey, SecretBox};
+pub use db::{Store, StoreOptions};
+pub use error::{Result, StoreError};
+pub use queries::audit::{AuditEntry, NewAudit};
+pub use queries::events::{Event, EventQuery, NewEvent};
+pub use queries::integrations::{Integration, IntegrationUpdate, NewIntegration};
+pub use queries::role_rules::{NewRoleRule, RoleRule};
+pub use queries::staff::{NewStaffUser, StaffUser};
+pub use queries::tenants::Tenant;
+pub use queries::tokens::{IssuedToken, TokenAuth, TokenInfo};
+pub use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+pub use types::{
+    Direction, IntegrationMode, IntegrationStatus, JobState, MemberType, RuleSourceKind, StaffRole,
+    SubjectKind,
+};
+
+/// The current time in epoch milliseconds (UTC).
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A new random id (UUID v4, hyphenated).
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

@@ -1,0 +1,268 @@
+//! Provisioning events: one trace line per inbound SCIM request and per outbound call.
+
+use crate::entities::provisioning_events as pe;
+use crate::types::{Direction, SubjectKind};
+use crate::{Result, Store};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use serde::Serialize;
+
+/// Rows per multi-row INSERT (15 columns each stays far below every bind limit).
+const INSERT_CHUNK: usize = 500;
+/// Rows deleted per statement when pruning, so no statement holds the lock for long.
+const PRUNE_BATCH: u64 = 5_000;
+/// Largest page [`Store::list_events`] returns.
+pub const MAX_EVENT_PAGE: u64 = 1_000;
+
+/// An event to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// Epoch ms.
+    pub at: i64,
+    /// Tenant.
+    pub tenant_id: String,
+    /// Integration.
+    pub integration_id: String,
+    /// Inbound (IdP → us) or outbound (us → target).
+    pub direction: Direction,
+    /// e.g. `POST /Users`, `PATCH /Users/{id}`, `create_user`.
+    pub operation: String,
+    /// User or group, if the event concerns one.
+    pub subject_kind: Option<SubjectKind>,
+    /// SCIM id of the subject.
+    pub subject_id: Option<String>,
+    /// userName / displayName of the subject.
+    pub subject_name: Option<String>,
+    /// HTTP status returned or received.
+    pub http_status: Option<i32>,
+    /// `ok`, `error`, `retry`…
+    pub outcome: String,
+    /// Duration of the request or call.
+    pub duration_ms: Option<i64>,
+    /// Ties an inbound request to the outbound calls it caused.
+    pub correlation_id: String,
+    /// Attempt number of an outbound call.
+    pub attempt: Option<i32>,
+    /// Redacted JSON detail.
+    pub detail: Option<String>,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// Monotonic id; also the keyset cursor.
+    pub id: i64,
+    /// Epoch ms.
+    pub at: i64,
+    /// Tenant.
+    pub tenant_id: String,
+    /// Integration.
+    pub integration_id: String,
+    /// Direction.
+    pub direction: Direction,
+    /// Operation.
+    pub operation: String,
+    /// Subject kind.
+    pub subject_kind: Option<SubjectKind>,
+    /// Subject id.
+    pub subject_id: Option<String>,
+    /// Subject name.
+    pub subject_name: Option<String>,
+    /// HTTP status.
+    pub http_status: Option<i32>,
+    /// Outcome.
+    pub outcome: String,
+    /// Duration.
+    pub duration_ms: Option<i64>,
+    /// Correlation id.
+    pub correlation_id: String,
+    /// Attempt.
+    pub attempt: Option<i32>,
+    /// Redacted JSON detail.
+    pub detail: Option<String>,
+}
+
+impl From<pe::Model> for Event {
+    fn from(m: pe::Model) -> Self {
+        Event {
+            id: m.id,
+            at: m.at,
+            tenant_id: m.tenant_id,
+            integration_id: m.integration_id,
+            direction: m.direction,
+            operation: m.operation,
+            subject_kind: m.subject_kind,
+            subject_id: m.subject_id,
+            subject_name: m.subject_name,
+            http_status: m.http_status,
+            outcome: m.outcome,
+            duration_ms: m.duration_ms,
+            correlation_id: m.correlation_id,
+            attempt: m.attempt,
+            detail: m.detail,
+        }
+    }
+}
+
+/// A log-view query. Every field narrows the result; `None` means "any". With neither
+/// `tenant_id` nor `integration_id` it spans all tenants (support/platform view only).
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    /// Only this tenant.
+    pub tenant_id: Option<String>,
+    /// Only this integration.
+    pub integration_id: Option<String>,
+    /// Only events whose subject name (userName / displayName) is exactly this.
+    pub subject: Option<String>,
+    /// Only events about this SCIM id.
+    pub subject_id: Option<String>,
+    /// Only this correlation id (one request's whole trace).
+    pub correlation_id: Option<String>,
+    /// Only this operation.
+    pub operation: Option<String>,
+    /// Only this direction.
+    pub direction: Option<Direction>,
+    /// Only this outcome.
+    pub outcome: Option<String>,
+    /// `at >= from` (epoch ms).
+    pub from: Option<i64>,
+    /// `at < to` (epoch ms).
+    pub to: Option<i64>,
+    /// Keyset cursor: only events older than this event (the last id of the previous page).
+    pub before_id: Option<i64>,
+    /// Page size, capped at [`MAX_EVENT_PAGE`]; 0 means the cap.
+    pub limit: u64,
+}
+
+fn active(e: NewEvent) -> pe::ActiveModel {
+    pe::ActiveModel {
+        at: Set(e.at),
+        tenant_id: Set(e.tenant_id),
+        integration_id: Set(e.integration_id),
+        direction: Set(e.direction),
+        operation: Set(e.operation),
+        subject_kind: Set(e.subject_kind),
+        subject_id: Set(e.subject_id),
+        subject_name: Set(e.subject_name),
+        http_status: Set(e.http_status),
+        outcome: Set(e.outcome),
+        duration_ms: Set(e.duration_ms),
+        correlation_id: Set(e.correlation_id),
+        attempt: Set(e.attempt),
+        detail: Set(e.detail),
+        ..Default::default()
+    }
+}
+
+impl Store {
+    /// Records a batch of events: multi-row inserts in one transaction.
+    pub async fn insert_events(&self, events: Vec<NewEvent>) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let txn = self.begin_write().await?;
+        let mut rows = events.into_iter().map(active).peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<_> = rows.by_ref().take(INSERT_CHUNK).collect();
+            pe::Entity::insert_many(chunk)
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Events matching `q`, newest first (by time, then id). Page with `before_id` = the
+    /// last id of the previous page.
+    pub async fn list_events(&self, q: &EventQuery) -> Result<Vec<Event>> {
+        let mut cond = Condition::all();
+        if let Some(t) = &q.tenant_id {
+            cond = cond.add(pe::Column::TenantId.eq(t.as_str()));
+        }
+        if let Some(i) = &q.integration_id {
+            cond = cond.add(pe::Column::IntegrationId.eq(i.as_str()));
+        }
+        if let Some(s) = &q.subject {
+            cond = cond.add(pe::Column::SubjectName.eq(s.as_str()));
+        }
+        if let Some(s) = &q.subject_id {
+            cond = cond.add(pe::Column::SubjectId.eq(s.as_str()));
+        }
+        if let Some(c) = &q.correlation_id {
+            cond = cond.add(pe::Column::CorrelationId.eq(c.as_str()));
+        }
+        if let Some(o) = &q.operation {
+            cond = cond.add(pe::Column::Operation.eq(o.as_str()));
+        }
+        if let Some(d) = q.direction {
+            cond = cond.add(pe::Column::Direction.eq(d));
+        }
+        if let Some(o) = &q.outcome {
+            cond = cond.add(pe::Column::Outcome.eq(o.as_str()));
+        }
+        if let Some(from) = q.from {
+            cond = cond.add(pe::Column::At.gte(from));
+        }
+        if let Some(to) = q.to {
+            cond = cond.add(pe::Column::At.lt(to));
+        }
+        if let Some(before) = q.before_id {
+            // Keyset on (at, id): look the cursor's time up, then take what sorts after it.
+            // `at <= t` keeps the index range; the OR only trims ties.
+            let cursor_at = pe::Entity::find_by_id(before)
+                .select_only()
+                .column(pe::Column::At)
+                .into_tuple::<i64>()
+                .one(self.db())
+                .await?;
+            match cursor_at {
+                Some(t) => {
+                    cond = cond.add(pe::Column::At.lte(t)).add(
+                        Condition::any()
+                            .add(pe::Column::At.lt(t))
+                            .add(pe::Column::Id.lt(before)),
+                    );
+                }
+                // Cursor pruned meanwhile: fall back to the id order.
+                None => cond = cond.add(pe::Column::Id.lt(before)),
+            }
+        }
+        let limit = match q.limit {
+            0 => MAX_EVENT_PAGE,
+            n => n.min(MAX_EVENT_PAGE),
+        };
+        let rows = pe::Entity::find()
+            .filter(cond)
+            .order_by_desc(pe::Column::At)
+            .order_by_desc(pe::Column::Id)
+            .limit(limit)
+            .all(self.db())
+            .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// Deletes events older than `older_than` (epoch ms), in batches. Returns how many.
+    pub async fn prune_events(&self, older_than: i64) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let ids: Vec<i64> = pe::Entity::find()
+                .select_only()
+                .column(pe::Column::Id)
+                .filter(pe::Column::At.lt(older_than))
+                .order_by_asc(pe::Column::At)
+                .limit(PRUNE_BATCH)
+                .into_tuple()
+                .all(self.db())
+                .await?;
+            if ids.is_empty() {
+                return Ok(total);
+            }
+            let res = pe::Entity::delete_many()
+                .filter(pe::Column::Id.is_in(ids))
+                .exec(self.db())
+                .await?;
+            total += res.rows_affected;
+        }
+    }
+}

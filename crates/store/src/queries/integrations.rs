@@ -1,0 +1,295 @@
+//! Integrations: a tenant's IdP → target connection, with encrypted secrets.
+
+use crate::entities::integrations;
+use crate::types::{IntegrationMode, IntegrationStatus};
+use crate::{Result, Store, StoreError, new_id, now_ms};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder,
+};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// An integration. Secrets stay sealed in here; decrypt them with
+/// [`Store::integration_secrets`] only where they are used.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Integration {
+    /// UUID; also the path segment of the SCIM base URL.
+    pub id: String,
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Display name.
+    pub name: String,
+    /// Connector registry key, e.g. `activecampaign`.
+    pub connector_kind: String,
+    /// Non-secret settings (base URL, options…).
+    pub settings: Map<String, Value>,
+    /// Target role when no rule matches.
+    pub default_role: Option<String>,
+    /// What to do when the IdP deactivates or deletes a user, e.g. `role:No access`,
+    /// `delete`, `ignore`.
+    pub deprovision_policy: String,
+    /// Live or dry run.
+    pub mode: IntegrationMode,
+    /// Draft, active or paused.
+    pub status: IntegrationStatus,
+    /// Epoch ms.
+    pub created_at: i64,
+    /// Epoch ms.
+    pub updated_at: i64,
+    /// The sealed secrets blob (never serialized).
+    #[serde(skip)]
+    sealed_secrets: String,
+}
+
+impl TryFrom<integrations::Model> for Integration {
+    type Error = StoreError;
+    fn try_from(m: integrations::Model) -> Result<Self> {
+        let settings = match serde_json::from_str::<Value>(&m.settings)? {
+            Value::Object(map) => map,
+            _ => {
+                return Err(StoreError::InvalidData(
+                    "settings is not a JSON object".into(),
+                ));
+            }
+        };
+        Ok(Integration {
+            id: m.id,
+            tenant_id: m.tenant_id,
+            name: m.name,
+            connector_kind: m.connector_kind,
+            settings,
+            default_role: m.default_role,
+            deprovision_policy: m.deprovision_policy,
+            mode: m.mode,
+            status: m.status,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            sealed_secrets: m.secrets,
+        })
+    }
+}
+
+/// An integration to create.
+#[derive(Clone)]
+pub struct NewIntegration {
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Display name.
+    pub name: String,
+    /// Connector registry key.
+    pub connector_kind: String,
+    /// Non-secret settings.
+    pub settings: Map<String, Value>,
+    /// Secrets (API keys…), encrypted before they are stored.
+    pub secrets: BTreeMap<String, String>,
+    /// Target role when no rule matches.
+    pub default_role: Option<String>,
+    /// Deprovisioning policy.
+    pub deprovision_policy: String,
+    /// Live or dry run.
+    pub mode: IntegrationMode,
+    /// Initial status (usually draft).
+    pub status: IntegrationStatus,
+}
+
+impl std::fmt::Debug for NewIntegration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewIntegration")
+            .field("tenant_id", &self.tenant_id)
+            .field("name", &self.name)
+            .field("connector_kind", &self.connector_kind)
+            .field("settings", &self.settings)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .field("default_role", &self.default_role)
+            .field("deprovision_policy", &self.deprovision_policy)
+            .field("mode", &self.mode)
+            .field("status", &self.status)
+            .finish()
+    }
+}
+
+/// Changes to an integration; `None` leaves a field as it is.
+#[derive(Clone, Default)]
+pub struct IntegrationUpdate {
+    /// New display name.
+    pub name: Option<String>,
+    /// New settings (replaces the whole object).
+    pub settings: Option<Map<String, Value>>,
+    /// New secrets (replaces the whole map; merge with [`Store::integration_secrets`] first
+    /// to keep unchanged keys).
+    pub secrets: Option<BTreeMap<String, String>>,
+    /// New default role (`Some(None)` clears it).
+    pub default_role: Option<Option<String>>,
+    /// New deprovisioning policy.
+    pub deprovision_policy: Option<String>,
+    /// New mode.
+    pub mode: Option<IntegrationMode>,
+}
+
+impl std::fmt::Debug for IntegrationUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntegrationUpdate")
+            .field("name", &self.name)
+            .field("settings", &self.settings)
+            .field(
+                "secrets",
+                &self.secrets.as_ref().map(|s| s.keys().collect::<Vec<_>>()),
+            )
+            .field("default_role", &self.default_role)
+            .field("deprovision_policy", &self.deprovision_policy)
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Seals a secrets map, bound to the integration id.
+    fn seal_secrets(
+        &self,
+        integration_id: &str,
+        secrets: &BTreeMap<String, String>,
+    ) -> Result<String> {
+        let json = serde_json::to_vec(secrets)?;
+        self.secret_box()
+            .seal_with_context(integration_id.as_bytes(), &json)
+    }
+
+    /// Creates an integration, encrypting its secrets.
+    pub async fn create_integration(&self, new: NewIntegration) -> Result<Integration> {
+        let id = new_id();
+        let now = now_ms();
+        let am = integrations::ActiveModel {
+            id: Set(id.clone()),
+            tenant_id: Set(new.tenant_id),
+            name: Set(new.name),
+            connector_kind: Set(new.connector_kind),
+            settings: Set(serde_json::to_string(&new.settings)?),
+            secrets: Set(self.seal_secrets(&id, &new.secrets)?),
+            default_role: Set(new.default_role),
+            deprovision_policy: Set(new.deprovision_policy),
+            mode: Set(new.mode),
+            status: Set(new.status),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        integrations::Entity::insert(am)
+            .exec_without_returning(self.db())
+            .await?;
+        self.get_integration_unscoped(&id)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// The integration `id` if it belongs to `tenant_id`.
+    pub async fn get_integration(&self, tenant_id: &str, id: &str) -> Result<Option<Integration>> {
+        integrations::Entity::find_by_id(id)
+            .filter(integrations::Column::TenantId.eq(tenant_id))
+            .one(self.db())
+            .await?
+            .map(Integration::try_from)
+            .transpose()
+    }
+
+    /// The integration `id`, whatever its tenant (token authentication, workers, support).
+    pub async fn get_integration_unscoped(&self, id: &str) -> Result<Option<Integration>> {
+        integrations::Entity::find_by_id(id)
+            .one(self.db())
+            .await?
+            .map(Integration::try_from)
+            .transpose()
+    }
+
+    /// The tenant's integrations, by name.
+    pub async fn list_integrations(&self, tenant_id: &str) -> Result<Vec<Integration>> {
+        integrations::Entity::find()
+            .filter(integrations::Column::TenantId.eq(tenant_id))
+            .order_by_asc(integrations::Column::Name)
+            .order_by_asc(integrations::Column::Id)
+            .all(self.db())
+            .await?
+            .into_iter()
+            .map(Integration::try_from)
+            .collect()
+    }
+
+    /// Decrypts the integration's secrets. A wrong master key is [`StoreError::Crypto`].
+    pub fn integration_secrets(
+        &self,
+        integration: &Integration,
+    ) -> Result<BTreeMap<String, String>> {
+        let json = self
+            .secret_box()
+            .open_with_context(integration.id.as_bytes(), &integration.sealed_secrets)?;
+        Ok(serde_json::from_slice(&json)?)
+    }
+
+    /// Applies `update` to the tenant's integration and returns it.
+    /// [`StoreError::NotFound`] if it is not the tenant's.
+    pub async fn update_integration_settings(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        update: IntegrationUpdate,
+    ) -> Result<Integration> {
+        let model = integrations::Entity::find_by_id(id)
+            .filter(integrations::Column::TenantId.eq(tenant_id))
+            .one(self.db())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let mut am = model.into_active_model();
+        if let Some(name) = update.name {
+            am.name = Set(name);
+        }
+        if let Some(settings) = update.settings {
+            am.settings = Set(serde_json::to_string(&settings)?);
+        }
+        if let Some(secrets) = update.secrets {
+            am.secrets = Set(self.seal_secrets(id, &secrets)?);
+        }
+        if let Some(default_role) = update.default_role {
+            am.default_role = Set(default_role);
+        }
+        if let Some(policy) = update.deprovision_policy {
+            am.deprovision_policy = Set(policy);
+        }
+        if let Some(mode) = update.mode {
+            am.mode = Set(mode);
+        }
+        am.updated_at = Set(now_ms());
+        Integration::try_from(am.update(self.db()).await?)
+    }
+
+    /// Sets the status of the tenant's integration. [`StoreError::NotFound`] if it is not the
+    /// tenant's.
+    pub async fn set_integration_status(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        status: IntegrationStatus,
+    ) -> Result<()> {
+        let res = integrations::Entity::update_many()
+            .col_expr(integrations::Column::Status, status.as_str().into())
+            .col_expr(integrations::Column::UpdatedAt, now_ms().into())
+            .filter(integrations::Column::Id.eq(id))
+            .filter(integrations::Column::TenantId.eq(tenant_id))
+            .exec(self.db())
+            .await?;
+        if res.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Deletes the tenant's integration and (by cascade) its tokens, rules, SCIM directory,
+    /// links and jobs. Returns false if it was not the tenant's.
+    pub async fn delete_integration(&self, tenant_id: &str, id: &str) -> Result<bool> {
+        let res = integrations::Entity::delete_many()
+            .filter(integrations::Column::Id.eq(id))
+            .filter(integrations::Column::TenantId.eq(tenant_id))
+            .exec(self.db())
+            .await?;
+        Ok(res.rows_affected > 0)
+    }
+}

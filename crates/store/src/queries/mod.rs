@@ -1,0 +1,9 @@
+//! [`crate::Store`] methods, one module per area.
+
+pub mod audit;
+pub mod events;
+pub mod integrations;
+pub mod role_rules;
+pub mod staff;
+pub mod tenants;
+pub mod tokens;

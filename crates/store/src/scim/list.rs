@@ -1,0 +1,64 @@
+//! Paging and sorting of SCIM list queries.
+
+use sea_orm::Condition;
+
+/// The attributes a list can be sorted by (RFC 7644 §3.4.2.3). Ties are broken by creation
+/// time then id, so paging is stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SortKey {
+    /// `id`.
+    Id,
+    /// `userName` (users only; case-insensitive).
+    UserName,
+    /// `displayName` (case-insensitive for groups).
+    DisplayName,
+    /// `externalId`.
+    ExternalId,
+    /// `meta.created`.
+    Created,
+    /// `meta.lastModified`.
+    LastModified,
+}
+
+impl SortKey {
+    /// Maps a `sortBy` attribute path (optionally URN-qualified with the core schema of
+    /// `resource`: `"User"` or `"Group"`) to a key; `None` if it is not sortable in SQL.
+    pub fn from_attr(path: &str, resource: &str) -> Option<SortKey> {
+        let core = format!("urn:ietf:params:scim:schemas:core:2.0:{resource}:");
+        let path = match (path.get(..core.len()), path.get(core.len()..)) {
+            (Some(head), Some(tail)) if head.eq_ignore_ascii_case(&core) => tail,
+            _ => path,
+        };
+        let is = |s: &str| path.eq_ignore_ascii_case(s);
+        let is_user = resource.eq_ignore_ascii_case("User");
+        Some(if is("id") {
+            SortKey::Id
+        } else if is("userName") && is_user {
+            SortKey::UserName
+        } else if is("displayName") {
+            SortKey::DisplayName
+        } else if is("externalId") {
+            SortKey::ExternalId
+        } else if is("meta.created") {
+            SortKey::Created
+        } else if is("meta.lastModified") {
+            SortKey::LastModified
+        } else {
+            return None;
+        })
+    }
+}
+
+/// A page request.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// A filter pushed down to SQL (see [`crate::filter_sql`]); `None` lists everything.
+    pub condition: Option<Condition>,
+    /// Sort key and whether it is descending; `None` is creation order (created_at, id).
+    /// Missing values sort last ascending and first descending (RFC 7644).
+    pub sort: Option<(SortKey, bool)>,
+    /// Rows to skip (SCIM `startIndex - 1`).
+    pub offset: u64,
+    /// Rows to return; 0 returns only the total.
+    pub limit: u64,
+}

@@ -1,0 +1,46 @@
+//! The IdP's view of the directory, per integration: SCIM users, groups and memberships.
+//!
+//! These functions take any [`sea_orm::ConnectionTrait`] so the SCIM layer can run them in one
+//! transaction with [`crate::jobs::enqueue_job`] (start it with [`crate::Store::begin_write`]).
+//! Every function is scoped by the integration id given first.
+//!
+//! The indexed columns (`user_name`, `external_id`, `display_name`, `active`, `created_at`,
+//! `updated_at`) must be kept equal to the values in the stored resource JSON: filters pushed
+//! down by [`crate::filter_sql`] read the columns, in-memory evaluation reads the JSON.
+//!
+//! On PostgreSQL a failed statement (e.g. a [`crate::StoreError::Conflict`]) aborts the
+//! surrounding transaction: roll it back and report the error.
+
+mod groups;
+mod list;
+mod members;
+mod users;
+
+pub use groups::{
+    GroupRow, count_groups, delete_group, find_group_by_display_name, find_group_by_external_id,
+    get_group, insert_group, list_groups, list_groups_unpaged, update_group,
+};
+pub use list::{ListQuery, SortKey};
+pub use members::{
+    GroupRef, MemberRow, add_group_members, groups_of_member, list_group_members,
+    remove_group_members, resolve_members, set_group_members,
+};
+pub use users::{
+    UserRow, count_users, delete_user, find_user_by_external_id, find_user_by_user_name, get_user,
+    insert_user, list_users, list_users_unpaged, update_user,
+};
+
+/// Largest IN-list sent in one statement.
+pub(crate) const IN_CHUNK: usize = 500;
+
+impl crate::Store {
+    /// How many SCIM users the integration has.
+    pub async fn count_users(&self, integration_id: &str) -> crate::Result<u64> {
+        count_users(self.db(), integration_id).await
+    }
+
+    /// How many SCIM groups the integration has.
+    pub async fn count_groups(&self, integration_id: &str) -> crate::Result<u64> {
+        count_groups(self.db(), integration_id).await
+    }
+}

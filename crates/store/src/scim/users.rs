@@ -1,0 +1,236 @@
+//! SCIM users.
+
+use super::list::{ListQuery, SortKey};
+use crate::entities::{group_members, scim_users as u};
+use crate::{Result, StoreError};
+use sea_orm::sea_query::{NullOrdering, Order};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Select,
+};
+
+/// A SCIM user as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    /// Server-generated UUID.
+    pub id: String,
+    /// Integration.
+    pub integration_id: String,
+    /// `userName`, as sent.
+    pub user_name: String,
+    /// `externalId`.
+    pub external_id: Option<String>,
+    /// `displayName`.
+    pub display_name: Option<String>,
+    /// `active`.
+    pub active: bool,
+    /// The full SCIM resource as JSON.
+    pub resource: String,
+    /// Version for optimistic concurrency (and the ETag).
+    pub version: i64,
+    /// Epoch ms (`meta.created`).
+    pub created_at: i64,
+    /// Epoch ms (`meta.lastModified`).
+    pub updated_at: i64,
+}
+
+impl From<u::Model> for UserRow {
+    fn from(m: u::Model) -> Self {
+        UserRow {
+            id: m.id,
+            integration_id: m.integration_id,
+            user_name: m.user_name,
+            external_id: m.external_id,
+            display_name: m.display_name,
+            active: m.active,
+            resource: m.resource,
+            version: m.version,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+fn active_model(row: &UserRow) -> u::ActiveModel {
+    u::ActiveModel {
+        id: Set(row.id.clone()),
+        integration_id: Set(row.integration_id.clone()),
+        user_name: Set(row.user_name.clone()),
+        user_name_lower: Set(row.user_name.to_lowercase()),
+        external_id: Set(row.external_id.clone()),
+        display_name: Set(row.display_name.clone()),
+        active: Set(row.active),
+        resource: Set(row.resource.clone()),
+        version: Set(row.version),
+        created_at: Set(row.created_at),
+        updated_at: Set(row.updated_at),
+    }
+}
+
+fn scoped(integration_id: &str) -> Select<u::Entity> {
+    u::Entity::find().filter(u::Column::IntegrationId.eq(integration_id))
+}
+
+/// Inserts a user. A userName already used in the integration (case-insensitive) is
+/// [`StoreError::Conflict`] with `what = "userName"`.
+pub async fn insert_user<C: ConnectionTrait>(conn: &C, row: &UserRow) -> Result<()> {
+    u::Entity::insert(active_model(row))
+        .exec_without_returning(conn)
+        .await
+        .map_err(|e| StoreError::unique(e, "userName"))?;
+    Ok(())
+}
+
+/// The user `id` of the integration.
+pub async fn get_user<C: ConnectionTrait>(
+    conn: &C,
+    integration_id: &str,
+    id: &str,
+) -> Result<Option<UserRow>> {
+    Ok(scoped(integration_id)
+        .filter(u::Column::Id.eq(id))
+        .one(conn)
+        .await?
+        .map(Into::into))
+}
+
+/// The user with this userName (case-insensitive).
+pub async fn find_user_by_user_name<C: ConnectionTrait>(
+    conn: &C,
+    integration_id: &str,
+    user_name: &str,
+) -> Result<Option<UserRow>> {
+    Ok(scoped(integration_id)
+        .filter(u::Column::UserNameLower.eq(user_name.to_lowercase()))
+        .one(conn)
+        .await?
+        .map(Into::into))
+}
+
+/// The first user (in creation order) with this externalId (case-exact).
+pub async fn find_user_by_external_id<C: ConnectionTrait>(
+    conn: &C,
+    integration_id: &str,
+    external_id: &str,
+) -> Result<Option<UserRow>> {
+    Ok(scoped(integration_id)
+        .filter(u::Column::ExternalId.eq(external_id))
+        .order_by_asc(u::Column::CreatedAt)
+        .order_by_asc(u::Column::Id)
+        .one(conn)
+        .await?
+        .map(Into::into))
+}
+
+/// Replaces the stored user with `row` (whose `version` is the new version) if the stored
+/// version is `expected_version`. [`StoreError::VersionMismatch`] if it changed meanwhile,
+/// [`StoreError::NotFound`] if the user is gone, [`StoreError::Conflict`] on a userName
+/// clash. `created_at` is never changed.
+pub async fn update_user<C: ConnectionTrait>(
+    conn: &C,
+    row: &UserRow,
+    expected_version: i64,
+) -> Result<()> {
+    let mut am = active_model(row);
+    am.id = Default::default();
+    am.integration_id = Default::default();
+    am.created_at = Default::default();
+    let res = u::Entity::update_many()
+        .set(am)
+        .filter(u::Column::Id.eq(row.id.as_str()))
+        .filter(u::Column::IntegrationId.eq(row.integration_id.as_str()))
+        .filter(u::Column::Version.eq(expected_version))
+        .exec(conn)
+        .await
+        .map_err(|e| StoreError::unique(e, "userName"))?;
+    if res.rows_affected == 0 {
+        return match get_user(conn, &row.integration_id, &row.id).await? {
+            Some(_) => Err(StoreError::VersionMismatch),
+            None => Err(StoreError::NotFound),
+        };
+    }
+    Ok(())
+}
+
+/// Deletes the user and its group memberships. Returns false if it did not exist.
+pub async fn delete_user<C: ConnectionTrait>(
+    conn: &C,
+    integration_id: &str,
+    id: &str,
+) -> Result<bool> {
+    group_members::Entity::delete_many()
+        .filter(group_members::Column::IntegrationId.eq(integration_id))
+        .filter(group_members::Column::MemberId.eq(id))
+        .exec(conn)
+        .await?;
+    let res = u::Entity::delete_many()
+        .filter(u::Column::IntegrationId.eq(integration_id))
+        .filter(u::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(res.rows_affected > 0)
+}
+
+/// Applies `sort` (or creation order), with ties broken by (created_at, id).
+fn ordered(mut q: Select<u::Entity>, sort: Option<(SortKey, bool)>) -> Select<u::Entity> {
+    if let Some((key, desc)) = sort {
+        let (ord, nulls) = if desc {
+            (Order::Desc, NullOrdering::First)
+        } else {
+            (Order::Asc, NullOrdering::Last)
+        };
+        let col = match key {
+            SortKey::Id => u::Column::Id,
+            SortKey::UserName => u::Column::UserNameLower,
+            SortKey::DisplayName => u::Column::DisplayName,
+            SortKey::ExternalId => u::Column::ExternalId,
+            SortKey::Created => u::Column::CreatedAt,
+            SortKey::LastModified => u::Column::UpdatedAt,
+        };
+        q = q.order_by_with_nulls(col, ord, nulls);
+    }
+    q.order_by_asc(u::Column::CreatedAt)
+        .order_by_asc(u::Column::Id)
+}
+
+/// One page of the integration's users matching `q.condition`, and the total count.
+pub async fn list_users<C: ConnectionTrait>(
+    conn: &C,
+    integration_id: &str,
+    q: &ListQuery,
+) -> Result<(Vec<UserRow>, u64)> {
+    let mut base = scoped(integration_id);
+    if let Some(c) = &q.condition {
+        base = base.filter(c.clone());
+    }
+    let total = base.clone().count(conn).await?;
+    if q.limit == 0 || q.offset >= total {
+        return Ok((Vec::new(), total));
+    }
+    let rows = ordered(base, q.sort)
+        .offset(q.offset)
+        .limit(q.limit)
+        .all(conn)
+        .await?;
+    Ok((rows.into_iter().map(Into::into).collect(), total))
+}
+
+/// Every user of the integration matching `condition`, in creation order (for filters that
+/// must be evaluated in memory).
+pub async fn list_users_unpaged<C: ConnectionTrait>(
+    conn: &C,
+    integration_id: &str,
+    condition: Option<Condition>,
+) -> Result<Vec<UserRow>> {
+    let mut q = scoped(integration_id);
+    if let Some(c) = condition {
+        q = q.filter(c);
+    }
+    let rows = ordered(q, None).all(conn).await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// How many users the integration has.
+pub async fn count_users<C: ConnectionTrait>(conn: &C, integration_id: &str) -> Result<u64> {
+    Ok(scoped(integration_id).count(conn).await?)
+}

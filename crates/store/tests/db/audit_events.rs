@@ -1,0 +1,172 @@
+use crate::common::tenant_with_integration;
+use store::testing::test_stores;
+use store::{Direction, EventQuery, NewAudit, NewEvent, SubjectKind};
+
+fn event(tenant: &str, integration: &str, at: i64, name: &str, outcome: &str) -> NewEvent {
+    NewEvent {
+        at,
+        tenant_id: tenant.into(),
+        integration_id: integration.into(),
+        direction: if at % 2 == 0 {
+            Direction::Inbound
+        } else {
+            Direction::Outbound
+        },
+        operation: "POST /Users".into(),
+        subject_kind: Some(SubjectKind::User),
+        subject_id: Some(format!("id-{name}")),
+        subject_name: Some(name.into()),
+        http_status: Some(201),
+        outcome: outcome.into(),
+        duration_ms: Some(3),
+        correlation_id: format!("corr-{at}"),
+        attempt: None,
+        detail: Some(r#"{"k":"v"}"#.into()),
+    }
+}
+
+#[tokio::test]
+async fn events_insert_in_batches_and_list_newest_first_with_keyset() {
+    for db in test_stores().await {
+        let s = &db.store;
+        let (ta, ia) = tenant_with_integration(s, "Acme").await;
+        let (tb, ib) = tenant_with_integration(s, "Globex").await;
+        // 1200 events (more than one INSERT chunk); times deliberately not in id order.
+        let mut batch = Vec::new();
+        for n in 0..1200i64 {
+            let at = 10_000 + (n * 7919) % 1200; // a permutation of 10000..11200
+            let name = if n % 3 == 0 { "alice" } else { "bob" };
+            batch.push(event(
+                &ta.id,
+                &ia.id,
+                at,
+                name,
+                if n % 10 == 0 { "error" } else { "ok" },
+            ));
+        }
+        s.insert_events(batch).await.unwrap();
+        s.insert_events(vec![event(&tb.id, &ib.id, 10_500, "carol", "ok")])
+            .await
+            .unwrap();
+        s.insert_events(vec![]).await.unwrap();
+
+        // Walk all of Acme's events page by page.
+        let mut seen = Vec::new();
+        let mut before = None;
+        loop {
+            let q = EventQuery {
+                integration_id: Some(ia.id.clone()),
+                before_id: before,
+                limit: 100,
+                ..Default::default()
+            };
+            let page = s.list_events(&q).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            before = page.last().map(|e| e.id);
+            seen.extend(page);
+        }
+        assert_eq!(seen.len(), 1200, "{}", db.label);
+        assert!(
+            seen.windows(2)
+                .all(|w| (w[0].at, w[0].id) > (w[1].at, w[1].id)),
+            "newest first"
+        );
+        assert!(seen.iter().all(|e| e.integration_id == ia.id));
+
+        let q = EventQuery {
+            tenant_id: Some(tb.id.clone()),
+            ..Default::default()
+        };
+        let theirs = s.list_events(&q).await.unwrap();
+        assert_eq!(theirs.len(), 1);
+        assert_eq!(theirs[0].subject_name.as_deref(), Some("carol"));
+
+        let q = EventQuery {
+            integration_id: Some(ia.id.clone()),
+            subject: Some("alice".into()),
+            outcome: Some("error".into()),
+            from: Some(10_000),
+            to: Some(10_600),
+            ..Default::default()
+        };
+        let filtered = s.list_events(&q).await.unwrap();
+        assert!(!filtered.is_empty());
+        assert!(
+            filtered
+                .iter()
+                .all(|e| e.subject_name.as_deref() == Some("alice")
+                    && e.outcome == "error"
+                    && (10_000..10_600).contains(&e.at))
+        );
+
+        let q = EventQuery {
+            correlation_id: Some("corr-10500".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            s.list_events(&q).await.unwrap().len(),
+            2,
+            "both tenants' (support view)"
+        );
+        let q = EventQuery {
+            integration_id: Some(ia.id.clone()),
+            direction: Some(Direction::Outbound),
+            limit: 5000,
+            ..Default::default()
+        };
+        assert_eq!(s.list_events(&q).await.unwrap().len(), 600);
+
+        // Retention.
+        assert_eq!(s.prune_events(10_100).await.unwrap(), 100, "{}", db.label);
+        let q = EventQuery {
+            integration_id: Some(ia.id.clone()),
+            limit: 1000,
+            ..Default::default()
+        };
+        assert!(
+            s.list_events(&q)
+                .await
+                .unwrap()
+                .iter()
+                .all(|e| e.at >= 10_100)
+        );
+    }
+}
+
+#[tokio::test]
+async fn audit_log_scoped_and_paged() {
+    for db in test_stores().await {
+        let s = &db.store;
+        let (ta, _) = tenant_with_integration(s, "Acme").await;
+        let (tb, _) = tenant_with_integration(s, "Globex").await;
+        for n in 0..5 {
+            s.record_audit(NewAudit {
+                at: n,
+                tenant_id: Some(if n < 3 { ta.id.clone() } else { tb.id.clone() }),
+                actor_id: None,
+                actor_email: "admin@example.com".into(),
+                action: "integration.update".into(),
+                target_kind: "integration".into(),
+                target_id: Some(format!("t{n}")),
+                detail: None,
+            })
+            .await
+            .unwrap();
+        }
+        let mine = s.list_audit(Some(&ta.id), 2, None).await.unwrap();
+        assert_eq!(
+            mine.iter().map(|a| a.at).collect::<Vec<_>>(),
+            [2, 1],
+            "{}",
+            db.label
+        );
+        let next = s
+            .list_audit(Some(&ta.id), 2, mine.last().map(|a| a.id))
+            .await
+            .unwrap();
+        assert_eq!(next.iter().map(|a| a.at).collect::<Vec<_>>(), [0]);
+        assert_eq!(s.list_audit(None, 100, None).await.unwrap().len(), 5);
+    }
+}

@@ -1,0 +1,343 @@
+//! Every pushed-down filter must select exactly the rows the in-memory evaluator selects.
+
+use crate::common::{group, tenant_with_integration};
+use scim_core::filter::{matches, parse_filter};
+use scim_core::schema::ResourceType;
+use scim_core::value::format_datetime;
+use serde_json::{Map, Value, json};
+use store::filter_sql::{group_condition, user_condition};
+use store::scim::{self, UserRow};
+use store::testing::test_stores;
+use store::{MemberType, Store};
+
+fn ms(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .timestamp_millis()
+}
+
+fn iso(ms: i64) -> String {
+    format_datetime(chrono::DateTime::from_timestamp_millis(ms).unwrap())
+}
+
+/// userName, externalId, displayName, active, created.
+type UserSpec = (
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    bool,
+    &'static str,
+);
+
+const USERS: &[UserSpec] = &[
+    (
+        "Alice@Example.com",
+        Some("ext-1"),
+        Some("Alice Smith"),
+        true,
+        "2024-01-01T00:00:00Z",
+    ),
+    (
+        "bob@example.com",
+        Some("EXT-2"),
+        None,
+        false,
+        "2024-02-01T00:00:00Z",
+    ),
+    (
+        "carol_x%@example.org",
+        None,
+        Some(""),
+        true,
+        "2024-03-01T00:00:00Z",
+    ),
+    (
+        "ÉLODIE@example.com",
+        Some("ext-10"),
+        Some("Élodie Dupont"),
+        false,
+        "2024-03-01T12:00:00.500Z",
+    ),
+    (
+        "dave!@example.com",
+        Some("ext-1"),
+        Some("DAVE"),
+        true,
+        "2024-04-01T00:00:00Z",
+    ),
+    (
+        "carolz@example.org",
+        Some(""),
+        Some("Carol Z"),
+        true,
+        "2024-05-01T00:00:00Z",
+    ),
+];
+
+async fn seed_users(s: &Store, integration_id: &str) -> Vec<(UserRow, Map<String, Value>)> {
+    let mut out = Vec::new();
+    for (name, ext, display, active, created) in USERS {
+        let created = ms(created);
+        let updated = created + 1000;
+        let id = store::new_id();
+        let mut res = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "id": id,
+            "userName": name,
+            "active": active,
+            "meta": { "resourceType": "User", "created": iso(created), "lastModified": iso(updated) },
+        });
+        if let Some(e) = ext {
+            res["externalId"] = json!(e);
+        }
+        if let Some(d) = display {
+            res["displayName"] = json!(d);
+        }
+        let row = UserRow {
+            id,
+            integration_id: integration_id.to_owned(),
+            user_name: name.to_string(),
+            external_id: ext.map(str::to_owned),
+            display_name: display.map(str::to_owned),
+            active: *active,
+            resource: res.to_string(),
+            version: 1,
+            created_at: created,
+            updated_at: updated,
+        };
+        scim::insert_user(s.db(), &row).await.unwrap();
+        let Value::Object(map) = res else {
+            unreachable!()
+        };
+        out.push((row, map));
+    }
+    out
+}
+
+const PUSHED_DOWN: &[&str] = &[
+    r#"userName eq "alice@example.com""#,
+    r#"userName eq "ALICE@EXAMPLE.COM""#,
+    r#"userName ne "alice@example.com""#,
+    r#"userName sw "CAROL_""#,
+    r#"userName co "x%@""#,
+    r#"userName co "!""#,
+    r#"userName ew ".ORG""#,
+    r#"userName sw "élodie""#,
+    r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "bob@example.com""#,
+    r#"externalId eq "ext-1""#,
+    r#"externalId eq "EXT-1""#,
+    r#"externalId ne "ext-1""#,
+    r#"externalId sw "ext-1""#,
+    r#"externalId sw "EXT""#,
+    r#"externalId pr"#,
+    r#"not (externalId pr)"#,
+    r#"externalId eq null"#,
+    r#"externalId ne null"#,
+    r#"displayName eq "alice smith""#,
+    r#"displayName co "SMITH""#,
+    r#"displayName sw "c""#,
+    r#"displayName pr"#,
+    r#"displayName ne "DAVE""#,
+    r#"not (displayName eq "dave")"#,
+    r#"displayName eq null"#,
+    r#"active eq true"#,
+    r#"active eq "True""#,
+    r#"active ne false"#,
+    r#"active eq "FALSE""#,
+    r#"meta.created gt "2024-01-15T00:00:00Z""#,
+    r#"meta.created ge "2024-03-01T00:00:00Z""#,
+    r#"meta.created eq "2024-03-01T12:00:00.500Z""#,
+    r#"meta.created le "2024-03-01T13:00:00.500+01:00""#,
+    r#"meta.created ne "2024-03-01T12:00:00.500Z""#,
+    r#"meta.lastModified lt "2024-03-01T12:00:01.500Z""#,
+    r#"userName sw "a" or (active eq false and not (externalId pr))"#,
+    r#"not (userName eq "bob@example.com" or displayName pr)"#,
+    r#"(active eq true and externalId sw "ext") or meta.created lt "2024-02-01T00:00:01Z""#,
+];
+
+const NOT_PUSHED_DOWN: &[&str] = &[
+    r#"name.familyName eq "x""#,
+    r#"emails[type eq "work"]"#,
+    r#"emails.value eq "a@b.c""#,
+    r#"userName gt "a""#,
+    r#"userName eq """#,
+    r#"userName eq 5"#,
+    r#"externalId co "x""#,
+    r#"externalId ew "1""#,
+    r#"displayName eq "élodie dupont""#,
+    r#"active eq "yes""#,
+    r#"active gt true"#,
+    r#"meta.created gt "2024-01-01T00:00:00.0001Z""#,
+    r#"meta.created sw "2024""#,
+    r#"userName eq "x" and title eq "y""#,
+    r#"not (title pr)"#,
+    r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "x""#,
+    r#"urn:ietf:params:scim:schemas:core:2.0:Group:displayName eq "x""#,
+    r#"members[value eq "x"]"#,
+];
+
+#[tokio::test]
+async fn user_filters_match_the_in_memory_evaluator() {
+    let rt = ResourceType::user();
+    for db in test_stores().await {
+        let s = &db.store;
+        let (_, i) = tenant_with_integration(s, "Acme").await;
+        let (_, other) = tenant_with_integration(s, "Other").await;
+        let users = seed_users(s, &i.id).await;
+        seed_users(s, &other.id).await; // must never leak into results
+        let bob_id = users[1].0.id.clone();
+        let by_id = [
+            format!(r#"id eq "{bob_id}""#),
+            format!(r#"id ne "{bob_id}""#),
+        ];
+
+        for text in PUSHED_DOWN
+            .iter()
+            .copied()
+            .chain(by_id.iter().map(String::as_str))
+        {
+            let f = parse_filter(text).unwrap();
+            let cond = user_condition(&f).unwrap_or_else(|| panic!("not pushed down: {text}"));
+            let mut got: Vec<String> = scim::list_users_unpaged(s.db(), &i.id, Some(cond))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect();
+            let mut want: Vec<String> = users
+                .iter()
+                .filter(|(_, res)| matches(&f, res, &rt))
+                .map(|(r, _)| r.id.clone())
+                .collect();
+            got.sort();
+            want.sort();
+            let names = |ids: &[String]| -> Vec<String> {
+                ids.iter()
+                    .map(|id| {
+                        users
+                            .iter()
+                            .find(|(r, _)| &r.id == id)
+                            .unwrap()
+                            .0
+                            .user_name
+                            .clone()
+                    })
+                    .collect()
+            };
+            assert_eq!(names(&got), names(&want), "{}: {text}", db.label);
+        }
+        // The count goes through the same condition.
+        let f = parse_filter(r#"active eq true"#).unwrap();
+        let q = scim::ListQuery {
+            condition: user_condition(&f),
+            limit: 1,
+            ..Default::default()
+        };
+        let (rows, total) = scim::list_users(s.db(), &i.id, &q).await.unwrap();
+        assert_eq!((rows.len(), total), (1, 4), "{}", db.label);
+    }
+}
+
+#[test]
+fn unsupported_user_filters_are_not_pushed_down() {
+    for text in NOT_PUSHED_DOWN {
+        let f = parse_filter(text).unwrap();
+        assert!(
+            user_condition(&f).is_none(),
+            "{text} should not be pushed down"
+        );
+    }
+}
+
+#[tokio::test]
+async fn group_filters_match_the_in_memory_evaluator() {
+    let rt = ResourceType::group();
+    for db in test_stores().await {
+        let s = &db.store;
+        let (_, i) = tenant_with_integration(s, "Acme").await;
+        let u1 = crate::common::user(&i.id, "u1", 1);
+        let u2 = crate::common::user(&i.id, "u2", 1);
+        scim::insert_user(s.db(), &u1).await.unwrap();
+        scim::insert_user(s.db(), &u2).await.unwrap();
+        let specs: [(&str, Option<&str>, Vec<&str>); 4] = [
+            ("Sales", Some("g-1"), vec![&u1.id, &u2.id]),
+            ("sales_emea", None, vec![&u2.id]),
+            ("Admins", Some("G-1"), vec![]),
+            ("100% Ops", Some("g-2"), vec![&u1.id]),
+        ];
+        let mut groups = Vec::new();
+        for (n, (name, ext, members)) in specs.iter().enumerate() {
+            let mut g = group(&i.id, name, 1000 + n as i64);
+            g.external_id = ext.map(str::to_owned);
+            scim::insert_group(s.db(), &g).await.unwrap();
+            let m: Vec<_> = members
+                .iter()
+                .map(|id| (id.to_string(), MemberType::User))
+                .collect();
+            scim::set_group_members(s.db(), &i.id, &g.id, &m)
+                .await
+                .unwrap();
+            // What the SCIM layer would show: the resource with its members.
+            let mut full = json!({
+                "id": g.id,
+                "displayName": name,
+                "members": members.iter().map(|id| json!({"value": id, "type": "User"})).collect::<Vec<_>>(),
+                "meta": { "created": iso(g.created_at), "lastModified": iso(g.updated_at) },
+            });
+            if let Some(e) = ext {
+                full["externalId"] = json!(e);
+            }
+            let Value::Object(map) = full else {
+                unreachable!()
+            };
+            groups.push((g, map));
+        }
+        let filters = [
+            r#"displayName eq "SALES""#.to_string(),
+            r#"displayName sw "sales_""#.to_string(),
+            r#"displayName co "0%""#.to_string(),
+            r#"displayName ne "admins""#.to_string(),
+            r#"urn:ietf:params:scim:schemas:core:2.0:Group:displayName ew "S""#.to_string(),
+            r#"externalId eq "g-1""#.to_string(),
+            r#"externalId pr"#.to_string(),
+            r#"meta.created ge "1970-01-01T00:00:01.002Z""#.to_string(),
+            format!(r#"members[value eq "{}"]"#, u1.id),
+            format!(r#"members.value eq "{}""#, u2.id),
+            format!(
+                r#"displayName sw "s" and not (members[value eq "{}"])"#,
+                u1.id
+            ),
+            format!(r#"id eq "{}""#, groups[2].0.id),
+        ];
+        for text in &filters {
+            let f = parse_filter(text).unwrap();
+            let cond = group_condition(&f).unwrap_or_else(|| panic!("not pushed down: {text}"));
+            let mut got: Vec<String> = scim::list_groups_unpaged(s.db(), &i.id, Some(cond))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|g| g.display_name)
+                .collect();
+            let mut want: Vec<String> = groups
+                .iter()
+                .filter(|(_, res)| matches(&f, res, &rt))
+                .map(|(g, _)| g.display_name.clone())
+                .collect();
+            got.sort();
+            want.sort();
+            assert_eq!(got, want, "{}: {text}", db.label);
+        }
+        for text in [
+            r#"userName eq "x""#,
+            r#"members[type eq "User"]"#,
+            r#"members.value ne "x""#,
+            r#"active eq true"#,
+            r#"displayName gt "a""#,
+        ] {
+            assert!(
+                group_condition(&parse_filter(text).unwrap()).is_none(),
+                "{text}"
+            );
+        }
+    }
+}

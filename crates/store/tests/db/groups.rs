@@ -1,0 +1,173 @@
+use crate::common::{group, tenant_with_integration, user};
+use store::scim::{self, GroupRef, ListQuery, SortKey};
+use store::testing::test_stores;
+use store::{MemberType, StoreError};
+
+#[tokio::test]
+async fn groups_unique_versions_and_members_with_display() {
+    for db in test_stores().await {
+        let s = &db.store;
+        let (_, i) = tenant_with_integration(s, "Acme").await;
+        let (_, other) = tenant_with_integration(s, "Other").await;
+        let mut alice = user(&i.id, "alice@x.test", 1);
+        alice.display_name = Some("Alice A.".into());
+        let bob = user(&i.id, "bob@x.test", 2);
+        scim::insert_user(s.db(), &alice).await.unwrap();
+        scim::insert_user(s.db(), &bob).await.unwrap();
+
+        let mut sales = group(&i.id, "Sales", 1);
+        let admins = group(&i.id, "Admins", 2);
+        scim::insert_group(s.db(), &sales).await.unwrap();
+        scim::insert_group(s.db(), &admins).await.unwrap();
+        let err = scim::insert_group(s.db(), &group(&i.id, "SALES", 3))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Conflict { what } if what == "displayName"),
+            "{err:?}"
+        );
+        assert!(
+            scim::find_group_by_display_name(s.db(), &i.id, "sAlEs")
+                .await
+                .unwrap()
+                .is_some()
+        );
+
+        sales.display_name = "Sales EMEA".into();
+        sales.version = 2;
+        scim::update_group(s.db(), &sales, 1).await.unwrap();
+        assert!(matches!(
+            scim::update_group(s.db(), &sales, 1).await,
+            Err(StoreError::VersionMismatch)
+        ));
+
+        let u = MemberType::User;
+        scim::set_group_members(
+            s.db(),
+            &i.id,
+            &sales.id,
+            &[
+                (alice.id.clone(), u),
+                (bob.id.clone(), u),
+                (alice.id.clone(), u),
+                (admins.id.clone(), MemberType::Group),
+            ],
+        )
+        .await
+        .unwrap();
+        let members = scim::list_group_members(s.db(), &i.id, &sales.id)
+            .await
+            .unwrap();
+        let shown: Vec<_> = members
+            .iter()
+            .map(|m| (m.member_type, m.display.clone()))
+            .collect();
+        assert_eq!(members.len(), 3, "{}: duplicates collapse", db.label);
+        assert!(shown.contains(&(u, Some("Alice A.".into()))), "{shown:?}");
+        assert!(
+            shown.contains(&(u, Some("bob@x.test".into()))),
+            "userName when no displayName"
+        );
+        assert!(shown.contains(&(MemberType::Group, Some("Admins".into()))));
+
+        // add: existing ones are ignored; remove: returns count.
+        let added = scim::add_group_members(s.db(), &i.id, &sales.id, &[(bob.id.clone(), u)])
+            .await
+            .unwrap();
+        assert_eq!(added, 0, "{}", db.label);
+        scim::add_group_members(s.db(), &i.id, &admins.id, &[(bob.id.clone(), u)])
+            .await
+            .unwrap();
+        let removed = scim::remove_group_members(
+            s.db(),
+            &i.id,
+            &sales.id,
+            &[alice.id.clone(), "nope".into()],
+        )
+        .await
+        .unwrap();
+        assert_eq!(removed, 1);
+
+        let of_bob = scim::groups_of_member(s.db(), &i.id, &bob.id)
+            .await
+            .unwrap();
+        assert_eq!(
+            of_bob,
+            vec![
+                GroupRef {
+                    id: admins.id.clone(),
+                    display_name: "Admins".into()
+                },
+                GroupRef {
+                    id: sales.id.clone(),
+                    display_name: "Sales EMEA".into()
+                },
+            ]
+        );
+        assert!(
+            scim::groups_of_member(s.db(), &other.id, &bob.id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // Another integration cannot touch this group's members.
+        let err =
+            scim::add_group_members(s.db(), &other.id, &sales.id, &[(bob.id.clone(), u)]).await;
+        assert!(matches!(err, Err(StoreError::NotFound)));
+        assert!(
+            scim::list_group_members(s.db(), &other.id, &sales.id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        let resolved = scim::resolve_members(
+            s.db(),
+            &i.id,
+            &[admins.id.clone(), "ghost".into(), bob.id.clone()],
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            resolved,
+            vec![(admins.id.clone(), MemberType::Group), (bob.id.clone(), u)]
+        );
+        assert!(
+            scim::resolve_members(s.db(), &other.id, std::slice::from_ref(&bob.id))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // Deleting a group removes its rows and its membership elsewhere.
+        assert!(scim::delete_group(s.db(), &i.id, &admins.id).await.unwrap());
+        let left = scim::list_group_members(s.db(), &i.id, &sales.id)
+            .await
+            .unwrap();
+        assert_eq!(
+            left.iter()
+                .map(|m| m.member_id.as_str())
+                .collect::<Vec<_>>(),
+            [bob.id.as_str()]
+        );
+
+        let q = ListQuery {
+            sort: Some((SortKey::DisplayName, false)),
+            limit: 10,
+            ..Default::default()
+        };
+        let (rows, total) = scim::list_groups(s.db(), &i.id, &q).await.unwrap();
+        assert_eq!((rows.len(), total), (1, 1));
+        let q = ListQuery {
+            sort: Some((SortKey::UserName, false)),
+            limit: 10,
+            ..Default::default()
+        };
+        assert!(matches!(
+            scim::list_groups(s.db(), &i.id, &q).await,
+            Err(StoreError::InvalidData(_))
+        ));
+        assert_eq!(s.count_groups(&i.id).await.unwrap(), 1);
+    }
+}

@@ -1,0 +1,25 @@
+//! Store tests against real databases through the real migrations: a fresh SQLite file
+//! always, and a fresh PostgreSQL database when `SCIMBRIDGE_TEST_PG` is set.
+
+#[cfg(test)]
+mod audit_events;
+#[cfg(test)]
+mod common;
+#[cfg(test)]
+mod filters;
+#[cfg(test)]
+mod groups;
+#[cfg(test)]
+mod jobs;
+#[cfg(test)]
+mod migrations;
+#[cfg(test)]
+mod perf;
+#[cfg(test)]
+mod secrets;
+#[cfg(test)]
+mod staff_tenants;
+#[cfg(test)]
+mod tokens;
+#[cfg(test)]
+mod users;

@@ -1,0 +1,296 @@
+use crate::common::{tenant_with_integration, user};
+use store::StoreError;
+use store::scim::{self, ListQuery, SortKey};
+use store::testing::test_stores;
+
+#[tokio::test]
+async fn user_name_is_unique_case_insensitively_per_integration() {
+    for db in test_stores().await {
+        let s = &db.store;
+        let (_, i1) = tenant_with_integration(s, "Acme").await;
+        let (_, i2) = tenant_with_integration(s, "Other").await;
+        scim::insert_user(s.db(), &user(&i1.id, "Alice@Acme.test", 1))
+            .await
+            .unwrap();
+        for clash in ["alice@acme.test", "ALICE@ACME.TEST", "Alice@Acme.test"] {
+            let err = scim::insert_user(s.db(), &user(&i1.id, clash, 2))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, StoreError::Conflict { what } if what == "userName"),
+                "{}: {clash}: {err:?}",
+                db.label
+            );
+        }
+        // Unicode lowercasing, not just ASCII.
+        scim::insert_user(s.db(), &user(&i1.id, "ÉLODIE", 3))
+            .await
+            .unwrap();
+        assert!(
+            scim::insert_user(s.db(), &user(&i1.id, "élodie", 4))
+                .await
+                .unwrap_err()
+                .is_conflict()
+        );
+        // Another integration may reuse the name.
+        scim::insert_user(s.db(), &user(&i2.id, "alice@acme.test", 5))
+            .await
+            .unwrap();
+
+        let found = scim::find_user_by_user_name(s.db(), &i1.id, "ALICE@acme.TEST")
+            .await
+            .unwrap();
+        assert_eq!(found.unwrap().user_name, "Alice@Acme.test", "{}", db.label);
+        assert!(
+            scim::find_user_by_user_name(s.db(), &i2.id, "élodie")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_inserts_of_one_user_name_let_exactly_one_win() {
+    for db in test_stores().await {
+        let s = db.store.clone();
+        let (_, i) = tenant_with_integration(&s, "Acme").await;
+        let mut tasks = Vec::new();
+        for n in 0..8 {
+            let s = s.clone();
+            let row = user(
+                &i.id,
+                if n % 2 == 0 {
+                    "bob@acme.test"
+                } else {
+                    "BOB@acme.test"
+                },
+                n,
+            );
+            tasks.push(tokio::spawn(async move {
+                scim::insert_user(s.db(), &row).await
+            }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(()) => ok += 1,
+                Err(e) => assert!(e.is_conflict(), "{}: unexpected {e:?}", db.label),
+            }
+        }
+        assert_eq!(ok, 1, "{}", db.label);
+        assert_eq!(s.count_users(&i.id).await.unwrap(), 1);
+    }
+}
+
+#[tokio::test]
+async fn update_checks_the_version_and_the_user_name() {
+    for db in test_stores().await {
+        let s = &db.store;
+        let (_, i) = tenant_with_integration(s, "Acme").await;
+        let mut a = user(&i.id, "a@x.test", 1);
+        let b = user(&i.id, "b@x.test", 1);
+        scim::insert_user(s.db(), &a).await.unwrap();
+        scim::insert_user(s.db(), &b).await.unwrap();
+
+        a.display_name = Some("A".into());
+        a.version = 2;
+        a.updated_at = 10;
+        scim::update_user(s.db(), &a, 1).await.unwrap();
+        let stored = scim::get_user(s.db(), &i.id, &a.id).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.version, stored.display_name.as_deref()),
+            (2, Some("A"))
+        );
+        assert_eq!((stored.created_at, stored.updated_at), (1, 10));
+
+        // A stale writer loses.
+        let mut stale = a.clone();
+        stale.version = 2;
+        let err = scim::update_user(s.db(), &stale, 1).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::VersionMismatch),
+            "{}: {err:?}",
+            db.label
+        );
+
+        // Renaming onto another user's name clashes.
+        let mut clash = a.clone();
+        clash.user_name = "B@X.TEST".into();
+        clash.version = 3;
+        assert!(
+            scim::update_user(s.db(), &clash, 2)
+                .await
+                .unwrap_err()
+                .is_conflict()
+        );
+
+        // Changing the case of one's own name is fine.
+        let mut recase = a.clone();
+        recase.user_name = "A@X.TEST".into();
+        recase.version = 3;
+        scim::update_user(s.db(), &recase, 2).await.unwrap();
+
+        // Unknown id, or another integration's: not found.
+        let mut ghost = user(&i.id, "ghost", 1);
+        ghost.version = 2;
+        assert!(matches!(
+            scim::update_user(s.db(), &ghost, 1).await,
+            Err(StoreError::NotFound)
+        ));
+        let (_, other) = tenant_with_integration(s, "Other").await;
+        let mut foreign = recase.clone();
+        foreign.integration_id = other.id.clone();
+        foreign.version = 4;
+        assert!(matches!(
+            scim::update_user(s.db(), &foreign, 3).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(
+            scim::get_user(s.db(), &other.id, &a.id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}
+
+#[tokio::test]
+async fn delete_user_removes_memberships() {
+    for db in test_stores().await {
+        let s = &db.store;
+        let (_, i) = tenant_with_integration(s, "Acme").await;
+        let u = user(&i.id, "a@x.test", 1);
+        scim::insert_user(s.db(), &u).await.unwrap();
+        let g = crate::common::group(&i.id, "Sales", 1);
+        scim::insert_group(s.db(), &g).await.unwrap();
+        scim::add_group_members(
+            s.db(),
+            &i.id,
+            &g.id,
+            &[(u.id.clone(), store::MemberType::User)],
+        )
+        .await
+        .unwrap();
+        assert!(scim::delete_user(s.db(), &i.id, &u.id).await.unwrap());
+        assert!(!scim::delete_user(s.db(), &i.id, &u.id).await.unwrap());
+        assert!(
+            scim::list_group_members(s.db(), &i.id, &g.id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
+
+#[tokio::test]
+async fn list_pages_sorts_and_counts() {
+    for db in test_stores().await {
+        let s = &db.store;
+        let (_, i) = tenant_with_integration(s, "Acme").await;
+        // Same created_at for all: paging must still be stable through the id tiebreak.
+        let names = ["delta", "Alpha", "charlie", "Bravo", "echo"];
+        for (n, name) in names.iter().enumerate() {
+            let mut u = user(&i.id, name, 100);
+            u.display_name = (n % 2 == 0).then(|| format!("D{n}"));
+            scim::insert_user(s.db(), &u).await.unwrap();
+        }
+        let all = scim::list_users_unpaged(s.db(), &i.id, None).await.unwrap();
+        let mut paged = Vec::new();
+        for page in 0..3 {
+            let q = ListQuery {
+                offset: page * 2,
+                limit: 2,
+                ..Default::default()
+            };
+            let (rows, total) = scim::list_users(s.db(), &i.id, &q).await.unwrap();
+            assert_eq!(total, 5);
+            paged.extend(rows);
+        }
+        assert_eq!(paged, all, "{}: stable paging", db.label);
+
+        let q = ListQuery {
+            sort: Some((SortKey::UserName, false)),
+            limit: 10,
+            ..Default::default()
+        };
+        let (rows, _) = scim::list_users(s.db(), &i.id, &q).await.unwrap();
+        let got: Vec<_> = rows.iter().map(|r| r.user_name.as_str()).collect();
+        assert_eq!(
+            got,
+            ["Alpha", "Bravo", "charlie", "delta", "echo"],
+            "{}",
+            db.label
+        );
+
+        let q = ListQuery {
+            sort: Some((SortKey::UserName, true)),
+            limit: 2,
+            ..Default::default()
+        };
+        let (rows, total) = scim::list_users(s.db(), &i.id, &q).await.unwrap();
+        assert_eq!((rows[0].user_name.as_str(), total), ("echo", 5));
+
+        // Missing values sort last ascending, first descending, on both databases.
+        let q = ListQuery {
+            sort: Some((SortKey::DisplayName, false)),
+            limit: 10,
+            ..Default::default()
+        };
+        let (rows, _) = scim::list_users(s.db(), &i.id, &q).await.unwrap();
+        assert!(
+            rows[3].display_name.is_none() && rows[2].display_name.is_some(),
+            "{}",
+            db.label
+        );
+        let q = ListQuery {
+            sort: Some((SortKey::DisplayName, true)),
+            limit: 10,
+            ..Default::default()
+        };
+        let (rows, _) = scim::list_users(s.db(), &i.id, &q).await.unwrap();
+        assert!(
+            rows[0].display_name.is_none() && rows[2].display_name.is_some(),
+            "{}",
+            db.label
+        );
+
+        let q = ListQuery {
+            limit: 0,
+            ..Default::default()
+        };
+        let (rows, total) = scim::list_users(s.db(), &i.id, &q).await.unwrap();
+        assert!(rows.is_empty());
+        assert_eq!(total, 5);
+        let q = ListQuery {
+            offset: 10,
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(
+            scim::list_users(s.db(), &i.id, &q).await.unwrap(),
+            (vec![], 5)
+        );
+    }
+}
+
+#[test]
+fn sort_keys_from_attribute_paths() {
+    assert_eq!(
+        SortKey::from_attr("userName", "User"),
+        Some(SortKey::UserName)
+    );
+    assert_eq!(
+        SortKey::from_attr(
+            "urn:ietf:params:scim:schemas:core:2.0:User:username",
+            "User"
+        ),
+        Some(SortKey::UserName)
+    );
+    assert_eq!(
+        SortKey::from_attr("meta.lastModified", "Group"),
+        Some(SortKey::LastModified)
+    );
+    assert_eq!(SortKey::from_attr("userName", "Group"), None);
+    assert_eq!(SortKey::from_attr("name.familyName", "User"), None);
+}

@@ -1,0 +1,22 @@
+//! Database migrations for scimbridge.
+//!
+//! Append-only: a migration, once released, never changes. Each migration declares its own
+//! identifiers (`DeriveIden` enums) and never imports the `store` entities, so an old migration
+//! keeps its meaning when the entities evolve. Every migration must run identically on SQLite
+//! and PostgreSQL: UUIDs are `varchar(36)`, timestamps are BIGINT epoch milliseconds (UTC),
+//! JSON is TEXT.
+
+pub use sea_orm_migration;
+use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_initial;
+
+/// Runs every migration of this crate, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_initial::Migration)]
+    }
+}

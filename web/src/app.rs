@@ -1,0 +1,59 @@
+//! Application state and the HTTP server.
+
+use crate::config::Config;
+use crate::events::EventSink;
+use crate::scim;
+use actix_web::{App, HttpServer, web};
+use provisioning::Directory;
+use std::sync::Arc;
+use store::Store;
+
+/// Shared state of every request handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub directory: Directory,
+    pub tokens: Arc<scim::auth::TokenCache>,
+    pub events: EventSink,
+}
+
+impl AppState {
+    /// State over an open store; starts the event writer.
+    pub fn new(config: Config, store: Store) -> (Self, tokio::task::JoinHandle<()>) {
+        let (events, writer) = EventSink::start(store.clone());
+        let state = Self {
+            config: Arc::new(config),
+            directory: Directory::new(store),
+            tokens: Arc::new(scim::auth::TokenCache::default()),
+            events,
+        };
+        (state, writer)
+    }
+}
+
+/// Registers every route on an actix `App`.
+pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::new(state));
+        cfg.route("/healthz", web::get().to(|| async { "ok" }));
+        scim::configure(cfg);
+    }
+}
+
+/// Runs the server until Ctrl-C / SIGTERM.
+pub async fn serve(config: Config, store: Store) -> std::io::Result<()> {
+    let bind = config.bind.clone();
+    let workers = config.workers;
+    let (state, writer) = AppState::new(config, store);
+    let mut server = HttpServer::new(move || App::new().configure(configure(state.clone())))
+        .bind(&bind)?
+        .shutdown_timeout(30);
+    if workers > 0 {
+        server = server.workers(workers);
+    }
+    tracing::info!(%bind, "scimbridge listening");
+    server.run().await?;
+    // The app state (and its event sinks) is dropped with the server: flush what is queued.
+    let _ = writer.await;
+    Ok(())
+}

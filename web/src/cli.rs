@@ -1,0 +1,312 @@
+//! The command line. Every command that creates something prints one JSON object on stdout so
+//! scripts can consume it; diagnostics go to stderr.
+
+use crate::config::Config;
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::PathBuf;
+use store::Store;
+
+/// scimbridge: a SCIM 2.0 bridge for apps without SCIM.
+#[derive(Debug, Parser)]
+#[command(name = "scimbridge", version, about)]
+pub struct Cli {
+    /// Optional TOML configuration file (environment variables override it).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (migrates the database first).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Manage staff accounts.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Manage integrations.
+    Integration {
+        #[command(subcommand)]
+        command: IntegrationCommand,
+    },
+    /// Manage SCIM tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StaffRole {
+    PlatformAdmin,
+    TenantAdmin,
+    Support,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a staff account; the password is read from stdin.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_enum)]
+        role: StaffRole,
+        /// Required for tenant admins.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Mode {
+    Live,
+    DryRun,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IntegrationCommand {
+    /// Create an active integration and issue its first SCIM token.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        /// Connector kind, e.g. `activecampaign`.
+        #[arg(long)]
+        connector: String,
+        /// Non-secret setting, `key=value` (repeatable).
+        #[arg(long = "setting", value_parser = parse_kv)]
+        settings: Vec<(String, String)>,
+        /// Secret setting, `key=value` (repeatable); encrypted at rest.
+        #[arg(long = "secret", value_parser = parse_kv)]
+        secrets: Vec<(String, String)>,
+        #[arg(long)]
+        default_role: Option<String>,
+        #[arg(long, value_enum, default_value = "live")]
+        mode: Mode,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue another token for an integration (rotation without downtime).
+    Issue {
+        #[arg(long)]
+        integration: String,
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// Revoke a token by its display prefix.
+    Revoke {
+        #[arg(long)]
+        integration: String,
+        #[arg(long)]
+        prefix: String,
+    },
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected key=value, got '{s}'"))
+}
+
+/// Errors of CLI commands.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("database: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let config = Config::load(cli.config.as_deref())?;
+    crate::init_tracing(&config.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run_async(config, cli.command))
+}
+
+/// Opens the configured store with its master key and migrates it.
+pub async fn open_store(config: &Config) -> Result<Store, CliError> {
+    let key = match &config.master_key {
+        Some(k) => store::crypto::MasterKey::from_base64(k).map_err(|_| {
+            CliError::Invalid("SCIMBRIDGE_MASTER_KEY is not a base64 32-byte key".into())
+        })?,
+        None => store::crypto::load_or_create_key_file(config.data_dir().join("master.key"))?,
+    };
+    let store = Store::connect(&config.database_url, key).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+fn print(v: serde_json::Value) {
+    println!("{v}");
+}
+
+async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
+    let store = open_store(&config).await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    match command {
+        Command::Serve => crate::app::serve(config, store).await?,
+        Command::Migrate => print(json!({"migrated": true})),
+        Command::Tenant {
+            command: TenantCommand::Create { name },
+        } => {
+            let name = name.trim();
+            if name.is_empty() {
+                return Err(CliError::Invalid("--name must not be empty".into()));
+            }
+            let t = store.create_tenant(name).await?;
+            print(json!({"id": t.id, "name": t.name}));
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Create {
+                    email,
+                    role,
+                    tenant,
+                },
+        } => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            if password.chars().count() < 12 {
+                return Err(CliError::Invalid(
+                    "the password (read from stdin) must have at least 12 characters".into(),
+                ));
+            }
+            let role_name = match role {
+                StaffRole::PlatformAdmin => store::StaffRole::PlatformAdmin,
+                StaffRole::TenantAdmin => store::StaffRole::TenantAdmin,
+                StaffRole::Support => store::StaffRole::Support,
+            };
+            match (role, &tenant) {
+                (StaffRole::TenantAdmin, None) => {
+                    return Err(CliError::Invalid("a tenant admin needs --tenant".into()));
+                }
+                (_, Some(t)) if store.get_tenant(t).await?.is_none() => {
+                    return Err(CliError::Invalid(format!("no tenant {t}")));
+                }
+                _ => {}
+            }
+            let hash = crate::password::hash(password).map_err(CliError::Invalid)?;
+            let user = store
+                .create_staff_user(store::NewStaffUser {
+                    email: email.trim().to_lowercase(),
+                    password_hash: hash,
+                    role: role_name,
+                    tenant_id: tenant.clone(),
+                })
+                .await?;
+            print(json!({"id": user.id, "email": user.email, "role": role_name, "tenant": tenant}));
+        }
+        Command::Integration {
+            command:
+                IntegrationCommand::Create {
+                    tenant,
+                    name,
+                    connector,
+                    settings,
+                    secrets,
+                    default_role,
+                    mode,
+                },
+        } => {
+            if store.get_tenant(&tenant).await?.is_none() {
+                return Err(CliError::Invalid(format!("no tenant {tenant}")));
+            }
+            let settings: serde_json::Map<String, serde_json::Value> = settings
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect();
+            let secrets: BTreeMap<String, String> = secrets.into_iter().collect();
+            crate::connectors::validate(&connector, &settings, &secrets)
+                .map_err(CliError::Invalid)?;
+            let integration = store
+                .create_integration(store::NewIntegration {
+                    tenant_id: tenant,
+                    name,
+                    connector_kind: connector,
+                    settings,
+                    secrets,
+                    default_role,
+                    deprovision_policy: "ignore".into(),
+                    mode: match mode {
+                        Mode::Live => store::IntegrationMode::Live,
+                        Mode::DryRun => store::IntegrationMode::DryRun,
+                    },
+                    status: store::IntegrationStatus::Active,
+                })
+                .await?;
+            let issued = store.issue_token(&integration.id, None, now).await?;
+            print(
+                json!({"id": integration.id, "scim_url": config.scim_url(&integration.id), "token": issued.token, "prefix": issued.prefix}),
+            );
+        }
+        Command::Token {
+            command:
+                TokenCommand::Issue {
+                    integration,
+                    expires_in_days,
+                },
+        } => {
+            if store
+                .get_integration_unscoped(&integration)
+                .await?
+                .is_none()
+            {
+                return Err(CliError::Invalid(format!("no integration {integration}")));
+            }
+            let expires = expires_in_days.map(|d| now + i64::from(d) * 86_400_000);
+            let issued = store.issue_token(&integration, expires, now).await?;
+            print(
+                json!({"token": issued.token, "scim_url": config.scim_url(&integration), "prefix": issued.prefix, "expires_at": expires}),
+            );
+        }
+        Command::Token {
+            command:
+                TokenCommand::Revoke {
+                    integration,
+                    prefix,
+                },
+        } => {
+            if !store.revoke_token(&integration, &prefix, now).await? {
+                return Err(CliError::Invalid(format!(
+                    "no active token with prefix {prefix} on integration {integration}"
+                )));
+            }
+            print(json!({"revoked": prefix}));
+        }
+    }
+    Ok(())
+}

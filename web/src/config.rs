@@ -1,0 +1,101 @@
+//! Configuration, loaded once: defaults, then an optional TOML file, then `SCIMBRIDGE_*`
+//! environment variables.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Runtime configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// `sqlite://path` (created if missing) or `postgres://…`.
+    pub database_url: String,
+    /// Address to listen on.
+    pub bind: String,
+    /// Public base URL (SCIM URLs and `meta.location`); defaults to `http://<bind>`.
+    pub public_url: Option<String>,
+    /// Base64 AES-256 key for secrets at rest; else a key file in the data folder.
+    pub master_key: Option<String>,
+    /// Log format: `text` or `json`.
+    pub log_format: String,
+    /// Worker threads for HTTP (0 = number of cores).
+    pub workers: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://data/scimbridge.db".into(),
+            bind: "127.0.0.1:8080".into(),
+            public_url: None,
+            master_key: None,
+            log_format: "text".into(),
+            workers: 0,
+        }
+    }
+}
+
+/// Errors loading configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads defaults → `file` → environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            if !f.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} does not exist",
+                    f.display()
+                )));
+            }
+            fig = fig.merge(Toml::file(f));
+        }
+        fig = fig.merge(Env::prefixed("SCIMBRIDGE_").only(&[
+            "database_url",
+            "bind",
+            "public_url",
+            "master_key",
+            "log_format",
+            "workers",
+        ]));
+        let mut cfg: Config = fig
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if let Some(u) = &cfg.public_url {
+            cfg.public_url = Some(u.trim_end_matches('/').to_string());
+        }
+        Ok(cfg)
+    }
+
+    /// The public base URL without a trailing slash.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.bind))
+    }
+
+    /// The SCIM base URL of an integration.
+    pub fn scim_url(&self, integration_id: &str) -> String {
+        format!("{}/scim/v2/{integration_id}", self.public_url())
+    }
+
+    /// Where the generated master key lives: beside the SQLite file, else `./data`.
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(path) = self.database_url.strip_prefix("sqlite://") {
+            let path = path.split('?').next().unwrap_or(path);
+            if let Some(parent) = Path::new(path).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                return parent.to_path_buf();
+            }
+            return PathBuf::from(".");
+        }
+        PathBuf::from("data")
+    }
+}

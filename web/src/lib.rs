@@ -1,0 +1,24 @@
+//! The scimbridge application: configuration, CLI, the actix-web server with the SCIM API, and
+//! the background event writer. `main.rs` only parses arguments and calls into here.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod connectors;
+pub mod events;
+pub mod password;
+pub mod scim;
+
+/// Installs the tracing subscriber once (`RUST_LOG` filters; `json` or `text`).
+pub fn init_tracing(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

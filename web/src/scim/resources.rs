@@ -1,0 +1,295 @@
+//! `/Users` and `/Groups`: thin handlers that authenticate, read the input, make one call into
+//! the directory and render the result.
+
+use super::auth::authenticate;
+use super::respond::{Call, Reply, finish, read_json};
+use crate::app::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use provisioning::{DirectoryError, Resource};
+use scim_core::messages::SearchRequest;
+use scim_core::projection::Projection;
+use serde_json::Value;
+
+/// Which resource type a route serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    User,
+    Group,
+}
+
+impl Kind {
+    fn path(self) -> &'static str {
+        match self {
+            Kind::User => "/Users",
+            Kind::Group => "/Groups",
+        }
+    }
+    fn subject(self) -> store::SubjectKind {
+        match self {
+            Kind::User => store::SubjectKind::User,
+            Kind::Group => store::SubjectKind::Group,
+        }
+    }
+}
+
+fn resource_reply(status: StatusCode, r: Resource, with_location: bool) -> Reply {
+    Reply::Json {
+        status,
+        body: Value::Object(r.body),
+        etag: Some(r.etag),
+        location: with_location.then_some(r.location),
+    }
+}
+
+fn if_match(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(actix_web::http::header::IF_MATCH)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+}
+
+fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
+    web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .unwrap_or_default()
+}
+
+/// `GET /Users` or `/Groups` (query parameters) and `POST …/.search` (body).
+pub async fn list(
+    kind: Kind,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    integration: String,
+    body: Option<web::Payload>,
+) -> HttpResponse {
+    let op = if body.is_some() {
+        format!("POST {}/.search", kind.path())
+    } else {
+        format!("GET {}", kind.path())
+    };
+    let mut call = Call::start(&req, &op);
+    call.subject(kind.subject(), None);
+    let scope = match authenticate(&req, &state, &integration).await {
+        Ok(s) => s,
+        Err(e) => return finish(&state, None, call, Err(e.into())).await,
+    };
+    let result = async {
+        let search = match body {
+            Some(payload) => {
+                let v = read_json(&req, payload).await?;
+                call.body(&v);
+                SearchRequest::from_value(&v)?
+            }
+            None => {
+                let pairs = query_pairs(&req);
+                SearchRequest::from_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?
+            }
+        };
+        if let Some(f) = &search.filter {
+            call.subject_name = Some(format!("filter: {f}"));
+        }
+        let list = match kind {
+            Kind::User => state.directory.search_users(&scope, &search).await?,
+            Kind::Group => state.directory.search_groups(&scope, &search).await?,
+        };
+        Ok::<_, DirectoryError>(Reply::ok(serde_json::to_value(list).unwrap_or_default()))
+    }
+    .await;
+    finish(&state, Some(&scope), call, result).await
+}
+
+/// `POST /Users` or `/Groups`.
+pub async fn create(
+    kind: Kind,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    integration: String,
+    payload: web::Payload,
+) -> HttpResponse {
+    let mut call = Call::start(&req, &format!("POST {}", kind.path()));
+    call.subject(kind.subject(), None);
+    let scope = match authenticate(&req, &state, &integration).await {
+        Ok(s) => s,
+        Err(e) => return finish(&state, None, call, Err(e.into())).await,
+    };
+    let result = async {
+        let body = read_json(&req, payload).await?;
+        call.body(&body);
+        let r = match kind {
+            Kind::User => {
+                state
+                    .directory
+                    .create_user(&scope, &body, &call.correlation_id)
+                    .await?
+            }
+            Kind::Group => {
+                state
+                    .directory
+                    .create_group(&scope, &body, &call.correlation_id)
+                    .await?
+            }
+        };
+        call.subject_id = r.body.get("id").and_then(Value::as_str).map(str::to_string);
+        call.subject_name = Some(r.name.clone());
+        Ok::<_, DirectoryError>(resource_reply(StatusCode::CREATED, r, true))
+    }
+    .await;
+    finish(&state, Some(&scope), call, result).await
+}
+
+/// `GET /Users/{id}` or `/Groups/{id}`.
+pub async fn get(
+    kind: Kind,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    integration: String,
+    id: String,
+) -> HttpResponse {
+    let mut call = Call::start(&req, &format!("GET {}/{{id}}", kind.path()));
+    call.subject(kind.subject(), Some(&id));
+    let scope = match authenticate(&req, &state, &integration).await {
+        Ok(s) => s,
+        Err(e) => return finish(&state, None, call, Err(e.into())).await,
+    };
+    let result = async {
+        let pairs = query_pairs(&req);
+        let search =
+            SearchRequest::from_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+        let rt = match kind {
+            Kind::User => state.directory.user_type(),
+            Kind::Group => state.directory.group_type(),
+        };
+        let projection = Projection::parse(
+            search.attributes.as_deref(),
+            search.excluded_attributes.as_deref(),
+            rt,
+        )?;
+        let r = match kind {
+            Kind::User => state.directory.get_user(&scope, &id, &projection).await?,
+            Kind::Group => state.directory.get_group(&scope, &id, &projection).await?,
+        };
+        call.subject_name = Some(r.name.clone());
+        Ok::<_, DirectoryError>(resource_reply(StatusCode::OK, r, false))
+    }
+    .await;
+    finish(&state, Some(&scope), call, result).await
+}
+
+/// `PUT /Users/{id}` or `/Groups/{id}`.
+pub async fn replace(
+    kind: Kind,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    integration: String,
+    id: String,
+    payload: web::Payload,
+) -> HttpResponse {
+    let mut call = Call::start(&req, &format!("PUT {}/{{id}}", kind.path()));
+    call.subject(kind.subject(), Some(&id));
+    let scope = match authenticate(&req, &state, &integration).await {
+        Ok(s) => s,
+        Err(e) => return finish(&state, None, call, Err(e.into())).await,
+    };
+    let result = async {
+        let body = read_json(&req, payload).await?;
+        call.body(&body);
+        let im = if_match(&req);
+        let r = match kind {
+            Kind::User => {
+                state
+                    .directory
+                    .replace_user(&scope, &id, &body, im.as_deref(), &call.correlation_id)
+                    .await?
+            }
+            Kind::Group => {
+                state
+                    .directory
+                    .replace_group(&scope, &id, &body, im.as_deref(), &call.correlation_id)
+                    .await?
+            }
+        };
+        call.subject_name = Some(r.name.clone());
+        Ok::<_, DirectoryError>(resource_reply(StatusCode::OK, r, false))
+    }
+    .await;
+    finish(&state, Some(&scope), call, result).await
+}
+
+/// `PATCH /Users/{id}` or `/Groups/{id}`: 200 with the resource.
+pub async fn patch(
+    kind: Kind,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    integration: String,
+    id: String,
+    payload: web::Payload,
+) -> HttpResponse {
+    let mut call = Call::start(&req, &format!("PATCH {}/{{id}}", kind.path()));
+    call.subject(kind.subject(), Some(&id));
+    let scope = match authenticate(&req, &state, &integration).await {
+        Ok(s) => s,
+        Err(e) => return finish(&state, None, call, Err(e.into())).await,
+    };
+    let result = async {
+        let body = read_json(&req, payload).await?;
+        call.body(&body);
+        let im = if_match(&req);
+        let (r, notes) = match kind {
+            Kind::User => {
+                state
+                    .directory
+                    .patch_user(&scope, &id, &body, im.as_deref(), &call.correlation_id)
+                    .await?
+            }
+            Kind::Group => {
+                state
+                    .directory
+                    .patch_group(&scope, &id, &body, im.as_deref(), &call.correlation_id)
+                    .await?
+            }
+        };
+        call.quirks.extend(notes.quirks);
+        call.subject_name = Some(r.name.clone());
+        Ok::<_, DirectoryError>(resource_reply(StatusCode::OK, r, false))
+    }
+    .await;
+    finish(&state, Some(&scope), call, result).await
+}
+
+/// `DELETE /Users/{id}` or `/Groups/{id}`: 204.
+pub async fn delete(
+    kind: Kind,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    integration: String,
+    id: String,
+) -> HttpResponse {
+    let mut call = Call::start(&req, &format!("DELETE {}/{{id}}", kind.path()));
+    call.subject(kind.subject(), Some(&id));
+    let scope = match authenticate(&req, &state, &integration).await {
+        Ok(s) => s,
+        Err(e) => return finish(&state, None, call, Err(e.into())).await,
+    };
+    let result = async {
+        let im = if_match(&req);
+        let name = match kind {
+            Kind::User => {
+                state
+                    .directory
+                    .delete_user(&scope, &id, im.as_deref(), &call.correlation_id)
+                    .await?
+            }
+            Kind::Group => {
+                state
+                    .directory
+                    .delete_group(&scope, &id, im.as_deref(), &call.correlation_id)
+                    .await?
+            }
+        };
+        call.subject_name = Some(name);
+        Ok::<_, DirectoryError>(Reply::NoContent)
+    }
+    .await;
+    finish(&state, Some(&scope), call, result).await
+}

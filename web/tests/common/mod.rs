@@ -1,0 +1,304 @@
+//! Test harness: runs the real `scimbridge` binary (CLI and `serve`) on a fresh SQLite file or
+//! a fresh PostgreSQL database, and talks to it over real HTTP.
+
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test harness"
+)]
+
+use serde_json::Value;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const SCIM: &str = "application/scim+json";
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running scimbridge with its own database.
+pub struct TestServer {
+    child: Child,
+    pub base: String,
+    pub db_url: String,
+    _dir: tempfile::TempDir,
+    pg_db: Option<String>,
+    master_key: String,
+    pub http: reqwest::Client,
+}
+
+/// A SCIM endpoint with its token.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub tenant: String,
+    pub id: String,
+    pub url: String,
+    pub token: String,
+    pub prefix: String,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn pg_admin_url() -> Option<String> {
+    std::env::var("SCIMBRIDGE_TEST_PG")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+impl TestServer {
+    /// Starts a server on `backend`; `None` when PostgreSQL is not configured for tests.
+    pub async fn start(backend: Backend) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let (db_url, pg_db) = match backend {
+            Backend::Sqlite => (
+                format!("sqlite://{}/scimbridge.db", dir.path().display()),
+                None,
+            ),
+            Backend::Postgres => {
+                let admin = pg_admin_url()?;
+                let name = format!("scb_http_{}", uuid::Uuid::new_v4().simple());
+                psql(&admin, &format!("CREATE DATABASE {name}"));
+                (
+                    format!("{}/{name}", admin.trim_end_matches('/')),
+                    Some(name),
+                )
+            }
+        };
+        let port = free_port();
+        let master_key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".to_string();
+        let mut server = Self {
+            child: Command::new("true").spawn().unwrap(),
+            base: format!("http://127.0.0.1:{port}"),
+            db_url,
+            _dir: dir,
+            pg_db,
+            master_key,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        };
+        let _ = server.child.wait();
+        server.child = server
+            .command(&["serve"])
+            .env("SCIMBRIDGE_BIND", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = server
+                .http
+                .get(format!("{}/healthz", server.base))
+                .send()
+                .await
+                && r.status().is_success()
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "server did not start");
+            assert!(
+                server.child.try_wait().unwrap().is_none(),
+                "server exited at start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Some(server)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_scimbridge"));
+        c.args(args)
+            .env("SCIMBRIDGE_DATABASE_URL", &self.db_url)
+            .env("SCIMBRIDGE_MASTER_KEY", &self.master_key)
+            .env("SCIMBRIDGE_PUBLIC_URL", &self.base)
+            .env("RUST_LOG", "warn");
+        c
+    }
+
+    /// Runs a CLI command and parses its JSON output.
+    pub fn cli(&self, args: &[&str]) -> Value {
+        let out = self.command(args).stdin(Stdio::null()).output().unwrap();
+        assert!(
+            out.status.success(),
+            "scimbridge {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?} printed non-JSON: {e}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// Runs a CLI command expected to fail; returns stderr.
+    pub fn cli_fails(&self, args: &[&str]) -> String {
+        let out = self.command(args).stdin(Stdio::null()).output().unwrap();
+        assert!(!out.status.success(), "scimbridge {args:?} should fail");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    }
+
+    /// A new tenant with one ActiveCampaign integration.
+    pub fn endpoint(&self, tenant_name: &str) -> Endpoint {
+        let tenant = self.cli(&["tenant", "create", "--name", tenant_name]);
+        let tenant_id = tenant["id"].as_str().unwrap().to_string();
+        let i = self.cli(&[
+            "integration",
+            "create",
+            "--tenant",
+            &tenant_id,
+            "--name",
+            &format!("{tenant_name} AC"),
+            "--connector",
+            "activecampaign",
+            "--setting",
+            "base_url=https://acme.api-us1.com/api/3",
+            "--secret",
+            "api_key=sk-test-123",
+        ]);
+        Endpoint {
+            tenant: tenant_id,
+            id: i["id"].as_str().unwrap().to_string(),
+            url: i["scim_url"].as_str().unwrap().to_string(),
+            token: i["token"].as_str().unwrap().to_string(),
+            prefix: i["prefix"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// Sends a SCIM request; returns status, headers and JSON body (Null when empty).
+    pub async fn call(&self, ep: &Endpoint, method: &str, path: &str, body: Option<Value>) -> Resp {
+        self.call_with(&ep.url, Some(&ep.token), method, path, body)
+            .await
+    }
+
+    pub async fn call_with(
+        &self,
+        url: &str,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Resp {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut rb = self.http.request(method, format!("{url}{path}"));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            rb = rb.header("content-type", SCIM).body(b.to_string());
+        }
+        Resp::from(rb.send().await.unwrap()).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let (Some(admin), Some(db)) = (pg_admin_url(), &self.pg_db) {
+            psql(
+                &admin,
+                &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+            );
+        }
+    }
+}
+
+fn psql(admin_url: &str, sql: &str) {
+    let url = format!("{}/postgres", admin_url.trim_end_matches('/'));
+    let out = Command::new("psql")
+        .args([&url, "-v", "ON_ERROR_STOP=1", "-qc", sql])
+        .output()
+        .expect("psql is needed for the PostgreSQL tests");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    async fn from(r: reqwest::Response) -> Self {
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let bytes = r.bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a SCIM error with this status and scimType.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, scim_type: Option<&str>) {
+        assert_eq!(self.status, status, "{:?}", self.body);
+        assert_eq!(self.header("content-type"), Some(SCIM), "{:?}", self.body);
+        assert_eq!(
+            self.body["schemas"][0],
+            "urn:ietf:params:scim:api:messages:2.0:Error"
+        );
+        assert_eq!(self.body["status"], status.to_string());
+        assert_eq!(self.body["scimType"].as_str(), scim_type, "{:?}", self.body);
+        assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    }
+}
+
+/// Generates one test per backend from an async fn taking a `TestServer`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let server = $crate::common::TestServer::start($crate::common::Backend::Sqlite).await.unwrap();
+                    super::$name(server).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    match $crate::common::TestServer::start($crate::common::Backend::Postgres).await {
+                        Some(server) => super::$name(server).await,
+                        None => eprintln!("SKIPPED on PostgreSQL: SCIMBRIDGE_TEST_PG is not set"),
+                    }
+                }
+            )*
+        }
+    };
+}
