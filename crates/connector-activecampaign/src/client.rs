@@ -1,0 +1,424 @@
+//! The HTTP client.
+
+use crate::DESCRIPTOR;
+use crate::errors::{classify, transport};
+use crate::model::{GroupsPage, User, UserEnvelope, UserGroupEnvelope, UsersPage};
+use async_trait::async_trait;
+use base64::Engine;
+use connector_api::{
+    AccountIdentity, Connector, ConnectorError, Descriptor, DesiredUser, Page, Result, Role,
+    TargetUser,
+};
+use rand::RngCore;
+use reqwest::{Method, Url};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Page size for lists (the API's maximum).
+const PAGE: u64 = 100;
+
+/// An ActiveCampaign account reached with one API key.
+#[derive(Clone)]
+pub struct ActiveCampaign {
+    http: reqwest::Client,
+    base: Url,
+    api_key: String,
+}
+
+impl std::fmt::Debug for ActiveCampaign {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActiveCampaign")
+            .field("base", &self.base.as_str())
+            .field("api_key", &"***")
+            .finish()
+    }
+}
+
+impl ActiveCampaign {
+    /// A connector for `base_url` (with or without `/api/3`) and `api_key`.
+    pub fn new(base_url: &str, api_key: &str) -> std::result::Result<Self, String> {
+        let trimmed = base_url.trim().trim_end_matches('/');
+        let full = if trimmed.ends_with("/api/3") {
+            trimmed.to_string()
+        } else {
+            format!("{trimmed}/api/3")
+        };
+        let base = Url::parse(&format!("{full}/"))
+            .map_err(|e| format!("the API URL '{base_url}' is not a valid URL: {e}"))?;
+        if !matches!(base.scheme(), "https" | "http") {
+            return Err(format!(
+                "the API URL must start with https://, got '{base_url}'"
+            ));
+        }
+        if api_key.trim().is_empty() {
+            return Err("the API key is empty".into());
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(Self {
+            http,
+            base,
+            api_key: api_key.trim().to_string(),
+        })
+    }
+
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty();
+            for s in segments {
+                path.push(s);
+            }
+        }
+        url
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<Value>,
+        what: &str,
+    ) -> Result<(u16, String)> {
+        let mut rb = self
+            .http
+            .request(method, url)
+            .header("Api-Token", &self.api_key)
+            .header("Accept", "application/json");
+        if let Some(b) = body {
+            rb = rb
+                .header("Content-Type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = rb.send().await.map_err(|e| transport(&e, what))?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let text = resp.text().await.map_err(|e| transport(&e, what))?;
+        if (200..300).contains(&status) {
+            Ok((status, text))
+        } else {
+            Err(classify(status, retry_after.as_deref(), &text, what))
+        }
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, String)],
+        body: Option<Value>,
+        what: &str,
+    ) -> Result<T> {
+        let mut url = self.url(segments);
+        if !query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        let (_, text) = self.send(method, url, body, what).await?;
+        serde_json::from_str(&text).map_err(|e| {
+            ConnectorError::Permanent(format!(
+                "{what}: unexpected response from ActiveCampaign: {e}"
+            ))
+        })
+    }
+
+    /// `GET …` that answers `None` for not-found.
+    async fn find(&self, segments: &[&str], what: &str) -> Result<Option<TargetUser>> {
+        match self
+            .call::<UserEnvelope>(Method::GET, segments, &[], None, what)
+            .await
+        {
+            Ok(env) => Ok(Some(self.user_with_group(env.user).await?)),
+            Err(ConnectorError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The user object does not carry its group: read the link record.
+    async fn user_with_group(&self, u: User) -> Result<TargetUser> {
+        let what = format!("read permission group of user {}", u.id);
+        let roles = match self
+            .call::<UserGroupEnvelope>(
+                Method::GET,
+                &["users", &u.id, "userGroup"],
+                &[],
+                None,
+                &what,
+            )
+            .await
+        {
+            Ok(env) => env
+                .user_group
+                .and_then(|g| g.groupid.or(g.group))
+                .into_iter()
+                .collect(),
+            Err(ConnectorError::NotFound(_)) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        Ok(to_target(u, roles))
+    }
+
+    /// A long random password; tenants sign in by SSO, so nobody needs to know it.
+    fn random_password() -> String {
+        let mut bytes = [0u8; 24];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        format!(
+            "Scb-{}!9a",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        )
+    }
+}
+
+fn to_target(u: User, roles: Vec<String>) -> TargetUser {
+    TargetUser {
+        id: u.id,
+        email: u.email.unwrap_or_default(),
+        username: u.username,
+        first_name: u.first_name.filter(|s| !s.is_empty()),
+        last_name: u.last_name.filter(|s| !s.is_empty()),
+        roles,
+    }
+}
+
+fn single_role(roles: &[String], what: &str) -> Result<String> {
+    roles.first().cloned().ok_or_else(|| {
+        ConnectorError::Permanent(format!(
+            "{what}: ActiveCampaign needs a permission group and none was resolved"
+        ))
+    })
+}
+
+#[async_trait]
+impl Connector for ActiveCampaign {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    async fn test_connection(&self) -> Result<AccountIdentity> {
+        let env: UserEnvelope = self
+            .call(
+                Method::GET,
+                &["users", "me"],
+                &[],
+                None,
+                "read the API key's user",
+            )
+            .await?;
+        let u = env.user;
+        let name = [u.first_name.as_deref(), u.last_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok(AccountIdentity {
+            account: self.base.host_str().unwrap_or_default().to_string(),
+            user_id: u.id,
+            user_email: u.email.unwrap_or_default(),
+            user_name: if name.is_empty() {
+                u.username.unwrap_or_default()
+            } else {
+                name
+            },
+        })
+    }
+
+    async fn list_roles(&self) -> Result<Vec<Role>> {
+        let mut roles = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page: GroupsPage = self
+                .call(
+                    Method::GET,
+                    &["groups"],
+                    &[("limit", PAGE.to_string()), ("offset", offset.to_string())],
+                    None,
+                    "list permission groups",
+                )
+                .await?;
+            let n = page.groups.len() as u64;
+            roles.extend(page.groups.into_iter().map(|g| Role {
+                name: g.title.unwrap_or_else(|| format!("Group {}", g.id)),
+                id: g.id,
+            }));
+            let total = page
+                .meta
+                .and_then(|m| m.total)
+                .and_then(|t| t.parse::<u64>().ok())
+                .unwrap_or(0);
+            offset += n;
+            if n == 0 || offset >= total {
+                return Ok(roles);
+            }
+        }
+    }
+
+    async fn get_user(&self, id: &str) -> Result<Option<TargetUser>> {
+        self.find(&["users", id], &format!("get user {id}")).await
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<TargetUser>> {
+        self.find(
+            &["users", "email", email],
+            &format!("find user by email {email}"),
+        )
+        .await
+    }
+
+    async fn find_user_by_username(&self, username: &str) -> Result<Option<TargetUser>> {
+        self.find(
+            &["users", "username", username],
+            &format!("find user by username {username}"),
+        )
+        .await
+    }
+
+    async fn list_users(&self, offset: u64, limit: u64) -> Result<Page<TargetUser>> {
+        let page: UsersPage = self
+            .call(
+                Method::GET,
+                &["users"],
+                &[
+                    ("limit", limit.min(PAGE).to_string()),
+                    ("offset", offset.to_string()),
+                ],
+                None,
+                "list users",
+            )
+            .await?;
+        let total = page
+            .meta
+            .and_then(|m| m.total)
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(page.users.len() as u64);
+        Ok(Page {
+            items: page
+                .users
+                .into_iter()
+                .map(|u| to_target(u, Vec::new()))
+                .collect(),
+            total,
+        })
+    }
+
+    async fn create_user(&self, user: &DesiredUser) -> Result<TargetUser> {
+        let what = format!("create user {}", user.email);
+        let group = single_role(&user.roles, &what)?;
+        let body = json!({"user": {
+            "username": user.username,
+            "email": user.email,
+            "firstName": user.first_name.clone().unwrap_or_default(),
+            "lastName": user.last_name.clone().unwrap_or_default(),
+            "group": group,
+            "password": Self::random_password(),
+        }});
+        let env: UserEnvelope = self
+            .call(Method::POST, &["users"], &[], Some(body), &what)
+            .await?;
+        Ok(to_target(env.user, vec![group]))
+    }
+
+    async fn update_user(&self, id: &str, user: &DesiredUser) -> Result<TargetUser> {
+        let what = format!("update user {id}");
+        let group = single_role(&user.roles, &what)?;
+        // Never `username` (the docs say it cannot change); always `group` (422 without it).
+        let body = json!({"user": {
+            "email": user.email,
+            "firstName": user.first_name.clone().unwrap_or_default(),
+            "lastName": user.last_name.clone().unwrap_or_default(),
+            "group": group,
+        }});
+        let env: UserEnvelope = self
+            .call(Method::PUT, &["users", id], &[], Some(body), &what)
+            .await?;
+        Ok(to_target(env.user, vec![group]))
+    }
+
+    async fn set_roles(&self, id: &str, roles: &[String]) -> Result<()> {
+        let what = format!("set permission group of user {id}");
+        let group = single_role(roles, &what)?;
+        let _: Value = self
+            .call(
+                Method::PUT,
+                &["users", id],
+                &[],
+                Some(json!({"user": {"group": group}})),
+                &what,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_user(&self, id: &str) -> Result<()> {
+        let what = format!("delete user {id}");
+        let _: Value = self
+            .call(Method::DELETE, &["users", id], &[], None, &what)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_forms() {
+        for (given, want) in [
+            (
+                "https://acme.api-us1.com",
+                "https://acme.api-us1.com/api/3/users/me",
+            ),
+            (
+                "https://acme.api-us1.com/",
+                "https://acme.api-us1.com/api/3/users/me",
+            ),
+            (
+                "https://acme.api-us1.com/api/3",
+                "https://acme.api-us1.com/api/3/users/me",
+            ),
+            (
+                "https://acme.api-us1.com/api/3/",
+                "https://acme.api-us1.com/api/3/users/me",
+            ),
+        ] {
+            let ac = ActiveCampaign::new(given, "k").unwrap();
+            assert_eq!(ac.url(&["users", "me"]).as_str(), want, "{given}");
+        }
+        assert!(ActiveCampaign::new("ftp://x", "k").is_err());
+        assert!(ActiveCampaign::new("https://x", " ").is_err());
+    }
+
+    #[test]
+    fn path_segments_are_encoded() {
+        let ac = ActiveCampaign::new("https://acme.api-us1.com", "k").unwrap();
+        assert_eq!(
+            ac.url(&["users", "email", "o'brien+x/y@ex.com"]).as_str(),
+            "https://acme.api-us1.com/api/3/users/email/o'brien+x%2Fy@ex.com"
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_key() {
+        let ac = ActiveCampaign::new("https://acme.api-us1.com", "super-secret").unwrap();
+        assert!(!format!("{ac:?}").contains("super-secret"));
+    }
+
+    #[test]
+    fn passwords_are_long_and_random() {
+        let (a, b) = (
+            ActiveCampaign::random_password(),
+            ActiveCampaign::random_password(),
+        );
+        assert_ne!(a, b);
+        assert!(a.len() >= 36);
+    }
+}
