@@ -10,6 +10,8 @@ pub use sea_orm_migration;
 use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_initial;
+mod m20261123_000002_rate_limits;
+mod m20261123_000003_events_outcome_index;
 
 /// Runs every migration of this crate, in order.
 pub struct Migrator;
@@ -17,6 +19,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_initial::Migration)]
+        vec![
+            Box::new(m20261123_000001_initial::Migration),
+            Box::new(m20261123_000002_rate_limits::Migration),
+            Box::new(m20261123_000003_events_outcome_index::Migration),
+        ]
     }
 }

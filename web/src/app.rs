@@ -5,6 +5,7 @@ use crate::events::EventSink;
 use crate::scim;
 use actix_web::{App, HttpServer, web};
 use provisioning::Directory;
+use provisioning::engine::{Worker, WorkerConfig};
 use std::sync::Arc;
 use store::Store;
 
@@ -44,6 +45,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
 pub async fn serve(config: Config, store: Store) -> std::io::Result<()> {
     let bind = config.bind.clone();
     let workers = config.workers;
+    let (run_worker, allow_private) = (config.run_worker, config.allow_private_targets);
+    let worker_store = store.clone();
     let (state, writer) = AppState::new(config, store);
     let mut server = HttpServer::new(move || App::new().configure(configure(state.clone())))
         .bind(&bind)?
@@ -51,9 +54,19 @@ pub async fn serve(config: Config, store: Store) -> std::io::Result<()> {
     if workers > 0 {
         server = server.workers(workers);
     }
-    tracing::info!(%bind, "scimbridge listening");
+    let (stop_worker, stopped) = tokio::sync::watch::channel(false);
+    let worker = run_worker.then(|| {
+        let registry = Arc::new(crate::connectors::Registry { allow_private });
+        let w = Worker::new(worker_store, registry, WorkerConfig::default());
+        tokio::spawn(w.run(stopped))
+    });
+    tracing::info!(%bind, worker = run_worker, "scimbridge listening");
     server.run().await?;
-    // The app state (and its event sinks) is dropped with the server: flush what is queued.
+    // Stopped (Ctrl-C / SIGTERM): finish or give back in-flight jobs, flush queued events.
+    let _ = stop_worker.send(true);
+    if let Some(w) = worker {
+        let _ = w.await;
+    }
     let _ = writer.await;
     Ok(())
 }

@@ -105,6 +105,13 @@ pub enum IntegrationCommand {
         default_role: Option<String>,
         #[arg(long, value_enum, default_value = "live")]
         mode: Mode,
+        /// Role mapping, highest priority first: `app_role:Admin=Admin`,
+        /// `group:Sales Managers=Manager`, `filter:department eq "Sales"=User`.
+        #[arg(long = "role-rule")]
+        role_rules: Vec<String>,
+        /// What `active=false` does: `role:<target role>` (default `role:No access`), `delete` or `ignore`.
+        #[arg(long, default_value = "role:No access")]
+        deprovision: String,
     },
 }
 
@@ -240,6 +247,8 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
                     secrets,
                     default_role,
                     mode,
+                    role_rules,
+                    deprovision,
                 },
         } => {
             if store.get_tenant(&tenant).await?.is_none() {
@@ -250,8 +259,15 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
                 .map(|(k, v)| (k, serde_json::Value::String(v)))
                 .collect();
             let secrets: BTreeMap<String, String> = secrets.into_iter().collect();
-            crate::connectors::validate(&connector, &settings, &secrets)
-                .map_err(CliError::Invalid)?;
+            crate::connectors::validate(
+                &connector,
+                &settings,
+                &secrets,
+                config.allow_private_targets,
+            )
+            .map_err(CliError::Invalid)?;
+            let rules = parse_role_rules(&role_rules)?;
+            let deprovision = parse_deprovision(&deprovision)?;
             let integration = store
                 .create_integration(store::NewIntegration {
                     tenant_id: tenant,
@@ -260,7 +276,7 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
                     settings,
                     secrets,
                     default_role,
-                    deprovision_policy: "ignore".into(),
+                    deprovision_policy: deprovision,
                     mode: match mode {
                         Mode::Live => store::IntegrationMode::Live,
                         Mode::DryRun => store::IntegrationMode::DryRun,
@@ -268,6 +284,7 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
                     status: store::IntegrationStatus::Active,
                 })
                 .await?;
+            store.replace_role_rules(&integration.id, rules).await?;
             let issued = store.issue_token(&integration.id, None, now).await?;
             print(
                 json!({"id": integration.id, "scim_url": config.scim_url(&integration.id), "token": issued.token, "prefix": issued.prefix}),
@@ -309,4 +326,48 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// Parses `--role-rule` values: split on the first `:` and the last `=`; order is priority.
+fn parse_role_rules(values: &[String]) -> Result<Vec<store::NewRoleRule>, CliError> {
+    let users = scim_core::schema::ResourceType::user();
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let bad = |why: String| CliError::Invalid(format!("--role-rule '{v}': {why}"));
+            let (kind, rest) = v
+                .split_once(':')
+                .ok_or_else(|| bad("expected kind:value=role".into()))?;
+            let (value, role) = rest
+                .rsplit_once('=')
+                .ok_or_else(|| bad("expected kind:value=role".into()))?;
+            provisioning::roles::Rule::parse(kind.trim(), value, role, &users)
+                .map_err(|e| bad(e.detail))?;
+            let source_kind = match kind.trim() {
+                "app_role" => store::RuleSourceKind::AppRole,
+                "group" => store::RuleSourceKind::Group,
+                _ => store::RuleSourceKind::Filter,
+            };
+            Ok(store::NewRoleRule {
+                priority: i as i32,
+                source_kind,
+                source_value: value.trim().to_string(),
+                target_role: role.trim().to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Parses `--deprovision`.
+fn parse_deprovision(v: &str) -> Result<String, CliError> {
+    match v.trim() {
+        "delete" | "ignore" => Ok(v.trim().to_string()),
+        other => match other.strip_prefix("role:").map(str::trim) {
+            Some(role) if !role.is_empty() => Ok(format!("role:{role}")),
+            _ => Err(CliError::Invalid(format!(
+                "--deprovision '{v}': use 'role:<target role>', 'delete' or 'ignore'"
+            ))),
+        },
+    }
 }

@@ -21,6 +21,10 @@ pub struct Config {
     pub log_format: String,
     /// Worker threads for HTTP (0 = number of cores).
     pub workers: usize,
+    /// Allow http and private/loopback target URLs (tests and local demos only).
+    pub allow_private_targets: bool,
+    /// Run the outbound provisioning worker in this process.
+    pub run_worker: bool,
 }
 
 impl Default for Config {
@@ -32,6 +36,8 @@ impl Default for Config {
             master_key: None,
             log_format: "text".into(),
             workers: 0,
+            allow_private_targets: false,
+            run_worker: true,
         }
     }
 }
@@ -63,6 +69,8 @@ impl Config {
             "master_key",
             "log_format",
             "workers",
+            "allow_private_targets",
+            "run_worker",
         ]));
         let mut cfg: Config = fig
             .extract()

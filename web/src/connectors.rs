@@ -1,81 +1,180 @@
-//! The connector kinds this build knows and the settings each needs. The engine issue turns
-//! this into the connector registry; today it validates what `integration create` stores.
+//! The connector registry: the only place that names concrete connectors. It validates
+//! integration settings (including where a tenant may point us) and builds connectors for the
+//! provisioning engine.
 
+use connector_api::{Connector, Descriptor};
+use provisioning::engine::ConnectorRegistry;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use store::Integration;
 
-/// One setting of a connector.
-pub struct Field {
-    pub key: &'static str,
-    pub secret: bool,
-    pub required: bool,
+/// Every connector kind this build knows.
+pub fn descriptors() -> Vec<&'static Descriptor> {
+    vec![&connector_activecampaign::DESCRIPTOR]
 }
 
-/// A connector kind.
-pub struct ConnectorKind {
-    pub kind: &'static str,
-    pub title: &'static str,
-    pub fields: &'static [Field],
+/// The descriptor of a kind.
+pub fn descriptor(kind: &str) -> Option<&'static Descriptor> {
+    descriptors().into_iter().find(|d| d.kind == kind)
 }
 
-/// Every known connector kind.
-pub const KINDS: &[ConnectorKind] = &[ConnectorKind {
-    kind: "activecampaign",
-    title: "ActiveCampaign",
-    fields: &[
-        Field {
-            key: "base_url",
-            secret: false,
-            required: true,
-        },
-        Field {
-            key: "api_key",
-            secret: true,
-            required: true,
-        },
-    ],
-}];
-
-/// Checks a connector kind and its settings; the error says what to fix.
+/// Checks a connector kind, its settings and the target URL; the error says what to fix.
 pub fn validate(
     kind: &str,
     settings: &Map<String, Value>,
     secrets: &BTreeMap<String, String>,
+    allow_private: bool,
 ) -> Result<(), String> {
-    let k = KINDS.iter().find(|k| k.kind == kind).ok_or_else(|| {
+    let d = descriptor(kind).ok_or_else(|| {
         format!(
             "unknown connector '{kind}'; known: {}",
-            KINDS.iter().map(|k| k.kind).collect::<Vec<_>>().join(", ")
+            descriptors()
+                .iter()
+                .map(|d| d.kind)
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     })?;
-    for f in k.fields {
-        let present = if f.secret {
-            secrets.get(f.key).is_some_and(|v| !v.is_empty())
-        } else {
-            settings
-                .get(f.key)
-                .and_then(Value::as_str)
-                .is_some_and(|v| !v.is_empty())
-        };
-        if f.required && !present {
-            let flag = if f.secret { "--secret" } else { "--setting" };
-            return Err(format!("{} needs {flag} {}=…", k.title, f.key));
-        }
-    }
-    for key in settings.keys() {
-        if !k.fields.iter().any(|f| !f.secret && f.key == key) {
-            return Err(format!("{} has no setting '{key}'", k.title));
-        }
-    }
-    for key in secrets.keys() {
-        if !k.fields.iter().any(|f| f.secret && f.key == key) {
-            return Err(format!("{} has no secret '{key}'", k.title));
-        }
-    }
-    if let Some(url) = settings.get("base_url").and_then(Value::as_str)
-        && !(url.starts_with("https://") || url.starts_with("http://"))
-    {
-        return Err(format!("base_url must be an http(s) URL, got '{url}'"));
+    let plain: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str().unwrap_or("")))
+        .collect();
+    let secret: Vec<(&str, &str)> = secrets
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    d.validate(plain.iter().copied(), secret.iter().copied())?;
+    if let Some(url) = settings.get("base_url").and_then(Value::as_str) {
+        check_target_url(url, allow_private)?;
     }
     Ok(())
+}
+
+/// Target URLs must be https and must not point into private or loopback networks, unless the
+/// operator allows it (`SCIMBRIDGE_ALLOW_PRIVATE_TARGETS=true`, for tests and local demos).
+pub fn check_target_url(url: &str, allow_private: bool) -> Result<(), String> {
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| format!("'{url}' is not a valid URL: {e}"))?;
+    if allow_private {
+        return match parsed.scheme() {
+            "https" | "http" => Ok(()),
+            other => Err(format!("'{url}': the scheme must be https, not {other}")),
+        };
+    }
+    if parsed.scheme() != "https" {
+        return Err(format!("'{url}' must use https"));
+    }
+    let host = parsed
+        .host_str()
+        .unwrap_or_default()
+        .trim_matches(['[', ']']);
+    let private = match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => {
+            ip.is_private()
+                || ip.is_loopback()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast()
+                || ip.octets()[0] == 100 && (ip.octets()[1] & 0xc0) == 64
+        }
+        Ok(IpAddr::V6(ip)) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (ip.segments()[0] & 0xfe00) == 0xfc00
+                || (ip.segments()[0] & 0xffc0) == 0xfe80
+        }
+        Err(_) => {
+            host.eq_ignore_ascii_case("localhost")
+                || host.ends_with(".localhost")
+                || host.ends_with(".local")
+                || host.ends_with(".internal")
+        }
+    };
+    if private {
+        return Err(format!(
+            "'{url}' points to a private or loopback address, which is not allowed"
+        ));
+    }
+    Ok(())
+}
+
+/// Builds connectors for the engine.
+pub struct Registry {
+    pub allow_private: bool,
+}
+
+impl ConnectorRegistry for Registry {
+    fn connect(
+        &self,
+        integration: &Integration,
+        secrets: &BTreeMap<String, String>,
+    ) -> Result<Arc<dyn Connector>, String> {
+        let setting = |k: &str| {
+            integration
+                .settings
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        match integration.connector_kind.as_str() {
+            connector_activecampaign::KIND => {
+                let base = setting("base_url");
+                check_target_url(&base, self.allow_private)?;
+                let key = secrets.get("api_key").cloned().unwrap_or_default();
+                Ok(Arc::new(connector_activecampaign::ActiveCampaign::new(
+                    &base, &key,
+                )?))
+            }
+            other => Err(format!("unknown connector '{other}'")),
+        }
+    }
+
+    fn rate_limit(&self, integration: &Integration) -> (String, Duration) {
+        let base = integration
+            .settings
+            .get("base_url")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let host = reqwest::Url::parse(base)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        match integration.connector_kind.as_str() {
+            // 5 requests/s per account, shared by every key: one call every 210 ms keeps a
+            // margin for network jitter at the server's one-second window.
+            connector_activecampaign::KIND => {
+                (format!("activecampaign:{host}"), Duration::from_millis(210))
+            }
+            other => (format!("{other}:{host}"), Duration::from_millis(200)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_urls() {
+        assert!(check_target_url("https://acme.api-us1.com", false).is_ok());
+        for bad in [
+            "http://acme.api-us1.com",
+            "https://127.0.0.1:8443",
+            "https://10.0.0.5",
+            "https://192.168.1.1",
+            "https://[::1]/",
+            "https://localhost",
+            "https://169.254.169.254",
+            "https://100.64.0.1",
+            "ftp://x",
+        ] {
+            assert!(check_target_url(bad, false).is_err(), "{bad}");
+        }
+        assert!(check_target_url("http://127.0.0.1:9999/api/3", true).is_ok());
+        assert!(check_target_url("ftp://127.0.0.1", true).is_err());
+    }
 }

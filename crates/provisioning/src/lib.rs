@@ -6,7 +6,9 @@
 //! It depends on `scim-core` (protocol) and `store` (persistence), never on the web layer.
 
 pub mod directory;
+pub mod engine;
 mod error;
+pub mod roles;
 
 pub use directory::{Directory, IntegrationScope, Resource};
 pub use error::{DirectoryError, Result};

@@ -21,6 +21,7 @@ pub mod entities;
 mod error;
 pub mod filter_sql;
 pub mod jobs;
+pub mod outbox;
 mod queries;
 pub mod scim;
 #[cfg(feature = "testing")]

@@ -125,8 +125,15 @@ impl TestServer {
             .env("SCIMBRIDGE_DATABASE_URL", &self.db_url)
             .env("SCIMBRIDGE_MASTER_KEY", &self.master_key)
             .env("SCIMBRIDGE_PUBLIC_URL", &self.base)
+            .env("SCIMBRIDGE_ALLOW_PRIVATE_TARGETS", "true")
             .env("RUST_LOG", "warn");
         c
+    }
+
+    /// Opens the server's database directly (to inspect jobs, links and events).
+    pub async fn store(&self) -> store::Store {
+        let key = store::MasterKey::from_base64(&self.master_key).unwrap();
+        store::Store::connect(&self.db_url, key).await.unwrap()
     }
 
     /// Runs a CLI command and parses its JSON output.

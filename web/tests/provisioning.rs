@@ -1,0 +1,447 @@
+//! SCIM changes reaching the fake ActiveCampaign through the real worker, on SQLite and
+//! PostgreSQL: the Entra lifecycle, a burst under the 5 req/s limit, an outage, dry-run.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod common;
+
+use common::{Endpoint, TestServer};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use testkit::fake_activecampaign::{
+    AccountConfig, AccountSnapshot, FakeActiveCampaign, FakeConfig, FakeHandle, SeedUser,
+};
+
+const TOKEN: &str = "ac-key-of-owner";
+const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+async fn fake() -> FakeHandle {
+    FakeActiveCampaign::start(
+        FakeConfig::default().account(AccountConfig::new("acme", TOKEN).groups([
+            "Manager",
+            "User",
+            "No access",
+        ])),
+    )
+    .await
+}
+
+fn integration(s: &TestServer, f: &FakeHandle, extra: &[&str]) -> Endpoint {
+    let tenant = s.cli(&["tenant", "create", "--name", "Acme"]);
+    let tid = tenant["id"].as_str().unwrap();
+    let base = format!("base_url={}", f.base_url());
+    let key = format!("api_key={TOKEN}");
+    let mut args = vec![
+        "integration",
+        "create",
+        "--tenant",
+        tid,
+        "--name",
+        "Acme AC",
+        "--connector",
+        "activecampaign",
+        "--setting",
+        &base,
+        "--secret",
+        &key,
+        "--default-role",
+        "User",
+        "--role-rule",
+        "app_role:Admin=Admin",
+        "--role-rule",
+        "group:Sales Managers=Manager",
+        "--deprovision",
+        "role:No access",
+    ];
+    args.extend_from_slice(extra);
+    let i = s.cli(&args);
+    Endpoint {
+        tenant: tid.to_string(),
+        id: i["id"].as_str().unwrap().into(),
+        url: i["scim_url"].as_str().unwrap().into(),
+        token: i["token"].as_str().unwrap().into(),
+        prefix: i["prefix"].as_str().unwrap().into(),
+    }
+}
+
+fn user(name: &str, app_role: Option<&str>) -> Value {
+    let roles = match app_role {
+        Some(r) => {
+            json!([{"primary": true, "type": "WindowsAzureActiveDirectoryRole", "value": r}])
+        }
+        None => json!([]),
+    };
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "externalId": uuid::Uuid::new_v4().to_string(), "userName": name, "active": true,
+        "emails": [{"primary": true, "type": "work", "value": name}],
+        "name": {"givenName": "Given", "familyName": "Family"}, "roles": roles
+    })
+}
+
+/// Polls the fake until `cond` holds (or fails after `secs`).
+async fn eventually(
+    f: &FakeHandle,
+    secs: u64,
+    what: &str,
+    cond: impl Fn(&AccountSnapshot) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let snap = f.account_state("acme").unwrap();
+        if cond(&snap) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for: {what}\nstate: {snap:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn group_of(snap: &AccountSnapshot, email: &str) -> Option<String> {
+    let u = snap
+        .users
+        .iter()
+        .find(|u| u.email.eq_ignore_ascii_case(email))?;
+    let gid = u.group_id.as_deref()?;
+    snap.groups
+        .iter()
+        .find(|g| g.id == gid)
+        .map(|g| g.title.clone())
+}
+
+async fn post_user(s: &TestServer, ep: &Endpoint, name: &str, role: Option<&str>) -> String {
+    let r = s.call(ep, "POST", "/Users", Some(user(name, role))).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    r.body["id"].as_str().unwrap().to_string()
+}
+
+async fn patch(s: &TestServer, ep: &Endpoint, path: &str, ops: Value) {
+    let r = s
+        .call(
+            ep,
+            "PATCH",
+            path,
+            Some(json!({"schemas": [PATCH], "Operations": ops})),
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 204, "{:?}", r.body);
+}
+
+async fn entra_lifecycle(s: TestServer) {
+    let f = fake().await;
+    let ep = integration(&s, &f, &[]);
+    let owner_email = f
+        .account_state("acme")
+        .unwrap()
+        .users
+        .iter()
+        .find(|u| u.is_owner)
+        .unwrap()
+        .email
+        .clone();
+
+    // Created in the right permission group: from an app role, and by default.
+    let admin = post_user(&s, &ep, "admin@contoso.com", Some("Admin")).await;
+    let plain = post_user(&s, &ep, "plain@contoso.com", None).await;
+    eventually(&f, 30, "both users created", |a| {
+        group_of(a, "admin@contoso.com").as_deref() == Some("Admin")
+            && group_of(a, "plain@contoso.com").as_deref() == Some("User")
+    })
+    .await;
+
+    // Group membership changes the role (users arrive before memberships).
+    let g = s
+        .call(
+            &ep,
+            "POST",
+            "/Groups",
+            Some(json!({"displayName": "Sales Managers", "members": []})),
+        )
+        .await;
+    let gid = g.body["id"].as_str().unwrap().to_string();
+    patch(
+        &s,
+        &ep,
+        &format!("/Groups/{gid}"),
+        json!([{"op": "Add", "path": "members", "value": [{"value": plain}]}]),
+    )
+    .await;
+    eventually(&f, 30, "plain becomes Manager", |a| {
+        group_of(a, "plain@contoso.com").as_deref() == Some("Manager")
+    })
+    .await;
+
+    // Name and email updates.
+    patch(&s, &ep, &format!("/Users/{plain}"), json!([
+        {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "renamed@contoso.com"},
+        {"op": "Replace", "path": "name.familyName", "value": "Renamed"}
+    ])).await;
+    eventually(&f, 30, "email and name updated", |a| {
+        a.users
+            .iter()
+            .any(|u| u.email == "renamed@contoso.com" && u.last_name == "Renamed")
+    })
+    .await;
+
+    // App role removed → default role; leaving the group → default role.
+    patch(
+        &s,
+        &ep,
+        &format!("/Users/{admin}"),
+        json!([{"op": "replace", "path": "roles", "value": []}]),
+    )
+    .await;
+    eventually(&f, 30, "admin demoted to User", |a| {
+        group_of(a, "admin@contoso.com").as_deref() == Some("User")
+    })
+    .await;
+
+    // active=false → "No access"; reactivation restores the resolved role.
+    patch(
+        &s,
+        &ep,
+        &format!("/Users/{plain}"),
+        json!([{"op": "Replace", "path": "active", "value": "False"}]),
+    )
+    .await;
+    eventually(&f, 30, "deactivated to No access", |a| {
+        group_of(a, "renamed@contoso.com").as_deref() == Some("No access")
+    })
+    .await;
+    patch(
+        &s,
+        &ep,
+        &format!("/Users/{plain}"),
+        json!([{"op": "replace", "path": "active", "value": true}]),
+    )
+    .await;
+    eventually(&f, 30, "reactivated as Manager", |a| {
+        group_of(a, "renamed@contoso.com").as_deref() == Some("Manager")
+    })
+    .await;
+
+    // DELETE → removed.
+    assert_eq!(
+        s.call(&ep, "DELETE", &format!("/Users/{admin}"), None)
+            .await
+            .status,
+        204
+    );
+    eventually(&f, 30, "admin deleted", |a| {
+        !a.users.iter().any(|u| u.email == "admin@contoso.com")
+    })
+    .await;
+
+    // An existing target user with the same email is linked, not duplicated.
+    f.add_user_in("acme", SeedUser::new("existing", "existing@contoso.com"))
+        .unwrap();
+    post_user(&s, &ep, "existing@contoso.com", Some("Admin")).await;
+    eventually(&f, 30, "existing user adopted as Admin", |a| {
+        group_of(a, "existing@contoso.com").as_deref() == Some("Admin")
+    })
+    .await;
+    assert_eq!(
+        f.account_state("acme")
+            .unwrap()
+            .users
+            .iter()
+            .filter(|u| u.email == "existing@contoso.com")
+            .count(),
+        1
+    );
+
+    // The key owner is never demoted or deleted, even when Entra disables or deletes it.
+    let owner = post_user(&s, &ep, &owner_email, None).await;
+    patch(
+        &s,
+        &ep,
+        &format!("/Users/{owner}"),
+        json!([{"op": "replace", "path": "active", "value": false}]),
+    )
+    .await;
+    assert_eq!(
+        s.call(&ep, "DELETE", &format!("/Users/{owner}"), None)
+            .await
+            .status,
+        204
+    );
+    wait_idle(&s, &ep).await;
+    let snap = f.account_state("acme").unwrap();
+    assert_eq!(
+        group_of(&snap, &owner_email).as_deref(),
+        Some("Admin"),
+        "owner untouched"
+    );
+    // The trace: outbound events carry the correlation id of the inbound request.
+    let st = s.store().await;
+    let events = st
+        .list_events(&store::EventQuery {
+            integration_id: Some(ep.id.clone()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let outbound: Vec<_> = events
+        .iter()
+        .filter(|e| e.direction == store::Direction::Outbound && e.operation == "create_user")
+        .collect();
+    assert!(!outbound.is_empty());
+    for e in outbound {
+        assert!(
+            events
+                .iter()
+                .any(|i| i.direction == store::Direction::Inbound
+                    && i.correlation_id == e.correlation_id),
+            "outbound {e:?} has no inbound cause"
+        );
+    }
+    assert!(f.max_requests_in_any_second("acme") <= 5);
+}
+
+/// Waits until the integration has no open jobs.
+async fn wait_idle(s: &TestServer, ep: &Endpoint) {
+    let st = s.store().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let open = st.open_jobs(&ep.id).await.unwrap();
+        if open.iter().all(|j| j.state == store::JobState::Failed) {
+            assert!(open.is_empty(), "failed jobs: {open:?}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "jobs still open: {open:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn burst_under_rate_limit(s: TestServer) {
+    let f = fake().await;
+    let ep = integration(&s, &f, &[]);
+    let started = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    let server = std::sync::Arc::new(s);
+    for i in 0..300 {
+        let (srv, ep) = (server.clone(), ep.clone());
+        set.spawn(
+            async move { post_user(&srv, &ep, &format!("burst{i:03}@contoso.com"), None).await },
+        );
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    eventually(&f, 180, "300 users in ActiveCampaign", |a| {
+        a.users
+            .iter()
+            .filter(|u| u.email.starts_with("burst"))
+            .count()
+            == 300
+    })
+    .await;
+    let secs = started.elapsed().as_secs_f64();
+    let log = f.request_log();
+    let throttled = log.iter().filter(|e| e.status == 429).count();
+    eprintln!("300 users converged in {secs:.1}s (floor at 5 req/s: 60s); 429s seen: {throttled}");
+    assert!(
+        f.max_requests_in_any_second("acme") <= 5,
+        "more than 5 req/s reached the fake"
+    );
+    let snap = f.account_state("acme").unwrap();
+    assert_eq!(
+        snap.users
+            .iter()
+            .filter(|u| u.email.starts_with("burst"))
+            .count(),
+        300,
+        "no duplicates"
+    );
+    wait_idle(&server, &ep).await;
+}
+
+async fn outage_and_recovery(s: TestServer) {
+    let f = fake().await;
+    let ep = integration(&s, &f, &[]);
+    f.set_outage(true);
+    for i in 0..5 {
+        post_user(&s, &ep, &format!("outage{i}@contoso.com"), None).await;
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        f.account_state("acme")
+            .unwrap()
+            .users
+            .iter()
+            .all(|u| !u.email.starts_with("outage"))
+    );
+    f.set_outage(false);
+    eventually(&f, 60, "all 5 created after the outage", |a| {
+        a.users
+            .iter()
+            .filter(|u| u.email.starts_with("outage"))
+            .count()
+            == 5
+    })
+    .await;
+    // Refused connections too.
+    f.refuse_connections(true).await.unwrap();
+    post_user(&s, &ep, "refused@contoso.com", None).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    f.refuse_connections(false).await.unwrap();
+    eventually(&f, 60, "created after connections came back", |a| {
+        a.users.iter().any(|u| u.email == "refused@contoso.com")
+    })
+    .await;
+    wait_idle(&s, &ep).await;
+    let snap = f.account_state("acme").unwrap();
+    assert_eq!(
+        snap.users
+            .iter()
+            .filter(|u| u.email.starts_with("outage") || u.email == "refused@contoso.com")
+            .count(),
+        6,
+        "nothing duplicated"
+    );
+}
+
+async fn dry_run_calls_nothing(s: TestServer) {
+    let f = fake().await;
+    let ep = integration(&s, &f, &["--mode", "dry-run"]);
+    let id = post_user(&s, &ep, "dry@contoso.com", Some("Admin")).await;
+    patch(
+        &s,
+        &ep,
+        &format!("/Users/{id}"),
+        json!([{"op": "replace", "path": "active", "value": false}]),
+    )
+    .await;
+    wait_idle(&s, &ep).await;
+    assert!(
+        f.request_log().is_empty(),
+        "dry-run made target calls: {:?}",
+        f.request_log()
+    );
+    let st = s.store().await;
+    let events = st
+        .list_events(&store::EventQuery {
+            integration_id: Some(ep.id.clone()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let would: Vec<_> = events.iter().filter(|e| e.outcome == "dry_run").collect();
+    assert!(
+        would.iter().any(|e| e.operation == "create_user"
+            && e.detail.as_deref().unwrap_or_default().contains("Admin")),
+        "{events:?}"
+    );
+}
+
+on_both_backends!(
+    entra_lifecycle,
+    burst_under_rate_limit,
+    outage_and_recovery,
+    dry_run_calls_nothing
+);
