@@ -409,6 +409,8 @@ async fn dry_run_calls_nothing(s: TestServer) {
     let f = fake().await;
     let ep = integration(&s, &f, &["--mode", "dry-run"]);
     let id = post_user(&s, &ep, "dry@contoso.com", Some("Admin")).await;
+    // Let the create be decided before the disable (a job reads the user as it is when it runs).
+    wait_idle(&s, &ep).await;
     patch(
         &s,
         &ep,
