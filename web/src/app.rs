@@ -46,6 +46,10 @@ pub async fn serve(config: Config, store: Store) -> std::io::Result<()> {
     let bind = config.bind.clone();
     let workers = config.workers;
     let (run_worker, allow_private) = (config.run_worker, config.allow_private_targets);
+    let worker_config = WorkerConfig {
+        lease: std::time::Duration::from_secs(config.job_lease_secs.max(1)),
+        ..WorkerConfig::default()
+    };
     let worker_store = store.clone();
     let (state, writer) = AppState::new(config, store);
     let mut server = HttpServer::new(move || App::new().configure(configure(state.clone())))
@@ -57,7 +61,7 @@ pub async fn serve(config: Config, store: Store) -> std::io::Result<()> {
     let (stop_worker, stopped) = tokio::sync::watch::channel(false);
     let worker = run_worker.then(|| {
         let registry = Arc::new(crate::connectors::Registry { allow_private });
-        let w = Worker::new(worker_store, registry, WorkerConfig::default());
+        let w = Worker::new(worker_store, registry, worker_config);
         tokio::spawn(w.run(stopped))
     });
     tracing::info!(%bind, worker = run_worker, "scimbridge listening");

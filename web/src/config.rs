@@ -25,6 +25,8 @@ pub struct Config {
     pub allow_private_targets: bool,
     /// Run the outbound provisioning worker in this process.
     pub run_worker: bool,
+    /// Seconds a claimed job stays ours; a killed process's jobs run again after this.
+    pub job_lease_secs: u64,
 }
 
 impl Default for Config {
@@ -38,6 +40,7 @@ impl Default for Config {
             workers: 0,
             allow_private_targets: false,
             run_worker: true,
+            job_lease_secs: 120,
         }
     }
 }
@@ -71,6 +74,7 @@ impl Config {
             "workers",
             "allow_private_targets",
             "run_worker",
+            "job_lease_secs",
         ]));
         let mut cfg: Config = fig
             .extract()

@@ -441,9 +441,105 @@ async fn dry_run_calls_nothing(s: TestServer) {
     );
 }
 
+async fn kill9_mid_run_converges(mut s: TestServer) {
+    let f = fake().await;
+    let ep = integration(&s, &f, &[]);
+    for i in 0..40 {
+        post_user(&s, &ep, &format!("crash{i:02}@contoso.com"), None).await;
+    }
+    // Some users are in ActiveCampaign, most are not: kill the server without warning.
+    eventually(&f, 30, "a few users created", |a| {
+        a.users
+            .iter()
+            .filter(|u| u.email.starts_with("crash"))
+            .count()
+            >= 5
+    })
+    .await;
+    s.kill9_and_restart().await;
+    // Every change was committed before its 201, so the restarted server finishes the work;
+    // jobs claimed by the dead process run again after their lease.
+    eventually(&f, 120, "all 40 created after the restart", |a| {
+        a.users
+            .iter()
+            .filter(|u| u.email.starts_with("crash"))
+            .count()
+            == 40
+    })
+    .await;
+    wait_idle(&s, &ep).await;
+    let snap = f.account_state("acme").unwrap();
+    let mut emails: Vec<&str> = snap
+        .users
+        .iter()
+        .map(|u| u.email.as_str())
+        .filter(|e| e.starts_with("crash"))
+        .collect();
+    let total = emails.len();
+    emails.sort_unstable();
+    emails.dedup();
+    assert_eq!((total, emails.len()), (40, 40), "no duplicates");
+    assert!(
+        snap.users
+            .iter()
+            .filter(|u| u.email.starts_with("crash"))
+            .all(|u| group_of(&snap, &u.email).as_deref() == Some("User"))
+    );
+}
+
 on_both_backends!(
     entra_lifecycle,
     burst_under_rate_limit,
     outage_and_recovery,
-    dry_run_calls_nothing
+    dry_run_calls_nothing,
+    kill9_mid_run_converges
 );
+
+/// Two `scimbridge serve` instances on one PostgreSQL drain one outbox together: no job done
+/// twice, the 5 req/s limit held across both, and one of them can die without loss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_instances_share_the_outbox() {
+    let Some(s) = TestServer::start(common::Backend::Postgres).await else {
+        eprintln!("SKIPPED on PostgreSQL: SCIMBRIDGE_TEST_PG is not set");
+        return;
+    };
+    let f = fake().await;
+    let ep = integration(&s, &f, &[]);
+    let second = s.another_instance().await;
+    let ep2 = Endpoint {
+        url: ep.url.replace(&s.base, &second.base),
+        ..ep.clone()
+    };
+    for i in 0..60 {
+        let target = if i % 2 == 0 { &ep } else { &ep2 };
+        post_user(&s, target, &format!("twin{i:02}@contoso.com"), None).await;
+    }
+    eventually(&f, 60, "some users created", |a| {
+        a.users
+            .iter()
+            .filter(|u| u.email.starts_with("twin"))
+            .count()
+            >= 10
+    })
+    .await;
+    drop(second); // one instance dies; the other picks up its leased jobs
+    eventually(&f, 120, "all 60 created", |a| {
+        a.users
+            .iter()
+            .filter(|u| u.email.starts_with("twin"))
+            .count()
+            == 60
+    })
+    .await;
+    wait_idle(&s, &ep).await;
+    let created = f
+        .request_log()
+        .iter()
+        .filter(|e| e.method == "POST" && e.path.ends_with("/users") && e.status == 201)
+        .count();
+    assert_eq!(created, 60, "each user created exactly once");
+    assert!(
+        f.max_requests_in_any_second("acme") <= 5,
+        "the rate limit holds across instances"
+    );
+}

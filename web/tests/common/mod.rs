@@ -51,6 +51,36 @@ fn free_port() -> u16 {
         .port()
 }
 
+async fn wait_healthy(http: &reqwest::Client, base: &str, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/healthz")).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "server did not start");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "server exited at start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Another server process on the same database; killed on drop.
+pub struct Instance {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn pg_admin_url() -> Option<String> {
     std::env::var("SCIMBRIDGE_TEST_PG")
         .ok()
@@ -126,8 +156,40 @@ impl TestServer {
             .env("SCIMBRIDGE_MASTER_KEY", &self.master_key)
             .env("SCIMBRIDGE_PUBLIC_URL", &self.base)
             .env("SCIMBRIDGE_ALLOW_PRIVATE_TARGETS", "true")
+            .env("SCIMBRIDGE_JOB_LEASE_SECS", "3")
             .env("RUST_LOG", "warn");
         c
+    }
+
+    /// Kills the server with SIGKILL (no graceful shutdown) and starts it again on the same
+    /// database and port.
+    pub async fn kill9_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port = self.base.rsplit(':').next().unwrap().to_string();
+        self.child = self
+            .command(&["serve"])
+            .env("SCIMBRIDGE_BIND", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_healthy(&self.http, &self.base, &mut self.child).await;
+    }
+
+    /// A second `scimbridge serve` on the same database (another instance behind a balancer).
+    pub async fn another_instance(&self) -> Instance {
+        let port = free_port();
+        let mut child = self
+            .command(&["serve"])
+            .env("SCIMBRIDGE_BIND", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        wait_healthy(&self.http, &base, &mut child).await;
+        Instance { child, base }
     }
 
     /// Opens the server's database directly (to inspect jobs, links and events).
