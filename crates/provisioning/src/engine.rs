@@ -366,10 +366,11 @@ impl Worker {
 
         let Some(user) = user else {
             // Deleted in the IdP: remove from the target unless the policy says ignore.
-            if let Some(tid) = target_id {
-                if policy != Policy::Ignore && !call.is_owner(&tid).await? {
-                    call.delete(&tid, None).await?;
-                }
+            if let Some(tid) = target_id
+                && policy != Policy::Ignore
+                && !call.is_owner(&tid).await?
+            {
+                call.delete(&tid, None).await?;
             }
             if link.is_some() {
                 self.store
