@@ -543,3 +543,84 @@ async fn postgres_two_instances_share_the_outbox() {
         "the rate limit holds across instances"
     );
 }
+
+/// Benchmark, run on demand (`cargo test --release -p scimbridge --test provisioning --
+/// --ignored converge_1000 --nocapture`): how long 1,000 users take to reach the fake at
+/// 5 req/s (floor: 200 s), and the SCIM lookup latency while the outbox drains.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: about four minutes"]
+async fn converge_1000_users_benchmark() {
+    let backend = if std::env::var("SCIMBRIDGE_TEST_PG").is_ok() {
+        common::Backend::Postgres
+    } else {
+        common::Backend::Sqlite
+    };
+    let s = std::sync::Arc::new(TestServer::start(backend).await.unwrap());
+    let f = fake().await;
+    let ep = integration(&s, &f, &[]);
+    let started = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for worker in 0..8 {
+        let (srv, ep) = (s.clone(), ep.clone());
+        set.spawn(async move {
+            for i in (worker..1000).step_by(8) {
+                post_user(&srv, &ep, &format!("k{i:04}@contoso.com"), None).await;
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    let accepted = started.elapsed();
+    // SCIM lookups while the worker drains the outbox.
+    let mut latencies = Vec::new();
+    let mut i = 0;
+    loop {
+        let done = f
+            .account_state("acme")
+            .unwrap()
+            .users
+            .iter()
+            .filter(|u| u.email.starts_with('k'))
+            .count();
+        if done == 1000 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "not converged after 600 s ({done}/1000)"
+        );
+        let t = Instant::now();
+        let r = s
+            .call(
+                &ep,
+                "GET",
+                &format!(
+                    "/Users?filter=userName+eq+%22k{:04}%40contoso.com%22",
+                    i % 1000
+                ),
+                None,
+            )
+            .await;
+        latencies.push(t.elapsed());
+        assert_eq!(r.status, 200);
+        i += 7;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let converged = started.elapsed();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize];
+    eprintln!(
+        "{backend:?}: 1000 SCIM creates accepted in {:.1}s; converged in ActiveCampaign after {:.1}s = {:.2}x the 200 s floor; \
+         SCIM lookup while draining: n={} p50={:?} p99={:?} max={:?}; max req/s seen by the fake: {}",
+        accepted.as_secs_f64(),
+        converged.as_secs_f64(),
+        converged.as_secs_f64() / 200.0,
+        latencies.len(),
+        pct(0.5),
+        pct(0.99),
+        latencies.last().unwrap(),
+        f.max_requests_in_any_second("acme")
+    );
+    assert!(f.max_requests_in_any_second("acme") <= 5);
+}

@@ -1,7 +1,6 @@
 //! Discovery endpoints and the root `/.search`, authenticated like every SCIM call.
 
-use super::auth::authenticate;
-use super::respond::{Call, Reply, finish, read_json};
+use super::respond::{Reply, begin, finish, read_json};
 use crate::app::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use provisioning::DirectoryError;
@@ -19,10 +18,9 @@ async fn discovery(
     op: &str,
     make: impl FnOnce(&AppState, &str) -> Result<Value, ScimError>,
 ) -> HttpResponse {
-    let call = Call::start(&req, op);
-    let scope = match authenticate(&req, &state, &integration).await {
-        Ok(s) => s,
-        Err(e) => return finish(&state, None, call, Err(e.into())).await,
+    let (call, scope) = match begin(&req, &state, &integration, op, None).await {
+        Ok(x) => x,
+        Err(response) => return response,
     };
     let result = make(&state, &scope.base_url)
         .map(Reply::ok)
@@ -144,11 +142,10 @@ pub async fn root_search(
     p: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let mut call = Call::start(&req, "POST /.search");
     let integration = p.into_inner();
-    let scope = match authenticate(&req, &state, &integration).await {
-        Ok(s) => s,
-        Err(e) => return finish(&state, None, call, Err(e.into())).await,
+    let (mut call, scope) = match begin(&req, &state, &integration, "POST /.search", None).await {
+        Ok(x) => x,
+        Err(response) => return response,
     };
     let result = async {
         let body = read_json(&req, payload).await?;

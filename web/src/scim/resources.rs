@@ -1,8 +1,7 @@
 //! `/Users` and `/Groups`: thin handlers that authenticate, read the input, make one call into
 //! the directory and render the result.
 
-use super::auth::authenticate;
-use super::respond::{Call, Reply, finish, read_json};
+use super::respond::{Reply, begin, finish, read_json};
 use crate::app::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -68,11 +67,17 @@ pub async fn list(
     } else {
         format!("GET {}", kind.path())
     };
-    let mut call = Call::start(&req, &op);
-    call.subject(kind.subject(), None);
-    let scope = match authenticate(&req, &state, &integration).await {
-        Ok(s) => s,
-        Err(e) => return finish(&state, None, call, Err(e.into())).await,
+    let (mut call, scope) = match begin(
+        &req,
+        &state,
+        &integration,
+        &op,
+        Some((kind.subject(), None)),
+    )
+    .await
+    {
+        Ok(x) => x,
+        Err(response) => return response,
     };
     let result = async {
         let search = match body {
@@ -107,11 +112,17 @@ pub async fn create(
     integration: String,
     payload: web::Payload,
 ) -> HttpResponse {
-    let mut call = Call::start(&req, &format!("POST {}", kind.path()));
-    call.subject(kind.subject(), None);
-    let scope = match authenticate(&req, &state, &integration).await {
-        Ok(s) => s,
-        Err(e) => return finish(&state, None, call, Err(e.into())).await,
+    let (mut call, scope) = match begin(
+        &req,
+        &state,
+        &integration,
+        &format!("POST {}", kind.path()),
+        Some((kind.subject(), None)),
+    )
+    .await
+    {
+        Ok(x) => x,
+        Err(response) => return response,
     };
     let result = async {
         let body = read_json(&req, payload).await?;
@@ -146,11 +157,17 @@ pub async fn get(
     integration: String,
     id: String,
 ) -> HttpResponse {
-    let mut call = Call::start(&req, &format!("GET {}/{{id}}", kind.path()));
-    call.subject(kind.subject(), Some(&id));
-    let scope = match authenticate(&req, &state, &integration).await {
-        Ok(s) => s,
-        Err(e) => return finish(&state, None, call, Err(e.into())).await,
+    let (mut call, scope) = match begin(
+        &req,
+        &state,
+        &integration,
+        &format!("GET {}/{{id}}", kind.path()),
+        Some((kind.subject(), Some(&id))),
+    )
+    .await
+    {
+        Ok(x) => x,
+        Err(response) => return response,
     };
     let result = async {
         let pairs = query_pairs(&req);
@@ -185,11 +202,17 @@ pub async fn replace(
     id: String,
     payload: web::Payload,
 ) -> HttpResponse {
-    let mut call = Call::start(&req, &format!("PUT {}/{{id}}", kind.path()));
-    call.subject(kind.subject(), Some(&id));
-    let scope = match authenticate(&req, &state, &integration).await {
-        Ok(s) => s,
-        Err(e) => return finish(&state, None, call, Err(e.into())).await,
+    let (mut call, scope) = match begin(
+        &req,
+        &state,
+        &integration,
+        &format!("PUT {}/{{id}}", kind.path()),
+        Some((kind.subject(), Some(&id))),
+    )
+    .await
+    {
+        Ok(x) => x,
+        Err(response) => return response,
     };
     let result = async {
         let body = read_json(&req, payload).await?;
@@ -225,11 +248,17 @@ pub async fn patch(
     id: String,
     payload: web::Payload,
 ) -> HttpResponse {
-    let mut call = Call::start(&req, &format!("PATCH {}/{{id}}", kind.path()));
-    call.subject(kind.subject(), Some(&id));
-    let scope = match authenticate(&req, &state, &integration).await {
-        Ok(s) => s,
-        Err(e) => return finish(&state, None, call, Err(e.into())).await,
+    let (mut call, scope) = match begin(
+        &req,
+        &state,
+        &integration,
+        &format!("PATCH {}/{{id}}", kind.path()),
+        Some((kind.subject(), Some(&id))),
+    )
+    .await
+    {
+        Ok(x) => x,
+        Err(response) => return response,
     };
     let result = async {
         let body = read_json(&req, payload).await?;
@@ -265,11 +294,17 @@ pub async fn delete(
     integration: String,
     id: String,
 ) -> HttpResponse {
-    let mut call = Call::start(&req, &format!("DELETE {}/{{id}}", kind.path()));
-    call.subject(kind.subject(), Some(&id));
-    let scope = match authenticate(&req, &state, &integration).await {
-        Ok(s) => s,
-        Err(e) => return finish(&state, None, call, Err(e.into())).await,
+    let (mut call, scope) = match begin(
+        &req,
+        &state,
+        &integration,
+        &format!("DELETE {}/{{id}}", kind.path()),
+        Some((kind.subject(), Some(&id))),
+    )
+    .await
+    {
+        Ok(x) => x,
+        Err(response) => return response,
     };
     let result = async {
         let im = if_match(&req);

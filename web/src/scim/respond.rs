@@ -105,6 +105,24 @@ impl Call {
     }
 }
 
+/// Starts a call and authenticates it; on failure, the finished 401 response.
+pub async fn begin(
+    req: &HttpRequest,
+    state: &AppState,
+    integration: &str,
+    operation: &str,
+    subject: Option<(SubjectKind, Option<&str>)>,
+) -> Result<(Call, IntegrationScope), HttpResponse> {
+    let mut call = Call::start(req, operation);
+    if let Some((kind, id)) = subject {
+        call.subject(kind, id);
+    }
+    match super::auth::authenticate(req, state, integration).await {
+        Ok(scope) => Ok((call, scope)),
+        Err(e) => Err(finish(state, None, call, Err(e.into())).await),
+    }
+}
+
 /// Reads and parses the JSON body; 413 past [`MAX_BODY`], `invalidSyntax` for bad JSON.
 pub async fn read_json(req: &HttpRequest, mut payload: web::Payload) -> Result<Value, ScimError> {
     let too_large = || {

@@ -121,31 +121,8 @@ impl TestServer {
                 .unwrap(),
         };
         let _ = server.child.wait();
-        server.child = server
-            .command(&["serve"])
-            .env("SCIMBRIDGE_BIND", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = server
-                .http
-                .get(format!("{}/healthz", server.base))
-                .send()
-                .await
-                && r.status().is_success()
-            {
-                break;
-            }
-            assert!(Instant::now() < deadline, "server did not start");
-            assert!(
-                server.child.try_wait().unwrap().is_none(),
-                "server exited at start"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        server.child = server.spawn_serve(port);
+        wait_healthy(&server.http, &server.base, &mut server.child).await;
         Some(server)
     }
 
@@ -161,32 +138,29 @@ impl TestServer {
         c
     }
 
+    fn spawn_serve(&self, port: impl std::fmt::Display) -> Child {
+        self.command(&["serve"])
+            .env("SCIMBRIDGE_BIND", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
     /// Kills the server with SIGKILL (no graceful shutdown) and starts it again on the same
     /// database and port.
     pub async fn kill9_and_restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let port = self.base.rsplit(':').next().unwrap().to_string();
-        self.child = self
-            .command(&["serve"])
-            .env("SCIMBRIDGE_BIND", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        self.child = self.spawn_serve(&port);
         wait_healthy(&self.http, &self.base, &mut self.child).await;
     }
 
     /// A second `scimbridge serve` on the same database (another instance behind a balancer).
     pub async fn another_instance(&self) -> Instance {
         let port = free_port();
-        let mut child = self
-            .command(&["serve"])
-            .env("SCIMBRIDGE_BIND", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = self.spawn_serve(port);
         let base = format!("http://127.0.0.1:{port}");
         wait_healthy(&self.http, &base, &mut child).await;
         Instance { child, base }
