@@ -827,7 +827,78 @@ async fn cli_errors(s: TestServer) {
     assert!(err.contains("unknown connector"), "{err}");
 }
 
+async fn events_are_recorded_and_redacted(s: TestServer) {
+    let ep = s.endpoint("Redaction");
+    let mut body = entra_user("secretive@example.com");
+    body["password"] = json!("Sup3r-Secret-Pw!");
+    let r = s.call(&ep, "POST", "/Users", Some(body)).await;
+    assert_eq!(r.status, 201);
+    assert!(
+        r.body.get("password").is_none(),
+        "passwords are never returned"
+    );
+    let correlation = r.header("x-correlation-id").unwrap().to_string();
+    let id = r.body["id"].as_str().unwrap().to_string();
+    s.call(
+        &ep,
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(ops(
+            json!([{"op": "replace", "path": "password", "value": "An0ther-Secret!"}]),
+        )),
+    )
+    .await;
+    s.call(&ep, "GET", &format!("/Users/{id}"), None).await;
+    // Events are written in batches: wait for them.
+    let st = s.store().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let events = loop {
+        let ev = st
+            .list_events(&store::EventQuery {
+                integration_id: Some(ep.id.clone()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if ev
+            .iter()
+            .filter(|e| e.direction == store::Direction::Inbound)
+            .count()
+            >= 3
+            || std::time::Instant::now() > deadline
+        {
+            break ev;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let post = events
+        .iter()
+        .find(|e| e.operation == "POST /Users")
+        .expect("the POST is logged");
+    assert_eq!(
+        post.correlation_id, correlation,
+        "the response header names the event"
+    );
+    assert_eq!(post.subject_name.as_deref(), Some("secretive@example.com"));
+    assert_eq!(post.http_status, Some(201));
+    let all = serde_json::to_string(&events).unwrap();
+    for secret in [
+        "Sup3r-Secret-Pw!",
+        "An0ther-Secret!",
+        ep.token.as_str(),
+        "sk-test-123",
+    ] {
+        assert!(
+            !all.contains(secret),
+            "a secret reached the provisioning log"
+        );
+    }
+    assert!(all.contains("[redacted]"));
+}
+
 on_both_backends!(
+    events_are_recorded_and_redacted,
     entra_lifecycle,
     entra_lifecycle_with_flag,
     okta_shapes,
