@@ -12,6 +12,7 @@ use sea_orm_migration::prelude::*;
 mod m20261123_000001_initial;
 mod m20261123_000002_rate_limits;
 mod m20261123_000003_events_outcome_index;
+mod m20261123_000004_events_correlation_at;
 
 /// Runs every migration of this crate, in order.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261123_000002_rate_limits::Migration),
             Box::new(m20261123_000003_events_outcome_index::Migration),
+            Box::new(m20261123_000004_events_correlation_at::Migration),
         ]
     }
 }

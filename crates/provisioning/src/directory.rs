@@ -202,9 +202,13 @@ impl Directory {
 
     /// Stored form of a user's attributes. `password` (writeOnly, returned never) is dropped:
     /// scimbridge never needs it (targets get random passwords; staff sign in by SSO), so it
-    /// is neither stored nor returned.
-    fn without_secrets(mut attrs: Map<String, Value>) -> Map<String, Value> {
+    /// is neither stored nor returned. A missing `active` is stored as `true`, as the indexed
+    /// column says, so SQL and in-memory filters agree.
+    fn stored_attrs(mut attrs: Map<String, Value>) -> Map<String, Value> {
         attrs.shift_remove("password");
+        if !attrs.contains_key("active") {
+            attrs.insert("active".into(), Value::Bool(true));
+        }
         attrs
     }
 
@@ -228,7 +232,7 @@ impl Directory {
             display_name: text("displayName"),
             // A user without `active` is provisioned as active (Entra always sends it).
             active: attrs.get("active").and_then(Value::as_bool).unwrap_or(true),
-            resource: to_json(&Self::without_secrets(attrs.clone())),
+            resource: to_json(&Self::stored_attrs(attrs.clone())),
             version,
             created_at,
             updated_at: now_ms().max(created_at),

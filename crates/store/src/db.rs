@@ -5,11 +5,14 @@ use crate::{Result, StoreError};
 use migration::{Migrator, sea_orm_migration::MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use std::path::Path;
 use std::time::Duration;
+
+/// Key of the PostgreSQL advisory lock held while migrating ("scimbrdg" in ASCII).
+const MIGRATION_LOCK_ID: i64 = 0x7363_696d_6272_6467;
 
 /// Pool settings. `None` picks the backend default: 8 connections for SQLite (one writer at a
 /// time anyway), 32 for PostgreSQL.
@@ -77,7 +80,9 @@ impl Store {
                 })?;
             }
             let busy = opts.sqlite_busy_timeout;
-            co.max_connections(opts.max_connections.unwrap_or(8))
+            // Every connection to `:memory:` is its own database: keep just one.
+            let default_max = if url.contains(":memory:") { 1 } else { 8 };
+            co.max_connections(opts.max_connections.unwrap_or(default_max))
                 .map_sqlx_sqlite_opts(move |o: SqliteConnectOptions| {
                     o.create_if_missing(true)
                         .journal_mode(SqliteJournalMode::Wal)
@@ -103,9 +108,19 @@ impl Store {
         }
     }
 
-    /// Applies every pending migration.
+    /// Applies every pending migration, all in one transaction that first takes a lock, so
+    /// several instances starting at once migrate one after the other (PostgreSQL: an
+    /// advisory lock; SQLite: `BEGIN IMMEDIATE`).
     pub async fn migrate(&self) -> Result<()> {
-        Migrator::up(&self.db, None).await?;
+        let txn = self.begin_write().await?;
+        if self.backend() == DbBackend::Postgres {
+            txn.execute_unprepared(&format!(
+                "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"
+            ))
+            .await?;
+        }
+        Migrator::up(&txn, None).await?;
+        txn.commit().await?;
         Ok(())
     }
 

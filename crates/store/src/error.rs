@@ -46,6 +46,11 @@ impl StoreError {
         }
     }
 
+    /// True if `err` is a unique-constraint violation (without consuming it).
+    pub fn is_unique_violation(err: &DbErr) -> bool {
+        matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+    }
+
     /// True for [`StoreError::Conflict`].
     pub fn is_conflict(&self) -> bool {
         matches!(self, StoreError::Conflict { .. })

@@ -77,24 +77,29 @@ impl Drop for TestDbGuard {
 /// One migrated, empty store per available backend (SQLite always; PostgreSQL when
 /// [`PG_ENV`] is set). Panics with a clear message if a configured backend is unreachable.
 pub async fn test_stores() -> Vec<TestDb> {
-    let mut out = vec![sqlite_store().await];
+    test_stores_with(true).await
+}
+
+/// Like [`test_stores`], with the migrations left to the test when `migrate` is false.
+pub async fn test_stores_with(migrate: bool) -> Vec<TestDb> {
+    let mut out = vec![sqlite_store(migrate).await];
     if let Ok(server) = std::env::var(PG_ENV)
         && !server.trim().is_empty()
     {
-        out.push(postgres_store(server.trim()).await);
+        out.push(postgres_store(server.trim(), migrate).await);
     }
     out
 }
 
-/// A migrated store on a fresh SQLite file in a temporary folder.
-pub async fn sqlite_store() -> TestDb {
+/// A store on a fresh SQLite file in a temporary folder, migrated if `migrate`.
+pub async fn sqlite_store(migrate: bool) -> TestDb {
     let dir = match tempfile::tempdir() {
         Ok(d) => d,
         Err(e) => panic!("cannot create a temporary folder: {e}"),
     };
     let url = format!("sqlite://{}/test.db", dir.path().display());
     let key = MasterKey::generate();
-    let store = connect_and_migrate(&url, &key).await;
+    let store = connect(&url, &key, migrate).await;
     TestDb {
         label: "sqlite",
         store,
@@ -104,8 +109,8 @@ pub async fn sqlite_store() -> TestDb {
     }
 }
 
-/// A migrated store on a fresh PostgreSQL database on `server`.
-pub async fn postgres_store(server: &str) -> TestDb {
+/// A store on a fresh PostgreSQL database on `server`, migrated if `migrate`.
+pub async fn postgres_store(server: &str, migrate: bool) -> TestDb {
     let base = server_base(server);
     let admin_url = format!("{base}/postgres");
     let db_name = format!("scb_test_{:016x}", rand::thread_rng().r#gen::<u64>());
@@ -127,7 +132,7 @@ pub async fn postgres_store(server: &str) -> TestDb {
     };
     let url = format!("{base}/{db_name}");
     let key = MasterKey::generate();
-    let store = connect_and_migrate(&url, &key).await;
+    let store = connect(&url, &key, migrate).await;
     TestDb {
         label: "postgres",
         store,
@@ -137,7 +142,7 @@ pub async fn postgres_store(server: &str) -> TestDb {
     }
 }
 
-async fn connect_and_migrate(url: &str, key: &MasterKey) -> Store {
+async fn connect(url: &str, key: &MasterKey, migrate: bool) -> Store {
     let opts = StoreOptions {
         max_connections: Some(4),
         ..StoreOptions::default()
@@ -146,7 +151,7 @@ async fn connect_and_migrate(url: &str, key: &MasterKey) -> Store {
         Ok(s) => s,
         Err(e) => panic!("cannot connect to {url}: {e}"),
     };
-    if let Err(e) = store.migrate().await {
+    if migrate && let Err(e) = store.migrate().await {
         panic!("migrations failed on {url}: {e}");
     }
     store

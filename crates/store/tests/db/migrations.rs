@@ -1,5 +1,6 @@
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use store::testing::test_stores;
+use store::Store;
+use store::testing::{test_stores, test_stores_with};
 
 #[tokio::test]
 async fn migrations_create_every_table_and_are_idempotent() {
@@ -95,5 +96,29 @@ async fn deleting_an_integration_cascades() {
                 .unwrap(),
             0
         );
+    }
+}
+
+#[tokio::test]
+async fn instances_starting_together_migrate_one_after_the_other() {
+    for db in test_stores_with(false).await {
+        let mut tasks = Vec::new();
+        for _ in 0..3 {
+            let (url, key) = (db.url.clone(), db.key.clone());
+            tasks.push(tokio::spawn(async move {
+                let s = Store::connect(&url, key).await?;
+                s.migrate().await?;
+                s.close().await
+            }));
+        }
+        for t in tasks {
+            t.await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{}: {e}", db.label));
+        }
+        db.store
+            .create_tenant("after concurrent migrations")
+            .await
+            .unwrap();
     }
 }
