@@ -46,6 +46,27 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Inspect and retry outbound provisioning jobs.
+    Job {
+        #[command(subcommand)]
+        command: JobCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// List an integration's failed jobs with their reasons.
+    Failed {
+        #[arg(long)]
+        integration: String,
+    },
+    /// Retry an integration's failed jobs (all, or one with --job).
+    Retry {
+        #[arg(long)]
+        integration: String,
+        #[arg(long)]
+        job: Option<i64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -323,6 +344,23 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
                 )));
             }
             print(json!({"revoked": prefix}));
+        }
+        Command::Job {
+            command: JobCommand::Failed { integration },
+        } => {
+            let jobs: Vec<serde_json::Value> = store
+                .list_failed_jobs(&integration)
+                .await?
+                .into_iter()
+                .map(|j| json!({"id": j.id, "subject_kind": j.subject_kind, "subject_id": j.subject_id, "attempts": j.attempts, "last_error": j.last_error, "updated_at": j.updated_at, "correlation_id": j.correlation_id}))
+                .collect();
+            print(json!({"failed": jobs}));
+        }
+        Command::Job {
+            command: JobCommand::Retry { integration, job },
+        } => {
+            let n = store.retry_failed_jobs(&integration, job, now).await?;
+            print(json!({"retried": n}));
         }
     }
     Ok(())

@@ -44,8 +44,6 @@ fn integration(s: &TestServer, f: &FakeHandle, extra: &[&str]) -> Endpoint {
         &base,
         "--secret",
         &key,
-        "--default-role",
-        "User",
         "--role-rule",
         "app_role:Admin=Admin",
         "--role-rule",
@@ -53,6 +51,9 @@ fn integration(s: &TestServer, f: &FakeHandle, extra: &[&str]) -> Endpoint {
         "--deprovision",
         "role:No access",
     ];
+    if !extra.contains(&"--default-role") {
+        args.extend_from_slice(&["--default-role", "User"]);
+    }
     args.extend_from_slice(extra);
     let i = s.cli(&args);
     Endpoint {
@@ -492,7 +493,9 @@ on_both_backends!(
     burst_under_rate_limit,
     outage_and_recovery,
     dry_run_calls_nothing,
-    kill9_mid_run_converges
+    kill9_mid_run_converges,
+    group_patch_of_100_members_changes_100_roles,
+    failed_job_is_kept_and_retried
 );
 
 /// Two `scimbridge serve` instances on one PostgreSQL drain one outbox together: no job done
@@ -623,4 +626,90 @@ async fn converge_1000_users_benchmark() {
         f.max_requests_in_any_second("acme")
     );
     assert!(f.max_requests_in_any_second("acme") <= 5);
+}
+
+async fn group_patch_of_100_members_changes_100_roles(s: TestServer) {
+    let f = fake().await;
+    let ep = integration(&s, &f, &[]);
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        ids.push(post_user(&s, &ep, &format!("member{i:03}@contoso.com"), None).await);
+    }
+    eventually(&f, 120, "100 users created as User", |a| {
+        a.users
+            .iter()
+            .filter(|u| {
+                u.email.starts_with("member") && group_of(a, &u.email).as_deref() == Some("User")
+            })
+            .count()
+            == 100
+    })
+    .await;
+    let g = s
+        .call(
+            &ep,
+            "POST",
+            "/Groups",
+            Some(json!({"displayName": "Sales Managers", "members": []})),
+        )
+        .await;
+    let gid = g.body["id"].as_str().unwrap().to_string();
+    let members: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+    patch(
+        &s,
+        &ep,
+        &format!("/Groups/{gid}"),
+        json!([{"op": "Add", "path": "members", "value": members}]),
+    )
+    .await;
+    eventually(&f, 120, "all 100 became Manager", |a| {
+        a.users
+            .iter()
+            .filter(|u| {
+                u.email.starts_with("member") && group_of(a, &u.email).as_deref() == Some("Manager")
+            })
+            .count()
+            == 100
+    })
+    .await;
+    assert!(f.max_requests_in_any_second("acme") <= 5);
+}
+
+async fn failed_job_is_kept_and_retried(s: TestServer) {
+    let f = fake().await;
+    let ep = integration(&s, &f, &["--default-role", "Late Role"]);
+    post_user(&s, &ep, "late@contoso.com", None).await;
+    // The role does not exist in ActiveCampaign: the job fails for good, with a readable reason.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let failed = loop {
+        let out = s.cli(&["job", "failed", "--integration", &ep.id]);
+        if out["failed"].as_array().is_some_and(|a| !a.is_empty()) {
+            break out;
+        }
+        assert!(Instant::now() < deadline, "the job never failed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let reason = failed["failed"][0]["last_error"].as_str().unwrap();
+    assert!(
+        reason.contains("'Late Role' does not exist") && reason.contains("No access"),
+        "{reason}"
+    );
+    assert!(
+        f.account_state("acme")
+            .unwrap()
+            .users
+            .iter()
+            .all(|u| u.email != "late@contoso.com")
+    );
+    // The admin creates the group; a retry succeeds.
+    f.add_group_in("acme", "Late Role").unwrap();
+    assert_eq!(
+        s.cli(&["job", "retry", "--integration", &ep.id])["retried"],
+        1
+    );
+    eventually(&f, 30, "created after the retry", |a| {
+        group_of(a, "late@contoso.com").as_deref() == Some("Late Role")
+    })
+    .await;
+    wait_idle(&s, &ep).await;
 }

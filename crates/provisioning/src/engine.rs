@@ -690,17 +690,21 @@ impl Calls<'_> {
             );
         }
         let roles = self.rt.roles.as_deref().unwrap_or_default();
-        roles
+        let found = roles
             .iter()
             .find(|r| r.name.eq_ignore_ascii_case(name))
-            .map(|r| r.id.clone())
-            .ok_or_else(|| {
-                let known: Vec<&str> = roles.iter().map(|r| r.name.as_str()).collect();
-                JobError::Permanent(format!(
-                    "the role '{name}' does not exist in the target; it has: {}",
-                    known.join(", ")
-                ))
-            })
+            .map(|r| r.id.clone());
+        if found.is_none() {
+            let known: Vec<&str> = roles.iter().map(|r| r.name.as_str()).collect();
+            let error = format!(
+                "the role '{name}' does not exist in the target; it has: {}",
+                known.join(", ")
+            );
+            // The admin may be creating it right now: fetch the list again next time.
+            self.rt.roles = None;
+            return Err(JobError::Permanent(error));
+        }
+        Ok(found.unwrap_or_default())
     }
 
     async fn create_or_adopt(

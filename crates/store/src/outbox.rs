@@ -215,6 +215,50 @@ impl Store {
             .await?)
     }
 
+    /// Puts failed jobs of an integration (all, or one) back in the queue with a fresh attempt
+    /// count. A failed job whose subject already has a pending job is simply removed: the
+    /// pending one brings the subject in line. Returns how many were requeued or merged.
+    pub async fn retry_failed_jobs(
+        &self,
+        integration_id: &str,
+        job_id: Option<i64>,
+        now: i64,
+    ) -> Result<u64> {
+        let mut q = jobs::Entity::find()
+            .filter(jobs::Column::IntegrationId.eq(integration_id))
+            .filter(jobs::Column::State.eq(JobState::Failed));
+        if let Some(id) = job_id {
+            q = q.filter(jobs::Column::Id.eq(id));
+        }
+        let failed = q.all(self.db()).await?;
+        for job in &failed {
+            let res = jobs::Entity::update_many()
+                .col_expr(
+                    jobs::Column::State,
+                    sea_orm::sea_query::Expr::value(JobState::Pending.as_str()),
+                )
+                .col_expr(jobs::Column::Attempts, 0.into())
+                .col_expr(jobs::Column::RunAfter, now.into())
+                .col_expr(jobs::Column::UpdatedAt, now.into())
+                .filter(jobs::Column::Id.eq(job.id))
+                .exec(self.db())
+                .await;
+            match res {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.sql_err(),
+                        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                    ) =>
+                {
+                    jobs::Entity::delete_by_id(job.id).exec(self.db()).await?;
+                }
+                Err(e) => return Err(StoreError::Db(e)),
+            }
+        }
+        Ok(failed.len() as u64)
+    }
+
     /// Every job of an integration that is not finished (tests and the dashboard).
     pub async fn open_jobs(&self, integration_id: &str) -> Result<Vec<Job>> {
         Ok(jobs::Entity::find()
