@@ -403,17 +403,15 @@ impl Directory {
         req: &SearchRequest,
     ) -> Result<ListResponse<Map<String, Value>>> {
         let plan = Plan::new(&self.users, req, self.caps.max_results)?;
-        let condition = plan.filter.as_ref().map(store::filter_sql::user_condition);
         let db = self.store.db();
-        match (condition, plan.sql_sort(user_sort_key)) {
+        match (
+            plan.pushdown(store::filter_sql::user_condition),
+            plan.sql_sort(user_sort_key),
+        ) {
             // Everything pushed down: SQL filters, sorts and pages.
-            (None | Some(Some(_)), Ok(sort)) => {
-                let cond = plan
-                    .filter
-                    .as_ref()
-                    .and_then(store::filter_sql::user_condition);
+            (Some(condition), Ok(sort)) => {
                 let q = ListQuery {
-                    condition: cond,
+                    condition,
                     sort,
                     offset: plan.offset,
                     limit: plan.count,
@@ -745,19 +743,17 @@ impl Directory {
         let plan = Plan::new(&self.groups, req, self.caps.max_results)?;
         let with_members = plan.projection.includes(&self.groups, "members");
         let db = self.store.db();
-        let pushed = plan.filter.as_ref().map(store::filter_sql::group_condition);
         let rendered =
             |row: &GroupRow, members: Option<Vec<MemberRow>>| -> Result<Map<String, Value>> {
                 Ok(self.render_group(s, row, members.as_deref())?.body)
             };
-        match (pushed, plan.sql_sort(group_sort_key)) {
-            (None | Some(Some(_)), Ok(sort)) => {
-                let cond = plan
-                    .filter
-                    .as_ref()
-                    .and_then(store::filter_sql::group_condition);
+        match (
+            plan.pushdown(store::filter_sql::group_condition),
+            plan.sql_sort(group_sort_key),
+        ) {
+            (Some(condition), Ok(sort)) => {
                 let q = ListQuery {
-                    condition: cond,
+                    condition,
                     sort,
                     offset: plan.offset,
                     limit: plan.count,
@@ -907,6 +903,17 @@ impl Plan {
                 rt,
             )?,
         })
+    }
+
+    /// `Some(condition)` when SQL can apply the whole filter (`Some(None)`: no filter).
+    fn pushdown(
+        &self,
+        to_sql: fn(&Filter) -> Option<sea_orm::Condition>,
+    ) -> Option<Option<sea_orm::Condition>> {
+        match &self.filter {
+            None => Some(None),
+            Some(f) => to_sql(f).map(Some),
+        }
     }
 
     /// `Ok(sort)` when SQL can order the result (no sort, or an indexed column).
