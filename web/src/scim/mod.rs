@@ -52,13 +52,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::put().to(
                         |r: HttpRequest, s: web::Data<AppState>, p: Path2, b: web::Payload| {
                             let (i, id) = p.into_inner();
-                            resources::replace(Kind::User, r, s, i, id, b)
+                            resources::update(Kind::User, resources::Update::Put, r, s, i, id, b)
                         },
                     ))
                     .route(web::patch().to(
                         |r: HttpRequest, s: web::Data<AppState>, p: Path2, b: web::Payload| {
                             let (i, id) = p.into_inner();
-                            resources::patch(Kind::User, r, s, i, id, b)
+                            resources::update(Kind::User, resources::Update::Patch, r, s, i, id, b)
                         },
                     ))
                     .route(
@@ -103,13 +103,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::put().to(
                         |r: HttpRequest, s: web::Data<AppState>, p: Path2, b: web::Payload| {
                             let (i, id) = p.into_inner();
-                            resources::replace(Kind::Group, r, s, i, id, b)
+                            resources::update(Kind::Group, resources::Update::Put, r, s, i, id, b)
                         },
                     ))
                     .route(web::patch().to(
                         |r: HttpRequest, s: web::Data<AppState>, p: Path2, b: web::Payload| {
                             let (i, id) = p.into_inner();
-                            resources::patch(Kind::Group, r, s, i, id, b)
+                            resources::update(Kind::Group, resources::Update::Patch, r, s, i, id, b)
                         },
                     ))
                     .route(

@@ -193,66 +193,31 @@ pub async fn get(
     finish(&state, Some(&scope), call, result).await
 }
 
-/// `PUT /Users/{id}` or `/Groups/{id}`.
-pub async fn replace(
-    kind: Kind,
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    integration: String,
-    id: String,
-    payload: web::Payload,
-) -> HttpResponse {
-    let (mut call, scope) = match begin(
-        &req,
-        &state,
-        &integration,
-        &format!("PUT {}/{{id}}", kind.path()),
-        Some((kind.subject(), Some(&id))),
-    )
-    .await
-    {
-        Ok(x) => x,
-        Err(response) => return response,
-    };
-    let result = async {
-        let body = read_json(&req, payload).await?;
-        call.body(&body);
-        let im = if_match(&req);
-        let r = match kind {
-            Kind::User => {
-                state
-                    .directory
-                    .replace_user(&scope, &id, &body, im.as_deref(), &call.correlation_id)
-                    .await?
-            }
-            Kind::Group => {
-                state
-                    .directory
-                    .replace_group(&scope, &id, &body, im.as_deref(), &call.correlation_id)
-                    .await?
-            }
-        };
-        call.subject_name = Some(r.name.clone());
-        Ok::<_, DirectoryError>(resource_reply(StatusCode::OK, r, false))
-    }
-    .await;
-    finish(&state, Some(&scope), call, result).await
+/// How an update replaces the resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Update {
+    /// `PUT`: the body is the whole resource.
+    Put,
+    /// `PATCH`: the body is a PatchOp.
+    Patch,
 }
 
-/// `PATCH /Users/{id}` or `/Groups/{id}`: 200 with the resource.
-pub async fn patch(
+/// `PUT` or `PATCH /Users/{id}` or `/Groups/{id}`: 200 with the resource.
+pub async fn update(
     kind: Kind,
+    how: Update,
     req: HttpRequest,
     state: web::Data<AppState>,
     integration: String,
     id: String,
     payload: web::Payload,
 ) -> HttpResponse {
+    let method = if how == Update::Put { "PUT" } else { "PATCH" };
     let (mut call, scope) = match begin(
         &req,
         &state,
         &integration,
-        &format!("PATCH {}/{{id}}", kind.path()),
+        &format!("{method} {}/{{id}}", kind.path()),
         Some((kind.subject(), Some(&id))),
     )
     .await
@@ -264,19 +229,22 @@ pub async fn patch(
         let body = read_json(&req, payload).await?;
         call.body(&body);
         let im = if_match(&req);
-        let (r, notes) = match kind {
-            Kind::User => {
-                state
-                    .directory
-                    .patch_user(&scope, &id, &body, im.as_deref(), &call.correlation_id)
-                    .await?
-            }
-            Kind::Group => {
-                state
-                    .directory
-                    .patch_group(&scope, &id, &body, im.as_deref(), &call.correlation_id)
-                    .await?
-            }
+        let (dir, im, corr) = (
+            &state.directory,
+            im.as_deref(),
+            call.correlation_id.as_str(),
+        );
+        let (r, notes) = match (kind, how) {
+            (Kind::User, Update::Patch) => dir.patch_user(&scope, &id, &body, im, corr).await?,
+            (Kind::Group, Update::Patch) => dir.patch_group(&scope, &id, &body, im, corr).await?,
+            (Kind::User, Update::Put) => (
+                dir.replace_user(&scope, &id, &body, im, corr).await?,
+                Default::default(),
+            ),
+            (Kind::Group, Update::Put) => (
+                dir.replace_group(&scope, &id, &body, im, corr).await?,
+                Default::default(),
+            ),
         };
         call.quirks.extend(notes.quirks);
         call.subject_name = Some(r.name.clone());
