@@ -203,15 +203,22 @@ pub async fn list_users<C: ConnectionTrait>(
     if let Some(c) = &q.condition {
         base = base.filter(c.clone());
     }
-    let total = base.clone().count(conn).await?;
-    if q.limit == 0 || q.offset >= total {
-        return Ok((Vec::new(), total));
+    if q.limit == 0 {
+        return Ok((Vec::new(), base.count(conn).await?));
     }
-    let rows = ordered(base, q.sort)
+    let rows = ordered(base.clone(), q.sort)
         .offset(q.offset)
         .limit(q.limit)
         .all(conn)
         .await?;
+    // A short page is the last one, so it gives the total without a COUNT (a lookup by
+    // userName is then one query); only a full page or an empty page past the start counts.
+    let short = (rows.len() as u64) < q.limit && (q.offset == 0 || !rows.is_empty());
+    let total = if short {
+        q.offset + rows.len() as u64
+    } else {
+        base.count(conn).await?
+    };
     Ok((rows.into_iter().map(Into::into).collect(), total))
 }
 
