@@ -151,8 +151,10 @@ async fn errors_are_classified() {
     assert!(ac.list_roles().await.is_ok());
     // Connection refused → transient.
     f.refuse_connections(true).await.unwrap();
+    // A fresh client: a pooled keep-alive connection could still reach the old listener.
+    let fresh = connector(&f);
     assert!(matches!(
-        ac.test_connection().await,
+        fresh.test_connection().await,
         Err(ConnectorError::Transient(_))
     ));
     f.refuse_connections(false).await.unwrap();
