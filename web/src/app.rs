@@ -16,19 +16,32 @@ pub struct AppState {
     pub directory: Directory,
     pub tokens: Arc<scim::auth::TokenCache>,
     pub events: EventSink,
+    pub ui: Arc<crate::ui::UiState>,
 }
 
 impl AppState {
-    /// State over an open store; starts the event writer.
-    pub fn new(config: Config, store: Store) -> (Self, tokio::task::JoinHandle<()>) {
+    /// State over an open store; starts the event writer. UI session keys derive from
+    /// `master_key`.
+    pub fn new(
+        config: Config,
+        store: Store,
+        master_key: &store::MasterKey,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (events, writer) = EventSink::start(store.clone());
+        let ui = crate::ui::UiState::new(master_key, &config.public_url());
         let state = Self {
+            ui,
             config: Arc::new(config),
             directory: Directory::new(store),
             tokens: Arc::new(scim::auth::TokenCache::default()),
             events,
         };
         (state, writer)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        self.directory.store()
     }
 }
 
@@ -38,11 +51,37 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
         cfg.app_data(web::Data::new(state));
         cfg.route("/healthz", web::get().to(|| async { "ok" }));
         scim::configure(cfg);
+        crate::ui::configure(cfg);
+    }
+}
+
+/// With no staff account yet, arms and prints the one-time first-run setup link. It goes to
+/// stdout only (never into the structured log), like a password printed once by an installer.
+async fn announce_setup(state: &AppState, public_url: &str) {
+    match state.store().count_staff_users().await {
+        Ok(0) => {
+            let token = crate::ui::session::random_token(24);
+            state
+                .ui
+                .setup
+                .arm(token.clone(), chrono::Utc::now().timestamp());
+            let minutes = crate::ui::guard::SETUP_TTL_SECS / 60;
+            println!(
+                "\nscimbridge has no admin yet. Create the first one (link valid {minutes} minutes, once):\n\n    {public_url}/setup?token={token}\n"
+            );
+            tracing::info!("first-run setup link printed on stdout");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not count staff accounts"),
     }
 }
 
 /// Runs the server until Ctrl-C / SIGTERM.
-pub async fn serve(config: Config, store: Store) -> std::io::Result<()> {
+pub async fn serve(
+    config: Config,
+    store: Store,
+    master_key: &store::MasterKey,
+) -> std::io::Result<()> {
     let bind = config.bind.clone();
     let workers = config.workers;
     let (run_worker, allow_private) = (config.run_worker, config.allow_private_targets);
@@ -51,10 +90,13 @@ pub async fn serve(config: Config, store: Store) -> std::io::Result<()> {
         ..WorkerConfig::default()
     };
     let worker_store = store.clone();
-    let (state, writer) = AppState::new(config, store);
+    let public_url = config.public_url();
+    let (state, writer) = AppState::new(config, store, master_key);
+    let announcer = state.clone();
     let mut server = HttpServer::new(move || App::new().configure(configure(state.clone())))
         .bind(&bind)?
         .shutdown_timeout(30);
+    announce_setup(&announcer, &public_url).await;
     if workers > 0 {
         server = server.workers(workers);
     }

@@ -184,14 +184,18 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     runtime.block_on(run_async(config, cli.command))
 }
 
-/// Opens the configured store with its master key and migrates it.
-pub async fn open_store(config: &Config) -> Result<Store, CliError> {
-    let key = match &config.master_key {
+/// The configured master key, or the key file in the data folder (created on first use).
+pub fn master_key(config: &Config) -> Result<store::MasterKey, CliError> {
+    Ok(match &config.master_key {
         Some(k) => store::crypto::MasterKey::from_base64(k).map_err(|_| {
             CliError::Invalid("SCIMBRIDGE_MASTER_KEY is not a base64 32-byte key".into())
         })?,
         None => store::crypto::load_or_create_key_file(config.data_dir().join("master.key"))?,
-    };
+    })
+}
+
+/// Opens the configured store with `key` and migrates it.
+pub async fn open_store(config: &Config, key: store::MasterKey) -> Result<Store, CliError> {
     let store = Store::connect(&config.database_url, key).await?;
     store.migrate().await?;
     Ok(store)
@@ -202,10 +206,11 @@ fn print(v: serde_json::Value) {
 }
 
 async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
-    let store = open_store(&config).await?;
+    let key = master_key(&config)?;
+    let store = open_store(&config, key.clone()).await?;
     let now = chrono::Utc::now().timestamp_millis();
     match command {
-        Command::Serve => crate::app::serve(config, store).await?,
+        Command::Serve => crate::app::serve(config, store, &key).await?,
         Command::Migrate => print(json!({"migrated": true})),
         Command::Tenant {
             command: TenantCommand::Create { name },

@@ -101,6 +101,34 @@ pub fn check_target_url(url: &str, allow_private: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// A connector of `kind` for these settings and secrets (the engine, and the UI's test
+/// connection before anything is saved).
+pub fn build(
+    kind: &str,
+    settings: &Map<String, Value>,
+    secrets: &BTreeMap<String, String>,
+    allow_private: bool,
+) -> Result<Arc<dyn Connector>, String> {
+    let setting = |k: &str| {
+        settings
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    match kind {
+        connector_activecampaign::KIND => {
+            let base = setting("base_url");
+            check_target_url(&base, allow_private)?;
+            let key = secrets.get("api_key").cloned().unwrap_or_default();
+            Ok(Arc::new(connector_activecampaign::ActiveCampaign::new(
+                &base, &key,
+            )?))
+        }
+        other => Err(format!("unknown connector '{other}'")),
+    }
+}
+
 /// Builds connectors for the engine.
 pub struct Registry {
     pub allow_private: bool,
@@ -112,25 +140,12 @@ impl ConnectorRegistry for Registry {
         integration: &Integration,
         secrets: &BTreeMap<String, String>,
     ) -> Result<Arc<dyn Connector>, String> {
-        let setting = |k: &str| {
-            integration
-                .settings
-                .get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
-        match integration.connector_kind.as_str() {
-            connector_activecampaign::KIND => {
-                let base = setting("base_url");
-                check_target_url(&base, self.allow_private)?;
-                let key = secrets.get("api_key").cloned().unwrap_or_default();
-                Ok(Arc::new(connector_activecampaign::ActiveCampaign::new(
-                    &base, &key,
-                )?))
-            }
-            other => Err(format!("unknown connector '{other}'")),
-        }
+        build(
+            &integration.connector_kind,
+            &integration.settings,
+            secrets,
+            self.allow_private,
+        )
     }
 
     fn rate_limit(&self, integration: &Integration) -> (String, Duration) {

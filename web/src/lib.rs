@@ -8,6 +8,10 @@ pub mod connectors;
 pub mod events;
 pub mod password;
 pub mod scim;
+pub mod ui;
+
+/// The version shown in asset URLs (cache busting) and `--version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Installs the tracing subscriber once (`RUST_LOG` filters; `json` or `text`).
 pub fn init_tracing(format: &str) {

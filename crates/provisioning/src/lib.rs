@@ -8,6 +8,7 @@
 pub mod directory;
 pub mod engine;
 mod error;
+pub mod preview;
 pub mod roles;
 
 pub use directory::{Directory, IntegrationScope, Resource};

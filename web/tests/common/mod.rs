@@ -139,9 +139,15 @@ impl TestServer {
     }
 
     fn spawn_serve(&self, port: impl std::fmt::Display) -> Child {
+        // stdout carries the first-run setup link; keep it for `setup_url`.
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self._dir.path().join("serve.stdout"))
+            .unwrap();
         self.command(&["serve"])
             .env("SCIMBRIDGE_BIND", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
+            .stdout(out)
             .stderr(Stdio::null())
             .spawn()
             .unwrap()
@@ -164,6 +170,47 @@ impl TestServer {
         let base = format!("http://127.0.0.1:{port}");
         wait_healthy(&self.http, &base, &mut child).await;
         Instance { child, base }
+    }
+
+    /// The first-run setup link the server printed on stdout (waits up to 10 s for it).
+    pub async fn setup_url(&self) -> String {
+        let path = self._dir.path().join("serve.stdout");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if let Some(line) = text.lines().rev().find(|l| l.contains("/setup?token=")) {
+                return line.trim().to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no setup link on stdout: {text:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Runs `scimbridge <args>` with `stdin` on standard input; returns (success, stdout, stderr).
+    pub fn cli_stdin(&self, args: &[&str], stdin: &str) -> (bool, String, String) {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
     }
 
     /// Opens the server's database directly (to inspect jobs, links and events).

@@ -1,0 +1,100 @@
+//! The UI's error type, mapped to a page (or a redirect to sign-in) at the edge.
+
+use super::html_response;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+/// Why a UI request did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum UiError {
+    /// Not signed in (or the session ended): go to the sign-in page, then back to `0`.
+    #[error("sign in required")]
+    SignIn(String),
+    /// Not there, or not the viewer's to see.
+    #[error("not found")]
+    NotFound,
+    /// Visible but not the viewer's to change.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Missing or wrong CSRF token, or a cross-site `Origin`.
+    #[error("the form expired or came from another site")]
+    Csrf,
+    /// A malformed request that no form of ours sends.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Something broke on our side; details go to the log, not the page.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<store::StoreError> for UiError {
+    fn from(e: store::StoreError) -> Self {
+        match e {
+            store::StoreError::NotFound => UiError::NotFound,
+            other => UiError::Internal(other.to_string()),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "ui/error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    title: &'a str,
+    message: &'a str,
+}
+
+impl ResponseError for UiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            UiError::SignIn(_) => StatusCode::SEE_OTHER,
+            UiError::NotFound => StatusCode::NOT_FOUND,
+            UiError::Forbidden(_) | UiError::Csrf => StatusCode::FORBIDDEN,
+            UiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            UiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (title, message) = match self {
+            UiError::SignIn(next) => {
+                let to = format!("/login?next={}", urlencoding::encode(next));
+                return HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, to))
+                    .finish();
+            }
+            UiError::NotFound => (
+                "Not found",
+                "This page does not exist, or you do not have access to it.".to_string(),
+            ),
+            UiError::Forbidden(why) => ("Not allowed", why.clone()),
+            UiError::Csrf => (
+                "Form expired",
+                "This form expired or was sent from another site, so nothing was changed. \
+                 Go back, reload the page and try again."
+                    .to_string(),
+            ),
+            UiError::BadRequest(why) => ("Bad request", why.clone()),
+            UiError::Internal(detail) => {
+                tracing::error!(error = %detail, "UI request failed");
+                (
+                    "Something went wrong",
+                    "The server could not complete this request. Nothing was changed \
+                     unless a message said so. Try again; if it persists, check the server log."
+                        .to_string(),
+                )
+            }
+        };
+        let status = self.status_code();
+        let page = ErrorPage {
+            status: status.as_u16(),
+            title,
+            message: &message,
+        };
+        let body = page
+            .render()
+            .unwrap_or_else(|_| format!("<h1>{}</h1>", status.as_u16()));
+        html_response(status, body)
+    }
+}

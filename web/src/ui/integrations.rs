@@ -1,0 +1,558 @@
+//! A tenant's integrations: the list, the overview, pause / resume, delete, and SCIM tokens.
+
+use super::view::{Crumb, Flash, Frame, When};
+use super::{Ctx, FormData, UiError, UiResult};
+use crate::app::AppState;
+use actix_web::{HttpRequest, web};
+use askama::Template;
+use store::{
+    Direction, EventQuery, Integration, IntegrationMode, IntegrationStatus, JobState, Tenant,
+};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/t/{tid}", web::get().to(tenant_home))
+        .route("/t/{tid}/integrations", web::get().to(list))
+        .route("/t/{tid}/integrations/{iid}", web::get().to(overview))
+        .route(
+            "/t/{tid}/integrations/{iid}/status",
+            web::post().to(set_status),
+        )
+        .route(
+            "/t/{tid}/integrations/{iid}/delete",
+            web::get().to(confirm_delete),
+        )
+        .route("/t/{tid}/integrations/{iid}/delete", web::post().to(delete))
+        .route("/t/{tid}/integrations/{iid}/tokens", web::get().to(tokens))
+        .route(
+            "/t/{tid}/integrations/{iid}/tokens",
+            web::post().to(issue_token),
+        )
+        .route(
+            "/t/{tid}/integrations/{iid}/tokens/{prefix}/revoke",
+            web::post().to(revoke_token),
+        );
+}
+
+/// What a handler needs to do with a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    View,
+    Edit,
+}
+
+/// The tenant, if the viewer may `need` it. Tenants the viewer may not see are "not found".
+pub async fn tenant_for(ctx: &Ctx, tid: &str, need: Need) -> Result<Tenant, UiError> {
+    if !ctx.viewer.can_view_tenant(tid) {
+        return Err(UiError::NotFound);
+    }
+    let tenant = ctx
+        .store()
+        .get_tenant(tid)
+        .await?
+        .ok_or(UiError::NotFound)?;
+    if need == Need::Edit && !ctx.viewer.can_edit_tenant(tid) {
+        return Err(UiError::Forbidden(
+            "Your role has read-only access to this tenant: ask a tenant or platform admin to make this change."
+                .into(),
+        ));
+    }
+    Ok(tenant)
+}
+
+/// The tenant's integration, if the viewer may `need` it.
+pub async fn integration_for(
+    ctx: &Ctx,
+    tid: &str,
+    iid: &str,
+    need: Need,
+) -> Result<(Tenant, Integration), UiError> {
+    let tenant = tenant_for(ctx, tid, need).await?;
+    let integration = ctx
+        .store()
+        .get_integration(tid, iid)
+        .await?
+        .ok_or(UiError::NotFound)?;
+    Ok((tenant, integration))
+}
+
+/// The connector's title, e.g. "Entra ID → ActiveCampaign".
+pub fn connector_title(kind: &str) -> String {
+    crate::connectors::descriptor(kind)
+        .map(|d| d.title.to_string())
+        .unwrap_or_else(|| kind.to_string())
+}
+
+/// Status badge: (css class, label).
+pub fn status_badge(status: IntegrationStatus) -> (&'static str, &'static str) {
+    match status {
+        IntegrationStatus::Draft => ("neutral", "Draft"),
+        IntegrationStatus::Active => ("success", "Active"),
+        IntegrationStatus::Paused => ("warning", "Paused"),
+    }
+}
+
+/// Mode badge: (css class, label).
+pub fn mode_badge(mode: IntegrationMode) -> (&'static str, &'static str) {
+    match mode {
+        IntegrationMode::Live => ("info", "Live"),
+        IntegrationMode::DryRun => ("neutral", "Dry run"),
+    }
+}
+
+/// The breadcrumbs inside an integration.
+pub fn crumbs(tenant: &Tenant, integration: &Integration, here: &str) -> Vec<Crumb> {
+    let base = format!("/t/{}/integrations", tenant.id);
+    let mut v = vec![
+        Crumb::link("Integrations", base.clone()),
+        Crumb::link(
+            integration.name.clone(),
+            format!("{base}/{}", integration.id),
+        ),
+    ];
+    if here.is_empty() {
+        if let Some(last) = v.last_mut() {
+            last.href = None;
+        }
+    } else {
+        v.push(Crumb::here(here));
+    }
+    v
+}
+
+/// Tabs of an integration page (a typed partial).
+#[derive(Template)]
+#[template(path = "ui/_tabs.html")]
+pub struct Tabs {
+    pub base: String,
+    pub active: &'static str,
+    pub draft: bool,
+}
+
+impl Tabs {
+    pub fn new(tenant: &Tenant, integration: &Integration, active: &'static str) -> Self {
+        Self {
+            base: format!("/t/{}/integrations/{}", tenant.id, integration.id),
+            active,
+            draft: integration.status == IntegrationStatus::Draft,
+        }
+    }
+
+    /// (key, label, href) of each tab; a draft has no Overview yet.
+    pub fn items(&self) -> Vec<(&'static str, &'static str, String)> {
+        let b = &self.base;
+        let mut v = vec![
+            ("overview", "Overview", b.clone()),
+            ("connection", "Connection", format!("{b}/connection")),
+            ("roles", "Roles", format!("{b}/roles")),
+            ("policy", "Policy", format!("{b}/policy")),
+            ("tokens", "Tokens", format!("{b}/tokens")),
+        ];
+        if self.draft {
+            v.retain(|(k, _, _)| *k != "tokens");
+        }
+        v
+    }
+}
+
+async fn tenant_home(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> UiResult {
+    let ctx = Ctx::load(&req, &state).await?;
+    let tenant = tenant_for(&ctx, &path, Need::View).await?;
+    ctx.redirect(&format!("/t/{}/integrations", tenant.id), None)
+}
+
+struct Row {
+    name: String,
+    connector: String,
+    status: (&'static str, &'static str),
+    mode: (&'static str, &'static str),
+    users: u64,
+    failed: usize,
+    last_activity: Option<When>,
+    /// Where a click goes: the wizard for drafts.
+    href: String,
+}
+
+#[derive(Template)]
+#[template(path = "ui/integrations.html")]
+struct ListPage {
+    frame: Frame,
+    tenant_id: String,
+    rows: Vec<Row>,
+    can_edit: bool,
+}
+
+/// Latest event of an integration matching `direction` / `outcome`.
+async fn last_event(
+    ctx: &Ctx,
+    integration_id: &str,
+    direction: Option<Direction>,
+    outcome: Option<&str>,
+) -> Result<Option<store::Event>, UiError> {
+    Ok(ctx
+        .store()
+        .list_events(&EventQuery {
+            integration_id: Some(integration_id.into()),
+            direction,
+            outcome: outcome.map(str::to_string),
+            limit: 1,
+            ..EventQuery::default()
+        })
+        .await?
+        .into_iter()
+        .next())
+}
+
+async fn list(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> UiResult {
+    let ctx = Ctx::load(&req, &state).await?;
+    let tenant = tenant_for(&ctx, &path, Need::View).await?;
+    let mut rows = Vec::new();
+    for i in ctx.store().list_integrations(&tenant.id).await? {
+        let base = format!("/t/{}/integrations/{}", tenant.id, i.id);
+        rows.push(Row {
+            users: ctx.store().count_users(&i.id).await?,
+            failed: ctx.store().list_failed_jobs(&i.id).await?.len(),
+            last_activity: last_event(&ctx, &i.id, None, None)
+                .await?
+                .map(|e| When::from_ms(e.at)),
+            href: if i.status == IntegrationStatus::Draft {
+                format!("{base}/connection")
+            } else {
+                base
+            },
+            connector: connector_title(&i.connector_kind),
+            status: status_badge(i.status),
+            mode: mode_badge(i.mode),
+            name: i.name,
+        });
+    }
+    let frame = ctx
+        .frame("Integrations", "integrations", Some(&tenant), vec![])
+        .await?;
+    ctx.render(&ListPage {
+        frame,
+        tenant_id: tenant.id.clone(),
+        rows,
+        can_edit: ctx.viewer.can_edit_tenant(&tenant.id),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "ui/overview.html")]
+struct OverviewPage {
+    frame: Frame,
+    tabs: Tabs,
+    integration: Integration,
+    connector: String,
+    status: (&'static str, &'static str),
+    mode: (&'static str, &'static str),
+    scim_url: String,
+    users: u64,
+    groups: u64,
+    pending: usize,
+    failed: usize,
+    last_inbound: Option<When>,
+    last_target_ok: Option<When>,
+    default_role: String,
+    rules: usize,
+    policy: String,
+    can_edit: bool,
+}
+
+async fn overview(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> UiResult {
+    let ctx = Ctx::load(&req, &state).await?;
+    let (tid, iid) = path.into_inner();
+    let (tenant, integration) = integration_for(&ctx, &tid, &iid, Need::View).await?;
+    let jobs = ctx.store().open_jobs(&iid).await?;
+    let pending = jobs
+        .iter()
+        .filter(|j| matches!(j.state, JobState::Pending | JobState::Running))
+        .count();
+    let failed = jobs.iter().filter(|j| j.state == JobState::Failed).count();
+    let frame = ctx
+        .frame(
+            integration.name.clone(),
+            "integrations",
+            Some(&tenant),
+            crumbs(&tenant, &integration, ""),
+        )
+        .await?;
+    let page = OverviewPage {
+        frame,
+        tabs: Tabs::new(&tenant, &integration, "overview"),
+        connector: connector_title(&integration.connector_kind),
+        status: status_badge(integration.status),
+        mode: mode_badge(integration.mode),
+        scim_url: state.config.scim_url(&integration.id),
+        users: ctx.store().count_users(&iid).await?,
+        groups: ctx.store().count_groups(&iid).await?,
+        pending,
+        failed,
+        last_inbound: last_event(&ctx, &iid, Some(Direction::Inbound), None)
+            .await?
+            .map(|e| When::from_ms(e.at)),
+        last_target_ok: last_event(&ctx, &iid, Some(Direction::Outbound), Some("success"))
+            .await?
+            .map(|e| When::from_ms(e.at)),
+        default_role: integration.default_role.clone().unwrap_or_default(),
+        rules: ctx.store().list_role_rules(&iid).await?.len(),
+        policy: super::wizard::describe_policy(&integration.deprovision_policy),
+        can_edit: ctx.viewer.can_edit_tenant(&tid),
+        integration,
+    };
+    ctx.render(&page)
+}
+
+async fn set_status(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> UiResult {
+    let form = FormData::from_bytes(&body);
+    let ctx = Ctx::load_post(&req, &state, &form).await?;
+    let (tid, iid) = path.into_inner();
+    let (_, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+    let (status, action, msg) = match (form.text("action").as_str(), integration.status) {
+        ("pause", IntegrationStatus::Active) => (
+            IntegrationStatus::Paused,
+            "integration.pause",
+            "Paused. SCIM requests are still accepted and recorded; changes reach the target app when you resume.",
+        ),
+        ("resume", IntegrationStatus::Paused) => (
+            IntegrationStatus::Active,
+            "integration.resume",
+            "Resumed. Held changes are being sent to the target app.",
+        ),
+        _ => {
+            return ctx.redirect(
+                &format!("/t/{tid}/integrations/{iid}"),
+                Some(Flash::error(
+                    "That change does not apply to the integration's current status.",
+                )),
+            );
+        }
+    };
+    ctx.store()
+        .set_integration_status(&tid, &iid, status)
+        .await?;
+    ctx.audit(Some(&tid), action, "integration", Some(&iid), None)
+        .await?;
+    ctx.redirect(
+        &format!("/t/{tid}/integrations/{iid}"),
+        Some(Flash::success(msg)),
+    )
+}
+
+#[derive(Template)]
+#[template(path = "ui/delete.html")]
+struct DeletePage {
+    frame: Frame,
+    integration: Integration,
+    users: u64,
+    groups: u64,
+    connector: String,
+}
+
+async fn confirm_delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> UiResult {
+    let ctx = Ctx::load(&req, &state).await?;
+    let (tid, iid) = path.into_inner();
+    let (tenant, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+    let frame = ctx
+        .frame(
+            format!("Delete {}", integration.name),
+            "integrations",
+            Some(&tenant),
+            crumbs(&tenant, &integration, "Delete"),
+        )
+        .await?;
+    ctx.render(&DeletePage {
+        frame,
+        users: ctx.store().count_users(&iid).await?,
+        groups: ctx.store().count_groups(&iid).await?,
+        connector: connector_title(&integration.connector_kind),
+        integration,
+    })
+}
+
+async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> UiResult {
+    let form = FormData::from_bytes(&body);
+    let ctx = Ctx::load_post(&req, &state, &form).await?;
+    let (tid, iid) = path.into_inner();
+    let (_, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+    if form.text("confirm_name") != integration.name {
+        return ctx.redirect(
+            &format!("/t/{tid}/integrations/{iid}/delete"),
+            Some(Flash::error(
+                "Type the integration's name exactly to confirm the deletion.",
+            )),
+        );
+    }
+    ctx.store().delete_integration(&tid, &iid).await?;
+    state.tokens.clear();
+    ctx.audit(
+        Some(&tid),
+        "integration.delete",
+        "integration",
+        Some(&iid),
+        Some(serde_json::json!({"name": integration.name})),
+    )
+    .await?;
+    ctx.redirect(
+        &format!("/t/{tid}/integrations"),
+        Some(Flash::success(format!(
+            "\"{}\" is deleted. Its SCIM URL and tokens no longer work; accounts in the target app were left as they are.",
+            integration.name
+        ))),
+    )
+}
+
+struct TokenRow {
+    prefix: String,
+    created: When,
+    last_used: Option<When>,
+    expires: Option<When>,
+    /// `active`, `revoked` or `expired`.
+    state: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "ui/tokens.html")]
+struct TokensPage {
+    frame: Frame,
+    tabs: Tabs,
+    rows: Vec<TokenRow>,
+    scim_url: String,
+    /// A token just issued: shown this once.
+    issued: Option<String>,
+    can_edit: bool,
+}
+
+async fn tokens_page(ctx: &Ctx, tid: &str, iid: &str, issued: Option<String>) -> UiResult {
+    let (tenant, integration) = integration_for(ctx, tid, iid, Need::View).await?;
+    let now = store::now_ms();
+    let rows = ctx
+        .store()
+        .list_tokens(iid)
+        .await?
+        .into_iter()
+        .map(|t| TokenRow {
+            state: if t.revoked_at.is_some() {
+                "revoked"
+            } else if t.expires_at.is_some_and(|e| e <= now) {
+                "expired"
+            } else {
+                "active"
+            },
+            prefix: t.prefix,
+            created: When::from_ms(t.created_at),
+            last_used: When::opt(t.last_used_at),
+            expires: When::opt(t.expires_at),
+        })
+        .collect();
+    let frame = ctx
+        .frame(
+            integration.name.clone(),
+            "integrations",
+            Some(&tenant),
+            crumbs(&tenant, &integration, "Tokens"),
+        )
+        .await?;
+    ctx.render(&TokensPage {
+        frame,
+        tabs: Tabs::new(&tenant, &integration, "tokens"),
+        rows,
+        scim_url: ctx.state.config.scim_url(iid),
+        issued,
+        can_edit: ctx.viewer.can_edit_tenant(tid),
+    })
+}
+
+async fn tokens(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> UiResult {
+    let ctx = Ctx::load(&req, &state).await?;
+    let (tid, iid) = path.into_inner();
+    tokens_page(&ctx, &tid, &iid, None).await
+}
+
+async fn issue_token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> UiResult {
+    let form = FormData::from_bytes(&body);
+    let ctx = Ctx::load_post(&req, &state, &form).await?;
+    let (tid, iid) = path.into_inner();
+    integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+    let now = store::now_ms();
+    let expires = match form.text("expires_days").parse::<i64>() {
+        Ok(d) if (1..=3650).contains(&d) => Some(now + d * 86_400_000),
+        _ => None,
+    };
+    let issued = ctx.store().issue_token(&iid, expires, now).await?;
+    ctx.audit(
+        Some(&tid),
+        "token.issue",
+        "integration",
+        Some(&iid),
+        Some(serde_json::json!({"prefix": issued.prefix, "expires_at": expires})),
+    )
+    .await?;
+    // Rendered in the POST response (never stored, never in a URL): the only time it shows.
+    tokens_page(&ctx, &tid, &iid, Some(issued.token)).await
+}
+
+async fn revoke_token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+    body: web::Bytes,
+) -> UiResult {
+    let form = FormData::from_bytes(&body);
+    let ctx = Ctx::load_post(&req, &state, &form).await?;
+    let (tid, iid, prefix) = path.into_inner();
+    integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+    let revoked = ctx
+        .store()
+        .revoke_token(&iid, &prefix, store::now_ms())
+        .await?;
+    let to = format!("/t/{tid}/integrations/{iid}/tokens");
+    if !revoked {
+        return ctx.redirect(&to, Some(Flash::error("That token was already revoked.")));
+    }
+    state.tokens.clear();
+    ctx.audit(
+        Some(&tid),
+        "token.revoke",
+        "integration",
+        Some(&iid),
+        Some(serde_json::json!({"prefix": prefix})),
+    )
+    .await?;
+    ctx.redirect(
+        &to,
+        Some(Flash::success(format!(
+            "Token {prefix}… is revoked; requests using it are refused from now on."
+        ))),
+    )
+}

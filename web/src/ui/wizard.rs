@@ -1,0 +1,1387 @@
+//! The Add Integration wizard (1 Connector · 2 Connection · 3 Roles · 4 Policy · 5 Activate).
+//!
+//! Step 2 saves a draft integration; steps 3–4 edit it; step 5 activates it and shows the token
+//! once. For an active or paused integration the same Connection / Roles / Policy pages are its
+//! settings tabs, so there is one form per concern.
+
+use super::integrations::{Need, Tabs, connector_title, crumbs, integration_for, tenant_for};
+use super::view::{Crumb, Flash, Frame};
+use super::{Ctx, FormData, UiError, UiResult};
+use crate::app::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use connector_api::{Connector, Descriptor, FieldKind};
+use provisioning::roles::Rule;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use store::{Integration, IntegrationMode, IntegrationStatus, RuleSourceKind};
+
+/// How long the UI waits for the target app (test connection, role list).
+const TARGET_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let i = "/t/{tid}/integrations/{iid}";
+    cfg.route("/t/{tid}/integrations/new", web::get().to(choose_connector))
+        .route(
+            "/t/{tid}/integrations/new/{kind}",
+            web::get().to(new_connection),
+        )
+        .route(
+            "/t/{tid}/integrations/new/{kind}",
+            web::post().to(create_draft),
+        )
+        .route("/t/{tid}/connectors/{kind}/test", web::post().to(test_new))
+        .route(&format!("{i}/connection"), web::get().to(edit_connection))
+        .route(&format!("{i}/connection"), web::post().to(save_connection))
+        .route(&format!("{i}/test"), web::post().to(test_existing))
+        .route(&format!("{i}/roles"), web::get().to(roles_form))
+        .route(&format!("{i}/roles"), web::post().to(save_roles))
+        .route(&format!("{i}/roles/preview"), web::post().to(preview_roles))
+        .route(&format!("{i}/policy"), web::get().to(policy_form))
+        .route(&format!("{i}/policy"), web::post().to(save_policy))
+        .route(&format!("{i}/activate"), web::get().to(review))
+        .route(&format!("{i}/activate"), web::post().to(activate))
+        .route(&format!("{i}/selftest"), web::post().to(self_test));
+}
+
+/// The stepper across the top of the wizard (a typed partial).
+#[derive(Template)]
+#[template(path = "ui/_stepper.html")]
+pub struct Stepper {
+    /// 1-based current step.
+    pub current: u8,
+}
+
+impl Stepper {
+    pub const STEPS: [&'static str; 5] = ["Connector", "Connection", "Roles", "Policy", "Activate"];
+
+    /// (number, label, state) with state `done`, `current` or `todo`.
+    pub fn items(&self) -> Vec<(u8, &'static str, &'static str)> {
+        Self::STEPS
+            .iter()
+            .enumerate()
+            .map(|(i, label)| {
+                let n = i as u8 + 1;
+                let state = match n.cmp(&self.current) {
+                    std::cmp::Ordering::Less => "done",
+                    std::cmp::Ordering::Equal => "current",
+                    std::cmp::Ordering::Greater => "todo",
+                };
+                (n, *label, state)
+            })
+            .collect()
+    }
+}
+
+fn descriptor(kind: &str) -> Result<&'static Descriptor, UiError> {
+    crate::connectors::descriptor(kind).ok_or(UiError::NotFound)
+}
+
+// ------------------------------------------------------------------ step 1: connector
+
+struct Card {
+    kind: &'static str,
+    title: &'static str,
+    summary: &'static str,
+    supports: Vec<(&'static str, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "ui/wizard_connector.html")]
+struct ConnectorPage {
+    frame: Frame,
+    stepper: Stepper,
+    tenant_id: String,
+    cards: Vec<Card>,
+}
+
+async fn choose_connector(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> UiResult {
+    let ctx = Ctx::load(&req, &state).await?;
+    let tenant = tenant_for(&ctx, &path, Need::Edit).await?;
+    let cards = crate::connectors::descriptors()
+        .into_iter()
+        .map(|d| {
+            let c = &d.capabilities;
+            Card {
+                kind: d.kind,
+                title: d.title,
+                summary: d.summary,
+                supports: vec![
+                    ("Create", c.can_create),
+                    ("Update", c.can_update),
+                    ("Roles", true),
+                    ("Deactivate", c.can_deactivate),
+                    ("Delete", c.can_delete),
+                ],
+            }
+        })
+        .collect();
+    let frame = ctx
+        .frame(
+            "Add integration",
+            "integrations",
+            Some(&tenant),
+            vec![
+                Crumb::link("Integrations", format!("/t/{}/integrations", tenant.id)),
+                Crumb::here("Add integration"),
+            ],
+        )
+        .await?;
+    ctx.render(&ConnectorPage {
+        frame,
+        stepper: Stepper { current: 1 },
+        tenant_id: tenant.id,
+        cards,
+    })
+}
+
+// ------------------------------------------------------------------ step 2: connection
+
+/// One field of the connection form.
+struct FieldView {
+    key: &'static str,
+    label: &'static str,
+    help: &'static str,
+    input_type: &'static str,
+    required: bool,
+    placeholder: &'static str,
+    /// Current value (never for secrets).
+    value: String,
+    is_secret: bool,
+    /// A secret is stored already (the input then replaces it).
+    stored: bool,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "ui/wizard_connection.html")]
+struct ConnectionPage {
+    frame: Frame,
+    /// Wizard (draft / new) or settings tab.
+    stepper: Option<Stepper>,
+    tabs: Option<Tabs>,
+    title: &'static str,
+    name: String,
+    name_error: Option<String>,
+    fields: Vec<FieldView>,
+    error: Option<String>,
+    action: String,
+    test_url: String,
+    submit_label: &'static str,
+    read_only: bool,
+}
+
+fn field_views(
+    d: &Descriptor,
+    settings: &Map<String, Value>,
+    stored_secrets: &[String],
+    errors: &BTreeMap<String, String>,
+) -> Vec<FieldView> {
+    d.fields
+        .iter()
+        .map(|f| FieldView {
+            key: f.key,
+            label: f.label,
+            help: f.help,
+            input_type: match f.kind {
+                FieldKind::Url => "url",
+                FieldKind::Text => "text",
+                FieldKind::Secret => "password",
+            },
+            required: f.required && !(f.is_secret() && stored_secrets.iter().any(|s| s == f.key)),
+            placeholder: f.placeholder,
+            value: if f.is_secret() {
+                String::new()
+            } else {
+                settings
+                    .get(f.key)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            },
+            is_secret: f.is_secret(),
+            stored: stored_secrets.iter().any(|s| s == f.key),
+            error: errors.get(f.key).cloned(),
+        })
+        .collect()
+}
+
+async fn new_connection(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> UiResult {
+    let ctx = Ctx::load(&req, &state).await?;
+    let (tid, kind) = path.into_inner();
+    let tenant = tenant_for(&ctx, &tid, Need::Edit).await?;
+    let d = descriptor(&kind)?;
+    let frame = wizard_frame(&ctx, &tenant, None).await?;
+    ctx.render(&ConnectionPage {
+        frame,
+        stepper: Some(Stepper { current: 2 }),
+        tabs: None,
+        title: d.title,
+        name: d.title.to_string(),
+        name_error: None,
+        fields: field_views(d, &Map::new(), &[], &BTreeMap::new()),
+        error: None,
+        action: format!("/t/{tid}/integrations/new/{kind}"),
+        test_url: format!("/t/{tid}/connectors/{kind}/test"),
+        submit_label: "Save and continue",
+        read_only: false,
+    })
+}
+
+async fn wizard_frame(
+    ctx: &Ctx,
+    tenant: &store::Tenant,
+    integration: Option<&Integration>,
+) -> Result<Frame, UiError> {
+    let mut crumbs = vec![Crumb::link(
+        "Integrations",
+        format!("/t/{}/integrations", tenant.id),
+    )];
+    let title = match integration {
+        Some(i) if i.status != IntegrationStatus::Draft => {
+            return ctx
+                .frame(
+                    i.name.clone(),
+                    "integrations",
+                    Some(tenant),
+                    super::integrations::crumbs(tenant, i, "Settings"),
+                )
+                .await;
+        }
+        Some(i) => {
+            crumbs.push(Crumb::here(format!("Add integration: {}", i.name)));
+            "Add integration"
+        }
+        None => {
+            crumbs.push(Crumb::here("Add integration"));
+            "Add integration"
+        }
+    };
+    ctx.frame(title, "integrations", Some(tenant), crumbs).await
+}
+
+/// The settings and secrets a connection form submits; empty secrets keep `stored` ones.
+struct Submitted {
+    name: String,
+    settings: Map<String, Value>,
+    secrets: BTreeMap<String, String>,
+    errors: BTreeMap<String, String>,
+    name_error: Option<String>,
+}
+
+fn read_connection_form(
+    d: &Descriptor,
+    form: &FormData,
+    stored: &BTreeMap<String, String>,
+) -> Submitted {
+    let mut settings = Map::new();
+    let mut secrets = BTreeMap::new();
+    let mut errors = BTreeMap::new();
+    for f in d.fields {
+        let v = form.text(f.key);
+        if f.is_secret() {
+            match (v.is_empty(), stored.get(f.key)) {
+                (false, _) => {
+                    secrets.insert(f.key.to_string(), v);
+                }
+                (true, Some(old)) => {
+                    secrets.insert(f.key.to_string(), old.clone());
+                }
+                (true, None) if f.required => {
+                    errors.insert(f.key.to_string(), format!("Enter the {}.", f.label));
+                }
+                (true, None) => {}
+            }
+        } else if !v.is_empty() {
+            settings.insert(
+                f.key.to_string(),
+                Value::String(v.trim_end_matches('/').to_string()),
+            );
+        } else if f.required {
+            errors.insert(f.key.to_string(), format!("Enter the {}.", f.label));
+        }
+    }
+    let name = form.text("name");
+    let name_error = if name.is_empty() {
+        Some("Give the integration a name, e.g. \"ActiveCampaign (Sales)\".".to_string())
+    } else if name.chars().count() > 120 {
+        Some("Keep the name under 120 characters.".to_string())
+    } else {
+        None
+    };
+    Submitted {
+        name,
+        settings,
+        secrets,
+        errors,
+        name_error,
+    }
+}
+
+/// Validates submitted connection settings; problems land in `sub.errors` / the returned
+/// general message.
+fn validate_connection(d: &Descriptor, sub: &mut Submitted, allow_private: bool) -> Option<String> {
+    if !sub.errors.is_empty() || sub.name_error.is_some() {
+        return None;
+    }
+    if let Some(url) = sub.settings.get("base_url").and_then(Value::as_str)
+        && let Err(e) = crate::connectors::check_target_url(url, allow_private)
+    {
+        sub.errors.insert("base_url".into(), e);
+        return None;
+    }
+    crate::connectors::validate(d.kind, &sub.settings, &sub.secrets, allow_private).err()
+}
+
+async fn create_draft(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> UiResult {
+    let form = FormData::from_bytes(&body);
+    let ctx = Ctx::load_post(&req, &state, &form).await?;
+    let (tid, kind) = path.into_inner();
+    let tenant = tenant_for(&ctx, &tid, Need::Edit).await?;
+    let d = descriptor(&kind)?;
+    let mut sub = read_connection_form(d, &form, &BTreeMap::new());
+    let general = validate_connection(d, &mut sub, state.config.allow_private_targets);
+    if general.is_some() || !sub.errors.is_empty() || sub.name_error.is_some() {
+        let frame = wizard_frame(&ctx, &tenant, None).await?;
+        let mut res = ctx.render(&ConnectionPage {
+            frame,
+            stepper: Some(Stepper { current: 2 }),
+            tabs: None,
+            title: d.title,
+            name: sub.name.clone(),
+            name_error: sub.name_error.clone(),
+            fields: field_views(d, &sub.settings, &[], &sub.errors),
+            error: general,
+            action: format!("/t/{tid}/integrations/new/{kind}"),
+            test_url: format!("/t/{tid}/connectors/{kind}/test"),
+            submit_label: "Save and continue",
+            read_only: false,
+        })?;
+        *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        return Ok(res);
+    }
+    let integration = ctx
+        .store()
+        .create_integration(store::NewIntegration {
+            tenant_id: tid.clone(),
+            name: sub.name,
+            connector_kind: d.kind.to_string(),
+            settings: sub.settings,
+            secrets: sub.secrets,
+            default_role: None,
+            deprovision_policy: "ignore".into(),
+            mode: IntegrationMode::Live,
+            status: IntegrationStatus::Draft,
+        })
+        .await?;
+    ctx.audit(
+        Some(&tid),
+        "integration.create",
+        "integration",
+        Some(&integration.id),
+        Some(serde_json::json!({"name": integration.name, "connector": d.kind})),
+    )
+    .await?;
+    ctx.redirect(
+        &format!("/t/{tid}/integrations/{}/roles", integration.id),
+        Some(Flash::success("Connection saved. Now map roles.")),
+    )
+}
+
+fn stored_secret_keys(ctx: &Ctx, i: &Integration) -> Result<Vec<String>, UiError> {
+    Ok(ctx
+        .store()
+        .integration_secrets(i)?
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, _)| k)
+        .collect())
+}
+
+/// The wizard stepper for drafts, tabs otherwise.
+fn nav_for(
+    tenant: &store::Tenant,
+    i: &Integration,
+    step: u8,
+    tab: &'static str,
+) -> (Option<Stepper>, Option<Tabs>) {
+    if i.status == IntegrationStatus::Draft {
+        (Some(Stepper { current: step }), None)
+    } else {
+        (None, Some(Tabs::new(tenant, i, tab)))
+    }
+}
+
+async fn edit_connection(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> UiResult {
+    let ctx = Ctx::load(&req, &state).await?;
+    let (tid, iid) = path.into_inner();
+    let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::View).await?;
+    let d = descriptor(&i.connector_kind)?;
+    let stored = stored_secret_keys(&ctx, &i)?;
+    let (stepper, tabs) = nav_for(&tenant, &i, 2, "connection");
+    let frame = wizard_frame(&ctx, &tenant, Some(&i)).await?;
+    ctx.render(&ConnectionPage {
+        frame,
+        stepper,
+        tabs,
+        title: d.title,
+        name: i.name.clone(),
+        name_error: None,
+        fields: field_views(d, &i.settings, &stored, &BTreeMap::new()),
+        error: None,
+        action: format!("/t/{tid}/integrations/{iid}/connection"),
+        test_url: format!("/t/{tid}/integrations/{iid}/test"),
+        submit_label: if i.status == IntegrationStatus::Draft {
+            "Save and continue"
+        } else {
+            "Save connection"
+        },
+        read_only: !ctx.viewer.can_edit_tenant(&tid),
+    })
+}
+
+async fn save_connection(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> UiResult {
+    let form = FormData::from_bytes(&body);
+    let ctx = Ctx::load_post(&req, &state, &form).await?;
+    let (tid, iid) = path.into_inner();
+    let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+    let d = descriptor(&i.connector_kind)?;
+    let stored = ctx.store().integration_secrets(&i)?;
+    let mut sub = read_connection_form(d, &form, &stored);
+    let general = validate_connection(d, &mut sub, state.config.allow_private_targets);
+    if general.is_some() || !sub.errors.is_empty() || sub.name_error.is_some() {
+        let (stepper, tabs) = nav_for(&tenant, &i, 2, "connection");
+        let frame = wizard_frame(&ctx, &tenant, Some(&i)).await?;
+        let stored_keys: Vec<String> = stored.keys().cloned().collect();
+        let mut res = ctx.render(&ConnectionPage {
+            frame,
+            stepper,
+            tabs,
+            title: d.title,
+            name: sub.name.clone(),
+            name_error: sub.name_error.clone(),
+            fields: field_views(d, &sub.settings, &stored_keys, &sub.errors),
+            error: general,
+            action: format!("/t/{tid}/integrations/{iid}/connection"),
+            test_url: format!("/t/{tid}/integrations/{iid}/test"),
+            submit_label: "Save",
+            read_only: false,
+        })?;
+        *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        return Ok(res);
+    }
+    let replaced: Vec<&String> = sub
+        .secrets
+        .iter()
+        .filter(|(k, v)| stored.get(*k) != Some(*v))
+        .map(|(k, _)| k)
+        .collect();
+    let detail = serde_json::json!({"name": sub.name, "settings": sub.settings, "secrets_replaced": replaced});
+    ctx.store()
+        .update_integration_settings(
+            &tid,
+            &iid,
+            store::IntegrationUpdate {
+                name: Some(sub.name.clone()),
+                settings: Some(sub.settings.clone()),
+                secrets: Some(sub.secrets.clone()),
+                ..Default::default()
+            },
+        )
+        .await?;
+    ctx.audit(
+        Some(&tid),
+        "integration.connection",
+        "integration",
+        Some(&iid),
+        Some(detail),
+    )
+    .await?;
+    if i.status == IntegrationStatus::Draft {
+        ctx.redirect(&format!("/t/{tid}/integrations/{iid}/roles"), None)
+    } else {
+        ctx.redirect(
+            &format!("/t/{tid}/integrations/{iid}/connection"),
+            Some(Flash::success("Connection settings saved.")),
+        )
+    }
+}
+
+#[derive(Template)]
+#[template(path = "ui/test_result.html")]
+struct TestResult {
+    ok: bool,
+    message: String,
+}
+
+fn fragment<T: Template>(t: &T) -> UiResult {
+    let body = t.render().map_err(|e| UiError::Internal(e.to_string()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(body))
+}
+
+/// Runs the connector's test call and words the answer for people.
+async fn run_test(connector: Result<Arc<dyn Connector>, String>, title: &str) -> TestResult {
+    let connector = match connector {
+        Ok(c) => c,
+        Err(e) => {
+            return TestResult {
+                ok: false,
+                message: e,
+            };
+        }
+    };
+    match tokio::time::timeout(TARGET_TIMEOUT, connector.test_connection()).await {
+        Ok(Ok(id)) => TestResult {
+            ok: true,
+            message: format!(
+                "Connected to {title} account \"{}\" as {} ({}). Users will be managed with this key; its owner is never changed.",
+                id.account, id.user_name, id.user_email
+            ),
+        },
+        Ok(Err(e)) => TestResult {
+            ok: false,
+            message: format!("{title} answered: {e}"),
+        },
+        Err(_) => TestResult {
+            ok: false,
+            message: format!(
+                "{title} did not answer within {} seconds. Check the API URL.",
+                TARGET_TIMEOUT.as_secs()
+            ),
+        },
+    }
+}
+
+async fn test_new(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> UiResult {
+    let form = FormData::from_bytes(&body);
+    let ctx = Ctx::load_post(&req, &state, &form).await?;
+    let (tid, kind) = path.into_inner();
+    tenant_for(&ctx, &tid, Need::Edit).await?;
+    let d = descriptor(&kind)?;
+    fragment(&test_submitted(&state, d, &form, &BTreeMap::new()).await)
+}
+
+async fn test_submitted(
+    state: &AppState,
+    d: &Descriptor,
+    form: &FormData,
+    stored: &BTreeMap<String, String>,
+) -> TestResult {
+    let mut sub = read_connection_form(d, form, stored);
+    sub.name_error = None; // the name does not matter for a test
+    let general = validate_connection(d, &mut sub, state.config.allow_private_targets);
+    if let Some(msg) = general.or_else(|| sub.errors.values().next().cloned()) {
+        return TestResult {
+            ok: false,
+            message: msg,
+        };
+    }
+    let c = crate::connectors::build(
+        d.kind,
+        &sub.settings,
+        &sub.secrets,
+        state.config.allow_private_targets,
+    );
+    run_test(c, d.title).await
+}
+
+async fn test_existing(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> UiResult {
+    let form = FormData::from_bytes(&body);
+    let ctx = Ctx::load_post(&req, &state, &form).await?;
+    let (tid, iid) = path.into_inner();
+    let (_, i) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+    let d = descriptor(&i.connector_kind)?;
+    let stored = ctx.store().integration_secrets(&i)?;
+    fragment(&test_submitted(&state, d, &form, &stored).await)
+}
+
+// ------------------------------------------------------------------ step 3: roles
+
+/// The target's roles, fetched live; the error is shown when they could not be.
+async fn target_roles(
+    state: &AppState,
+    ctx: &Ctx,
+    i: &Integration,
+) -> (Vec<String>, Option<String>) {
+    let secrets = match ctx.store().integration_secrets(i) {
+        Ok(s) => s,
+        Err(e) => return (Vec::new(), Some(e.to_string())),
+    };
+    let title = connector_title(&i.connector_kind);
+    let connector = match crate::connectors::build(
+        &i.connector_kind,
+        &i.settings,
+        &secrets,
+        state.config.allow_private_targets,
+    ) {
+        Ok(c) => c,
+        Err(e) => return (Vec::new(), Some(e)),
+    };
+    match tokio::time::timeout(TARGET_TIMEOUT, connector.list_roles()).await {
+        Ok(Ok(roles)) => (roles.into_iter().map(|r| r.name).collect(), None),
+        Ok(Err(e)) => (Vec::new(), Some(format!("{title} answered: {e}"))),
+        Err(_) => (
+            Vec::new(),
+            Some(format!(
+                "{title} did not answer within {} seconds",
+                TARGET_TIMEOUT.as_secs()
+            )),
+        ),
+    }
+}
+
+/// One row of the mapping table.
+#[derive(Debug, Clone, Default)]
+struct RuleRow {
+    kind: String,
+    value: String,
+    role: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "ui/wizard_roles.html")]
+struct RolesPage {
+    frame: Frame,
+    stepper: Option<Stepper>,
+    tabs: Option<Tabs>,
+    action: String,
+    preview_url: String,
+    roles: Vec<String>,
+    roles_error: Option<String>,
+    default_role: String,
+    default_error: Option<String>,
+    rows: Vec<RuleRow>,
+    error: Option<String>,
+    submit_label: &'static str,
+    read_only: bool,
+    title: String,
+}
+
+fn kind_str(k: RuleSourceKind) -> &'static str {
+    match k {
+        RuleSourceKind::AppRole => "app_role",
+        RuleSourceKind::Group => "group",
+        RuleSourceKind::Filter => "filter",
+    }
+}
+
+async fn roles_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> UiResult {
+    let ctx = Ctx::load(&req, &state).await?;
+    let (tid, iid) = path.into_inner();
+    let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::View).await?;
+    let rows = ctx
+        .store()
+        .list_role_rules(&iid)
+        .await?
+        .into_iter()
+        .map(|r| RuleRow {
+            kind: kind_str(r.source_kind).into(),
+            value: r.source_value,
+            role: r.target_role,
+            error: None,
+        })
+        .collect();
+    render_roles(
+        &ctx,
+        &state,
+        &tenant,
+        &i,
+        rows,
+        i.default_role.clone().unwrap_or_default(),
+        None,
+        None,
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments, reason = "one page, its fields")]
+async fn render_roles(
+    ctx: &Ctx,
+    state: &AppState,
+    tenant: &store::Tenant,
+    i: &Integration,
+    rows: Vec<RuleRow>,
+    default_role: String,
+    default_error: Option<String>,
+    error: Option<String>,
+    status: StatusCode,
+) -> UiResult {
+    let (roles, roles_error) = target_roles(state, ctx, i).await;
+    let (stepper, tabs) = nav_for(tenant, i, 3, "roles");
+    let frame = wizard_frame(ctx, tenant, Some(i)).await?;
+    let base = format!("/t/{}/integrations/{}", tenant.id, i.id);
+    let mut res = ctx.render(&RolesPage {
+        frame,
+        stepper,
+        tabs,
+        action: format!("{base}/roles"),
+        preview_url: format!("{base}/roles/preview"),
+        roles,
+        roles_error,
+        default_role,
+        default_error,
+        rows,
+        error,
+        submit_label: if i.status == IntegrationStatus::Draft {
+            "Save and continue"
+        } else {
+            "Save roles"
+        },
+        read_only: !ctx.viewer.can_edit_tenant(&tenant.id),
+        title: connector_title(&i.connector_kind),
+    })?;
+    *res.status_mut() = status;
+    Ok(res)
+}
+
+/// Reads the mapping table: rows in order, blank rows dropped, each parsed.
+fn read_rules(form: &FormData) -> (Vec<RuleRow>, Vec<(RuleRow, Rule)>) {
+    let users = scim_core::schema::ResourceType::user();
+    let kinds = form.all("rule_kind");
+    let values = form.all("rule_value");
+    let roles = form.all("rule_role");
+    let mut rows = Vec::new();
+    let mut parsed = Vec::new();
+    for (idx, kind) in kinds.iter().enumerate() {
+        let mut row = RuleRow {
+            kind: kind.trim().to_string(),
+            value: values
+                .get(idx)
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default(),
+            role: roles
+                .get(idx)
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default(),
+            error: None,
+        };
+        if row.value.is_empty() && row.role.is_empty() {
+            continue;
+        }
+        if row.value.is_empty() {
+            row.error = Some("Enter what the rule matches.".into());
+        } else if row.role.is_empty() {
+            row.error = Some("Choose the target role.".into());
+        } else {
+            match Rule::parse(&row.kind, &row.value, &row.role, &users) {
+                Ok(rule) => parsed.push((row.clone(), rule)),
+                Err(e) => {
+                    row.error = Some(if row.kind == "filter" {
+                        format!("Not a valid SCIM filter: {}", e.detail)
+                    } else {
+                        e.detail
+                    })
+                }
+            }
+        }
+        rows.push(row);
+    }
+    (rows, parsed)
+}
+
+async fn save_roles(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> UiResult {
+    let form = FormData::from_bytes(&body);
+    let ctx = Ctx::load_post(&req, &state, &form).await?;
+    let (tid, iid) = path.into_inner();
+    let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+    let default_role = form.text("default_role");
+    let (rows, parsed) = read_rules(&form);
+    let default_error = default_role
+        .is_empty()
+        .then(|| "Choose the role users get when no rule matches.".to_string());
+    if default_error.is_some() || rows.iter().any(|r| r.error.is_some()) {
+        let error = Some("Some rules need attention: see the marked rows.".to_string())
+            .filter(|_| rows.iter().any(|r| r.error.is_some()));
+        return render_roles(
+            &ctx,
+            &state,
+            &tenant,
+            &i,
+            rows,
+            default_role,
+            default_error,
+            error,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    let new_rules: Vec<store::NewRoleRule> = parsed
+        .iter()
+        .enumerate()
+        .map(|(n, (row, _))| store::NewRoleRule {
+            priority: n as i32,
+            source_kind: match row.kind.as_str() {
+                "app_role" => RuleSourceKind::AppRole,
+                "group" => RuleSourceKind::Group,
+                _ => RuleSourceKind::Filter,
+            },
+            source_value: row.value.clone(),
+            target_role: row.role.clone(),
+        })
+        .collect();
+    let detail = serde_json::json!({
+        "default_role": default_role,
+        "rules": parsed.iter().map(|(r, _)| serde_json::json!({"kind": r.kind, "value": r.value, "role": r.role})).collect::<Vec<_>>(),
+    });
+    ctx.store()
+        .update_integration_settings(
+            &tid,
+            &iid,
+            store::IntegrationUpdate {
+                default_role: Some(Some(default_role)),
+                ..Default::default()
+            },
+        )
+        .await?;
+    ctx.store().replace_role_rules(&iid, new_rules).await?;
+    ctx.audit(
+        Some(&tid),
+        "integration.roles",
+        "integration",
+        Some(&iid),
+        Some(detail),
+    )
+    .await?;
+    if i.status == IntegrationStatus::Draft {
+        ctx.redirect(&format!("/t/{tid}/integrations/{iid}/policy"), None)
+    } else {
+        ctx.redirect(
+            &format!("/t/{tid}/integrations/{iid}/roles"),
+            Some(Flash::success(
+                "Role mappings saved. They apply to each user's next change; users already provisioned keep their role until then.",
+            )),
+        )
+    }
+}
+
+struct PreviewRow {
+    n: usize,
+    describe: String,
+    role: String,
+    matches: usize,
+    decides: usize,
+    sample: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "ui/roles_preview.html")]
+struct PreviewFragment {
+    users: usize,
+    truncated: bool,
+    rows: Vec<PreviewRow>,
+    default_role: String,
+    default_count: usize,
+}
+
+async fn preview_roles(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> UiResult {
+    let form = FormData::from_bytes(&body);
+    let ctx = Ctx::load_post(&req, &state, &form).await?;
+    let (tid, iid) = path.into_inner();
+    integration_for(&ctx, &tid, &iid, Need::View).await?;
+    let default_role = form.text("default_role");
+    let (rows, parsed) = read_rules(&form);
+    let rules: Vec<Rule> = parsed.iter().map(|(_, r)| r.clone()).collect();
+    let preview = provisioning::preview::preview_rules(
+        ctx.store(),
+        &iid,
+        &rules,
+        Some(default_role.as_str()).filter(|d| !d.is_empty()),
+    )
+    .await?;
+    let mut parsed_iter = parsed.iter().zip(preview.rules.iter());
+    let out_rows = rows
+        .iter()
+        .enumerate()
+        .map(|(n, row)| {
+            let (matches, decides, sample, describe) = if row.error.is_none() {
+                match parsed_iter.next() {
+                    Some(((_, rule), p)) => {
+                        (p.matches, p.decides, p.sample.join(", "), rule.describe())
+                    }
+                    None => (0, 0, String::new(), row.value.clone()),
+                }
+            } else {
+                (0, 0, String::new(), row.value.clone())
+            };
+            PreviewRow {
+                n: n + 1,
+                describe,
+                role: row.role.clone(),
+                matches,
+                decides,
+                sample,
+                error: row.error.clone(),
+            }
+        })
+        .collect();
+    fragment(&PreviewFragment {
+        users: preview.users,
+        truncated: preview.truncated,
+        rows: out_rows,
+        default_role,
+        default_count: preview.default,
+    })
+}
+
+// ------------------------------------------------------------------ step 4: policy
+
+#[derive(Template)]
+#[template(path = "ui/wizard_policy.html")]
+struct PolicyPage {
+    frame: Frame,
+    stepper: Option<Stepper>,
+    tabs: Option<Tabs>,
+    action: String,
+    roles: Vec<String>,
+    roles_error: Option<String>,
+    /// `role`, `delete` or `ignore`.
+    deprovision: String,
+    deprovision_role: String,
+    mode: &'static str,
+    error: Option<String>,
+    submit_label: &'static str,
+    read_only: bool,
+    title: String,
+}
+
+async fn policy_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> UiResult {
+    let ctx = Ctx::load(&req, &state).await?;
+    let (tid, iid) = path.into_inner();
+    let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::View).await?;
+    let (kind, role) = match i.deprovision_policy.split_once(':') {
+        Some(("role", r)) => ("role".to_string(), r.to_string()),
+        _ => (i.deprovision_policy.clone(), String::new()),
+    };
+    render_policy(
+        &ctx,
+        &state,
+        &tenant,
+        &i,
+        kind,
+        role,
+        i.mode,
+        None,
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments, reason = "one page, its fields")]
+async fn render_policy(
+    ctx: &Ctx,
+    state: &AppState,
+    tenant: &store::Tenant,
+    i: &Integration,
+    deprovision: String,
+    deprovision_role: String,
+    mode: IntegrationMode,
+    error: Option<String>,
+    status: StatusCode,
+) -> UiResult {
+    let (roles, roles_error) = target_roles(state, ctx, i).await;
+    let (stepper, tabs) = nav_for(tenant, i, 4, "policy");
+    let frame = wizard_frame(ctx, tenant, Some(i)).await?;
+    let mut res = ctx.render(&PolicyPage {
+        frame,
+        stepper,
+        tabs,
+        action: format!("/t/{}/integrations/{}/policy", tenant.id, i.id),
+        roles,
+        roles_error,
+        deprovision,
+        deprovision_role,
+        mode: mode.as_str(),
+        error,
+        submit_label: if i.status == IntegrationStatus::Draft {
+            "Save and continue"
+        } else {
+            "Save policy"
+        },
+        read_only: !ctx.viewer.can_edit_tenant(&tenant.id),
+        title: connector_title(&i.connector_kind),
+    })?;
+    *res.status_mut() = status;
+    Ok(res)
+}
+
+async fn save_policy(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> UiResult {
+    let form = FormData::from_bytes(&body);
+    let ctx = Ctx::load_post(&req, &state, &form).await?;
+    let (tid, iid) = path.into_inner();
+    let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+    let kind = form.text("deprovision");
+    let role = form.text("deprovision_role");
+    let mode = match form.text("mode").as_str() {
+        "dry_run" => IntegrationMode::DryRun,
+        _ => IntegrationMode::Live,
+    };
+    let policy = match kind.as_str() {
+        "delete" | "ignore" => Ok(kind.clone()),
+        "role" if !role.is_empty() => Ok(format!("role:{role}")),
+        "role" => Err("Choose the role deactivated users are moved to.".to_string()),
+        _ => Err("Choose what happens when a user is deactivated.".to_string()),
+    };
+    let policy = match policy {
+        Ok(p) => p,
+        Err(e) => {
+            return render_policy(
+                &ctx,
+                &state,
+                &tenant,
+                &i,
+                kind,
+                role,
+                mode,
+                Some(e),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+    };
+    ctx.store()
+        .update_integration_settings(
+            &tid,
+            &iid,
+            store::IntegrationUpdate {
+                deprovision_policy: Some(policy.clone()),
+                mode: Some(mode),
+                ..Default::default()
+            },
+        )
+        .await?;
+    ctx.audit(
+        Some(&tid),
+        "integration.policy",
+        "integration",
+        Some(&iid),
+        Some(serde_json::json!({"deprovision": policy, "mode": mode.as_str()})),
+    )
+    .await?;
+    if i.status == IntegrationStatus::Draft {
+        ctx.redirect(&format!("/t/{tid}/integrations/{iid}/activate"), None)
+    } else {
+        ctx.redirect(
+            &format!("/t/{tid}/integrations/{iid}/policy"),
+            Some(Flash::success("Policy saved.")),
+        )
+    }
+}
+
+// ------------------------------------------------------------------ step 5: activate
+
+/// Readable deprovisioning policy.
+pub fn describe_policy(policy: &str) -> String {
+    match policy.split_once(':') {
+        Some(("role", r)) => format!("Move the account to the role \"{r}\""),
+        _ if policy == "delete" => "Delete the account in the target app".into(),
+        _ => "Leave the account unchanged".into(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "ui/wizard_activate.html")]
+struct ActivatePage {
+    frame: Frame,
+    stepper: Stepper,
+    integration: Integration,
+    connector: String,
+    default_role: String,
+    rules: usize,
+    policy: String,
+    mode: &'static str,
+    action: String,
+    /// After activation: the token, shown once.
+    token: Option<String>,
+    scim_url: String,
+    selftest_url: String,
+    problems: Vec<String>,
+}
+
+async fn review(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> UiResult {
+    let ctx = Ctx::load(&req, &state).await?;
+    let (tid, iid) = path.into_inner();
+    let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+    if i.status != IntegrationStatus::Draft {
+        return ctx.redirect(&format!("/t/{tid}/integrations/{iid}"), None);
+    }
+    render_activate(&ctx, &state, &tenant, i, None).await
+}
+
+async fn render_activate(
+    ctx: &Ctx,
+    state: &AppState,
+    tenant: &store::Tenant,
+    i: Integration,
+    token: Option<String>,
+) -> UiResult {
+    let rules = ctx.store().list_role_rules(&i.id).await?.len();
+    let mut problems = Vec::new();
+    if i.default_role.is_none() {
+        problems.push("No default role yet: complete step 3, Roles.".to_string());
+    }
+    let frame = if token.is_some() {
+        ctx.frame(
+            "Integration activated",
+            "integrations",
+            Some(tenant),
+            crumbs(tenant, &i, "Activated"),
+        )
+        .await?
+    } else {
+        wizard_frame(ctx, tenant, Some(&i)).await?
+    };
+    let base = format!("/t/{}/integrations/{}", tenant.id, i.id);
+    ctx.render(&ActivatePage {
+        frame,
+        stepper: Stepper { current: 5 },
+        connector: connector_title(&i.connector_kind),
+        default_role: i.default_role.clone().unwrap_or_default(),
+        rules,
+        policy: describe_policy(&i.deprovision_policy),
+        mode: if i.mode == IntegrationMode::Live {
+            "Live"
+        } else {
+            "Dry run"
+        },
+        action: format!("{base}/activate"),
+        scim_url: state.config.scim_url(&i.id),
+        selftest_url: format!("{base}/selftest"),
+        token,
+        problems,
+        integration: i,
+    })
+}
+
+async fn activate(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> UiResult {
+    let form = FormData::from_bytes(&body);
+    let ctx = Ctx::load_post(&req, &state, &form).await?;
+    let (tid, iid) = path.into_inner();
+    let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+    if i.status != IntegrationStatus::Draft {
+        return ctx.redirect(
+            &format!("/t/{tid}/integrations/{iid}"),
+            Some(Flash::error(
+                "This integration is already active. Issue more tokens on its Tokens tab.",
+            )),
+        );
+    }
+    if i.default_role.is_none() {
+        return ctx.redirect(
+            &format!("/t/{tid}/integrations/{iid}/roles"),
+            Some(Flash::error("Choose a default role before activating.")),
+        );
+    }
+    let now = store::now_ms();
+    let issued = ctx.store().issue_token(&iid, None, now).await?;
+    ctx.store()
+        .set_integration_status(&tid, &iid, IntegrationStatus::Active)
+        .await?;
+    ctx.audit(
+        Some(&tid),
+        "integration.activate",
+        "integration",
+        Some(&iid),
+        Some(serde_json::json!({"token_prefix": issued.prefix})),
+    )
+    .await?;
+    let i = ctx
+        .store()
+        .get_integration(&tid, &iid)
+        .await?
+        .ok_or(UiError::NotFound)?;
+    // Rendered in the POST response (never stored, never in a URL): the only time it shows.
+    render_activate(&ctx, &state, &tenant, i, Some(issued.token)).await
+}
+
+#[derive(Template)]
+#[template(path = "ui/selftest.html")]
+struct SelfTestFragment {
+    checks: Vec<(bool, String)>,
+}
+
+/// Calls our own SCIM endpoint the way Entra's "Test Connection" does: discovery, then a
+/// `userName eq` query for a user that does not exist.
+async fn self_test(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> UiResult {
+    let form = FormData::from_bytes(&body);
+    let ctx = Ctx::load_post(&req, &state, &form).await?;
+    let (tid, iid) = path.into_inner();
+    integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+    let token = form.text("token");
+    // Talk to this process directly: the public URL may only be reachable from outside.
+    let base = format!("http://{}/scim/v2/{iid}", local_addr(&state.config.bind));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| UiError::Internal(e.to_string()))?;
+    let probe = format!(
+        "scimbridge-selftest-{}@example.invalid",
+        super::session::random_token(6)
+    );
+    let calls = [
+        (
+            "GET /ServiceProviderConfig",
+            format!("{base}/ServiceProviderConfig"),
+        ),
+        (
+            "GET /Users?filter=userName eq … (Entra's Test Connection)",
+            format!(
+                "{base}/Users?filter={}",
+                urlencoding::encode(&format!("userName eq \"{probe}\""))
+            ),
+        ),
+        ("GET /Groups?count=1", format!("{base}/Groups?count=1")),
+    ];
+    let mut checks = Vec::new();
+    for (label, url) in calls {
+        let res = client.get(&url).bearer_auth(&token).send().await;
+        checks.push(match res {
+            Ok(r) if r.status().is_success() => {
+                (true, format!("{label}: {} OK", r.status().as_u16()))
+            }
+            Ok(r) if r.status().as_u16() == 401 => (
+                false,
+                format!("{label}: 401, the token was refused. Paste the token exactly as shown."),
+            ),
+            Ok(r) => (false, format!("{label}: HTTP {}", r.status().as_u16())),
+            Err(e) => (false, format!("{label}: could not connect ({e})")),
+        });
+    }
+    fragment(&SelfTestFragment { checks })
+}
+
+/// The address to reach this process on: the bind address, with a wildcard host replaced by
+/// loopback.
+fn local_addr(bind: &str) -> String {
+    match bind.rsplit_once(':') {
+        Some(("0.0.0.0", port)) => format!("127.0.0.1:{port}"),
+        Some(("[::]", port)) => format!("[::1]:{port}"),
+        _ => bind.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stepper_marks_steps() {
+        let s = Stepper { current: 3 }.items();
+        assert_eq!(s[0], (1, "Connector", "done"));
+        assert_eq!(s[2], (3, "Roles", "current"));
+        assert_eq!(s[4], (5, "Activate", "todo"));
+    }
+
+    #[test]
+    fn rules_are_read_in_order_and_checked() {
+        let form = FormData::parse(
+            b"rule_kind=group&rule_value=Sales&rule_role=Sales+Manager&\
+              rule_kind=filter&rule_value=department+eq&rule_role=Admin&\
+              rule_kind=app_role&rule_value=&rule_role=&\
+              rule_kind=app_role&rule_value=Admin&rule_role=",
+        );
+        let (rows, parsed) = read_rules(&form);
+        assert_eq!(rows.len(), 3, "the blank row is dropped");
+        assert_eq!(parsed.len(), 1);
+        assert!(
+            rows[1]
+                .error
+                .as_deref()
+                .unwrap_or_default()
+                .starts_with("Not a valid SCIM filter")
+        );
+        assert_eq!(rows[2].error.as_deref(), Some("Choose the target role."));
+    }
+
+    #[test]
+    fn policies_read_well() {
+        assert_eq!(
+            describe_policy("role:No access"),
+            "Move the account to the role \"No access\""
+        );
+        assert_eq!(
+            describe_policy("delete"),
+            "Delete the account in the target app"
+        );
+        assert_eq!(describe_policy("ignore"), "Leave the account unchanged");
+        assert_eq!(local_addr("0.0.0.0:8080"), "127.0.0.1:8080");
+        assert_eq!(local_addr("127.0.0.1:9"), "127.0.0.1:9");
+    }
+}

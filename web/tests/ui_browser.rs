@@ -1,0 +1,498 @@
+//! The admin UI end to end in headless Chromium through WebDriver (Debian `chromium` +
+//! `chromium-driver`; `scripts/test` installs them): first-run setup → sign in → Add Integration
+//! against the fake ActiveCampaign → test connection → map roles → activate → the shown token
+//! provisions a user with the mapped role. Then CSRF rejection, a tenant admin blocked by URL,
+//! and read-only support staff. Screenshots of every step go to `target/ui-screenshots/`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod common;
+
+use common::{Backend, TestServer};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use testkit::fake_activecampaign::{AccountConfig, FakeActiveCampaign, FakeConfig};
+
+const PASSWORD: &str = "correct horse battery staple";
+const AC_KEY: &str = "ac-key-of-owner";
+
+/// chromedriver on a free port; killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_binary(candidates: &[&str]) -> Option<String> {
+    candidates
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .map(|p| p.to_string())
+}
+
+async fn start_driver() -> Driver {
+    let bin = find_binary(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]).expect(
+        "chromedriver is missing: install Debian's chromium and chromium-driver (scripts/test does)",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(bin)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let http = reqwest::Client::new();
+    loop {
+        if let Ok(r) = http.get(format!("{url}/status")).send().await
+            && r.status().is_success()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Driver { child, url }
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let chromium = find_binary(&["/usr/bin/chromium", "/usr/bin/chromium-browser"])
+        .expect("chromium is missing: install Debian's chromium (scripts/test does)");
+    let profile = tempfile::tempdir().unwrap().keep();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1280,800",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }),
+    );
+    // Two TLS providers are compiled in (ring and aws-lc); WebDriver is plain http anyway.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let c = ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("WebDriver session");
+    c.set_window_size(1280, 800).await.unwrap();
+    c
+}
+
+fn shots_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/ui-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(shots_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let e = c.find(Locator::Css(css)).await.unwrap();
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
+    match c
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+    {
+        Ok(e) => e,
+        Err(e) => {
+            shot(c, "failure").await;
+            let url = c
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            let page = c.source().await.unwrap_or_default();
+            let text: String = page.chars().take(3000).collect();
+            panic!("waiting for {css}: {e}\nat {url}\n{text}")
+        }
+    }
+}
+
+/// Waits until the page's source contains `needle` (a navigation may still be under way).
+async fn wait_text(c: &Client, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let page = c.source().await.unwrap_or_default();
+        if page.contains(needle) {
+            return page;
+        }
+        if Instant::now() > deadline {
+            shot(c, "failure").await;
+            panic!(
+                "page never contained {needle:?}:\n{}",
+                page.chars().take(3000).collect::<String>()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    wait_for(c, css).await.text().await.unwrap()
+}
+
+async fn value_of(c: &Client, css: &str) -> String {
+    wait_for(c, css)
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+async fn sign_in(c: &Client, base: &str, email: &str) {
+    c.goto(&format!("{base}/login")).await.unwrap();
+    fill(c, "#email", email).await;
+    fill(c, "#password", PASSWORD).await;
+    click(c, "form[action='/login'] button[type=submit]").await;
+    wait_for(c, ".topbar").await;
+}
+
+async fn sign_out(c: &Client, base: &str) {
+    c.goto(&format!("{base}/account/password")).await.unwrap();
+    wait_for(c, "form[action='/logout'] button").await;
+    click(c, "form[action='/logout'] button").await;
+    wait_for(c, "#email").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_integration_end_to_end_in_a_browser() {
+    let fake = FakeActiveCampaign::start(FakeConfig::default().account(
+        AccountConfig::new("acme", AC_KEY).groups(["Admin", "Manager", "User", "No access"]),
+    ))
+    .await;
+    let s = TestServer::start(Backend::Sqlite).await.unwrap();
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    let base = s.base.clone();
+
+    // First run: the printed link creates the platform admin and signs in.
+    let setup = s.setup_url().await;
+    c.goto(&setup).await.unwrap();
+    wait_for(&c, "#email").await;
+    shot(&c, "01-first-run-setup").await;
+    fill(&c, "#email", "admin@example.com").await;
+    fill(&c, "#password", PASSWORD).await;
+    fill(&c, "#confirm", PASSWORD).await;
+    click(&c, "form[action='/setup'] button[type=submit]").await;
+    assert!(text_of(&c, "#flash").await.contains("Welcome"));
+    shot(&c, "02-tenants-empty").await;
+
+    // Tenants: Acme (ours) and Beta (another customer).
+    for name in ["Beta", "Acme"] {
+        c.goto(&format!("{base}/tenants")).await.unwrap();
+        if c.find(Locator::Css("details.card[open]")).await.is_err() {
+            click(&c, "details.card summary").await;
+        }
+        fill(&c, "#tenant-name", name).await;
+        click(&c, "form[action='/tenants'] button[type=submit]").await;
+        wait_for(&c, "#flash").await;
+    }
+    shot(&c, "03-integrations-empty").await;
+    let url = c.current_url().await.unwrap();
+    let acme_path = url.path().to_string(); // /t/<acme>/integrations
+
+    // Step 1: connector cards.
+    click(&c, "#add-integration").await;
+    wait_for(&c, "#choose-activecampaign").await;
+    shot(&c, "wizard-1-connector").await;
+    click(&c, "#choose-activecampaign").await;
+
+    // Step 2: connection, with a failing and then a passing test.
+    wait_for(&c, "#connection-form").await;
+    fill(&c, "#name", "Acme ActiveCampaign").await;
+    fill(&c, "#f-base_url", fake.base_url()).await;
+    fill(&c, "#f-api_key", "wrong-key").await;
+    click(&c, "#test-connection").await;
+    let outcome = wait_for(&c, "#test-outcome[data-ok='false']").await;
+    assert!(
+        outcome
+            .text()
+            .await
+            .unwrap()
+            .contains("ActiveCampaign answered")
+    );
+    fill(&c, "#f-api_key", AC_KEY).await;
+    click(&c, "#test-connection").await;
+    let ok = wait_for(&c, "#test-outcome[data-ok='true']").await;
+    assert!(
+        ok.text()
+            .await
+            .unwrap()
+            .contains("Connected to ActiveCampaign account")
+    );
+    shot(&c, "wizard-2-connection").await;
+    click(&c, "#save-connection").await;
+
+    // Step 3: roles from the live target; two rules; preview.
+    wait_for(&c, "#roles-form").await;
+    let default_role = c.find(Locator::Css("select#default-role")).await.unwrap();
+    let options = default_role.text().await.unwrap();
+    for g in ["Admin", "Manager", "User", "No access"] {
+        assert!(options.contains(g), "live roles in the dropdown: {options}");
+    }
+    default_role.select_by_value("User").await.unwrap();
+    c.find(Locator::Css("#rk-new0"))
+        .await
+        .unwrap()
+        .select_by_value("group")
+        .await
+        .unwrap();
+    fill(&c, "#rv-new0", "Sales Managers").await;
+    fill(&c, "#rr-new0", "Manager").await;
+    c.find(Locator::Css("#rk-new1"))
+        .await
+        .unwrap()
+        .select_by_value("app_role")
+        .await
+        .unwrap();
+    fill(&c, "#rv-new1", "Admin").await;
+    fill(&c, "#rr-new1", "Admin").await;
+    // Reorder: the app-role rule first.
+    click(&c, "#rules-body tr:nth-child(2) button[data-move='up']").await;
+    assert_eq!(
+        value_of(&c, "#rules-body tr:nth-child(1) input[name='rule_value']").await,
+        "Admin"
+    );
+    click(&c, "#preview-rules").await;
+    let preview = text_of(&c, "#preview-result").await;
+    assert!(
+        preview.contains("Rule 1") && preview.contains("Admin"),
+        "{preview}"
+    );
+    shot(&c, "wizard-3-roles").await;
+    click(&c, "#save-roles").await;
+
+    // Step 4: policy.
+    wait_for(&c, "#policy-form").await;
+    click(&c, "input[name='deprovision'][value='role']").await;
+    c.find(Locator::Css("select#deprovision-role"))
+        .await
+        .unwrap()
+        .select_by_value("No access")
+        .await
+        .unwrap();
+    click(&c, "input[name='mode'][value='live']").await;
+    shot(&c, "wizard-4-policy").await;
+    click(&c, "#save-policy").await;
+
+    // Step 5: review and activate; the token shows once; the self-test passes.
+    wait_for(&c, "#activate").await;
+    shot(&c, "wizard-5-review").await;
+    click(&c, "#activate").await;
+    wait_for(&c, "#activated").await;
+    let token = value_of(&c, "#token-value").await;
+    let scim_url = value_of(&c, "#scim-url").await;
+    assert!(token.starts_with("scb_"), "{token}");
+    assert_eq!(
+        value_of(&c, "#scim-url-aad").await,
+        format!("{scim_url}?aadOptscim062020")
+    );
+    click(&c, "#run-selftest").await;
+    let checks = text_of(&c, "#selftest-checks").await;
+    assert!(!checks.contains('✗'), "{checks}");
+    assert_eq!(checks.matches('✓').count(), 3, "{checks}");
+    shot(&c, "wizard-5-activated").await;
+
+    // The shown token works: a user with the Entra app role Admin reaches the fake as Admin.
+    let r = s
+        .http
+        .post(format!("{scim_url}/Users?aadOptscim062020"))
+        .bearer_auth(&token)
+        .header("Content-Type", "application/scim+json")
+        .json(&json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "ada@acme.example", "active": true, "externalId": "ada",
+            "emails": [{"primary": true, "type": "work", "value": "ada@acme.example"}],
+            "name": {"givenName": "Ada", "familyName": "Lovelace"},
+            "roles": [{"primary": true, "type": "WindowsAzureActiveDirectoryRole", "value": "Admin"}]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let snap = fake.account_state("acme").unwrap();
+        let group = snap
+            .users
+            .iter()
+            .find(|u| u.email == "ada@acme.example")
+            .and_then(|u| u.group_id.clone())
+            .and_then(|gid| {
+                snap.groups
+                    .iter()
+                    .find(|g| g.id == gid)
+                    .map(|g| g.title.clone())
+            });
+        if group.as_deref() == Some("Admin") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "user never reached the fake as Admin: {snap:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The overview shows it, also on a phone.
+    click(&c, "#to-overview").await;
+    wait_for(&c, ".stats").await;
+    c.refresh().await.unwrap();
+    let stats = text_of(&c, ".stats").await;
+    assert!(stats.contains('1'), "{stats}");
+    shot(&c, "10-overview").await;
+    c.set_window_size(390, 844).await.unwrap();
+    shot(&c, "11-overview-phone").await;
+    c.goto(&format!("{base}{acme_path}")).await.unwrap();
+    wait_for(&c, "table").await;
+    shot(&c, "12-integrations-phone").await;
+    c.set_window_size(1280, 800).await.unwrap();
+    c.goto(&format!("{base}{acme_path}")).await.unwrap();
+    shot(&c, "13-integrations").await;
+    let overview_url = format!(
+        "{base}{}",
+        acme_path.trim_end_matches("/integrations").to_string() + "/integrations/"
+    );
+    let integration_link = c
+        .find(Locator::Css("table a"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(format!("{base}{integration_link}").starts_with(&overview_url));
+    let integration_url = format!("{base}{integration_link}");
+
+    // CSRF: a forged token changes nothing.
+    c.goto(&format!("{integration_url}/policy")).await.unwrap();
+    wait_for(&c, "#policy-form").await;
+    c.execute(
+        "document.querySelector('#policy-form input[name=csrf]').value = 'forged';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    click(&c, "input[name='mode'][value='dry_run']").await;
+    click(&c, "#save-policy").await;
+    wait_text(&c, "Form expired").await;
+    shot(&c, "20-csrf-rejected").await;
+    let store = s.store().await;
+    let acme_id = acme_path.split('/').nth(2).unwrap().to_string();
+    let iid = integration_link.rsplit('/').next().unwrap().to_string();
+    let i = store
+        .get_integration(&acme_id, &iid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        i.mode,
+        store::IntegrationMode::Live,
+        "forged form changed nothing"
+    );
+
+    // Staff: a tenant admin of Beta and a support engineer.
+    c.goto(&format!("{base}/staff")).await.unwrap();
+    for (email, role, tenant) in [
+        ("beta-admin@example.com", "tenant_admin", Some("Beta")),
+        ("support@example.com", "support", None),
+    ] {
+        c.goto(&format!("{base}/staff")).await.unwrap();
+        click(&c, "details.card summary").await;
+        fill(&c, "#staff-email", email).await;
+        c.find(Locator::Css("#staff-role"))
+            .await
+            .unwrap()
+            .select_by_value(role)
+            .await
+            .unwrap();
+        if let Some(t) = tenant {
+            c.find(Locator::Css("#staff-tenant"))
+                .await
+                .unwrap()
+                .select_by_label(t)
+                .await
+                .unwrap();
+        }
+        fill(&c, "#staff-password", PASSWORD).await;
+        fill(&c, "#staff-confirm", PASSWORD).await;
+        click(&c, "form[action='/staff'] button[type=submit]").await;
+        assert!(text_of(&c, "#flash").await.contains(email));
+    }
+    shot(&c, "30-staff").await;
+    sign_out(&c, &base).await;
+
+    // Beta's admin types Acme's integration URL: not found, nothing of it shown.
+    sign_in(&c, &base, "beta-admin@example.com").await;
+    c.goto(&integration_url).await.unwrap();
+    let page = wait_text(&c, "Not found").await;
+    assert!(!page.contains("Acme ActiveCampaign"));
+    shot(&c, "31-tenant-admin-blocked").await;
+    sign_out(&c, &base).await;
+
+    // Support sees the settings read-only; forcing the form through is refused.
+    sign_in(&c, &base, "support@example.com").await;
+    c.goto(&format!("{integration_url}/connection"))
+        .await
+        .unwrap();
+    wait_for(&c, "#connection-form").await;
+    wait_text(&c, "Read only").await;
+    assert!(c.find(Locator::Css("#save-connection")).await.is_err());
+    shot(&c, "32-support-read-only").await;
+    c.execute(
+        "document.querySelector('#connection-form fieldset').disabled = false; \
+         document.querySelector('#name').value = 'Hijacked'; \
+         document.querySelector('#connection-form').submit();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    wait_text(&c, "Not allowed").await;
+    let i = store
+        .get_integration(&acme_id, &iid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(i.name, "Acme ActiveCampaign");
+
+    c.close().await.unwrap();
+}

@@ -1,0 +1,494 @@
+//! The admin UI over real HTTP (no browser): first-run setup, sessions, CSRF, throttling,
+//! tenant isolation and read-only support staff, on SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod common;
+
+use common::TestServer;
+use std::time::Duration;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A browser-like client: keeps cookies, does not follow redirects.
+struct Ui {
+    http: reqwest::Client,
+    base: String,
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    body: String,
+}
+
+impl Ui {
+    fn new(base: &str) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            base: base.to_string(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        Self::page(r).await
+    }
+
+    async fn page(r: reqwest::Response) -> Page {
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string());
+        Page {
+            status,
+            location,
+            body: r.text().await.unwrap(),
+        }
+    }
+
+    /// Posts a form as-is (the caller includes the CSRF token or not).
+    async fn post_raw(&self, path: &str, fields: &[(&str, &str)], origin: Option<&str>) -> Page {
+        let mut req = self.http.post(format!("{}{path}", self.base)).form(fields);
+        if let Some(o) = origin {
+            req = req.header("Origin", o);
+        }
+        Self::page(req.send().await.unwrap()).await
+    }
+
+    /// Posts a form with the CSRF token read from `form_page`.
+    async fn post(&self, form_page: &str, path: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = csrf_of(&self.get(form_page).await.body);
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all, Some(&self.base.clone())).await
+    }
+
+    async fn sign_in(&self, email: &str, password: &str) -> Page {
+        self.post(
+            "/login",
+            "/login",
+            &[("email", email), ("password", password)],
+        )
+        .await
+    }
+}
+
+/// The first CSRF token in a page.
+fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("page has a CSRF field") + marker.len();
+    html[start..][..html[start..].find('"').unwrap()].to_string()
+}
+
+fn admin(s: &TestServer, email: &str, role: &str, tenant: Option<&str>) {
+    let mut args = vec!["admin", "create", "--email", email, "--role", role];
+    if let Some(t) = tenant {
+        args.extend_from_slice(&["--tenant", t]);
+    }
+    let (ok, out, err) = s.cli_stdin(&args, PASSWORD);
+    assert!(ok, "admin create failed: {out} {err}");
+}
+
+async fn first_run_setup(s: TestServer) {
+    let ui = Ui::new(&s.base);
+    // Not signed in: every page sends to sign-in, which explains that setup is pending.
+    let p = ui.get("/tenants").await;
+    assert_eq!(p.status, 303);
+    assert_eq!(p.location.as_deref(), Some("/login?next=%2Ftenants"));
+    let login = ui.get("/login").await;
+    assert!(login.body.contains("has no admin yet"), "{}", login.body);
+
+    // A wrong token is refused; the printed one works exactly once.
+    let url = s.setup_url().await;
+    let path = &url[url.find("/setup").unwrap()..];
+    assert_eq!(ui.get("/setup?token=nope").await.status, 403);
+    let form = ui.get(path).await;
+    assert_eq!(form.status, 200);
+    let token = path.split("token=").nth(1).unwrap();
+    // Bad input: a clear error, nothing created.
+    let weak = ui
+        .post(
+            path,
+            "/setup",
+            &[
+                ("token", token),
+                ("email", "root@example.com"),
+                ("password", "short"),
+                ("confirm", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status, 422);
+    assert!(weak.body.contains("at least 12 characters"));
+    let ok = ui
+        .post(
+            path,
+            "/setup",
+            &[
+                ("token", token),
+                ("email", "Root@Example.com"),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert_eq!(ok.location.as_deref(), Some("/tenants"));
+    let tenants = ui.get("/tenants").await;
+    assert_eq!(tenants.status, 200);
+    assert!(tenants.body.contains("root@example.com"));
+    assert!(
+        tenants.body.contains("Welcome to scimbridge"),
+        "flash shown"
+    );
+    // The flash shows once.
+    assert!(
+        !ui.get("/tenants")
+            .await
+            .body
+            .contains("Welcome to scimbridge")
+    );
+
+    // The link is spent, for this and any other browser.
+    let other = Ui::new(&s.base);
+    let again = other.get(path).await;
+    assert_eq!(again.status, 403);
+    assert!(again.body.contains("Setup is complete"));
+
+    // The audit log recorded it.
+    let audit = ui.get("/audit").await;
+    assert!(audit.body.contains("setup.first_admin"));
+
+    // Sign out ends the session.
+    let out = ui.post("/tenants", "/logout", &[]).await;
+    assert_eq!(out.status, 303);
+    assert_eq!(ui.get("/tenants").await.status, 303);
+}
+
+async fn sign_in_throttling_and_password_change(s: TestServer) {
+    admin(&s, "ops@example.com", "platform-admin", None);
+    let ui = Ui::new(&s.base);
+    let bad = ui.sign_in("ops@example.com", "wrong password!").await;
+    assert_eq!(bad.status, 401);
+    assert!(bad.body.contains("not correct"));
+    // Unknown emails get the same answer.
+    let unknown = ui.sign_in("nobody@example.com", "wrong password!").await;
+    assert_eq!(unknown.status, 401);
+    assert!(unknown.body.contains("not correct"));
+    let good = ui.sign_in("OPS@example.com", PASSWORD).await;
+    assert_eq!(good.status, 303);
+    let cookie_ok = ui.get("/tenants").await;
+    assert_eq!(cookie_ok.status, 200);
+
+    // Changing the password signs out other sessions but keeps this one.
+    let other = Ui::new(&s.base);
+    assert_eq!(other.sign_in("ops@example.com", PASSWORD).await.status, 303);
+    let new_pw = "another long passphrase";
+    let wrong_current = ui
+        .post(
+            "/account/password",
+            "/account/password",
+            &[
+                ("current", "nope nope nope"),
+                ("password", new_pw),
+                ("confirm", new_pw),
+            ],
+        )
+        .await;
+    assert_eq!(wrong_current.status, 422);
+    let changed = ui
+        .post(
+            "/account/password",
+            "/account/password",
+            &[
+                ("current", PASSWORD),
+                ("password", new_pw),
+                ("confirm", new_pw),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, 303, "{}", changed.body);
+    assert_eq!(ui.get("/tenants").await.status, 200, "this session goes on");
+    assert_eq!(
+        other.get("/tenants").await.status,
+        303,
+        "the other session ended"
+    );
+
+    // Five failures lock the account's sign-in for a while, even with the right password.
+    let attacker = Ui::new(&s.base);
+    for _ in 0..5 {
+        assert_eq!(
+            attacker
+                .sign_in("ops@example.com", "guess guess guess")
+                .await
+                .status,
+            401
+        );
+    }
+    let locked = attacker.sign_in("ops@example.com", new_pw).await;
+    assert_eq!(locked.status, 429);
+    assert!(locked.body.contains("Too many failed sign-ins"));
+}
+
+async fn csrf_and_origin_are_checked(s: TestServer) {
+    admin(&s, "ops@example.com", "platform-admin", None);
+    let ui = Ui::new(&s.base);
+    assert_eq!(ui.sign_in("ops@example.com", PASSWORD).await.status, 303);
+    // No token, a wrong token, a token from another session, a foreign Origin: all refused,
+    // and nothing is created.
+    let none = ui.post_raw("/tenants", &[("name", "Evil")], None).await;
+    assert_eq!(none.status, 403);
+    assert!(none.body.contains("Form expired"));
+    let wrong = ui
+        .post_raw("/tenants", &[("csrf", "AAAA"), ("name", "Evil")], None)
+        .await;
+    assert_eq!(wrong.status, 403);
+    let other = Ui::new(&s.base);
+    assert_eq!(other.sign_in("ops@example.com", PASSWORD).await.status, 303);
+    let foreign_token = csrf_of(&other.get("/tenants").await.body);
+    let mixed = ui
+        .post_raw(
+            "/tenants",
+            &[("csrf", &foreign_token), ("name", "Evil")],
+            None,
+        )
+        .await;
+    assert_eq!(mixed.status, 403);
+    let own = csrf_of(&ui.get("/tenants").await.body);
+    let cross_site = ui
+        .post_raw(
+            "/tenants",
+            &[("csrf", &own), ("name", "Evil")],
+            Some("https://evil.example"),
+        )
+        .await;
+    assert_eq!(cross_site.status, 403);
+    assert!(!ui.get("/tenants").await.body.contains("Evil"));
+    // The sign-in form itself needs its token too.
+    let anon = Ui::new(&s.base);
+    let forged = anon
+        .post_raw(
+            "/login",
+            &[("email", "ops@example.com"), ("password", PASSWORD)],
+            None,
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    // With the token it works.
+    let ok = ui.post("/tenants", "/tenants", &[("name", "Acme")]).await;
+    assert_eq!(ok.status, 303);
+    assert!(ui.get("/tenants").await.body.contains("Acme"));
+}
+
+async fn tenant_isolation_and_read_only_support(s: TestServer) {
+    let a = s.cli(&["tenant", "create", "--name", "Alpha"]);
+    let b = s.cli(&["tenant", "create", "--name", "Beta"]);
+    let (ta, tb) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+    let ia = s.cli(&[
+        "integration",
+        "create",
+        "--tenant",
+        ta,
+        "--name",
+        "Alpha AC",
+        "--connector",
+        "activecampaign",
+        "--setting",
+        "base_url=https://alpha.api-us1.com",
+        "--secret",
+        "api_key=alpha-secret-key-123",
+        "--default-role",
+        "User",
+    ]);
+    let iid = ia["id"].as_str().unwrap();
+    admin(&s, "beta@example.com", "tenant-admin", Some(tb));
+    admin(&s, "alpha@example.com", "tenant-admin", Some(ta));
+    admin(&s, "support@example.com", "support", None);
+
+    // Beta's admin cannot see or touch Alpha's integration, whatever the URL.
+    let beta = Ui::new(&s.base);
+    assert_eq!(beta.sign_in("beta@example.com", PASSWORD).await.status, 303);
+    for path in [
+        format!("/t/{ta}/integrations"),
+        format!("/t/{ta}/integrations/{iid}"),
+        format!("/t/{ta}/integrations/{iid}/connection"),
+        format!("/t/{ta}/integrations/{iid}/tokens"),
+        format!("/t/{tb}/integrations/{iid}"),
+        format!("/audit?tenant={ta}"),
+        "/tenants".to_string(),
+        "/staff".to_string(),
+    ] {
+        let p = beta.get(&path).await;
+        assert_eq!(p.status, 404, "{path}");
+        assert!(!p.body.contains("Alpha AC"), "{path}");
+    }
+    let own_csrf = csrf_of(&beta.get(&format!("/t/{tb}/integrations")).await.body);
+    let pause = beta
+        .post_raw(
+            &format!("/t/{ta}/integrations/{iid}/status"),
+            &[("csrf", &own_csrf), ("action", "pause")],
+            None,
+        )
+        .await;
+    assert_eq!(pause.status, 404);
+    let issue = beta
+        .post_raw(
+            &format!("/t/{ta}/integrations/{iid}/tokens"),
+            &[("csrf", &own_csrf)],
+            None,
+        )
+        .await;
+    assert_eq!(issue.status, 404);
+    let home = beta.get("/").await;
+    assert_eq!(
+        home.location.as_deref(),
+        Some(format!("/t/{tb}/integrations").as_str())
+    );
+
+    // Alpha's admin sees it, and the API key is never in a page.
+    let alpha = Ui::new(&s.base);
+    assert_eq!(
+        alpha.sign_in("alpha@example.com", PASSWORD).await.status,
+        303
+    );
+    let conn = alpha
+        .get(&format!("/t/{ta}/integrations/{iid}/connection"))
+        .await;
+    assert_eq!(conn.status, 200);
+    assert!(conn.body.contains("Replace API key"));
+    assert!(!conn.body.contains("alpha-secret-key-123"));
+
+    // Support reads every tenant but changes nothing.
+    let support = Ui::new(&s.base);
+    assert_eq!(
+        support
+            .sign_in("support@example.com", PASSWORD)
+            .await
+            .status,
+        303
+    );
+    let page = support
+        .get(&format!("/t/{ta}/integrations/{iid}/connection"))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Read only"));
+    let csrf = csrf_of(&page.body);
+    let save = support
+        .post_raw(
+            &format!("/t/{ta}/integrations/{iid}/connection"),
+            &[
+                ("csrf", &csrf),
+                ("name", "Hijacked"),
+                ("base_url", "https://evil.example"),
+                ("api_key", "x"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(save.status, 403);
+    assert!(save.body.contains("read-only"));
+    let pause = support
+        .post_raw(
+            &format!("/t/{ta}/integrations/{iid}/status"),
+            &[("csrf", &csrf), ("action", "pause")],
+            None,
+        )
+        .await;
+    assert_eq!(pause.status, 403);
+    assert_eq!(support.get("/staff").await.status, 404);
+    let create = support
+        .post_raw("/tenants", &[("csrf", &csrf), ("name", "Nope")], None)
+        .await;
+    assert_eq!(create.status, 403);
+    let store = s.store().await;
+    let still = store.get_integration(ta, iid).await.unwrap().unwrap();
+    assert_eq!(still.name, "Alpha AC");
+    assert_eq!(still.status, store::IntegrationStatus::Active);
+}
+
+async fn tokens_rotate_from_the_ui(s: TestServer) {
+    admin(&s, "ops@example.com", "platform-admin", None);
+    let t = s.cli(&["tenant", "create", "--name", "Acme"]);
+    let tid = t["id"].as_str().unwrap();
+    let created = s.cli(&[
+        "integration",
+        "create",
+        "--tenant",
+        tid,
+        "--name",
+        "AC",
+        "--connector",
+        "activecampaign",
+        "--setting",
+        "base_url=https://acme.api-us1.com",
+        "--secret",
+        "api_key=k",
+        "--mode",
+        "dry-run",
+        "--default-role",
+        "User",
+    ]);
+    let iid = created["id"].as_str().unwrap();
+    let old_token = created["token"].as_str().unwrap();
+    let scim = |token: &str| {
+        let (http, url, token) = (
+            s.http.clone(),
+            created["scim_url"].as_str().unwrap().to_string(),
+            token.to_string(),
+        );
+        async move {
+            http.get(format!("{url}/Users?count=1"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let ui = Ui::new(&s.base);
+    assert_eq!(ui.sign_in("ops@example.com", PASSWORD).await.status, 303);
+    let tokens_path = format!("/t/{tid}/integrations/{iid}/tokens");
+    let issued = ui
+        .post(&tokens_path, &tokens_path, &[("expires_days", "30")])
+        .await;
+    assert_eq!(issued.status, 200);
+    let marker = "id=\"token-value\" readonly value=\"";
+    let start = issued.body.find(marker).unwrap() + marker.len();
+    let new_token = &issued.body[start..start + issued.body[start..].find('"').unwrap()];
+    assert!(new_token.starts_with("scb_"));
+    // Both work during the rotation.
+    assert_eq!(scim(old_token).await, 200);
+    assert_eq!(scim(new_token).await, 200);
+    // The list never shows a token again.
+    let list = ui.get(&tokens_path).await;
+    assert!(!list.body.contains(new_token) && !list.body.contains(old_token));
+    let old_prefix = created["prefix"].as_str().unwrap();
+    let revoke = format!("{tokens_path}/{old_prefix}/revoke");
+    assert_eq!(ui.post(&tokens_path, &revoke, &[]).await.status, 303);
+    assert_eq!(scim(old_token).await, 401);
+    assert_eq!(scim(new_token).await, 200);
+    let audit = ui.get(&format!("/audit?tenant={tid}")).await;
+    assert!(audit.body.contains("token.issue") && audit.body.contains("token.revoke"));
+}
+
+on_both_backends!(
+    first_run_setup,
+    sign_in_throttling_and_password_change,
+    csrf_and_origin_are_checked,
+    tenant_isolation_and_read_only_support,
+    tokens_rotate_from_the_ui,
+);
