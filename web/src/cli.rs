@@ -127,7 +127,7 @@ pub enum IntegrationCommand {
         #[arg(long, value_enum, default_value = "live")]
         mode: Mode,
         /// Role mapping, highest priority first: `app_role:Admin=Admin`,
-        /// `group:Sales Managers=Manager`, `filter:department eq "Sales"=User`.
+        /// `group:Sales Managers=Manager`, `filter:title eq "Sales Manager"=User`.
         #[arg(long = "role-rule")]
         role_rules: Vec<String>,
         /// What `active=false` does: `role:<target role>` (default `role:No access`), `delete` or `ignore`.

@@ -26,7 +26,7 @@ pub enum Source {
     AppRole(String),
     /// Membership of a group with this displayName, case-insensitive.
     Group(String),
-    /// A SCIM filter over the user, e.g. `department eq "Sales"`.
+    /// A SCIM filter over the user, e.g. `title eq "Sales Manager"` (extension attributes by their full URN).
     Filter(Filter),
 }
 

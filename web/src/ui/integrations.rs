@@ -503,7 +503,13 @@ async fn issue_token(
     let form = FormData::from_bytes(&body);
     let ctx = Ctx::load_post(&req, &state, &form).await?;
     let (tid, iid) = path.into_inner();
-    integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+    let (_, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+    if integration.status == IntegrationStatus::Draft {
+        return ctx.redirect(
+            &format!("/t/{tid}/integrations/{iid}/activate"),
+            Some(Flash::error("Finish the setup and activate the integration first: activation issues its token.")),
+        );
+    }
     let now = store::now_ms();
     let expires = match form.text("expires_days").parse::<i64>() {
         Ok(d) if (1..=3650).contains(&d) => Some(now + d * 86_400_000),

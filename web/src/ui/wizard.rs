@@ -489,7 +489,11 @@ async fn save_connection(
             error: general,
             action: format!("/t/{tid}/integrations/{iid}/connection"),
             test_url: format!("/t/{tid}/integrations/{iid}/test"),
-            submit_label: "Save",
+            submit_label: if i.status == IntegrationStatus::Draft {
+                "Save and continue"
+            } else {
+                "Save connection"
+            },
             read_only: false,
         })?;
         *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
@@ -1122,13 +1126,19 @@ async fn save_policy(
     )
     .await?;
     if i.status == IntegrationStatus::Draft {
-        ctx.redirect(&format!("/t/{tid}/integrations/{iid}/activate"), None)
-    } else {
-        ctx.redirect(
-            &format!("/t/{tid}/integrations/{iid}/policy"),
-            Some(Flash::success("Policy saved.")),
-        )
+        return ctx.redirect(&format!("/t/{tid}/integrations/{iid}/activate"), None);
     }
+    // Dry run → live: bring every known user to the target now, not at their next change.
+    let msg = if i.mode == IntegrationMode::DryRun && mode == IntegrationMode::Live {
+        let queued = ctx.store().enqueue_resync(&iid, store::now_ms()).await?;
+        format!("Policy saved. Now live: {queued} known users are being synced to the target app.")
+    } else {
+        "Policy saved.".to_string()
+    };
+    ctx.redirect(
+        &format!("/t/{tid}/integrations/{iid}/policy"),
+        Some(Flash::success(msg)),
+    )
 }
 
 // ------------------------------------------------------------------ step 5: activate

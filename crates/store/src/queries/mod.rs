@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod events;
+pub mod insights;
 pub mod integrations;
 pub mod role_rules;
 pub mod staff;
