@@ -496,3 +496,192 @@ async fn add_integration_end_to_end_in_a_browser() {
 
     c.close().await.unwrap();
 }
+
+/// Issue 6: a create the target refuses (422) is found by filtering the log by userName, its
+/// trace shows the target's own message, and a retry after fixing the mapping succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_create_is_found_traced_and_retried_in_a_browser() {
+    let fake = FakeActiveCampaign::start(
+        FakeConfig::default()
+            .account(AccountConfig::new("acme", AC_KEY).groups(["User", "Contractors"])),
+    )
+    .await;
+    let s = TestServer::start(Backend::Sqlite).await.unwrap();
+    let (ok, out, err) = s.cli_stdin(
+        &[
+            "admin",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--role",
+            "platform-admin",
+        ],
+        PASSWORD,
+    );
+    assert!(ok, "{out}{err}");
+    let tenant = s.cli(&["tenant", "create", "--name", "Acme"]);
+    let tid = tenant["id"].as_str().unwrap().to_string();
+    let base_url = format!("base_url={}", fake.base_url());
+    let key = format!("api_key={AC_KEY}");
+    let created = s.cli(&[
+        "integration",
+        "create",
+        "--tenant",
+        &tid,
+        "--name",
+        "Acme AC",
+        "--connector",
+        "activecampaign",
+        "--setting",
+        &base_url,
+        "--secret",
+        &key,
+        "--default-role",
+        "User",
+        "--role-rule",
+        "app_role:Contractor=Contractors",
+        "--deprovision",
+        "ignore",
+    ]);
+    let iid = created["id"].as_str().unwrap().to_string();
+    let scim_url = created["scim_url"].as_str().unwrap().to_string();
+    let token = created["token"].as_str().unwrap().to_string();
+    let post_user = |name: &'static str, role: Option<&'static str>| {
+        let (http, url, token) = (s.http.clone(), scim_url.clone(), token.clone());
+        async move {
+            let roles = role
+                .map(|r| json!([{"primary": true, "value": r}]))
+                .unwrap_or(json!([]));
+            let r = http
+                .post(format!("{url}/Users"))
+                .bearer_auth(token)
+                .json(&json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": name, "active": true,
+                    "emails": [{"primary": true, "type": "work", "value": name}],
+                    "name": {"givenName": "Carla", "familyName": "Contractor"}, "roles": roles
+                }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 201);
+        }
+    };
+    let group_of = |email: &str| {
+        let snap = fake.account_state("acme").unwrap();
+        snap.users
+            .iter()
+            .find(|u| u.email == email)
+            .and_then(|u| u.group_id.clone())
+            .and_then(|gid| {
+                snap.groups
+                    .iter()
+                    .find(|g| g.id == gid)
+                    .map(|g| g.title.clone())
+            })
+    };
+    let wait_group = |email: &'static str, want: &'static str| async move {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while group_of(email).as_deref() != Some(want) {
+            assert!(
+                Instant::now() < deadline,
+                "{email} never reached the fake as {want}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    // A first user makes the worker load ActiveCampaign's groups; then an admin deletes the
+    // Contractors group in ActiveCampaign, so creating a contractor is refused with a 422.
+    post_user("first@acme.example", None).await;
+    wait_group("first@acme.example", "User").await;
+    assert!(fake.remove_group_in("acme", "Contractors").unwrap());
+    post_user("carla@acme.example", Some("Contractor")).await;
+    let store = s.store().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while store.list_failed_jobs(&iid).await.unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the create never failed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    let base = s.base.clone();
+    sign_in(&c, &base, "ops@example.com").await;
+
+    // The overview warns and charts the failure.
+    c.goto(&format!("{base}/t/{tid}/integrations/{iid}"))
+        .await
+        .unwrap();
+    wait_for(&c, "svg.chart").await;
+    shot(&c, "40-overview-with-failure").await;
+
+    // Find it: the log filtered by userName.
+    c.goto(&format!("{base}/t/{tid}/log")).await.unwrap();
+    fill(&c, "#f-user", "carla@acme.example").await;
+    click(&c, "#apply-filters").await;
+    let page = wait_text(&c, "The related group does not exist").await;
+    assert!(
+        !page.contains("first@acme.example"),
+        "the filter keeps only Carla's events"
+    );
+    assert!(page.contains("failed"));
+    shot(&c, "41-log-filtered-by-user").await;
+
+    // Its trace: the inbound request, the role resolved by the rule, the target's message.
+    let trace_link = c
+        .find(Locator::Css("table.log a[href*='/trace/']"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    c.goto(&format!("{base}{trace_link}")).await.unwrap();
+    let error = text_of(&c, "[data-error]").await;
+    assert!(
+        error.contains("The related group does not exist"),
+        "{error}"
+    );
+    let trace = c.source().await.unwrap();
+    assert!(
+        trace.contains("POST /Users") && trace.contains("create_user"),
+        "both legs shown"
+    );
+    assert!(
+        trace.contains("Contractors") && trace.contains("app role"),
+        "role and rule shown"
+    );
+    shot(&c, "42-trace").await;
+
+    // Fix the mapping: contractors get User for now.
+    c.goto(&format!("{base}/t/{tid}/integrations/{iid}/roles"))
+        .await
+        .unwrap();
+    wait_for(&c, "#roles-form").await;
+    fill(&c, "#rr-1", "User").await;
+    click(&c, "#save-roles").await;
+    assert!(text_of(&c, "#flash").await.contains("Role mappings saved"));
+
+    // Retry it from the failed jobs page.
+    c.goto(&format!("{base}/t/{tid}/jobs")).await.unwrap();
+    let retry = wait_for(&c, "button[id^='retry-']:not([id^='retry-all'])").await;
+    let reason = text_of(&c, ".error-text").await;
+    assert!(
+        reason.contains("The related group does not exist"),
+        "{reason}"
+    );
+    shot(&c, "43-failed-jobs").await;
+    retry.click().await.unwrap();
+    assert!(text_of(&c, "#flash").await.contains("1 job queued again"));
+    wait_group("carla@acme.example", "User").await;
+    assert!(store.list_failed_jobs(&iid).await.unwrap().is_empty());
+
+    // The user view tells the whole story.
+    c.goto(&format!("{base}/t/{tid}/integrations/{iid}/users"))
+        .await
+        .unwrap();
+    click(&c, "a[href*='/users/']").await;
+    wait_text(&c, "History").await;
+    shot(&c, "44-user-view").await;
+    c.close().await.unwrap();
+}

@@ -284,9 +284,17 @@ impl Worker {
             Arc::clone(map.entry(integration_id.to_string()).or_default())
         };
         let mut guard = slot.lock().await;
-        let fresh = guard
+        let mut fresh = guard
             .as_ref()
             .is_some_and(|r| r.loaded.elapsed() < self.config.cache_ttl);
+        if fresh {
+            // An admin's edit (rules, default role, policy, mode) applies to the next job,
+            // not after the cache period: compare the cheap `updated_at` stamp.
+            let current = self.store.integration_updated_at(integration_id).await?;
+            fresh = guard
+                .as_ref()
+                .is_some_and(|r| Some(r.integration.updated_at) == current);
+        }
         if !fresh {
             let Some(integration) = self.store.get_integration_unscoped(integration_id).await?
             else {

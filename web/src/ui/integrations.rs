@@ -124,6 +124,8 @@ pub fn crumbs(tenant: &Tenant, integration: &Integration, here: &str) -> Vec<Cru
 #[template(path = "ui/_tabs.html")]
 pub struct Tabs {
     pub base: String,
+    /// The provisioning log filtered to this integration.
+    pub log_href: String,
     pub active: &'static str,
     pub draft: bool,
 }
@@ -132,6 +134,7 @@ impl Tabs {
     pub fn new(tenant: &Tenant, integration: &Integration, active: &'static str) -> Self {
         Self {
             base: format!("/t/{}/integrations/{}", tenant.id, integration.id),
+            log_href: format!("/t/{}/log?integration={}", tenant.id, integration.id),
             active,
             draft: integration.status == IntegrationStatus::Draft,
         }
@@ -146,9 +149,11 @@ impl Tabs {
             ("roles", "Roles", format!("{b}/roles")),
             ("policy", "Policy", format!("{b}/policy")),
             ("tokens", "Tokens", format!("{b}/tokens")),
+            ("users", "Users", format!("{b}/users")),
+            ("log", "Log", self.log_href.clone()),
         ];
         if self.draft {
-            v.retain(|(k, _, _)| *k != "tokens");
+            v.retain(|(k, _, _)| !matches!(*k, "tokens" | "users" | "log"));
         }
         v
     }
@@ -260,16 +265,62 @@ struct OverviewPage {
     rules: usize,
     policy: String,
     can_edit: bool,
+    chart: super::chart::Chart,
+    warnings: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct RangeQuery {
+    range: Option<String>,
 }
 
 async fn overview(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    q: web::Query<RangeQuery>,
 ) -> UiResult {
     let ctx = Ctx::load(&req, &state).await?;
     let (tid, iid) = path.into_inner();
     let (tenant, integration) = integration_for(&ctx, &tid, &iid, Need::View).await?;
+    let now = store::now_ms();
+    const HOUR: i64 = 3_600_000;
+    // Whole buckets ending with the current one.
+    let (range, bucket, count, every, fmt) = match q.range.as_deref() {
+        Some("7d") => ("7d", 6 * HOUR, 28, 4, "%a %d"),
+        _ => ("24h", HOUR, 24, 4, "%H:%M"),
+    };
+    let from = (now / bucket + 1) * bucket - bucket * count as i64;
+    let buckets = ctx
+        .store()
+        .event_histogram(&iid, from, bucket, count)
+        .await?;
+    let day = if range == "24h" {
+        buckets.clone()
+    } else {
+        let day_from = (now / HOUR + 1) * HOUR - 24 * HOUR;
+        ctx.store()
+            .event_histogram(&iid, day_from, HOUR, 24)
+            .await?
+    };
+    let chart = super::chart::Chart::new(
+        &buckets,
+        range,
+        format!("/t/{tid}/integrations/{iid}"),
+        every,
+        fmt,
+    );
+    let last_inbound_at = ctx
+        .store()
+        .last_event_at(&iid, Some(Direction::Inbound))
+        .await?;
+    let warnings = super::chart::warnings(
+        (integration.status == IntegrationStatus::Active).then_some(integration.updated_at),
+        last_inbound_at,
+        day.iter().map(|b| b.inbound + b.outbound).sum(),
+        day.iter().map(|b| b.failures).sum(),
+        now,
+    );
     let jobs = ctx.store().open_jobs(&iid).await?;
     let pending = jobs
         .iter()
@@ -295,15 +346,15 @@ async fn overview(
         groups: ctx.store().count_groups(&iid).await?,
         pending,
         failed,
-        last_inbound: last_event(&ctx, &iid, Some(Direction::Inbound), None)
-            .await?
-            .map(|e| When::from_ms(e.at)),
+        last_inbound: last_inbound_at.map(When::from_ms),
         last_target_ok: last_event(&ctx, &iid, Some(Direction::Outbound), Some("success"))
             .await?
             .map(|e| When::from_ms(e.at)),
         default_role: integration.default_role.clone().unwrap_or_default(),
         rules: ctx.store().list_role_rules(&iid).await?.len(),
         policy: super::wizard::describe_policy(&integration.deprovision_policy),
+        chart,
+        warnings,
         can_edit: ctx.viewer.can_edit_tenant(&tid),
         integration,
     };
@@ -507,7 +558,9 @@ async fn issue_token(
     if integration.status == IntegrationStatus::Draft {
         return ctx.redirect(
             &format!("/t/{tid}/integrations/{iid}/activate"),
-            Some(Flash::error("Finish the setup and activate the integration first: activation issues its token.")),
+            Some(Flash::error(
+                "Finish the setup and activate the integration first: activation issues its token.",
+            )),
         );
     }
     let now = store::now_ms();

@@ -10,10 +10,12 @@ mod account;
 mod admin;
 mod assets;
 mod audit;
+mod chart;
 mod error;
 mod form;
 pub mod guard;
 mod integrations;
+mod logs;
 pub mod session;
 mod view;
 mod wizard;
@@ -64,6 +66,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // Before `integrations`: `/t/{tid}/integrations/new` must not match `…/{iid}`.
     wizard::configure(cfg);
     integrations::configure(cfg);
+    logs::configure(cfg);
 }
 
 /// Current time in epoch seconds.

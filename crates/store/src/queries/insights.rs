@@ -164,3 +164,18 @@ impl Store {
         Ok(queued)
     }
 }
+
+impl Store {
+    /// The integration's `updated_at` (epoch ms), or `None` if it is gone: one primary-key
+    /// lookup, so workers can tell whether their cached settings are stale.
+    pub async fn integration_updated_at(&self, integration_id: &str) -> Result<Option<i64>> {
+        use crate::entities::integrations as i;
+        use sea_orm::QuerySelect;
+        Ok(i::Entity::find_by_id(integration_id)
+            .select_only()
+            .column(i::Column::UpdatedAt)
+            .into_tuple::<i64>()
+            .one(self.db())
+            .await?)
+    }
+}

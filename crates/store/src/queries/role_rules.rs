@@ -77,6 +77,15 @@ impl Store {
                 .exec_without_returning(&txn)
                 .await?;
         }
+        // Bump the integration's stamp so workers reload their cached rules at once.
+        crate::entities::integrations::Entity::update_many()
+            .col_expr(
+                crate::entities::integrations::Column::UpdatedAt,
+                crate::now_ms().into(),
+            )
+            .filter(crate::entities::integrations::Column::Id.eq(integration_id))
+            .exec(&txn)
+            .await?;
         txn.commit().await?;
         Ok(())
     }

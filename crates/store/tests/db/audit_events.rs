@@ -179,26 +179,42 @@ async fn event_histogram_counts_per_bucket_and_direction() {
         let (tb, ib) = tenant_with_integration(s, "Globex").await;
         // Even `at` is inbound, odd is outbound (see `event`).
         s.insert_events(vec![
-            event(&ta.id, &ia.id, 1_000, "a", "ok"),    // bucket 0 inbound
+            event(&ta.id, &ia.id, 1_000, "a", "ok"), // bucket 0 inbound
             event(&ta.id, &ia.id, 1_001, "a", "error"), // bucket 0 outbound failure
             event(&ta.id, &ia.id, 1_999, "a", "retry"), // bucket 0 outbound failure
-            event(&ta.id, &ia.id, 3_500, "b", "ok"),    // bucket 2 inbound
-            event(&ta.id, &ia.id, 999, "b", "ok"),      // before the range
-            event(&ta.id, &ia.id, 5_000, "b", "ok"),    // after the range
+            event(&ta.id, &ia.id, 3_500, "b", "ok"), // bucket 2 inbound
+            event(&ta.id, &ia.id, 999, "b", "ok"),   // before the range
+            event(&ta.id, &ia.id, 5_000, "b", "ok"), // after the range
             event(&tb.id, &ib.id, 1_500, "c", "error"), // other integration
         ])
         .await
         .unwrap();
         let h = s.event_histogram(&ia.id, 1_000, 1_000, 4).await.unwrap();
         assert_eq!(h.len(), 4, "{}", db.label);
-        assert_eq!(h.iter().map(|b| b.start).collect::<Vec<_>>(), vec![1_000, 2_000, 3_000, 4_000]);
-        assert_eq!((h[0].inbound, h[0].outbound, h[0].failures), (1, 2, 2), "{}", db.label);
+        assert_eq!(
+            h.iter().map(|b| b.start).collect::<Vec<_>>(),
+            vec![1_000, 2_000, 3_000, 4_000]
+        );
+        assert_eq!(
+            (h[0].inbound, h[0].outbound, h[0].failures),
+            (1, 2, 2),
+            "{}",
+            db.label
+        );
         assert_eq!((h[1].inbound, h[1].outbound, h[1].failures), (0, 0, 0));
         assert_eq!((h[2].inbound, h[2].outbound, h[2].failures), (1, 0, 0));
-        assert_eq!(h[3], store::Bucket { start: 4_000, ..Default::default() });
+        assert_eq!(
+            h[3],
+            store::Bucket {
+                start: 4_000,
+                ..Default::default()
+            }
+        );
         assert_eq!(s.last_event_at(&ia.id, None).await.unwrap(), Some(5_000));
         assert_eq!(
-            s.last_event_at(&ia.id, Some(Direction::Outbound)).await.unwrap(),
+            s.last_event_at(&ia.id, Some(Direction::Outbound))
+                .await
+                .unwrap(),
             Some(1_999)
         );
     }

@@ -631,6 +631,19 @@ impl FakeHandle {
         })
     }
 
+    /// Delete the group titled `title` from `account` (an admin removing a permission group in
+    /// ActiveCampaign); returns whether it existed. Users keep the dangling group id.
+    pub fn remove_group_in(&self, account: &str, title: &str) -> Result<bool, FakeError> {
+        self.with_account(account, |a| {
+            let id = a
+                .groups
+                .iter()
+                .find(|(_, g)| g.title == title)
+                .map(|(id, _)| *id);
+            id.and_then(|id| a.groups.remove(&id)).is_some()
+        })
+    }
+
     /// Insert a pre-existing user into the first account; returns its id.
     pub fn add_user(&self, user: SeedUser) -> Result<String, FakeError> {
         let account = self.default_account();

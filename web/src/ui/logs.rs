@@ -1,0 +1,966 @@
+//! The support views: the provisioning log (with CSV export), the trace of one correlation id,
+//! an integration's users and one user's story, and failed jobs with retry / discard.
+//!
+//! Every query is scoped by the tenant in the URL, which the viewer must be allowed to see.
+
+use super::integrations::{Need, Tabs, crumbs, integration_for, tenant_for};
+use super::view::{Crumb, Flash, Frame, When};
+use super::{Ctx, FormData, UiError, UiResult};
+use crate::app::AppState;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::HashMap;
+use store::{Direction, Event, EventQuery, IntegrationStatus};
+
+/// Rows per log page.
+const LOG_PAGE: u64 = 50;
+/// Rows of a CSV export, at most.
+const CSV_MAX_ROWS: usize = 50_000;
+/// Users per page of the users tab.
+const USERS_PAGE: u64 = 50;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/t/{tid}/log", web::get().to(log))
+        .route("/t/{tid}/log.csv", web::get().to(log_csv))
+        .route("/t/{tid}/trace/{cid}", web::get().to(trace))
+        .route("/t/{tid}/jobs", web::get().to(jobs))
+        .route("/t/{tid}/jobs/retry", web::post().to(retry_jobs))
+        .route("/t/{tid}/jobs/discard", web::post().to(discard_job))
+        .route("/t/{tid}/integrations/{iid}/users", web::get().to(users))
+        .route(
+            "/t/{tid}/integrations/{iid}/users/{uid}",
+            web::get().to(user),
+        );
+}
+
+// ------------------------------------------------------------------ the log
+
+/// The log's filters, as the query string carries them.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LogFilter {
+    #[serde(default)]
+    integration: String,
+    /// userName or SCIM id.
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    operation: String,
+    /// `ok`, `error`, `retry`, `dry_run` or empty.
+    #[serde(default)]
+    status: String,
+    /// `inbound`, `outbound` or empty.
+    #[serde(default)]
+    direction: String,
+    /// `1h`, `24h`, `7d`, `30d` or empty (all).
+    #[serde(default)]
+    range: String,
+    /// Keyset cursor: the last event id of the previous page.
+    before: Option<i64>,
+}
+
+impl LogFilter {
+    /// The store query for a tenant.
+    fn query(&self, tenant_id: &str, limit: u64) -> EventQuery {
+        let some = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        let user = self.user.trim();
+        let looks_like_id = user.len() == 36 && user.chars().filter(|c| *c == '-').count() == 4;
+        let from = match self.range.as_str() {
+            "1h" => Some(3_600_000),
+            "24h" => Some(86_400_000),
+            "7d" => Some(7 * 86_400_000),
+            "30d" => Some(30 * 86_400_000),
+            _ => None,
+        }
+        .map(|span: i64| store::now_ms() - span);
+        EventQuery {
+            tenant_id: Some(tenant_id.to_string()),
+            integration_id: some(&self.integration),
+            subject: (!looks_like_id).then(|| some(user)).flatten(),
+            subject_id: looks_like_id.then(|| user.to_string()),
+            operation: some(&self.operation),
+            outcome: some(&self.status),
+            direction: match self.direction.as_str() {
+                "inbound" => Some(Direction::Inbound),
+                "outbound" => Some(Direction::Outbound),
+                _ => None,
+            },
+            from,
+            before_id: self.before,
+            limit,
+            ..EventQuery::default()
+        }
+    }
+
+    /// The query string of these filters (without the cursor).
+    fn query_string(&self) -> String {
+        let pairs = [
+            ("integration", &self.integration),
+            ("user", &self.user),
+            ("operation", &self.operation),
+            ("status", &self.status),
+            ("direction", &self.direction),
+            ("range", &self.range),
+        ];
+        pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", urlencoding::encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// Whether any filter is set.
+    fn is_filtered(&self) -> bool {
+        !self.query_string().is_empty()
+    }
+}
+
+/// One log row as shown.
+pub struct LogRow {
+    pub when: When,
+    pub inbound: bool,
+    pub integration: String,
+    pub operation: String,
+    pub subject: String,
+    /// Link to the user view, when the subject is a known user.
+    pub subject_href: Option<String>,
+    /// (badge class, text): the HTTP status or the outcome.
+    pub status: (&'static str, String),
+    pub duration: String,
+    pub attempt: String,
+    /// The readable reason: the target's or our error, or why a role was chosen.
+    pub summary: String,
+    pub trace_href: String,
+}
+
+/// The badge of an event's outcome.
+fn outcome_badge(e: &Event) -> (&'static str, String) {
+    match (e.direction, e.http_status, e.outcome.as_str()) {
+        (Direction::Inbound, Some(s), _) if s < 400 => ("success", s.to_string()),
+        (Direction::Inbound, Some(s), _) => ("error", s.to_string()),
+        (_, _, "ok") => ("success", "ok".into()),
+        (_, _, "retry") => ("warning", "will retry".into()),
+        (_, _, "dry_run") => ("neutral", "dry run".into()),
+        (_, _, "error") => ("error", "failed".into()),
+        (_, _, other) => ("neutral", other.to_string()),
+    }
+}
+
+/// The one line that explains an event.
+fn summary(e: &Event) -> String {
+    let Some(d) = e
+        .detail
+        .as_deref()
+        .and_then(|d| serde_json::from_str::<Value>(d).ok())
+    else {
+        return String::new();
+    };
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    if let Some(err) = d.get("error") {
+        return match err.get("detail") {
+            Some(detail) => text(detail),
+            None => text(err),
+        };
+    }
+    let mut parts = Vec::new();
+    if let Some(role) = d.get("role").filter(|r| !r.is_null()) {
+        let role = match role {
+            Value::Array(a) => a.iter().map(text).collect::<Vec<_>>().join(", "),
+            other => text(other),
+        };
+        parts.push(format!("role {role}"));
+    }
+    if let Some(because) = d.get("because") {
+        parts.push(format!("because {}", text(because)));
+    }
+    if let Some(n) = d.get("normalised").and_then(Value::as_array) {
+        parts.push(format!(
+            "normalised: {}",
+            n.iter().map(text).collect::<Vec<_>>().join("; ")
+        ));
+    }
+    parts.join(" · ")
+}
+
+fn log_row(tid: &str, e: &Event, names: &HashMap<String, String>) -> LogRow {
+    let subject = e
+        .subject_name
+        .clone()
+        .or_else(|| e.subject_id.clone())
+        .unwrap_or_default();
+    let is_user = matches!(e.subject_kind, Some(store::SubjectKind::User));
+    LogRow {
+        when: When::from_ms(e.at),
+        inbound: e.direction == Direction::Inbound,
+        integration: names
+            .get(&e.integration_id)
+            .cloned()
+            .unwrap_or_else(|| e.integration_id.clone()),
+        operation: e.operation.clone(),
+        subject_href: e
+            .subject_id
+            .as_ref()
+            .filter(|_| is_user)
+            .map(|id| format!("/t/{tid}/integrations/{}/users/{id}", e.integration_id)),
+        subject,
+        status: outcome_badge(e),
+        duration: e.duration_ms.map(|d| format!("{d} ms")).unwrap_or_default(),
+        attempt: e.attempt.map(|a| a.to_string()).unwrap_or_default(),
+        summary: summary(e),
+        trace_href: format!("/t/{tid}/trace/{}", urlencoding::encode(&e.correlation_id)),
+    }
+}
+
+struct Choice {
+    value: String,
+    label: String,
+}
+
+#[derive(Template)]
+#[template(path = "ui/log.html")]
+struct LogPage {
+    frame: Frame,
+    tenant_id: String,
+    filter: LogFilter,
+    integrations: Vec<Choice>,
+    rows: Vec<LogRow>,
+    older: Option<String>,
+    newest: Option<String>,
+    csv: String,
+    filtered: bool,
+}
+
+async fn integration_names(ctx: &Ctx, tid: &str) -> Result<HashMap<String, String>, UiError> {
+    Ok(ctx
+        .store()
+        .list_integrations(tid)
+        .await?
+        .into_iter()
+        .map(|i| (i.id, i.name))
+        .collect())
+}
+
+async fn log(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    q: web::Query<LogFilter>,
+) -> UiResult {
+    let ctx = Ctx::load(&req, &state).await?;
+    let tenant = tenant_for(&ctx, &path, Need::View).await?;
+    let filter = q.into_inner();
+    let names = integration_names(&ctx, &tenant.id).await?;
+    let events = ctx
+        .store()
+        .list_events(&filter.query(&tenant.id, LOG_PAGE))
+        .await?;
+    let qs = filter.query_string();
+    let base = format!("/t/{}/log", tenant.id);
+    let older = (events.len() as u64 == LOG_PAGE)
+        .then(|| events.last().map(|e| e.id))
+        .flatten()
+        .map(|id| {
+            if qs.is_empty() {
+                format!("{base}?before={id}")
+            } else {
+                format!("{base}?{qs}&before={id}")
+            }
+        });
+    let newest = filter.before.map(|_| {
+        if qs.is_empty() {
+            base.clone()
+        } else {
+            format!("{base}?{qs}")
+        }
+    });
+    let rows = events
+        .iter()
+        .map(|e| log_row(&tenant.id, e, &names))
+        .collect();
+    let mut integrations: Vec<Choice> = names
+        .into_iter()
+        .map(|(value, label)| Choice { value, label })
+        .collect();
+    integrations.sort_by(|a, b| a.label.cmp(&b.label));
+    let frame = ctx
+        .frame("Provisioning log", "log", Some(&tenant), vec![])
+        .await?;
+    ctx.render(&LogPage {
+        frame,
+        csv: if qs.is_empty() {
+            format!("{base}.csv")
+        } else {
+            format!("{base}.csv?{qs}")
+        },
+        tenant_id: tenant.id,
+        filtered: filter.is_filtered(),
+        filter,
+        integrations,
+        rows,
+        older,
+        newest,
+    })
+}
+
+async fn log_csv(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    q: web::Query<LogFilter>,
+) -> UiResult {
+    let ctx = Ctx::load(&req, &state).await?;
+    let tenant = tenant_for(&ctx, &path, Need::View).await?;
+    let names = integration_names(&ctx, &tenant.id).await?;
+    let mut filter = q.into_inner();
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let csv_err = |e: csv::Error| UiError::Internal(format!("csv: {e}"));
+    out.write_record([
+        "time_utc",
+        "integration",
+        "direction",
+        "operation",
+        "user",
+        "user_id",
+        "http_status",
+        "outcome",
+        "duration_ms",
+        "attempt",
+        "correlation_id",
+        "detail",
+    ])
+    .map_err(csv_err)?;
+    let mut written = 0;
+    loop {
+        let page = ctx
+            .store()
+            .list_events(&filter.query(&tenant.id, store::MAX_EVENT_PAGE))
+            .await?;
+        for e in &page {
+            let at = chrono::DateTime::from_timestamp_millis(e.at)
+                .map(|d| d.to_rfc3339())
+                .unwrap_or_default();
+            let record = [
+                at,
+                names.get(&e.integration_id).cloned().unwrap_or_default(),
+                e.direction.as_str().to_string(),
+                e.operation.clone(),
+                e.subject_name.clone().unwrap_or_default(),
+                e.subject_id.clone().unwrap_or_default(),
+                e.http_status.map(|s| s.to_string()).unwrap_or_default(),
+                e.outcome.clone(),
+                e.duration_ms.map(|d| d.to_string()).unwrap_or_default(),
+                e.attempt.map(|a| a.to_string()).unwrap_or_default(),
+                e.correlation_id.clone(),
+                e.detail.clone().unwrap_or_default(),
+            ];
+            out.write_record(record.iter().map(|f| spreadsheet_safe(f)))
+                .map_err(csv_err)?;
+        }
+        written += page.len();
+        match page.last() {
+            Some(last) if page.len() as u64 == store::MAX_EVENT_PAGE && written < CSV_MAX_ROWS => {
+                filter.before = Some(last.id);
+            }
+            _ => break,
+        }
+    }
+    let body = out
+        .into_inner()
+        .map_err(|e| UiError::Internal(e.to_string()))?;
+    let name = format!(
+        "scimbridge-log-{}.csv",
+        chrono::Utc::now().format("%Y%m%d-%H%M%S")
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body))
+}
+
+/// Cells that a spreadsheet would run as a formula get a leading apostrophe (CSV injection).
+fn spreadsheet_safe(field: &str) -> String {
+    if field.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{field}")
+    } else {
+        field.to_string()
+    }
+}
+
+// ------------------------------------------------------------------ trace
+
+/// One step of a trace.
+struct TraceStep {
+    when: When,
+    inbound: bool,
+    operation: String,
+    status: (&'static str, String),
+    duration: String,
+    attempt: String,
+    subject: String,
+    /// Entra/Okta quirk forms normalised on the way in.
+    normalised: Vec<String>,
+    /// The resolved target role and the rule that produced it.
+    role: Option<String>,
+    because: Option<String>,
+    /// Our or the target's error text.
+    error: Option<String>,
+    /// The redacted request body, pretty-printed.
+    request: Option<String>,
+    /// Everything else recorded.
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "ui/trace.html")]
+struct TracePage {
+    frame: Frame,
+    correlation_id: String,
+    steps: Vec<TraceStep>,
+    integration: String,
+}
+
+fn trace_step(e: &Event) -> TraceStep {
+    let d: Value = e
+        .detail
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or(Value::Null);
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    TraceStep {
+        when: When::from_ms(e.at),
+        inbound: e.direction == Direction::Inbound,
+        operation: e.operation.clone(),
+        status: outcome_badge(e),
+        duration: e.duration_ms.map(|d| format!("{d} ms")).unwrap_or_default(),
+        attempt: e.attempt.map(|a| a.to_string()).unwrap_or_default(),
+        subject: e
+            .subject_name
+            .clone()
+            .or_else(|| e.subject_id.clone())
+            .unwrap_or_default(),
+        normalised: d
+            .get("normalised")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(text).collect())
+            .unwrap_or_default(),
+        role: d.get("role").filter(|r| !r.is_null()).map(|r| match r {
+            Value::Array(a) => a.iter().map(text).collect::<Vec<_>>().join(", "),
+            other => text(other),
+        }),
+        because: d.get("because").map(text),
+        error: d.get("error").map(|err| match err.get("detail") {
+            Some(detail) => text(detail),
+            None => text(err),
+        }),
+        request: d
+            .get("request")
+            .and_then(|r| serde_json::to_string_pretty(r).ok()),
+        detail: serde_json::to_string_pretty(&d).unwrap_or_default(),
+    }
+}
+
+async fn trace(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> UiResult {
+    let ctx = Ctx::load(&req, &state).await?;
+    let (tid, cid) = path.into_inner();
+    let tenant = tenant_for(&ctx, &tid, Need::View).await?;
+    let mut events = ctx
+        .store()
+        .list_events(&EventQuery {
+            tenant_id: Some(tenant.id.clone()),
+            correlation_id: Some(cid.clone()),
+            limit: store::MAX_EVENT_PAGE,
+            ..EventQuery::default()
+        })
+        .await?;
+    if events.is_empty() {
+        return Err(UiError::NotFound);
+    }
+    events.reverse(); // oldest first: the story in order
+    let names = integration_names(&ctx, &tenant.id).await?;
+    let integration = names
+        .get(&events[0].integration_id)
+        .cloned()
+        .unwrap_or_default();
+    let frame = ctx
+        .frame(
+            "Trace",
+            "log",
+            Some(&tenant),
+            vec![
+                Crumb::link("Provisioning log", format!("/t/{}/log", tenant.id)),
+                Crumb::here(format!("Trace {cid}")),
+            ],
+        )
+        .await?;
+    ctx.render(&TracePage {
+        frame,
+        steps: events.iter().map(trace_step).collect(),
+        correlation_id: cid,
+        integration,
+    })
+}
+
+// ------------------------------------------------------------------ users
+
+struct UserRow {
+    href: String,
+    user_name: String,
+    display_name: String,
+    active: bool,
+    /// (badge class, text) of the target side.
+    target: (&'static str, String),
+    last_sync: Option<When>,
+}
+
+#[derive(Template)]
+#[template(path = "ui/users.html")]
+struct UsersPage {
+    frame: Frame,
+    tabs: Tabs,
+    rows: Vec<UserRow>,
+    total: u64,
+    search: String,
+    prev: Option<String>,
+    next: Option<String>,
+    first: u64,
+    last: u64,
+}
+
+#[derive(Deserialize)]
+struct UsersQuery {
+    q: Option<String>,
+    page: Option<u64>,
+}
+
+fn target_badge(link: Option<&store::outbox::TargetLink>) -> (&'static str, String) {
+    match link {
+        None => ("neutral", "not synced yet".into()),
+        Some(l) if l.last_error.is_some() => ("error", "failed".into()),
+        Some(l) => match l.last_result.as_deref() {
+            Some("dry_run") => ("neutral", "dry run".into()),
+            Some("deleted") => ("neutral", "deleted".into()),
+            Some(r) => ("success", r.replace('_', " ")),
+            None => ("success", "linked".into()),
+        },
+    }
+}
+
+async fn users(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    q: web::Query<UsersQuery>,
+) -> UiResult {
+    let ctx = Ctx::load(&req, &state).await?;
+    let (tid, iid) = path.into_inner();
+    let (tenant, integration) = integration_for(&ctx, &tid, &iid, Need::View).await?;
+    let search = q.q.clone().unwrap_or_default().trim().to_string();
+    let page = q.page.unwrap_or(1).max(1);
+    let condition = if search.is_empty() {
+        None
+    } else {
+        let escaped = serde_json::to_string(&search).unwrap_or_default();
+        let f = scim_core::filter::parse_filter(&format!("userName sw {escaped}"))
+            .map_err(|e| UiError::BadRequest(e.detail))?;
+        store::filter_sql::user_condition(&f)
+    };
+    let (rows, total) = store::scim::list_users(
+        ctx.store().db(),
+        &iid,
+        &store::scim::ListQuery {
+            condition,
+            sort: store::scim::SortKey::from_attr("userName", "User").map(|k| (k, false)),
+            offset: (page - 1) * USERS_PAGE,
+            limit: USERS_PAGE,
+        },
+    )
+    .await?;
+    let links: HashMap<String, store::outbox::TargetLink> = ctx
+        .store()
+        .list_links(&iid)
+        .await?
+        .into_iter()
+        .map(|l| (l.scim_user_id.clone(), l))
+        .collect();
+    let base = format!("/t/{tid}/integrations/{iid}/users");
+    let qs = |p: u64| {
+        if search.is_empty() {
+            format!("{base}?page={p}")
+        } else {
+            format!("{base}?q={}&page={p}", urlencoding::encode(&search))
+        }
+    };
+    let first = (page - 1) * USERS_PAGE + 1;
+    let last = (page - 1) * USERS_PAGE + rows.len() as u64;
+    let rows = rows
+        .into_iter()
+        .map(|u| {
+            let link = links.get(&u.id);
+            UserRow {
+                href: format!("{base}/{}", u.id),
+                target: target_badge(link),
+                last_sync: link.and_then(|l| l.last_sync_at).map(When::from_ms),
+                user_name: u.user_name,
+                display_name: u.display_name.unwrap_or_default(),
+                active: u.active,
+            }
+        })
+        .collect();
+    let frame = ctx
+        .frame(
+            integration.name.clone(),
+            "integrations",
+            Some(&tenant),
+            crumbs(&tenant, &integration, "Users"),
+        )
+        .await?;
+    ctx.render(&UsersPage {
+        frame,
+        tabs: Tabs::new(&tenant, &integration, "users"),
+        rows,
+        total,
+        prev: (page > 1).then(|| qs(page - 1)),
+        next: (last < total).then(|| qs(page + 1)),
+        search,
+        first,
+        last,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "ui/user.html")]
+struct UserPage {
+    frame: Frame,
+    tabs: Tabs,
+    active: bool,
+    resource: String,
+    groups: Vec<String>,
+    role: String,
+    because: String,
+    target_id: String,
+    target: (&'static str, String),
+    last_sync: Option<When>,
+    last_error: String,
+    history: Vec<LogRow>,
+    log_href: String,
+}
+
+async fn user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> UiResult {
+    let ctx = Ctx::load(&req, &state).await?;
+    let (tid, iid, uid) = path.into_inner();
+    let (tenant, integration) = integration_for(&ctx, &tid, &iid, Need::View).await?;
+    let db = ctx.store().db();
+    let row = store::scim::get_user(db, &iid, &uid)
+        .await?
+        .ok_or(UiError::NotFound)?;
+    let attrs: serde_json::Map<String, Value> =
+        serde_json::from_str(&row.resource).unwrap_or_default();
+    let users_type = scim_core::schema::ResourceType::user();
+    let meta = scim_core::resource::Meta {
+        created: chrono::Utc::now(),
+        last_modified: chrono::Utc::now(),
+        location: String::new(),
+        version: row.version,
+    };
+    let rendered = scim_core::resource::render(&users_type, &row.id, &attrs, &meta);
+    let groups: Vec<String> = store::scim::groups_of_member(db, &iid, &uid)
+        .await?
+        .into_iter()
+        .map(|g| g.display_name)
+        .collect();
+    // The role the current rules give (what the next sync would push).
+    let rules: Vec<provisioning::roles::Rule> = ctx
+        .store()
+        .list_role_rules(&iid)
+        .await?
+        .iter()
+        .filter_map(|r| {
+            provisioning::roles::Rule::parse(
+                r.source_kind.as_str(),
+                &r.source_value,
+                &r.target_role,
+                &users_type,
+            )
+            .ok()
+        })
+        .collect();
+    let resolution = provisioning::roles::resolve(
+        &rules,
+        integration.default_role.as_deref(),
+        &rendered,
+        &groups,
+        &users_type,
+        false,
+    );
+    let link = ctx.store().get_link(&iid, &uid).await?;
+    let history = ctx
+        .store()
+        .list_events(&EventQuery {
+            tenant_id: Some(tid.clone()),
+            integration_id: Some(iid.clone()),
+            subject_id: Some(uid.clone()),
+            limit: 50,
+            ..EventQuery::default()
+        })
+        .await?;
+    let names = HashMap::from([(iid.clone(), integration.name.clone())]);
+    let frame = ctx
+        .frame(
+            row.user_name.clone(),
+            "integrations",
+            Some(&tenant),
+            vec![
+                Crumb::link("Integrations", format!("/t/{tid}/integrations")),
+                Crumb::link(
+                    integration.name.clone(),
+                    format!("/t/{tid}/integrations/{iid}"),
+                ),
+                Crumb::link("Users", format!("/t/{tid}/integrations/{iid}/users")),
+                Crumb::here(row.user_name.clone()),
+            ],
+        )
+        .await?;
+    ctx.render(&UserPage {
+        frame,
+        tabs: Tabs::new(&tenant, &integration, "users"),
+        resource: serde_json::to_string_pretty(&Value::Object(rendered)).unwrap_or_default(),
+        groups,
+        role: resolution.roles.join(", "),
+        because: resolution.reason,
+        target_id: link
+            .as_ref()
+            .and_then(|l| l.target_id.clone())
+            .unwrap_or_default(),
+        target: target_badge(link.as_ref()),
+        last_sync: link
+            .as_ref()
+            .and_then(|l| l.last_sync_at)
+            .map(When::from_ms),
+        last_error: link
+            .as_ref()
+            .and_then(|l| l.last_error.clone())
+            .unwrap_or_default(),
+        history: history.iter().map(|e| log_row(&tid, e, &names)).collect(),
+        log_href: format!(
+            "/t/{tid}/log?integration={iid}&user={}",
+            urlencoding::encode(&row.user_name)
+        ),
+        active: row.active,
+    })
+}
+
+// ------------------------------------------------------------------ failed jobs
+
+struct JobRow {
+    id: i64,
+    integration_id: String,
+    integration: String,
+    subject: String,
+    subject_href: Option<String>,
+    attempts: i32,
+    reason: String,
+    updated: When,
+    trace_href: Option<String>,
+}
+
+struct IntegrationJobs {
+    id: String,
+    name: String,
+    count: usize,
+}
+
+#[derive(Template)]
+#[template(path = "ui/jobs.html")]
+struct JobsPage {
+    frame: Frame,
+    tenant_id: String,
+    rows: Vec<JobRow>,
+    per_integration: Vec<IntegrationJobs>,
+    can_retry: bool,
+    can_discard: bool,
+}
+
+async fn jobs(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> UiResult {
+    let ctx = Ctx::load(&req, &state).await?;
+    let tenant = tenant_for(&ctx, &path, Need::View).await?;
+    let tid = tenant.id.clone();
+    let mut rows = Vec::new();
+    let mut per_integration = Vec::new();
+    for i in ctx.store().list_integrations(&tid).await? {
+        let failed = ctx.store().list_failed_jobs(&i.id).await?;
+        if failed.is_empty() {
+            continue;
+        }
+        per_integration.push(IntegrationJobs {
+            id: i.id.clone(),
+            name: i.name.clone(),
+            count: failed.len(),
+        });
+        for j in failed.into_iter().take(500) {
+            let user = store::scim::get_user(ctx.store().db(), &i.id, &j.subject_id).await?;
+            rows.push(JobRow {
+                id: j.id,
+                integration_id: i.id.clone(),
+                integration: i.name.clone(),
+                subject_href: user
+                    .as_ref()
+                    .map(|_| format!("/t/{tid}/integrations/{}/users/{}", i.id, j.subject_id)),
+                subject: user
+                    .map(|u| u.user_name)
+                    .unwrap_or_else(|| format!("{} {}", j.subject_kind.as_str(), j.subject_id)),
+                attempts: j.attempts,
+                reason: j.last_error.unwrap_or_default(),
+                updated: When::from_ms(j.updated_at),
+                trace_href: j
+                    .correlation_id
+                    .map(|c| format!("/t/{tid}/trace/{}", urlencoding::encode(&c))),
+            });
+        }
+    }
+    let frame = ctx
+        .frame("Failed jobs", "jobs", Some(&tenant), vec![])
+        .await?;
+    ctx.render(&JobsPage {
+        frame,
+        can_retry: ctx.viewer.can_retry_jobs(&tid),
+        can_discard: ctx.viewer.can_edit_tenant(&tid),
+        tenant_id: tid,
+        rows,
+        per_integration,
+    })
+}
+
+async fn retry_jobs(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> UiResult {
+    let form = FormData::from_bytes(&body);
+    let ctx = Ctx::load_post(&req, &state, &form).await?;
+    let tid = path.into_inner();
+    tenant_for(&ctx, &tid, Need::View).await?;
+    if !ctx.viewer.can_retry_jobs(&tid) {
+        return Err(UiError::Forbidden("Your role cannot retry jobs.".into()));
+    }
+    let iid = form.text("integration");
+    let (_, integration) = integration_for(&ctx, &tid, &iid, Need::View).await?;
+    let job = form.text("job").parse::<i64>().ok();
+    let n = ctx
+        .store()
+        .retry_failed_jobs(&iid, job, store::now_ms())
+        .await?;
+    ctx.audit(
+        Some(&tid),
+        "jobs.retry",
+        "integration",
+        Some(&iid),
+        Some(serde_json::json!({"job": job, "retried": n})),
+    )
+    .await?;
+    let paused = if integration.status == IntegrationStatus::Paused {
+        " The integration is paused: they run when you resume it."
+    } else {
+        ""
+    };
+    ctx.redirect(
+        &format!("/t/{tid}/jobs"),
+        Some(Flash::success(format!(
+            "{n} job{} queued again.{paused}",
+            if n == 1 { "" } else { "s" }
+        ))),
+    )
+}
+
+async fn discard_job(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> UiResult {
+    let form = FormData::from_bytes(&body);
+    let ctx = Ctx::load_post(&req, &state, &form).await?;
+    let tid = path.into_inner();
+    let iid = form.text("integration");
+    integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+    let job = form
+        .text("job")
+        .parse::<i64>()
+        .map_err(|_| UiError::BadRequest("missing job".into()))?;
+    let gone = ctx.store().discard_failed_job(&iid, job).await?;
+    if gone {
+        ctx.audit(
+            Some(&tid),
+            "jobs.discard",
+            "integration",
+            Some(&iid),
+            Some(serde_json::json!({"job": job})),
+        )
+        .await?;
+    }
+    ctx.redirect(
+        &format!("/t/{tid}/jobs"),
+        Some(if gone {
+            Flash::success(
+                "Job discarded. The user stays as the target app has them until their next change.",
+            )
+        } else {
+            Flash::error("That job is no longer failed (it was retried or discarded already).")
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spreadsheet_formulas_are_defused() {
+        assert_eq!(spreadsheet_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(spreadsheet_safe("@cmd"), "'@cmd");
+        assert_eq!(spreadsheet_safe("ada@example.com"), "ada@example.com");
+    }
+
+    #[test]
+    fn filters_round_trip_to_a_query_string() {
+        let f = LogFilter {
+            user: "ada@example.com".into(),
+            status: "error".into(),
+            ..LogFilter::default()
+        };
+        assert_eq!(f.query_string(), "user=ada%40example.com&status=error");
+        let q = f.query("t1", 50);
+        assert_eq!(q.subject.as_deref(), Some("ada@example.com"));
+        assert_eq!(q.subject_id, None);
+        let by_id = LogFilter {
+            user: "0b7d3c2e-1111-4222-8333-444455556666".into(),
+            ..LogFilter::default()
+        };
+        let q = by_id.query("t1", 50);
+        assert_eq!(q.subject, None);
+        assert!(q.subject_id.is_some());
+        assert_eq!(q.tenant_id.as_deref(), Some("t1"), "always tenant-scoped");
+    }
+}
