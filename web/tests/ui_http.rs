@@ -485,10 +485,186 @@ async fn tokens_rotate_from_the_ui(s: TestServer) {
     assert!(audit.body.contains("token.issue") && audit.body.contains("token.revoke"));
 }
 
+
+/// The log, traces, CSV export and failed jobs stay inside their tenant; support may retry but
+/// not discard; the rule preview counts real users.
+async fn support_views_are_scoped(s: TestServer) {
+    admin(&s, "ops@example.com", "platform-admin", None);
+    admin(&s, "support@example.com", "support", None);
+    // Alpha's key is wrong, so every push fails at once (401 is not retried).
+    let fake = testkit::fake_activecampaign::FakeActiveCampaign::start(
+        testkit::fake_activecampaign::FakeConfig::default().account(
+            testkit::fake_activecampaign::AccountConfig::new("acme", "the-right-key")
+                .groups(["User"]),
+        ),
+    )
+    .await;
+    let base_url = format!("base_url={}", fake.base_url());
+    let mk = |name: &str| {
+        let t = s.cli(&["tenant", "create", "--name", name]);
+        let tid = t["id"].as_str().unwrap().to_string();
+        let i = s.cli(&[
+            "integration", "create", "--tenant", &tid, "--name", &format!("{name} AC"),
+            "--connector", "activecampaign", "--setting", &base_url,
+            "--secret", "api_key=a-wrong-key", "--default-role", "User",
+        ]);
+        (tid, i)
+    };
+    let (ta, ia) = mk("Alpha");
+    let (tb, _ib) = mk("Beta");
+    admin(&s, "beta@example.com", "tenant-admin", Some(&tb));
+    let iid = ia["id"].as_str().unwrap().to_string();
+    // Two users in Alpha: one in the "Sales Managers" group, one with a formula-like name.
+    let post = |body: serde_json::Value| {
+        let (http, url, token) = (
+            s.http.clone(),
+            ia["scim_url"].as_str().unwrap().to_string(),
+            ia["token"].as_str().unwrap().to_string(),
+        );
+        async move {
+            let r = http
+                .post(format!("{url}{}", body["path"].as_str().unwrap()))
+                .bearer_auth(token)
+                .json(&body["body"])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 201);
+            let v: serde_json::Value = r.json().await.unwrap();
+            (v["id"].as_str().unwrap().to_string(), )
+        }
+    };
+    let (ada,) = post(serde_json::json!({"path": "/Users", "body": {"userName": "ada@alpha.example", "active": true, "title": "Sales Manager"}})).await;
+    post(serde_json::json!({"path": "/Users", "body": {"userName": "=cmd@alpha.example", "active": true}})).await;
+    post(serde_json::json!({"path": "/Groups", "body": {"displayName": "Sales Managers", "members": [{"value": ada}]}})).await;
+    // Wait for the worker's failed pushes.
+    let store = s.store().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while store.list_failed_jobs(&iid).await.unwrap().len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no failed jobs");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let cid = store
+        .list_events(&store::EventQuery {
+            subject: Some("ada@alpha.example".into()),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()[0]
+        .correlation_id
+        .clone();
+
+    let ops = Ui::new(&s.base);
+    assert_eq!(ops.sign_in("ops@example.com", PASSWORD).await.status, 303);
+    let log = ops.get(&format!("/t/{ta}/log?user=ada%40alpha.example")).await;
+    assert_eq!(log.status, 200);
+    assert!(log.body.contains("ada@alpha.example") && !log.body.contains("=cmd@alpha.example"));
+    let failures = ops.get(&format!("/t/{ta}/log?direction=outbound&status=error")).await;
+    assert!(failures.body.contains("rejected the API key"), "the outbound failure is listed");
+    assert!(!failures.body.contains("<code class=\"small\">POST /Users</code>"), "only outbound rows");
+    let trace = ops.get(&format!("/t/{ta}/trace/{cid}")).await;
+    assert_eq!(trace.status, 200);
+    assert!(trace.body.contains("POST /Users"));
+    // CSV: every Alpha event, formulas defused.
+    let csv = ops.get(&format!("/t/{ta}/log.csv")).await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.body.starts_with("time_utc,integration,direction"));
+    assert!(csv.body.contains("'=cmd@alpha.example"));
+    assert!(!csv.body.contains(",=cmd@alpha.example"));
+    // The preview counts the real users against draft rules.
+    let roles = format!("/t/{ta}/integrations/{iid}/roles");
+    let preview = ops
+        .post(
+            &roles,
+            &format!("{roles}/preview"),
+            &[
+                ("default_role", "User"),
+                ("rule_kind", "group"),
+                ("rule_value", "Sales Managers"),
+                ("rule_role", "Manager"),
+                ("rule_kind", "filter"),
+                ("rule_value", "title eq \"Sales Manager\""),
+                ("rule_role", "Admin"),
+            ],
+        )
+        .await;
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    assert!(preview.body.contains("Preview over 2 known users"), "{}", preview.body);
+    assert!(preview.body.contains("matches 1 known user, decides for 1"), "{}", preview.body);
+    assert!(preview.body.contains("matches 1 known user, decides for 0"), "{}", preview.body);
+    assert!(preview.body.contains("<strong>User</strong>: 1 user"), "{}", preview.body);
+
+    // Beta's admin sees none of it.
+    let beta = Ui::new(&s.base);
+    assert_eq!(beta.sign_in("beta@example.com", PASSWORD).await.status, 303);
+    for path in [
+        format!("/t/{ta}/log"),
+        format!("/t/{ta}/log.csv"),
+        format!("/t/{ta}/trace/{cid}"),
+        format!("/t/{tb}/trace/{cid}"),
+        format!("/t/{ta}/jobs"),
+        format!("/t/{ta}/integrations/{iid}/users"),
+        format!("/t/{ta}/integrations/{iid}/users/{ada}"),
+        format!("/t/{tb}/integrations/{iid}/users/{ada}"),
+    ] {
+        let p = beta.get(&path).await;
+        assert_eq!(p.status, 404, "{path}");
+        assert!(!p.body.contains("ada@alpha.example"), "{path}");
+    }
+    let own_log = beta.get(&format!("/t/{tb}/log?integration={iid}")).await;
+    assert_eq!(own_log.status, 200);
+    assert!(!own_log.body.contains("ada@alpha.example"), "another tenant's integration id filters nothing in");
+
+    // Failed jobs: support may retry, not discard; an admin may discard.
+    let job = store
+        .list_failed_jobs(&iid)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|j| j.subject_id == ada)
+        .unwrap()
+        .id
+        .to_string();
+    let jobs_path = format!("/t/{ta}/jobs");
+    let support = Ui::new(&s.base);
+    assert_eq!(support.sign_in("support@example.com", PASSWORD).await.status, 303);
+    let page = support.get(&jobs_path).await;
+    assert!(page.body.contains("rejected the API key") && page.body.contains("ada@alpha.example"));
+    let discard = support
+        .post(&jobs_path, &format!("{jobs_path}/discard"), &[("integration", &iid), ("job", &job)])
+        .await;
+    assert_eq!(discard.status, 403);
+    assert!(
+        store.list_failed_jobs(&iid).await.unwrap().iter().any(|j| j.id.to_string() == job),
+        "support's discard changed nothing"
+    );
+    let retry = support
+        .post(&jobs_path, &format!("{jobs_path}/retry"), &[("integration", &iid), ("job", &job)])
+        .await;
+    assert_eq!(retry.status, 303);
+    assert!(beta.post(&format!("/t/{tb}/integrations"), &format!("/t/{ta}/jobs/retry"), &[("integration", &iid)]).await.status == 404);
+    let other = store
+        .list_failed_jobs(&iid)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|j| j.subject_id != ada)
+        .unwrap()
+        .id
+        .to_string();
+    let discarded = ops
+        .post(&jobs_path, &format!("{jobs_path}/discard"), &[("integration", &iid), ("job", &other)])
+        .await;
+    assert_eq!(discarded.status, 303);
+    assert!(store.list_failed_jobs(&iid).await.unwrap().iter().all(|j| j.id.to_string() != other));
+}
+
 on_both_backends!(
     first_run_setup,
     sign_in_throttling_and_password_change,
     csrf_and_origin_are_checked,
     tenant_isolation_and_read_only_support,
     tokens_rotate_from_the_ui,
+    support_views_are_scoped,
 );
