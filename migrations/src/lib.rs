@@ -13,6 +13,7 @@ mod m20261123_000001_initial;
 mod m20261123_000002_rate_limits;
 mod m20261123_000003_events_outcome_index;
 mod m20261123_000004_events_correlation_at;
+mod m20261123_000005_events_tenant_filters;
 
 /// Runs every migration of this crate, in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_rate_limits::Migration),
             Box::new(m20261123_000003_events_outcome_index::Migration),
             Box::new(m20261123_000004_events_correlation_at::Migration),
+            Box::new(m20261123_000005_events_tenant_filters::Migration),
         ]
     }
 }

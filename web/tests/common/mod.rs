@@ -8,6 +8,8 @@
     reason = "test harness"
 )]
 
+pub mod ui;
+
 use serde_json::Value;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
