@@ -20,8 +20,14 @@ enum ProvisioningEvents {
 }
 
 const INDEXES: [(&str, ProvisioningEvents); 3] = [
-    ("idx_events_tenant_subject_at", ProvisioningEvents::SubjectName),
-    ("idx_events_tenant_subject_id_at", ProvisioningEvents::SubjectId),
+    (
+        "idx_events_tenant_subject_at",
+        ProvisioningEvents::SubjectName,
+    ),
+    (
+        "idx_events_tenant_subject_id_at",
+        ProvisioningEvents::SubjectId,
+    ),
     ("idx_events_tenant_outcome_at", ProvisioningEvents::Outcome),
 ];
 

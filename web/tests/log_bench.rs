@@ -31,9 +31,22 @@ async fn seed(s: &TestServer, events: usize) -> (String, Vec<String>) {
         // Half the integrations belong to another tenant, so tenant scoping has to filter.
         let owner = if n % 2 == 0 { &tid } else { &oid };
         let i = s.cli(&[
-            "integration", "create", "--tenant", owner, "--name", &format!("AC {n}"),
-            "--connector", "activecampaign", "--setting", "base_url=https://x.api-us1.com",
-            "--secret", "api_key=k", "--mode", "dry-run", "--default-role", "User",
+            "integration",
+            "create",
+            "--tenant",
+            owner,
+            "--name",
+            &format!("AC {n}"),
+            "--connector",
+            "activecampaign",
+            "--setting",
+            "base_url=https://x.api-us1.com",
+            "--secret",
+            "api_key=k",
+            "--mode",
+            "dry-run",
+            "--default-role",
+            "User",
         ]);
         integrations.push((owner.clone(), i["id"].as_str().unwrap().to_string()));
     }
@@ -49,20 +62,35 @@ async fn seed(s: &TestServer, events: usize) -> (String, Vec<String>) {
             at: now - ((events - n) as i64 * 2_592_000_000 / events as i64),
             tenant_id: owner.clone(),
             integration_id: iid.clone(),
-            direction: if inbound { Direction::Inbound } else { Direction::Outbound },
-            operation: if inbound { "PATCH /Users".into() } else { "update_user".into() },
+            direction: if inbound {
+                Direction::Inbound
+            } else {
+                Direction::Outbound
+            },
+            operation: if inbound {
+                "PATCH /Users".into()
+            } else {
+                "update_user".into()
+            },
             subject_kind: Some(SubjectKind::User),
             subject_id: Some(format!("00000000-0000-4000-8000-{user:012}")),
             subject_name: Some(format!("user{user}@example.com")),
             http_status: inbound.then_some(if n % 50 == 0 { 400 } else { 200 }),
-            outcome: if n % 50 == 0 { "error".into() } else { "ok".into() },
+            outcome: if n % 50 == 0 {
+                "error".into()
+            } else {
+                "ok".into()
+            },
             duration_ms: Some((n % 40) as i64),
             correlation_id: format!("corr-{}", n / 3),
             attempt: (!inbound).then_some(1),
             detail: Some(r#"{"query":"","because":"rule 1 (group \"Sales\" → Manager)"}"#.into()),
         });
         if batch.len() == 10_000 {
-            store.insert_events(std::mem::take(&mut batch)).await.unwrap();
+            store
+                .insert_events(std::mem::take(&mut batch))
+                .await
+                .unwrap();
         }
     }
     store.insert_events(batch).await.unwrap();
@@ -112,27 +140,47 @@ async fn bench(backend: Backend) {
     }
     admin(&s, "ops@example.com", "platform-admin", None);
     let ui = Ui::new(&s.base);
-    assert_eq!(ui.sign_in("ops@example.com", common::ui::PASSWORD).await.status, 303);
+    assert_eq!(
+        ui.sign_in("ops@example.com", common::ui::PASSWORD)
+            .await
+            .status,
+        303
+    );
     let i = &own[0];
     eprintln!("--- {backend:?}, {events} events, page = 50 rows");
     let first = ui.get(&format!("/t/{tid}/log")).await.body;
     let marker = "before=";
     let cursor = first
         .find(marker)
-        .map(|p| first[p + marker.len()..].split(['"', '&']).next().unwrap().to_string())
+        .map(|p| {
+            first[p + marker.len()..]
+                .split(['"', '&'])
+                .next()
+                .unwrap()
+                .to_string()
+        })
         .unwrap();
     let mut worst = Duration::ZERO;
     for (label, path) in [
         ("newest page, whole tenant", format!("/t/{tid}/log")),
-        ("next page (keyset cursor)", format!("/t/{tid}/log?before={cursor}")),
+        (
+            "next page (keyset cursor)",
+            format!("/t/{tid}/log?before={cursor}"),
+        ),
         ("one integration", format!("/t/{tid}/log?integration={i}")),
-        ("by userName", format!("/t/{tid}/log?user=user4242%40example.com")),
+        (
+            "by userName",
+            format!("/t/{tid}/log?user=user4242%40example.com"),
+        ),
         (
             "by user id",
             format!("/t/{tid}/log?user=00000000-0000-4000-8000-000000004242"),
         ),
         ("failures only", format!("/t/{tid}/log?status=error")),
-        ("operation update_user", format!("/t/{tid}/log?operation=update_user")),
+        (
+            "operation update_user",
+            format!("/t/{tid}/log?operation=update_user"),
+        ),
         ("last hour", format!("/t/{tid}/log?range=1h")),
         (
             "integration + failures + 7 days",
@@ -142,13 +190,25 @@ async fn bench(backend: Backend) {
             "rare: userName + outbound + failures",
             format!("/t/{tid}/log?user=user4242%40example.com&direction=outbound&status=error"),
         ),
-        ("trace of one correlation id", format!("/t/{tid}/trace/corr-4242")),
-        ("integration overview (24 h chart)", format!("/t/{tid}/integrations/{i}")),
-        ("integration overview (7 day chart)", format!("/t/{tid}/integrations/{i}?range=7d")),
+        (
+            "trace of one correlation id",
+            format!("/t/{tid}/trace/corr-4242"),
+        ),
+        (
+            "integration overview (24 h chart)",
+            format!("/t/{tid}/integrations/{i}"),
+        ),
+        (
+            "integration overview (7 day chart)",
+            format!("/t/{tid}/integrations/{i}?range=7d"),
+        ),
     ] {
         worst = worst.max(measure(&ui, label, &path).await);
     }
-    eprintln!("worst p50: {:.1} ms (target < 200 ms)", worst.as_secs_f64() * 1e3);
+    eprintln!(
+        "worst p50: {:.1} ms (target < 200 ms)",
+        worst.as_secs_f64() * 1e3
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

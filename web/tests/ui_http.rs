@@ -394,7 +394,6 @@ async fn tokens_rotate_from_the_ui(s: TestServer) {
     assert!(audit.body.contains("token.issue") && audit.body.contains("token.revoke"));
 }
 
-
 /// The log, traces, CSV export and failed jobs stay inside their tenant; support may retry but
 /// not discard; the rule preview counts real users.
 async fn support_views_are_scoped(s: TestServer) {
@@ -413,9 +412,20 @@ async fn support_views_are_scoped(s: TestServer) {
         let t = s.cli(&["tenant", "create", "--name", name]);
         let tid = t["id"].as_str().unwrap().to_string();
         let i = s.cli(&[
-            "integration", "create", "--tenant", &tid, "--name", &format!("{name} AC"),
-            "--connector", "activecampaign", "--setting", &base_url,
-            "--secret", "api_key=a-wrong-key", "--default-role", "User",
+            "integration",
+            "create",
+            "--tenant",
+            &tid,
+            "--name",
+            &format!("{name} AC"),
+            "--connector",
+            "activecampaign",
+            "--setting",
+            &base_url,
+            "--secret",
+            "api_key=a-wrong-key",
+            "--default-role",
+            "User",
         ]);
         (tid, i)
     };
@@ -440,7 +450,7 @@ async fn support_views_are_scoped(s: TestServer) {
                 .unwrap();
             assert_eq!(r.status().as_u16(), 201);
             let v: serde_json::Value = r.json().await.unwrap();
-            (v["id"].as_str().unwrap().to_string(), )
+            (v["id"].as_str().unwrap().to_string(),)
         }
     };
     let (ada,) = post(serde_json::json!({"path": "/Users", "body": {"userName": "ada@alpha.example", "active": true, "title": "Sales Manager"}})).await;
@@ -466,12 +476,24 @@ async fn support_views_are_scoped(s: TestServer) {
 
     let ops = Ui::new(&s.base);
     assert_eq!(ops.sign_in("ops@example.com", PASSWORD).await.status, 303);
-    let log = ops.get(&format!("/t/{ta}/log?user=ada%40alpha.example")).await;
+    let log = ops
+        .get(&format!("/t/{ta}/log?user=ada%40alpha.example"))
+        .await;
     assert_eq!(log.status, 200);
     assert!(log.body.contains("ada@alpha.example") && !log.body.contains("=cmd@alpha.example"));
-    let failures = ops.get(&format!("/t/{ta}/log?direction=outbound&status=error")).await;
-    assert!(failures.body.contains("rejected the API key"), "the outbound failure is listed");
-    assert!(!failures.body.contains("<code class=\"small\">POST /Users</code>"), "only outbound rows");
+    let failures = ops
+        .get(&format!("/t/{ta}/log?direction=outbound&status=error"))
+        .await;
+    assert!(
+        failures.body.contains("rejected the API key"),
+        "the outbound failure is listed"
+    );
+    assert!(
+        !failures
+            .body
+            .contains("<code class=\"small\">POST /Users</code>"),
+        "only outbound rows"
+    );
     let trace = ops.get(&format!("/t/{ta}/trace/{cid}")).await;
     assert_eq!(trace.status, 200);
     assert!(trace.body.contains("POST /Users"));
@@ -499,10 +521,26 @@ async fn support_views_are_scoped(s: TestServer) {
         )
         .await;
     assert_eq!(preview.status, 200, "{}", preview.body);
-    assert!(preview.body.contains("Preview over 2 known users"), "{}", preview.body);
-    assert!(preview.body.contains("matches 1 known user, decides for 1"), "{}", preview.body);
-    assert!(preview.body.contains("matches 1 known user, decides for 0"), "{}", preview.body);
-    assert!(preview.body.contains("<strong>User</strong>: 1 user"), "{}", preview.body);
+    assert!(
+        preview.body.contains("Preview over 2 known users"),
+        "{}",
+        preview.body
+    );
+    assert!(
+        preview.body.contains("matches 1 known user, decides for 1"),
+        "{}",
+        preview.body
+    );
+    assert!(
+        preview.body.contains("matches 1 known user, decides for 0"),
+        "{}",
+        preview.body
+    );
+    assert!(
+        preview.body.contains("<strong>User</strong>: 1 user"),
+        "{}",
+        preview.body
+    );
 
     // Beta's admin sees none of it.
     let beta = Ui::new(&s.base);
@@ -523,7 +561,10 @@ async fn support_views_are_scoped(s: TestServer) {
     }
     let own_log = beta.get(&format!("/t/{tb}/log?integration={iid}")).await;
     assert_eq!(own_log.status, 200);
-    assert!(!own_log.body.contains("ada@alpha.example"), "another tenant's integration id filters nothing in");
+    assert!(
+        !own_log.body.contains("ada@alpha.example"),
+        "another tenant's integration id filters nothing in"
+    );
 
     // Failed jobs: support may retry, not discard; an admin may discard.
     let job = store
@@ -537,22 +578,50 @@ async fn support_views_are_scoped(s: TestServer) {
         .to_string();
     let jobs_path = format!("/t/{ta}/jobs");
     let support = Ui::new(&s.base);
-    assert_eq!(support.sign_in("support@example.com", PASSWORD).await.status, 303);
+    assert_eq!(
+        support
+            .sign_in("support@example.com", PASSWORD)
+            .await
+            .status,
+        303
+    );
     let page = support.get(&jobs_path).await;
     assert!(page.body.contains("rejected the API key") && page.body.contains("ada@alpha.example"));
     let discard = support
-        .post(&jobs_path, &format!("{jobs_path}/discard"), &[("integration", &iid), ("job", &job)])
+        .post(
+            &jobs_path,
+            &format!("{jobs_path}/discard"),
+            &[("integration", &iid), ("job", &job)],
+        )
         .await;
     assert_eq!(discard.status, 403);
     assert!(
-        store.list_failed_jobs(&iid).await.unwrap().iter().any(|j| j.id.to_string() == job),
+        store
+            .list_failed_jobs(&iid)
+            .await
+            .unwrap()
+            .iter()
+            .any(|j| j.id.to_string() == job),
         "support's discard changed nothing"
     );
     let retry = support
-        .post(&jobs_path, &format!("{jobs_path}/retry"), &[("integration", &iid), ("job", &job)])
+        .post(
+            &jobs_path,
+            &format!("{jobs_path}/retry"),
+            &[("integration", &iid), ("job", &job)],
+        )
         .await;
     assert_eq!(retry.status, 303);
-    assert!(beta.post(&format!("/t/{tb}/integrations"), &format!("/t/{ta}/jobs/retry"), &[("integration", &iid)]).await.status == 404);
+    assert!(
+        beta.post(
+            &format!("/t/{tb}/integrations"),
+            &format!("/t/{ta}/jobs/retry"),
+            &[("integration", &iid)]
+        )
+        .await
+        .status
+            == 404
+    );
     let other = store
         .list_failed_jobs(&iid)
         .await
@@ -563,10 +632,21 @@ async fn support_views_are_scoped(s: TestServer) {
         .id
         .to_string();
     let discarded = ops
-        .post(&jobs_path, &format!("{jobs_path}/discard"), &[("integration", &iid), ("job", &other)])
+        .post(
+            &jobs_path,
+            &format!("{jobs_path}/discard"),
+            &[("integration", &iid), ("job", &other)],
+        )
         .await;
     assert_eq!(discarded.status, 303);
-    assert!(store.list_failed_jobs(&iid).await.unwrap().iter().all(|j| j.id.to_string() != other));
+    assert!(
+        store
+            .list_failed_jobs(&iid)
+            .await
+            .unwrap()
+            .iter()
+            .all(|j| j.id.to_string() != other)
+    );
 }
 
 on_both_backends!(

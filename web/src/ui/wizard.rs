@@ -526,14 +526,13 @@ async fn save_connection(
         Some(detail),
     )
     .await?;
-    if i.status == IntegrationStatus::Draft {
-        ctx.redirect(&format!("/t/{tid}/integrations/{iid}/roles"), None)
-    } else {
-        ctx.redirect(
-            &format!("/t/{tid}/integrations/{iid}/connection"),
-            Some(Flash::success("Connection settings saved.")),
-        )
-    }
+    saved(
+        &ctx,
+        &i,
+        "roles",
+        "connection",
+        "Connection settings saved.".into(),
+    )
 }
 
 #[derive(Template)]
@@ -635,6 +634,17 @@ async fn test_existing(
     let d = descriptor(&i.connector_kind)?;
     let stored = ctx.store().integration_secrets(&i)?;
     fragment(&test_submitted(&state, d, &form, &stored).await)
+}
+
+/// After a settings form is saved: a draft goes on to the wizard's `next` step, an active
+/// integration stays on its `tab` with `message`.
+fn saved(ctx: &Ctx, i: &Integration, next: &str, tab: &str, message: String) -> UiResult {
+    let base = format!("/t/{}/integrations/{}", i.tenant_id, i.id);
+    if i.status == IntegrationStatus::Draft {
+        ctx.redirect(&format!("{base}/{next}"), None)
+    } else {
+        ctx.redirect(&format!("{base}/{tab}"), Some(Flash::success(message)))
+    }
 }
 
 // ------------------------------------------------------------------ step 3: roles
@@ -895,16 +905,13 @@ async fn save_roles(
         Some(detail),
     )
     .await?;
-    if i.status == IntegrationStatus::Draft {
-        ctx.redirect(&format!("/t/{tid}/integrations/{iid}/policy"), None)
-    } else {
-        ctx.redirect(
-            &format!("/t/{tid}/integrations/{iid}/roles"),
-            Some(Flash::success(
-                "Role mappings saved. They apply to each user's next change; users already provisioned keep their role until then.",
-            )),
-        )
-    }
+    saved(
+        &ctx,
+        &i,
+        "policy",
+        "roles",
+        "Role mappings saved. They apply to each user's next change; users already provisioned keep their role until then.".into(),
+    )
 }
 
 struct PreviewRow {
@@ -1125,20 +1132,17 @@ async fn save_policy(
         Some(serde_json::json!({"deprovision": policy, "mode": mode.as_str()})),
     )
     .await?;
-    if i.status == IntegrationStatus::Draft {
-        return ctx.redirect(&format!("/t/{tid}/integrations/{iid}/activate"), None);
-    }
     // Dry run → live: bring every known user to the target now, not at their next change.
-    let msg = if i.mode == IntegrationMode::DryRun && mode == IntegrationMode::Live {
+    let msg = if i.status != IntegrationStatus::Draft
+        && i.mode == IntegrationMode::DryRun
+        && mode == IntegrationMode::Live
+    {
         let queued = ctx.store().enqueue_resync(&iid, store::now_ms()).await?;
         format!("Policy saved. Now live: {queued} known users are being synced to the target app.")
     } else {
         "Policy saved.".to_string()
     };
-    ctx.redirect(
-        &format!("/t/{tid}/integrations/{iid}/policy"),
-        Some(Flash::success(msg)),
-    )
+    saved(&ctx, &i, "activate", "policy", msg)
 }
 
 // ------------------------------------------------------------------ step 5: activate

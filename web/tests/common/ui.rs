@@ -1,6 +1,11 @@
 //! A browser-like UI client for HTTP tests: keeps cookies, reads CSRF tokens from pages.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, reason = "test harness")]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test harness"
+)]
 
 use super::TestServer;
 use std::time::Duration;
@@ -56,7 +61,12 @@ impl Ui {
     }
 
     /// Posts a form as-is (the caller includes the CSRF token or not).
-    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)], origin: Option<&str>) -> Page {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        origin: Option<&str>,
+    ) -> Page {
         let mut req = self.http.post(format!("{}{path}", self.base)).form(fields);
         if let Some(o) = origin {
             req = req.header("Origin", o);
@@ -97,4 +107,3 @@ pub fn admin(s: &TestServer, email: &str, role: &str, tenant: Option<&str>) {
     let (ok, out, err) = s.cli_stdin(&args, PASSWORD);
     assert!(ok, "admin create failed: {out} {err}");
 }
-
