@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod events;
 pub mod integrations;
+pub mod ops;
 pub mod role_rules;
 pub mod staff;
 pub mod tenants;
