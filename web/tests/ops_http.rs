@@ -322,6 +322,48 @@ async fn outbound_metrics_and_worker_readiness(backend: Backend) {
     assert_eq!((status, body.as_str()), (200, "ok"));
 }
 
+/// PostgreSQL only: an open SQLite file cannot be taken away from a running process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_readyz_is_503_when_the_database_is_gone() {
+    let Some(s) = TestServer::start(Backend::Postgres).await else {
+        eprintln!("SKIPPED on PostgreSQL: SCIMBRIDGE_TEST_PG is not set");
+        return;
+    };
+    let (status, _, _) = get_text(&s, "/readyz").await;
+    assert_eq!(status, 200);
+    let (server, db) = s.db_url.rsplit_once('/').unwrap();
+    let out = std::process::Command::new("psql")
+        .args([
+            &format!("{server}/postgres"),
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qc",
+            &format!("DROP DATABASE {db} WITH (FORCE)"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, _, body) = get_text(&s, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.starts_with("not ready: database"), "{body}");
+    assert!(
+        !body.contains(&s.db_url) && !body.contains("postgres"),
+        "{body}"
+    );
+    // The liveness probe does not depend on the database.
+    assert_eq!(get_text(&s, "/healthz").await.0, 200);
+    let page = metrics(&s).await;
+    assert_eq!(
+        sample(&page, "scimbridge_database_up", &[]),
+        Some(0.0),
+        "{page}"
+    );
+}
+
 fn old_event(tenant: &str, integration: &str, at: i64, tag: &str) -> NewEvent {
     NewEvent {
         at,
