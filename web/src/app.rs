@@ -17,6 +17,7 @@ pub struct AppState {
     pub tokens: Arc<scim::auth::TokenCache>,
     pub events: EventSink,
     pub ui: Arc<crate::ui::UiState>,
+    pub ops: Arc<crate::ops::Ops>,
 }
 
 impl AppState {
@@ -35,6 +36,7 @@ impl AppState {
             directory: Directory::new(store),
             tokens: Arc::new(scim::auth::TokenCache::default()),
             events,
+            ops: Arc::default(),
         };
         (state, writer)
     }
@@ -50,6 +52,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::new(state));
         cfg.route("/healthz", web::get().to(|| async { "ok" }));
+        crate::ops::configure(cfg);
         scim::configure(cfg);
         crate::ui::configure(cfg);
     }
@@ -85,13 +88,24 @@ pub async fn serve(
     let bind = config.bind.clone();
     let workers = config.workers;
     let (run_worker, allow_private) = (config.run_worker, config.allow_private_targets);
-    let worker_config = WorkerConfig {
-        lease: std::time::Duration::from_secs(config.job_lease_secs.max(1)),
-        ..WorkerConfig::default()
-    };
+    let lease = std::time::Duration::from_secs(config.job_lease_secs.max(1));
+    let (retention_days, prune_every) = (
+        config.event_retention_days,
+        std::time::Duration::from_secs(config.prune_interval_secs),
+    );
+    crate::ops::install_metrics();
     let worker_store = store.clone();
     let public_url = config.public_url();
     let (state, writer) = AppState::new(config, store, master_key);
+    let worker_config = WorkerConfig {
+        lease,
+        heartbeat: Some(Arc::clone(&state.ops.heartbeat)),
+        ..WorkerConfig::default()
+    };
+    let background = [
+        crate::ops::spawn_metrics_upkeep(),
+        crate::ops::spawn_retention(state.store().clone(), retention_days, prune_every),
+    ];
     let announcer = state.clone();
     let mut server = HttpServer::new(move || App::new().configure(configure(state.clone())))
         .bind(&bind)?
@@ -113,6 +127,7 @@ pub async fn serve(
     if let Some(w) = worker {
         let _ = w.await;
     }
+    background.into_iter().flatten().for_each(|t| t.abort());
     let _ = writer.await;
     Ok(())
 }

@@ -6,8 +6,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// Runtime configuration.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Runtime configuration. Its `Debug` hides the master key.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Config {
     /// `sqlite://path` (created if missing) or `postgres://…`.
     pub database_url: String,
@@ -27,6 +27,30 @@ pub struct Config {
     pub run_worker: bool,
     /// Seconds a claimed job stays ours; a killed process's jobs run again after this.
     pub job_lease_secs: u64,
+    /// Days provisioning events are kept (0 = forever).
+    pub event_retention_days: u64,
+    /// Seconds between two retention rounds.
+    pub prune_interval_secs: u64,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a database password too: show only its scheme.
+        let db = self.database_url.split_once("://").map_or("?", |(s, _)| s);
+        f.debug_struct("Config")
+            .field("database_url", &format_args!("{db}://…"))
+            .field("bind", &self.bind)
+            .field("public_url", &self.public_url)
+            .field("master_key", &self.master_key.as_ref().map(|_| "***"))
+            .field("log_format", &self.log_format)
+            .field("workers", &self.workers)
+            .field("allow_private_targets", &self.allow_private_targets)
+            .field("run_worker", &self.run_worker)
+            .field("job_lease_secs", &self.job_lease_secs)
+            .field("event_retention_days", &self.event_retention_days)
+            .field("prune_interval_secs", &self.prune_interval_secs)
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -41,6 +65,8 @@ impl Default for Config {
             allow_private_targets: false,
             run_worker: true,
             job_lease_secs: 120,
+            event_retention_days: 30,
+            prune_interval_secs: 3600,
         }
     }
 }
@@ -75,6 +101,8 @@ impl Config {
             "allow_private_targets",
             "run_worker",
             "job_lease_secs",
+            "event_retention_days",
+            "prune_interval_secs",
         ]));
         let mut cfg: Config = fig
             .extract()

@@ -30,6 +30,7 @@ impl EventSink {
     /// Queues an event. Waits only when the queue is full (back-pressure instead of loss).
     pub async fn record(&self, event: NewEvent) {
         if self.tx.send(event).await.is_err() {
+            metrics::counter!(crate::ops::EVENTS_DROPPED).increment(1);
             tracing::warn!("event writer stopped; an event was not recorded");
         }
     }
@@ -48,8 +49,12 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<NewEvent>) {
             }
         }
         let n = batch.len();
-        if let Err(e) = store.insert_events(std::mem::take(&mut batch)).await {
-            tracing::error!(error = %e, events = n, "could not write provisioning events");
+        match store.insert_events(std::mem::take(&mut batch)).await {
+            Ok(()) => metrics::counter!(crate::ops::EVENTS_WRITTEN).increment(n as u64),
+            Err(e) => {
+                metrics::counter!(crate::ops::EVENTS_DROPPED).increment(n as u64);
+                tracing::error!(error = %e, events = n, "could not write provisioning events");
+            }
         }
     }
 }

@@ -16,6 +16,7 @@ use scim_core::resource::{self, Meta};
 use scim_core::schema::ResourceType;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use store::outbox::{Job, TargetLink};
@@ -56,6 +57,8 @@ pub struct WorkerConfig {
     pub max_backoff: Duration,
     /// How long integration settings, role lists and the key owner are cached.
     pub cache_ttl: Duration,
+    /// Set to the time (epoch ms) at every turn of the run loop, for readiness probes.
+    pub heartbeat: Option<Arc<AtomicI64>>,
 }
 
 impl Default for WorkerConfig {
@@ -69,6 +72,7 @@ impl Default for WorkerConfig {
             base_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(600),
             cache_ttl: Duration::from_secs(60),
+            heartbeat: None,
         }
     }
 }
@@ -153,6 +157,9 @@ impl Worker {
         let mut in_flight: JoinSet<()> = JoinSet::new();
         let mut claimed: HashMap<tokio::task::Id, Job> = HashMap::new();
         loop {
+            if let Some(beat) = &self.config.heartbeat {
+                beat.store(now_ms(), Ordering::Relaxed);
+            }
             if *shutdown.borrow() {
                 break;
             }
@@ -234,8 +241,12 @@ impl Worker {
         let now = now_ms();
         let worker = &self.config.worker_id;
         let result = match outcome {
-            Ok(()) => self.store.complete_job(job.id, worker).await,
+            Ok(()) => {
+                crate::metrics::job_finished("done");
+                self.store.complete_job(job.id, worker).await
+            }
             Err(JobError::Retry { error, .. }) if job.attempts >= self.config.max_attempts => {
+                crate::metrics::job_finished("failed");
                 self.store
                     .fail_job(
                         job.id,
@@ -246,12 +257,14 @@ impl Worker {
                     .await
             }
             Err(JobError::Retry { error, after }) => {
+                crate::metrics::job_retry(&job.integration_id);
                 let delay = self.backoff(job.attempts).max(after.unwrap_or_default());
                 self.store
                     .retry_job(&job, worker, now + delay.as_millis() as i64, &error, now)
                     .await
             }
             Err(JobError::Permanent(error)) => {
+                crate::metrics::job_finished("failed");
                 self.store.fail_job(job.id, worker, &error, now).await
             }
         };
@@ -654,6 +667,17 @@ impl Calls<'_> {
             .map_err(|e| ConnectorError::Transient(format!("{e:?}")))?;
         let started = Instant::now();
         let result = f.await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) if e.is_retryable() => "retry",
+            Err(_) => "error",
+        };
+        crate::metrics::outbound_call(
+            &self.rt.integration.connector_kind,
+            operation,
+            outcome,
+            started.elapsed(),
+        );
         match &result {
             Ok(_) => {
                 self.record(operation, name, "ok", Some(started), detail)

@@ -8,6 +8,7 @@
 pub mod directory;
 pub mod engine;
 mod error;
+pub mod metrics;
 pub mod preview;
 pub mod roles;
 

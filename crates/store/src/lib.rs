@@ -35,6 +35,7 @@ pub use queries::audit::{AuditEntry, MAX_AUDIT_PAGE, NewAudit};
 pub use queries::events::{Event, EventQuery, MAX_EVENT_PAGE, NewEvent};
 pub use queries::insights::Bucket;
 pub use queries::integrations::{Integration, IntegrationUpdate, NewIntegration};
+pub use queries::ops::QueueStats;
 pub use queries::role_rules::{NewRoleRule, RoleRule};
 pub use queries::staff::{NewStaffUser, StaffUser};
 pub use queries::tenants::Tenant;

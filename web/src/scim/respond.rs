@@ -207,6 +207,12 @@ pub async fn finish(
             (error_response(&scim), scim.status, Some(scim))
         }
     };
+    crate::ops::scim_request(
+        scope.map(|s| s.integration_id.as_str()),
+        &call.operation,
+        status,
+        call.started.elapsed(),
+    );
     if let Ok(v) = HeaderValue::from_str(&call.correlation_id) {
         response
             .headers_mut()

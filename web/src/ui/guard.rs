@@ -67,9 +67,21 @@ impl LoginThrottle {
 pub const SETUP_TTL_SECS: i64 = 60 * 60;
 
 /// The one-time first-run setup token.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct SetupGate {
     token: Mutex<Option<(String, i64)>>,
+}
+
+/// Says whether the gate is armed, never the token.
+impl std::fmt::Debug for SetupGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let armed = self
+            .token
+            .lock()
+            .map(|t| t.is_some())
+            .unwrap_or_else(|p| p.into_inner().is_some());
+        f.debug_struct("SetupGate").field("armed", &armed).finish()
+    }
 }
 
 impl SetupGate {

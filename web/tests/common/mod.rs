@@ -33,6 +33,29 @@ pub struct TestServer {
     pg_db: Option<String>,
     master_key: String,
     pub http: reqwest::Client,
+    serve: ServeOptions,
+}
+
+/// Extra settings for the `serve` process (not the CLI commands).
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Environment variables set on `serve` after the defaults (e.g. `RUST_LOG=debug`).
+    pub env: Vec<(String, String)>,
+    /// Append the server's stderr (its log) to a file; read it with [`TestServer::server_log`].
+    pub capture_stderr: bool,
+}
+
+impl ServeOptions {
+    /// Options setting these environment variables.
+    pub fn env(vars: &[(&str, &str)]) -> Self {
+        Self {
+            env: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            capture_stderr: false,
+        }
+    }
 }
 
 /// A SCIM endpoint with its token.
@@ -92,6 +115,11 @@ fn pg_admin_url() -> Option<String> {
 impl TestServer {
     /// Starts a server on `backend`; `None` when PostgreSQL is not configured for tests.
     pub async fn start(backend: Backend) -> Option<Self> {
+        Self::start_with(backend, ServeOptions::default()).await
+    }
+
+    /// [`TestServer::start`] with extra environment and/or the server's stderr kept.
+    pub async fn start_with(backend: Backend, serve: ServeOptions) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
         let (db_url, pg_db) = match backend {
             Backend::Sqlite => (
@@ -121,6 +149,7 @@ impl TestServer {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap(),
+            serve,
         };
         let _ = server.child.wait();
         server.child = server.spawn_serve(port);
@@ -147,12 +176,29 @@ impl TestServer {
             .append(true)
             .open(self._dir.path().join("serve.stdout"))
             .unwrap();
-        self.command(&["serve"])
-            .env("SCIMBRIDGE_BIND", format!("127.0.0.1:{port}"))
-            .stdout(out)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
+        let err = if self.serve.capture_stderr {
+            Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self._dir.path().join("serve.stderr"))
+                    .unwrap(),
+            )
+        } else {
+            Stdio::null()
+        };
+        let mut c = self.command(&["serve"]);
+        c.env("SCIMBRIDGE_BIND", format!("127.0.0.1:{port}"));
+        for (k, v) in &self.serve.env {
+            c.env(k, v);
+        }
+        c.stdout(out).stderr(err).spawn().unwrap()
+    }
+
+    /// What the server wrote on stderr so far (needs [`ServeOptions::capture_stderr`]).
+    pub fn server_log(&self) -> String {
+        assert!(self.serve.capture_stderr, "start with capture_stderr");
+        std::fs::read_to_string(self._dir.path().join("serve.stderr")).unwrap_or_default()
     }
 
     /// Kills the server with SIGKILL (no graceful shutdown) and starts it again on the same

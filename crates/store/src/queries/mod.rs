@@ -4,6 +4,7 @@ pub mod audit;
 pub mod events;
 pub mod insights;
 pub mod integrations;
+pub mod ops;
 pub mod role_rules;
 pub mod staff;
 pub mod tenants;

@@ -14,6 +14,8 @@ mod jobs;
 #[cfg(test)]
 mod migrations;
 #[cfg(test)]
+mod ops;
+#[cfg(test)]
 mod perf;
 #[cfg(test)]
 mod secrets;

@@ -1,0 +1,63 @@
+//! The worker's metrics, through the `metrics` facade: this crate records, the binary installs
+//! the exporter (Prometheus) and serves it. Without an installed recorder every call is a
+//! no-op. Labels carry connector kinds, operation names, outcomes and integration ids only;
+//! never a userName, an email or a secret.
+
+use std::time::Duration;
+
+/// Outbound target calls, by `connector`, `operation` and `outcome` (`ok`, `retry`, `error`).
+pub const OUTBOUND_CALLS: &str = "scimbridge_outbound_calls_total";
+/// Outbound target call latency in seconds, by `connector` and `operation`.
+pub const OUTBOUND_DURATION: &str = "scimbridge_outbound_call_duration_seconds";
+/// Jobs put back to wait for another attempt, by `integration`.
+pub const JOB_RETRIES: &str = "scimbridge_job_retries_total";
+/// Jobs finished, by `result` (`done` or `failed`).
+pub const JOBS_FINISHED: &str = "scimbridge_jobs_finished_total";
+
+/// Registers the help text of this crate's metrics with the installed recorder.
+pub fn describe() {
+    metrics::describe_counter!(
+        OUTBOUND_CALLS,
+        "Calls to target APIs, by connector kind, operation and outcome (ok, retry, error)"
+    );
+    metrics::describe_histogram!(
+        OUTBOUND_DURATION,
+        metrics::Unit::Seconds,
+        "Latency of calls to target APIs, by connector kind and operation"
+    );
+    metrics::describe_counter!(
+        JOB_RETRIES,
+        "Outbound jobs scheduled for another attempt after a retryable failure, by integration"
+    );
+    metrics::describe_counter!(
+        JOBS_FINISHED,
+        "Outbound jobs finished, by result (done, failed)"
+    );
+}
+
+/// One target call.
+pub(crate) fn outbound_call(connector: &str, operation: &str, outcome: &str, took: Duration) {
+    metrics::counter!(
+        OUTBOUND_CALLS,
+        "connector" => connector.to_string(),
+        "operation" => operation.to_string(),
+        "outcome" => outcome.to_string()
+    )
+    .increment(1);
+    metrics::histogram!(
+        OUTBOUND_DURATION,
+        "connector" => connector.to_string(),
+        "operation" => operation.to_string()
+    )
+    .record(took.as_secs_f64());
+}
+
+/// A job goes back to wait for another attempt.
+pub(crate) fn job_retry(integration_id: &str) {
+    metrics::counter!(JOB_RETRIES, "integration" => integration_id.to_string()).increment(1);
+}
+
+/// A job is done or failed for good.
+pub(crate) fn job_finished(result: &'static str) {
+    metrics::counter!(JOBS_FINISHED, "result" => result).increment(1);
+}
