@@ -295,14 +295,9 @@ async fn overview(
         .store()
         .event_histogram(&iid, from, bucket, count)
         .await?;
-    let day = if range == "24h" {
-        buckets.clone()
-    } else {
-        let day_from = (now / HOUR + 1) * HOUR - 24 * HOUR;
-        ctx.store()
-            .event_histogram(&iid, day_from, HOUR, 24)
-            .await?
-    };
+    // The last 24 hours for the warnings: the newest buckets of either range (no second query).
+    let per_day = (24 * HOUR / bucket) as usize;
+    let day = &buckets[buckets.len().saturating_sub(per_day)..];
     let chart = super::chart::Chart::new(
         &buckets,
         range,
