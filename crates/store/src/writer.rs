@@ -143,18 +143,10 @@ async fn run_batch(store: &Store, jobs: Vec<Job>) -> Result<()> {
             lone_unit_failed = !ok;
             break;
         }
-        let end: &[&str] = if ok {
-            &["RELEASE unit"]
-        } else {
-            &["ROLLBACK TO unit", "RELEASE unit"]
-        };
-        for sql in end {
-            if let Err(e) = txn.execute_unprepared(sql).await {
-                failure = Some(e.into());
-                break;
-            }
-        }
-        if failure.is_some() {
+        // Savepoints are not released one by one (a round trip each); the commit ends them
+        // all. `ROLLBACK TO` undoes the innermost one: this unit's changes.
+        if !ok && let Err(e) = txn.execute_unprepared("ROLLBACK TO unit").await {
+            failure = Some(e.into());
             break;
         }
     }

@@ -23,3 +23,5 @@ mod staff_tenants;
 mod tokens;
 #[cfg(test)]
 mod users;
+#[cfg(test)]
+mod writer;
