@@ -251,20 +251,26 @@ impl Directory {
         let attrs = resource::parse_create(&self.users, body)?;
         let now = now_ms();
         let row = self.user_row(s, uuid::Uuid::new_v4().to_string(), &attrs, now, 1)?;
-        let txn = self.store.begin_write().await?;
-        store::scim::insert_user(&txn, &row)
-            .await
-            .map_err(|e| uniqueness(e, "userName", &row.user_name))?;
-        store::jobs::enqueue_job(
-            &txn,
-            &s.integration_id,
-            SUBJECT_USER,
-            &row.id,
-            Some(correlation_id),
-            now,
-        )
-        .await?;
-        txn.commit().await.map_err(store::StoreError::from)?;
+        let corr = correlation_id.to_string();
+        let row = self
+            .store
+            .write(move |txn| async move {
+                store::scim::insert_user(&*txn, &row)
+                    .await
+                    .map_err(|e| uniqueness(e, "userName", &row.user_name))?;
+                let integration = &row.integration_id;
+                store::jobs::enqueue_job(
+                    &*txn,
+                    integration,
+                    SUBJECT_USER,
+                    &row.id,
+                    Some(&corr),
+                    now,
+                )
+                .await?;
+                Ok::<_, DirectoryError>(row)
+            })
+            .await?;
         self.render_user(s, &row)
     }
 
@@ -347,25 +353,34 @@ impl Directory {
             }
             let new_row =
                 self.user_row(s, row.id.clone(), &next, row.created_at, row.version + 1)?;
-            let txn = self.store.begin_write().await?;
-            match store::scim::update_user(&txn, &new_row, row.version).await {
-                Ok(()) => {}
-                Err(store::StoreError::VersionMismatch) if if_match.is_none() && attempt < 5 => {
+            let (expected, corr) = (row.version, correlation_id.to_string());
+            let written = self
+                .store
+                .write(move |txn| async move {
+                    store::scim::update_user(&*txn, &new_row, expected)
+                        .await
+                        .map_err(|e| uniqueness(e, "userName", &new_row.user_name))?;
+                    store::jobs::enqueue_job(
+                        &*txn,
+                        &new_row.integration_id,
+                        SUBJECT_USER,
+                        &new_row.id,
+                        Some(&corr),
+                        new_row.updated_at,
+                    )
+                    .await?;
+                    Ok::<_, DirectoryError>(new_row)
+                })
+                .await;
+            match written {
+                Ok(new_row) => return Ok((self.render_user(s, &new_row)?, notes)),
+                Err(DirectoryError::Store(store::StoreError::VersionMismatch))
+                    if if_match.is_none() && attempt < 5 =>
+                {
                     continue;
                 }
-                Err(e) => return Err(uniqueness(e, "userName", &new_row.user_name)),
+                Err(e) => return Err(e),
             }
-            store::jobs::enqueue_job(
-                &txn,
-                &s.integration_id,
-                SUBJECT_USER,
-                id,
-                Some(correlation_id),
-                new_row.updated_at,
-            )
-            .await?;
-            txn.commit().await.map_err(store::StoreError::from)?;
-            return Ok((self.render_user(s, &new_row)?, notes));
         }
     }
 
@@ -379,20 +394,28 @@ impl Directory {
     ) -> Result<String> {
         let row = self.load_user(s, id).await?;
         check_if_match(if_match, row.version)?;
-        let txn = self.store.begin_write().await?;
-        if !store::scim::delete_user(&txn, &s.integration_id, id).await? {
-            return Err(ScimError::not_found(format!("User {id} not found")).into());
-        }
-        store::jobs::enqueue_job(
-            &txn,
-            &s.integration_id,
-            SUBJECT_USER,
-            id,
-            Some(correlation_id),
-            now_ms(),
-        )
-        .await?;
-        txn.commit().await.map_err(store::StoreError::from)?;
+        let (integration, uid, corr) = (
+            s.integration_id.clone(),
+            id.to_string(),
+            correlation_id.to_string(),
+        );
+        self.store
+            .write(move |txn| async move {
+                if !store::scim::delete_user(&*txn, &integration, &uid).await? {
+                    return Err(ScimError::not_found(format!("User {uid} not found")).into());
+                }
+                store::jobs::enqueue_job(
+                    &*txn,
+                    &integration,
+                    SUBJECT_USER,
+                    &uid,
+                    Some(&corr),
+                    now_ms(),
+                )
+                .await?;
+                Ok::<_, DirectoryError>(())
+            })
+            .await?;
         Ok(row.user_name)
     }
 
@@ -458,37 +481,29 @@ impl Directory {
         let members = take_members(&mut attrs)?;
         let now = now_ms();
         let row = self.group_row(s, uuid::Uuid::new_v4().to_string(), &attrs, now, 1)?;
-        let txn = self.store.begin_write().await?;
-        store::scim::insert_group(&txn, &row)
-            .await
-            .map_err(|e| uniqueness(e, "displayName", &row.display_name))?;
-        let typed = resolve_members(&txn, &s.integration_id, &members).await?;
-        if !typed.is_empty() {
-            store::scim::set_group_members(&txn, &s.integration_id, &row.id, &typed).await?;
-        }
-        store::jobs::enqueue_job(
-            &txn,
-            &s.integration_id,
-            SUBJECT_GROUP,
-            &row.id,
-            Some(correlation_id),
-            now,
-        )
-        .await?;
-        for (member, kind) in &typed {
-            if *kind == MemberType::User {
-                store::jobs::enqueue_job(
-                    &txn,
-                    &s.integration_id,
-                    SUBJECT_USER,
-                    member,
-                    Some(correlation_id),
-                    now,
-                )
-                .await?;
-            }
-        }
-        txn.commit().await.map_err(store::StoreError::from)?;
+        let corr = correlation_id.to_string();
+        let row = self
+            .store
+            .write(move |txn| async move {
+                let (txn, integration, corr) = (&*txn, &row.integration_id, Some(corr.as_str()));
+                store::scim::insert_group(txn, &row)
+                    .await
+                    .map_err(|e| uniqueness(e, "displayName", &row.display_name))?;
+                let typed = resolve_members(txn, integration, &members).await?;
+                if !typed.is_empty() {
+                    store::scim::set_group_members(txn, integration, &row.id, &typed).await?;
+                }
+                store::jobs::enqueue_job(txn, integration, SUBJECT_GROUP, &row.id, corr, now)
+                    .await?;
+                for (member, kind) in &typed {
+                    if *kind == MemberType::User {
+                        store::jobs::enqueue_job(txn, integration, SUBJECT_USER, member, corr, now)
+                            .await?;
+                    }
+                }
+                Ok::<_, DirectoryError>(row)
+            })
+            .await?;
         let members =
             store::scim::list_group_members(self.store.db(), &s.integration_id, &row.id).await?;
         self.render_group(s, &row, Some(&members))
@@ -628,65 +643,64 @@ impl Directory {
             }
             let new_row =
                 self.group_row(s, row.id.clone(), &next, row.created_at, row.version + 1)?;
-            let txn = self.store.begin_write().await?;
-            match store::scim::update_group(&txn, &new_row, row.version).await {
-                Ok(()) => {}
-                Err(store::StoreError::VersionMismatch) if if_match.is_none() && attempt < 5 => {
+            let (expected, corr) = (row.version, correlation_id.to_string());
+            let written = self
+                .store
+                .write(move |txn| async move {
+                    let (txn, integration, id) = (&*txn, &new_row.integration_id, &new_row.id);
+                    let corr = Some(corr.as_str());
+                    store::scim::update_group(txn, &new_row, expected)
+                        .await
+                        .map_err(|e| uniqueness(e, "displayName", &new_row.display_name))?;
+                    let typed_added = resolve_members(txn, integration, &added).await?;
+                    if !typed_added.is_empty() {
+                        store::scim::add_group_members(txn, integration, id, &typed_added).await?;
+                    }
+                    if !removed.is_empty() {
+                        store::scim::remove_group_members(txn, integration, id, &removed).await?;
+                    }
+                    let now = new_row.updated_at;
+                    store::jobs::enqueue_job(txn, integration, SUBJECT_GROUP, id, corr, now)
+                        .await?;
+                    // Roles can follow group membership: every member whose groups changed is
+                    // re-synced.
+                    let touched = typed_added
+                        .iter()
+                        .filter(|(_, k)| *k == MemberType::User)
+                        .map(|(m, _)| m)
+                        .chain(removed.iter());
+                    for member in touched {
+                        store::jobs::enqueue_job(txn, integration, SUBJECT_USER, member, corr, now)
+                            .await?;
+                    }
+                    if attrs_changed {
+                        // A renamed group can change every member's role.
+                        for m in before_members.iter().filter(|m| {
+                            m.member_type == MemberType::User && !removed.contains(&m.member_id)
+                        }) {
+                            store::jobs::enqueue_job(
+                                txn,
+                                integration,
+                                SUBJECT_USER,
+                                &m.member_id,
+                                corr,
+                                now,
+                            )
+                            .await?;
+                        }
+                    }
+                    Ok::<_, DirectoryError>(new_row)
+                })
+                .await;
+            let new_row = match written {
+                Ok(new_row) => new_row,
+                Err(DirectoryError::Store(store::StoreError::VersionMismatch))
+                    if if_match.is_none() && attempt < 5 =>
+                {
                     continue;
                 }
-                Err(e) => return Err(uniqueness(e, "displayName", &new_row.display_name)),
-            }
-            let typed_added = resolve_members(&txn, &s.integration_id, &added).await?;
-            if !typed_added.is_empty() {
-                store::scim::add_group_members(&txn, &s.integration_id, id, &typed_added).await?;
-            }
-            if !removed.is_empty() {
-                store::scim::remove_group_members(&txn, &s.integration_id, id, &removed).await?;
-            }
-            let now = new_row.updated_at;
-            store::jobs::enqueue_job(
-                &txn,
-                &s.integration_id,
-                SUBJECT_GROUP,
-                id,
-                Some(correlation_id),
-                now,
-            )
-            .await?;
-            // Roles can follow group membership: every member whose groups changed is re-synced.
-            let touched = typed_added
-                .iter()
-                .filter(|(_, k)| *k == MemberType::User)
-                .map(|(m, _)| m)
-                .chain(removed.iter());
-            for member in touched {
-                store::jobs::enqueue_job(
-                    &txn,
-                    &s.integration_id,
-                    SUBJECT_USER,
-                    member,
-                    Some(correlation_id),
-                    now,
-                )
-                .await?;
-            }
-            if attrs_changed {
-                // A renamed group can change every member's role.
-                for m in before_members.iter().filter(|m| {
-                    m.member_type == MemberType::User && !removed.contains(&m.member_id)
-                }) {
-                    store::jobs::enqueue_job(
-                        &txn,
-                        &s.integration_id,
-                        SUBJECT_USER,
-                        &m.member_id,
-                        Some(correlation_id),
-                        now,
-                    )
-                    .await?;
-                }
-            }
-            txn.commit().await.map_err(store::StoreError::from)?;
+                Err(e) => return Err(e),
+            };
             let members =
                 store::scim::list_group_members(self.store.db(), &s.integration_id, id).await?;
             return Ok((self.render_group(s, &new_row, Some(&members))?, notes));
@@ -705,32 +719,33 @@ impl Directory {
         check_if_match(if_match, row.version)?;
         let members =
             store::scim::list_group_members(self.store.db(), &s.integration_id, id).await?;
-        let txn = self.store.begin_write().await?;
-        if !store::scim::delete_group(&txn, &s.integration_id, id).await? {
-            return Err(ScimError::not_found(format!("Group {id} not found")).into());
-        }
-        let now = now_ms();
-        store::jobs::enqueue_job(
-            &txn,
-            &s.integration_id,
-            SUBJECT_GROUP,
-            id,
-            Some(correlation_id),
-            now,
-        )
-        .await?;
-        for m in members.iter().filter(|m| m.member_type == MemberType::User) {
-            store::jobs::enqueue_job(
-                &txn,
-                &s.integration_id,
-                SUBJECT_USER,
-                &m.member_id,
-                Some(correlation_id),
-                now,
-            )
+        let (integration, gid, corr) = (
+            s.integration_id.clone(),
+            id.to_string(),
+            correlation_id.to_string(),
+        );
+        self.store
+            .write(move |txn| async move {
+                let (txn, corr) = (&*txn, Some(corr.as_str()));
+                if !store::scim::delete_group(txn, &integration, &gid).await? {
+                    return Err(ScimError::not_found(format!("Group {gid} not found")).into());
+                }
+                let now = now_ms();
+                store::jobs::enqueue_job(txn, &integration, SUBJECT_GROUP, &gid, corr, now).await?;
+                for m in members.iter().filter(|m| m.member_type == MemberType::User) {
+                    store::jobs::enqueue_job(
+                        txn,
+                        &integration,
+                        SUBJECT_USER,
+                        &m.member_id,
+                        corr,
+                        now,
+                    )
+                    .await?;
+                }
+                Ok::<_, DirectoryError>(())
+            })
             .await?;
-        }
-        txn.commit().await.map_err(store::StoreError::from)?;
         Ok(row.display_name)
     }
 

@@ -27,6 +27,7 @@ pub mod scim;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod types;
+mod writer;
 
 pub use crypto::{MasterKey, SecretBox};
 pub use db::{Store, StoreOptions};

@@ -98,7 +98,9 @@ pub async fn list(
             Kind::User => state.directory.search_users(&scope, &search).await?,
             Kind::Group => state.directory.search_groups(&scope, &search).await?,
         };
-        Ok::<_, DirectoryError>(Reply::ok(serde_json::to_value(list).unwrap_or_default()))
+        Ok::<_, DirectoryError>(Reply::Serialized(
+            serde_json::to_vec(&list).unwrap_or_default(),
+        ))
     }
     .await;
     finish(&state, Some(&scope), call, result).await

@@ -32,6 +32,8 @@ pub enum Reply {
         etag: Option<String>,
         location: Option<String>,
     },
+    /// 200 with a body already serialized (a list: no detour through a `Value` tree).
+    Serialized(Vec<u8>),
     /// 204.
     NoContent,
 }
@@ -179,6 +181,13 @@ pub async fn finish(
 ) -> HttpResponse {
     let (mut response, status, error) = match result {
         Ok(Reply::NoContent) => (HttpResponse::NoContent().finish(), 204, None),
+        Ok(Reply::Serialized(body)) => (
+            HttpResponse::Ok()
+                .insert_header((header::CONTENT_TYPE, SCIM_JSON))
+                .body(body),
+            200,
+            None,
+        ),
         Ok(Reply::Json {
             status,
             body,

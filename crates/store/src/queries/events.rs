@@ -156,21 +156,23 @@ fn active(e: NewEvent) -> pe::ActiveModel {
 }
 
 impl Store {
-    /// Records a batch of events: multi-row inserts in one transaction.
+    /// Records a batch of events: multi-row inserts in one transaction (on SQLite, through
+    /// the group-commit writer, so it never competes with SCIM writes for the write lock).
     pub async fn insert_events(&self, events: Vec<NewEvent>) -> Result<()> {
         if events.is_empty() {
             return Ok(());
         }
-        let txn = self.begin_write().await?;
-        let mut rows = events.into_iter().map(active).peekable();
-        while rows.peek().is_some() {
-            let chunk: Vec<_> = rows.by_ref().take(INSERT_CHUNK).collect();
-            pe::Entity::insert_many(chunk)
-                .exec_without_returning(&txn)
-                .await?;
-        }
-        txn.commit().await?;
-        Ok(())
+        self.write(move |txn| async move {
+            let mut rows = events.into_iter().map(active).peekable();
+            while rows.peek().is_some() {
+                let chunk: Vec<_> = rows.by_ref().take(INSERT_CHUNK).collect();
+                pe::Entity::insert_many(chunk)
+                    .exec_without_returning(&*txn)
+                    .await?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Events matching `q`, newest first (by time, then id). Page with `before_id` = the

@@ -1,12 +1,12 @@
 //! SCIM groups (members are in [`super::members`]).
 
-use super::list::{ListQuery, SortKey};
+use super::list::{ListQuery, SortKey, limited};
 use crate::entities::{group_members, scim_groups as g};
 use crate::{Result, StoreError};
 use sea_orm::sea_query::{NullOrdering, Order};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Select,
+    QueryFilter, QueryOrder, Select,
 };
 
 /// A SCIM group as stored (without members).
@@ -79,11 +79,15 @@ pub async fn get_group<C: ConnectionTrait>(
     integration_id: &str,
     id: &str,
 ) -> Result<Option<GroupRow>> {
-    Ok(scoped(integration_id)
-        .filter(g::Column::Id.eq(id))
-        .one(conn)
-        .await?
-        .map(Into::into))
+    Ok(limited(
+        conn.get_database_backend(),
+        scoped(integration_id).filter(g::Column::Id.eq(id)),
+        1,
+        0,
+    )
+    .one(conn)
+    .await?
+    .map(Into::into))
 }
 
 /// The group with this displayName (case-insensitive).
@@ -92,11 +96,15 @@ pub async fn find_group_by_display_name<C: ConnectionTrait>(
     integration_id: &str,
     display_name: &str,
 ) -> Result<Option<GroupRow>> {
-    Ok(scoped(integration_id)
-        .filter(g::Column::DisplayNameLower.eq(display_name.to_lowercase()))
-        .one(conn)
-        .await?
-        .map(Into::into))
+    Ok(limited(
+        conn.get_database_backend(),
+        scoped(integration_id).filter(g::Column::DisplayNameLower.eq(display_name.to_lowercase())),
+        1,
+        0,
+    )
+    .one(conn)
+    .await?
+    .map(Into::into))
 }
 
 /// The first group (in creation order) with this externalId (case-exact).
@@ -105,13 +113,18 @@ pub async fn find_group_by_external_id<C: ConnectionTrait>(
     integration_id: &str,
     external_id: &str,
 ) -> Result<Option<GroupRow>> {
-    Ok(scoped(integration_id)
-        .filter(g::Column::ExternalId.eq(external_id))
-        .order_by_asc(g::Column::CreatedAt)
-        .order_by_asc(g::Column::Id)
-        .one(conn)
-        .await?
-        .map(Into::into))
+    Ok(limited(
+        conn.get_database_backend(),
+        scoped(integration_id)
+            .filter(g::Column::ExternalId.eq(external_id))
+            .order_by_asc(g::Column::CreatedAt)
+            .order_by_asc(g::Column::Id),
+        1,
+        0,
+    )
+    .one(conn)
+    .await?
+    .map(Into::into))
 }
 
 /// Replaces the stored group with `row` if the stored version is `expected_version`
@@ -204,11 +217,14 @@ pub async fn list_groups<C: ConnectionTrait>(
     if q.limit == 0 {
         return Ok((Vec::new(), base.count(conn).await?));
     }
-    let rows = ordered(base.clone(), q.sort)?
-        .offset(q.offset)
-        .limit(q.limit)
-        .all(conn)
-        .await?;
+    let rows = limited(
+        conn.get_database_backend(),
+        ordered(base.clone(), q.sort)?,
+        q.limit,
+        q.offset,
+    )
+    .all(conn)
+    .await?;
     // A short page is the last one, so it gives the total without a COUNT (a lookup by
     // userName is then one query); only a full page or an empty page past the start counts.
     let short = (rows.len() as u64) < q.limit && (q.offset == 0 || !rows.is_empty());

@@ -1,12 +1,12 @@
 //! SCIM users.
 
-use super::list::{ListQuery, SortKey};
+use super::list::{ListQuery, SortKey, limited};
 use crate::entities::{group_members, scim_users as u};
 use crate::{Result, StoreError};
 use sea_orm::sea_query::{NullOrdering, Order};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Select,
+    QueryFilter, QueryOrder, Select,
 };
 
 /// A SCIM user as stored.
@@ -87,11 +87,15 @@ pub async fn get_user<C: ConnectionTrait>(
     integration_id: &str,
     id: &str,
 ) -> Result<Option<UserRow>> {
-    Ok(scoped(integration_id)
-        .filter(u::Column::Id.eq(id))
-        .one(conn)
-        .await?
-        .map(Into::into))
+    Ok(limited(
+        conn.get_database_backend(),
+        scoped(integration_id).filter(u::Column::Id.eq(id)),
+        1,
+        0,
+    )
+    .one(conn)
+    .await?
+    .map(Into::into))
 }
 
 /// The user with this userName (case-insensitive).
@@ -100,11 +104,15 @@ pub async fn find_user_by_user_name<C: ConnectionTrait>(
     integration_id: &str,
     user_name: &str,
 ) -> Result<Option<UserRow>> {
-    Ok(scoped(integration_id)
-        .filter(u::Column::UserNameLower.eq(user_name.to_lowercase()))
-        .one(conn)
-        .await?
-        .map(Into::into))
+    Ok(limited(
+        conn.get_database_backend(),
+        scoped(integration_id).filter(u::Column::UserNameLower.eq(user_name.to_lowercase())),
+        1,
+        0,
+    )
+    .one(conn)
+    .await?
+    .map(Into::into))
 }
 
 /// The first user (in creation order) with this externalId (case-exact).
@@ -113,13 +121,18 @@ pub async fn find_user_by_external_id<C: ConnectionTrait>(
     integration_id: &str,
     external_id: &str,
 ) -> Result<Option<UserRow>> {
-    Ok(scoped(integration_id)
-        .filter(u::Column::ExternalId.eq(external_id))
-        .order_by_asc(u::Column::CreatedAt)
-        .order_by_asc(u::Column::Id)
-        .one(conn)
-        .await?
-        .map(Into::into))
+    Ok(limited(
+        conn.get_database_backend(),
+        scoped(integration_id)
+            .filter(u::Column::ExternalId.eq(external_id))
+            .order_by_asc(u::Column::CreatedAt)
+            .order_by_asc(u::Column::Id),
+        1,
+        0,
+    )
+    .one(conn)
+    .await?
+    .map(Into::into))
 }
 
 /// Replaces the stored user with `row` (whose `version` is the new version) if the stored
@@ -206,11 +219,14 @@ pub async fn list_users<C: ConnectionTrait>(
     if q.limit == 0 {
         return Ok((Vec::new(), base.count(conn).await?));
     }
-    let rows = ordered(base.clone(), q.sort)
-        .offset(q.offset)
-        .limit(q.limit)
-        .all(conn)
-        .await?;
+    let rows = limited(
+        conn.get_database_backend(),
+        ordered(base.clone(), q.sort),
+        q.limit,
+        q.offset,
+    )
+    .all(conn)
+    .await?;
     // A short page is the last one, so it gives the total without a COUNT (a lookup by
     // userName is then one query); only a full page or an empty page past the start counts.
     let short = (rows.len() as u64) < q.limit && (q.offset == 0 || !rows.is_empty());

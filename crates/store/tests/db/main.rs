@@ -25,3 +25,5 @@ mod staff_tenants;
 mod tokens;
 #[cfg(test)]
 mod users;
+#[cfg(test)]
+mod writer;

@@ -1,0 +1,75 @@
+//! `Store::write`: units of concurrent callers (group-committed together on SQLite) succeed or
+//! fail on their own, and a failed unit leaves nothing behind.
+
+use crate::common::{tenant_with_integration, user};
+use store::jobs::enqueue_job;
+use store::testing::test_stores;
+use store::{JobState, StoreError, SubjectKind, scim};
+
+#[tokio::test]
+async fn concurrent_units_commit_or_fail_on_their_own() {
+    for db in test_stores().await {
+        let s = &db.store;
+        let (_, i) = tenant_with_integration(s, "Acme").await;
+        // 40 units at once; every 5th reuses a userName, so exactly one of each pair wins.
+        let mut tasks = Vec::new();
+        for n in 0..40 {
+            let (store, integration) = (s.clone(), i.id.clone());
+            tasks.push(tokio::spawn(async move {
+                let name = if n % 5 == 0 {
+                    format!("dup{}@acme.test", n / 10)
+                } else {
+                    format!("u{n}@acme.test")
+                };
+                let row = user(&integration, &name, n);
+                store
+                    .write(move |txn| async move {
+                        scim::insert_user(&*txn, &row).await?;
+                        enqueue_job(&*txn, &integration, SubjectKind::User, &row.id, None, 1)
+                            .await?;
+                        Ok::<_, StoreError>(row.id)
+                    })
+                    .await
+            }));
+        }
+        let mut ok = 0;
+        let mut conflicts = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => ok += 1,
+                Err(StoreError::Conflict { .. }) => conflicts += 1,
+                Err(e) => panic!("{}: unexpected {e:?}", db.label),
+            }
+        }
+        // Names dup0..dup3, each used twice (n = 0,5 / 10,15 / 20,25 / 30,35).
+        assert_eq!((ok, conflicts), (36, 4), "{}", db.label);
+        assert_eq!(scim::count_users(s.db(), &i.id).await.unwrap(), 36);
+        // A failed unit's job is not left behind: one job per stored user.
+        assert_eq!(
+            s.count_jobs(&i.id, JobState::Pending).await.unwrap(),
+            36,
+            "{}",
+            db.label
+        );
+
+        // A unit failing after a write undoes that write.
+        let (store, integration) = (s.clone(), i.id.clone());
+        let row = user(&integration, "late-failure@acme.test", 99);
+        let err = store
+            .write(move |txn| async move {
+                scim::insert_user(&*txn, &row).await?;
+                Err::<(), _>(StoreError::InvalidData("changed my mind".into()))
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidData(_)), "{}", db.label);
+        assert!(
+            scim::find_user_by_user_name(s.db(), &i.id, "late-failure@acme.test")
+                .await
+                .unwrap()
+                .is_none(),
+            "{}",
+            db.label
+        );
+    }
+}
