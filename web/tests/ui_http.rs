@@ -649,6 +649,108 @@ async fn support_views_are_scoped(s: TestServer) {
     );
 }
 
+/// Pause, resume and delete (with its typed confirmation) from the overview.
+async fn pause_resume_and_delete(s: TestServer) {
+    admin(&s, "ops@example.com", "platform-admin", None);
+    let t = s.cli(&["tenant", "create", "--name", "Acme"]);
+    let tid = t["id"].as_str().unwrap();
+    let created = s.cli(&[
+        "integration",
+        "create",
+        "--tenant",
+        tid,
+        "--name",
+        "Acme AC",
+        "--connector",
+        "activecampaign",
+        "--setting",
+        "base_url=https://acme.api-us1.com",
+        "--secret",
+        "api_key=k",
+        "--mode",
+        "dry-run",
+        "--default-role",
+        "User",
+    ]);
+    let iid = created["id"].as_str().unwrap();
+    let token = created["token"].as_str().unwrap();
+    let users_url = format!("{}/Users", created["scim_url"].as_str().unwrap());
+    let ui = Ui::new(&s.base);
+    assert_eq!(ui.sign_in("ops@example.com", PASSWORD).await.status, 303);
+    let overview = format!("/t/{tid}/integrations/{iid}");
+    let store = s.store().await;
+    let status = || async {
+        store
+            .get_integration(tid, iid)
+            .await
+            .unwrap()
+            .map(|i| i.status)
+    };
+    assert_eq!(
+        ui.post(
+            &overview,
+            &format!("{overview}/status"),
+            &[("action", "pause")]
+        )
+        .await
+        .status,
+        303
+    );
+    assert_eq!(status().await, Some(store::IntegrationStatus::Paused));
+    assert!(
+        ui.get(&overview)
+            .await
+            .body
+            .contains("Paused: SCIM requests are accepted")
+    );
+    assert_eq!(
+        ui.post(
+            &overview,
+            &format!("{overview}/status"),
+            &[("action", "resume")]
+        )
+        .await
+        .status,
+        303
+    );
+    assert_eq!(status().await, Some(store::IntegrationStatus::Active));
+    // A wrong confirmation deletes nothing.
+    let delete = format!("{overview}/delete");
+    let confirm = ui.get(&delete).await;
+    assert!(
+        confirm
+            .body
+            .contains("are <strong>not</strong> changed or removed")
+    );
+    let wrong = ui.post(&delete, &delete, &[("confirm_name", "Acme")]).await;
+    assert_eq!(wrong.location.as_deref(), Some(delete.as_str()));
+    assert!(status().await.is_some());
+    let ok = ui
+        .post(&delete, &delete, &[("confirm_name", "Acme AC")])
+        .await;
+    assert_eq!(ok.status, 303);
+    assert_eq!(status().await, None);
+    assert_eq!(ui.get(&overview).await.status, 404);
+    let scim = s
+        .http
+        .get(&users_url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        scim.status().as_u16(),
+        401,
+        "the deleted integration's token is dead"
+    );
+    assert!(
+        ui.get(&format!("/audit?tenant={tid}"))
+            .await
+            .body
+            .contains("integration.delete")
+    );
+}
+
 on_both_backends!(
     first_run_setup,
     sign_in_throttling_and_password_change,
@@ -656,4 +758,5 @@ on_both_backends!(
     tenant_isolation_and_read_only_support,
     tokens_rotate_from_the_ui,
     support_views_are_scoped,
+    pause_resume_and_delete,
 );
