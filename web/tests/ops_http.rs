@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::ui::{Ui, csrf_of};
 use common::{Backend, Endpoint, ServeOptions, TestServer};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -443,80 +444,6 @@ async fn retention_prunes_old_events(backend: Backend) {
 
 // ---------------------------------------------------------------------------------------
 // No secret anywhere.
-
-/// A browser-like client: keeps cookies, does not follow redirects.
-struct Ui {
-    http: reqwest::Client,
-    base: String,
-}
-
-struct Page {
-    status: u16,
-    location: Option<String>,
-    body: String,
-}
-
-impl Ui {
-    fn new(base: &str) -> Self {
-        Self {
-            http: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
-            base: base.to_string(),
-        }
-    }
-
-    async fn get(&self, path: &str) -> Page {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        Self::page(r).await
-    }
-
-    async fn page(r: reqwest::Response) -> Page {
-        let status = r.status().as_u16();
-        let location = r
-            .headers()
-            .get("location")
-            .map(|v| v.to_str().unwrap().to_string());
-        Page {
-            status,
-            location,
-            body: r.text().await.unwrap(),
-        }
-    }
-
-    /// Posts a form with the CSRF token read from `form_page`.
-    async fn post(&self, form_page: &str, path: &str, fields: &[(&str, &str)]) -> Page {
-        let page = self.get(form_page).await;
-        assert_eq!(page.status, 200, "GET {form_page}: {}", page.body);
-        self.post_csrf(&csrf_of(&page.body), path, fields).await
-    }
-
-    /// Posts a form with this CSRF token.
-    async fn post_csrf(&self, csrf: &str, path: &str, fields: &[(&str, &str)]) -> Page {
-        let mut all = vec![("csrf", csrf)];
-        all.extend_from_slice(fields);
-        let req = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .form(&all)
-            .header("Origin", &self.base);
-        Self::page(req.send().await.unwrap()).await
-    }
-}
-
-fn csrf_of(html: &str) -> String {
-    let marker = "name=\"csrf\" value=\"";
-    let start = html.find(marker).expect("page has a CSRF field") + marker.len();
-    html[start..][..html[start..].find('"').unwrap()].to_string()
-}
 
 fn token_in(html: &str) -> String {
     let marker = "id=\"token-value\" readonly value=\"";
