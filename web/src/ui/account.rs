@@ -130,6 +130,23 @@ fn check_login_csrf(req: &HttpRequest, state: &AppState, form: &FormData) -> Res
     if ok { Ok(()) } else { Err(UiError::Csrf) }
 }
 
+/// argon2 is CPU-bound: these run it on the blocking pool, off the async workers.
+pub async fn hash_password(password: &str) -> Result<String, UiError> {
+    let pw = password.to_string();
+    web::block(move || crate::password::hash(&pw))
+        .await
+        .map_err(|e| UiError::Internal(e.to_string()))?
+        .map_err(UiError::Internal)
+}
+
+/// Checks `password` against a PHC string (see [`hash_password`]).
+pub async fn verify_password(password: &str, phc: &str) -> Result<bool, UiError> {
+    let (pw, phc) = (password.to_string(), phc.to_string());
+    web::block(move || crate::password::verify(&pw, &phc))
+        .await
+        .map_err(|e| UiError::Internal(e.to_string()))
+}
+
 /// A hash to verify against when the email is unknown, so both cases cost the same time.
 fn dummy_hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
@@ -174,15 +191,11 @@ async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
         );
     }
     let user = state.store().find_staff_by_email(&email).await?;
-    // argon2 is CPU-bound: keep it off the async workers.
     let phc = user
         .as_ref()
-        .map(|u| u.password_hash.clone())
-        .unwrap_or_else(|| dummy_hash().to_string());
-    let pw = password.clone();
-    let valid = web::block(move || crate::password::verify(&pw, &phc))
-        .await
-        .map_err(|e| UiError::Internal(e.to_string()))?;
+        .map(|u| u.password_hash.as_str())
+        .unwrap_or_else(|| dummy_hash());
+    let valid = verify_password(&password, phc).await?;
     let user = match user {
         Some(u) if valid && !u.disabled => u,
         Some(u) if valid && u.disabled => {
@@ -371,11 +384,7 @@ async fn setup(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
             StatusCode::FORBIDDEN,
         );
     }
-    let pw = password.to_string();
-    let hash = web::block(move || crate::password::hash(&pw))
-        .await
-        .map_err(|e| UiError::Internal(e.to_string()))?
-        .map_err(UiError::Internal)?;
+    let hash = hash_password(password).await?;
     let user = state
         .store()
         .create_staff_user(store::NewStaffUser {
@@ -437,11 +446,8 @@ async fn change_password(
         .get_staff_user(&ctx.viewer.id)
         .await?
         .ok_or(UiError::NotFound)?;
-    let current = form.get("current").unwrap_or_default().to_string();
-    let phc = user.password_hash.clone();
-    let current_ok = web::block(move || crate::password::verify(&current, &phc))
-        .await
-        .map_err(|e| UiError::Internal(e.to_string()))?;
+    let current_ok =
+        verify_password(form.get("current").unwrap_or_default(), &user.password_hash).await?;
     let problem = if current_ok {
         check_new_password(
             form.get("password").unwrap_or_default(),
@@ -462,11 +468,7 @@ async fn change_password(
         *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(res);
     }
-    let pw = form.get("password").unwrap_or_default().to_string();
-    let hash = web::block(move || crate::password::hash(&pw))
-        .await
-        .map_err(|e| UiError::Internal(e.to_string()))?
-        .map_err(UiError::Internal)?;
+    let hash = hash_password(form.get("password").unwrap_or_default()).await?;
     ctx.store().set_staff_password(&user.id, &hash).await?;
     ctx.audit(
         None,

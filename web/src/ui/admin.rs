@@ -268,11 +268,7 @@ async fn create_staff(req: HttpRequest, state: web::Data<AppState>, body: web::B
     } else {
         None
     };
-    let pw = password.to_string();
-    let hash = web::block(move || crate::password::hash(&pw))
-        .await
-        .map_err(|e| UiError::Internal(e.to_string()))?
-        .map_err(UiError::Internal)?;
+    let hash = super::account::hash_password(password).await?;
     let user = match ctx
         .store()
         .create_staff_user(store::NewStaffUser {

@@ -119,6 +119,23 @@ pub fn crumbs(tenant: &Tenant, integration: &Integration, here: &str) -> Vec<Cru
     v
 }
 
+/// The frame of a page inside an integration: its name as title, breadcrumbs down to `here`
+/// (empty: the integration itself).
+pub async fn integration_frame(
+    ctx: &Ctx,
+    tenant: &Tenant,
+    integration: &Integration,
+    here: &str,
+) -> Result<Frame, UiError> {
+    ctx.frame(
+        integration.name.clone(),
+        "integrations",
+        Some(tenant),
+        crumbs(tenant, integration, here),
+    )
+    .await
+}
+
 /// Tabs of an integration page (a typed partial).
 #[derive(Template)]
 #[template(path = "ui/_tabs.html")]
@@ -322,14 +339,7 @@ async fn overview(
         .filter(|j| matches!(j.state, JobState::Pending | JobState::Running))
         .count();
     let failed = jobs.iter().filter(|j| j.state == JobState::Failed).count();
-    let frame = ctx
-        .frame(
-            integration.name.clone(),
-            "integrations",
-            Some(&tenant),
-            crumbs(&tenant, &integration, ""),
-        )
-        .await?;
+    let frame = integration_frame(&ctx, &tenant, &integration, "").await?;
     let page = OverviewPage {
         frame,
         tabs: Tabs::new(&tenant, &integration, "overview"),
@@ -512,14 +522,7 @@ async fn tokens_page(ctx: &Ctx, tid: &str, iid: &str, issued: Option<String>) ->
             expires: When::opt(t.expires_at),
         })
         .collect();
-    let frame = ctx
-        .frame(
-            integration.name.clone(),
-            "integrations",
-            Some(&tenant),
-            crumbs(&tenant, &integration, "Tokens"),
-        )
-        .await?;
+    let frame = integration_frame(ctx, &tenant, &integration, "Tokens").await?;
     ctx.render(&TokensPage {
         frame,
         tabs: Tabs::new(&tenant, &integration, "tokens"),

@@ -3,7 +3,7 @@
 //!
 //! Every query is scoped by the tenant in the URL, which the viewer must be allowed to see.
 
-use super::integrations::{Need, Tabs, crumbs, integration_for, tenant_for};
+use super::integrations::{Need, Tabs, integration_for, integration_frame, tenant_for};
 use super::view::{Crumb, Flash, Frame, When};
 use super::{Ctx, FormData, UiError, UiResult};
 use crate::app::AppState;
@@ -624,14 +624,7 @@ async fn users(
             }
         })
         .collect();
-    let frame = ctx
-        .frame(
-            integration.name.clone(),
-            "integrations",
-            Some(&tenant),
-            crumbs(&tenant, &integration, "Users"),
-        )
-        .await?;
+    let frame = integration_frame(&ctx, &tenant, &integration, "Users").await?;
     ctx.render(&UsersPage {
         frame,
         tabs: Tabs::new(&tenant, &integration, "users"),

@@ -78,6 +78,8 @@ fn now_secs() -> i64 {
 pub struct Ctx {
     pub viewer: Viewer,
     pub state: web::Data<AppState>,
+    /// The session id (the CSRF token derives from it).
+    sid: String,
     /// A renewed session cookie, when the idle window was half used.
     renewed: Option<Cookie<'static>>,
     /// The flash message read from the request (cleared by the response).
@@ -118,6 +120,7 @@ impl Ctx {
                 tenant_id: user.tenant_id,
             },
             state: state.clone(),
+            sid: claims.sid,
             renewed,
             flash: view::Flash::from_request(req),
         })
@@ -141,11 +144,7 @@ impl Ctx {
                     .and_then(|v| v.to_str().ok())
             })
             .unwrap_or_default();
-        let sid_ok = req
-            .cookie(SESSION_COOKIE)
-            .and_then(|c| state.ui.keys.verify(c.value(), now_secs()))
-            .is_some_and(|c| state.ui.keys.csrf_ok(&c.sid, submitted));
-        if !sid_ok {
+        if !state.ui.keys.csrf_ok(&ctx.sid, submitted) {
             return Err(UiError::Csrf);
         }
         Ok(ctx)

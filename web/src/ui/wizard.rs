@@ -250,14 +250,7 @@ async fn wizard_frame(
     )];
     let title = match integration {
         Some(i) if i.status != IntegrationStatus::Draft => {
-            return ctx
-                .frame(
-                    i.name.clone(),
-                    "integrations",
-                    Some(tenant),
-                    super::integrations::crumbs(tenant, i, "Settings"),
-                )
-                .await;
+            return super::integrations::integration_frame(ctx, tenant, i, "Settings").await;
         }
         Some(i) => {
             crumbs.push(Crumb::here(format!("Add integration: {}", i.name)));
