@@ -14,6 +14,7 @@ mod m20261123_000002_rate_limits;
 mod m20261123_000003_events_outcome_index;
 mod m20261123_000004_events_correlation_at;
 mod m20261123_000005_events_tenant_filters;
+mod m20261123_000006_events_fewer_indexes;
 
 /// Runs every migration of this crate, in order.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_events_outcome_index::Migration),
             Box::new(m20261123_000004_events_correlation_at::Migration),
             Box::new(m20261123_000005_events_tenant_filters::Migration),
+            Box::new(m20261123_000006_events_fewer_indexes::Migration),
         ]
     }
 }

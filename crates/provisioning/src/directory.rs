@@ -250,7 +250,7 @@ impl Directory {
     ) -> Result<Resource> {
         let attrs = resource::parse_create(&self.users, body)?;
         let now = now_ms();
-        let row = self.user_row(s, uuid::Uuid::new_v4().to_string(), &attrs, now, 1)?;
+        let row = self.user_row(s, store::new_id(), &attrs, now, 1)?;
         let corr = correlation_id.to_string();
         let row = self
             .store
@@ -480,7 +480,7 @@ impl Directory {
         let mut attrs = resource::parse_create(&self.groups, body)?;
         let members = take_members(&mut attrs)?;
         let now = now_ms();
-        let row = self.group_row(s, uuid::Uuid::new_v4().to_string(), &attrs, now, 1)?;
+        let row = self.group_row(s, store::new_id(), &attrs, now, 1)?;
         let corr = correlation_id.to_string();
         let row = self
             .store

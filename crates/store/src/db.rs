@@ -66,13 +66,8 @@ impl Store {
         master_key: MasterKey,
         opts: StoreOptions,
     ) -> Result<Store> {
-        let mut co = ConnectOptions::new(url.to_owned());
-        co.min_connections(opts.min_connections)
-            .acquire_timeout(opts.acquire_timeout)
-            // Ping only connections idle long enough to have been dropped: a ping on every
-            // acquire was a whole extra round trip per query (~20 % of a lookup's CPU).
-            .test_before_acquire_if_idle_for(Duration::from_secs(30))
-            .sqlx_logging(opts.log_statements);
+        let mut co = pool_options(url, &opts);
+        let mut write_conn = None;
         if is_sqlite(url) {
             if let Some(parent) = sqlite_path(url)
                 .and_then(Path::parent)
@@ -85,31 +80,45 @@ impl Store {
                     ))
                 })?;
             }
-            let busy = opts.sqlite_busy_timeout;
-            // Every connection to `:memory:` is its own database: keep just one.
-            let default_max = if url.contains(":memory:") { 1 } else { 8 };
-            co.max_connections(opts.max_connections.unwrap_or(default_max))
-                .map_sqlx_sqlite_opts(move |o: SqliteConnectOptions| {
-                    o.create_if_missing(true)
-                        .journal_mode(SqliteJournalMode::Wal)
-                        .synchronous(SqliteSynchronous::Full)
-                        .foreign_keys(true)
-                        .busy_timeout(busy)
-                });
+            // Every connection to `:memory:` is its own database: keep just one, and no
+            // separate writer connection.
+            let in_memory = url.contains(":memory:");
+            let default_max = if in_memory { 1 } else { 8 };
+            co.max_connections(opts.max_connections.unwrap_or(default_max));
+            sqlite_pragmas(&mut co, &opts, None);
+            if !in_memory {
+                // The group-commit writer keeps one connection of its own. Its page cache
+                // then stays warm between batches: SQLite drops a connection's whole cache
+                // when another connection has written since its last transaction, so a writer
+                // taking any pooled connection re-read its indexes from the file every batch.
+                let mut wo = pool_options(url, &opts);
+                wo.max_connections(1).min_connections(1);
+                sqlite_pragmas(&mut wo, &opts, Some(WRITER_CACHE_KIB));
+                write_conn = Some(Database::connect(wo).await?);
+            }
         } else {
             co.max_connections(opts.max_connections.unwrap_or(32));
         }
         let db = Database::connect(co).await?;
-        Ok(Store::with_writer(db, SecretBox::new(&master_key)))
+        Ok(Store::with_writer(
+            db,
+            SecretBox::new(&master_key),
+            write_conn,
+        ))
     }
 
     /// Wraps an existing connection (tests, tools).
     pub fn from_connection(db: DatabaseConnection, master_key: &MasterKey) -> Store {
-        Store::with_writer(db, SecretBox::new(master_key))
+        Store::with_writer(db, SecretBox::new(master_key), None)
     }
 
-    /// On SQLite, starts the group-commit writer (on the current runtime, if any).
-    fn with_writer(db: DatabaseConnection, secrets: SecretBox) -> Store {
+    /// On SQLite, starts the group-commit writer (on the current runtime, if any), on
+    /// `write_conn` if given, else on connections from the pool.
+    fn with_writer(
+        db: DatabaseConnection,
+        secrets: SecretBox,
+        write_conn: Option<DatabaseConnection>,
+    ) -> Store {
         let mut store = Store {
             db,
             secrets,
@@ -117,7 +126,7 @@ impl Store {
         };
         if store.backend() == DbBackend::Sqlite {
             // The writer's own handle has no writer: the queue closes with the last Store.
-            store.writer = Writer::start(store.clone());
+            store.writer = Writer::start(store.clone(), write_conn);
         }
         store
     }
@@ -157,11 +166,7 @@ impl Store {
     /// the write lock up front and waits (busy timeout) instead of failing when a read inside
     /// it later has to become a write.
     pub async fn begin_write(&self) -> Result<DatabaseTransaction> {
-        let options = TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        };
-        Ok(self.db.begin_with_options(options).await?)
+        begin_immediate(&self.db).await
     }
 
     /// The secret box built from the master key.
@@ -173,6 +178,50 @@ impl Store {
     pub async fn close(self) -> Result<()> {
         Ok(self.db.close().await?)
     }
+}
+
+/// A write transaction on `conn` (`BEGIN IMMEDIATE` on SQLite).
+pub(crate) async fn begin_immediate(conn: &DatabaseConnection) -> Result<DatabaseTransaction> {
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
+    Ok(conn.begin_with_options(options).await?)
+}
+
+/// Page cache of the writer's own SQLite connection (the pooled readers keep SQLite's default
+/// 2 MiB): enough for the indexes' inner pages and the hot leaves of a large directory.
+const WRITER_CACHE_KIB: u32 = 16 * 1024;
+
+/// Pool options common to every backend and pool.
+fn pool_options(url: &str, opts: &StoreOptions) -> ConnectOptions {
+    let mut co = ConnectOptions::new(url.to_owned());
+    co.min_connections(opts.min_connections)
+        .acquire_timeout(opts.acquire_timeout)
+        // Ping only connections idle long enough to have been dropped: a ping on every
+        // acquire was a whole extra round trip per query (~20 % of a lookup's CPU).
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
+        .sqlx_logging(opts.log_statements);
+    co
+}
+
+/// Every SQLite connection runs with WAL, `synchronous=FULL` (a commit is on disk before it is
+/// reported), foreign keys and a busy timeout; `cache_kib` enlarges its page cache.
+fn sqlite_pragmas(co: &mut ConnectOptions, opts: &StoreOptions, cache_kib: Option<u32>) {
+    let busy = opts.sqlite_busy_timeout;
+    co.map_sqlx_sqlite_opts(move |o: SqliteConnectOptions| {
+        let o = o
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(busy);
+        match cache_kib {
+            // A negative cache_size is in KiB.
+            Some(kib) => o.pragma("cache_size", format!("-{kib}")),
+            None => o,
+        }
+    });
 }
 
 fn is_sqlite(url: &str) -> bool {

@@ -52,7 +52,9 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// A new random id (UUID v4, hyphenated).
+/// A new id: UUID v7 (RFC 9562), hyphenated. Time-ordered, so rows keyed or indexed by it are
+/// appended at the end of their B-tree instead of dirtying a random page per insert (on SQLite
+/// every dirtied page is written to the WAL at commit); 74 random bits keep ids unguessable.
 pub fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Uuid::now_v7().to_string()
 }

@@ -11,8 +11,9 @@
 //! PostgreSQL already shares one WAL flush between concurrent commits, so there each unit
 //! runs in its own transaction from the pool.
 
+use crate::db::begin_immediate;
 use crate::{Result, Store, StoreError};
-use sea_orm::{ConnectionTrait, DatabaseTransaction};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -36,11 +37,12 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task on the current tokio runtime; `None` outside one.
-    pub(crate) fn start(store: Store) -> Option<Writer> {
+    /// Starts the writer task on the current tokio runtime; `None` outside one. Batches run
+    /// on `conn` if given (a connection of the writer's own), else on pooled connections.
+    pub(crate) fn start(store: Store, conn: Option<DatabaseConnection>) -> Option<Writer> {
         let handle = tokio::runtime::Handle::try_current().ok()?;
         let (tx, rx) = mpsc::unbounded_channel();
-        handle.spawn(run(store, rx));
+        handle.spawn(run(store, conn, rx));
         Some(Writer { tx })
     }
 }
@@ -111,13 +113,13 @@ fn kept() -> StoreError {
     StoreError::InvalidData("a write unit kept its transaction".into())
 }
 
-async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Job>) {
+async fn run(store: Store, conn: Option<DatabaseConnection>, mut rx: mpsc::UnboundedReceiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // Whatever queued while the previous batch committed forms the next one.
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
         let n = jobs.len();
-        if let Err(e) = run_batch(&store, jobs).await {
+        if let Err(e) = run_batch(&store, conn.as_ref(), jobs).await {
             tracing::error!(error = %e, units = n, "a write batch failed; its callers got the error");
         }
     }
@@ -125,8 +127,11 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Job>) {
 
 /// Runs and commits one batch. Every job that ran is told the outcome once the commit is
 /// known; a job dropped before it ran tells its caller that nothing was written.
-async fn run_batch(store: &Store, jobs: Vec<Job>) -> Result<()> {
-    let txn = Arc::new(store.begin_write().await?);
+async fn run_batch(store: &Store, conn: Option<&DatabaseConnection>, jobs: Vec<Job>) -> Result<()> {
+    let txn = Arc::new(match conn {
+        Some(c) => begin_immediate(c).await?,
+        None => store.begin_write().await?,
+    });
     // A lone unit needs no savepoint: if it fails, the whole transaction is rolled back.
     let alone = jobs.len() == 1;
     let mut delivers = Vec::with_capacity(jobs.len());

@@ -77,7 +77,7 @@ impl Call {
                         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             })
             .map(str::to_string)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            .unwrap_or_else(store::new_id);
         let mut quirks = Vec::new();
         if req.query_string().contains("aadOptscim062020") {
             quirks.push("Tenant URL flag aadOptscim062020".to_string());
