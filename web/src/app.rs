@@ -111,6 +111,9 @@ pub async fn serve(
         .bind(&bind)?
         .shutdown_timeout(30);
     announce_setup(&announcer, &public_url).await;
+    // Every AppState clone holds the event queue open; the event writer finishes (and `serve`
+    // returns after SIGTERM) only once all of them are gone.
+    drop(announcer);
     if workers > 0 {
         server = server.workers(workers);
     }

@@ -442,6 +442,40 @@ async fn retention_prunes_old_events(backend: Backend) {
     );
 }
 
+/// SIGTERM stops the server promptly and cleanly, and the events of requests it answered are
+/// written before it exits (they are queued in memory and written in batches).
+async fn sigterm_stops_promptly_and_flushes_events(backend: Backend) {
+    let mut s = start(
+        backend,
+        ServeOptions::env(&[("SCIMBRIDGE_RUN_WORKER", "false")]),
+    )
+    .await;
+    let f = fake("ac-key-sigterm").await;
+    let ep = integration(&s, &f, "ac-key-sigterm");
+    let created = s
+        .call(&ep, "POST", "/Users", Some(user("stop@example.com")))
+        .await;
+    assert_eq!(created.status, 201);
+    let correlation = created.header("x-correlation-id").unwrap().to_string();
+    let status = s
+        .terminate_and_wait(Duration::from_secs(20))
+        .expect("the server was still running 20 s after SIGTERM");
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    let events = s
+        .store()
+        .await
+        .list_events(&store::EventQuery {
+            correlation_id: Some(correlation),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        events.iter().any(|e| e.operation == "POST /Users"),
+        "the answered request's event was lost: {events:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // No secret anywhere.
 
@@ -821,5 +855,6 @@ per_backend!(
     readyz_and_inbound_metrics,
     outbound_metrics_and_worker_readiness,
     retention_prunes_old_events,
+    sigterm_stops_promptly_and_flushes_events,
     no_secret_is_logged_stored_or_shown,
 );

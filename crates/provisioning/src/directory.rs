@@ -143,7 +143,7 @@ impl Directory {
             version: row.version,
         };
         Ok(Resource {
-            body: resource::render(&self.users, &row.id, &attrs, &meta),
+            body: resource::render(&self.users, &row.id, attrs, &meta),
             etag: meta.etag(),
             location: meta.location,
             name: row.user_name.clone(),
@@ -193,7 +193,7 @@ impl Directory {
             version: row.version,
         };
         Ok(Resource {
-            body: resource::render(&self.groups, &row.id, &attrs, &meta),
+            body: resource::render(&self.groups, &row.id, attrs, &meta),
             etag: meta.etag(),
             location: meta.location,
             name: row.display_name.clone(),
@@ -254,21 +254,25 @@ impl Directory {
         let corr = correlation_id.to_string();
         let row = self
             .store
-            .write(move |txn| async move {
-                store::scim::insert_user(&*txn, &row)
-                    .await
-                    .map_err(|e| uniqueness(e, "userName", &row.user_name))?;
-                let integration = &row.integration_id;
-                store::jobs::enqueue_job(
-                    &*txn,
-                    integration,
-                    SUBJECT_USER,
-                    &row.id,
-                    Some(&corr),
-                    now,
-                )
-                .await?;
-                Ok::<_, DirectoryError>(row)
+            .write(move |txn| {
+                // Clones: the unit may run twice (see `Store::write`).
+                let (row, corr) = (row.clone(), corr.clone());
+                async move {
+                    store::scim::insert_user(&*txn, &row)
+                        .await
+                        .map_err(|e| uniqueness(e, "userName", &row.user_name))?;
+                    let integration = &row.integration_id;
+                    store::jobs::enqueue_job(
+                        &*txn,
+                        integration,
+                        SUBJECT_USER,
+                        &row.id,
+                        Some(&corr),
+                        now,
+                    )
+                    .await?;
+                    Ok::<_, DirectoryError>(row)
+                }
             })
             .await?;
         self.render_user(s, &row)
@@ -289,7 +293,7 @@ impl Directory {
     ) -> Result<Resource> {
         let row = self.load_user(s, id).await?;
         let mut r = self.render_user(s, &row)?;
-        r.body = projection.apply(&self.users, &r.body);
+        r.body = projection.apply(&self.users, std::mem::take(&mut r.body));
         Ok(r)
     }
 
@@ -356,20 +360,24 @@ impl Directory {
             let (expected, corr) = (row.version, correlation_id.to_string());
             let written = self
                 .store
-                .write(move |txn| async move {
-                    store::scim::update_user(&*txn, &new_row, expected)
-                        .await
-                        .map_err(|e| uniqueness(e, "userName", &new_row.user_name))?;
-                    store::jobs::enqueue_job(
-                        &*txn,
-                        &new_row.integration_id,
-                        SUBJECT_USER,
-                        &new_row.id,
-                        Some(&corr),
-                        new_row.updated_at,
-                    )
-                    .await?;
-                    Ok::<_, DirectoryError>(new_row)
+                .write(move |txn| {
+                    // Clones: the unit may run twice (see `Store::write`).
+                    let (new_row, corr) = (new_row.clone(), corr.clone());
+                    async move {
+                        store::scim::update_user(&*txn, &new_row, expected)
+                            .await
+                            .map_err(|e| uniqueness(e, "userName", &new_row.user_name))?;
+                        store::jobs::enqueue_job(
+                            &*txn,
+                            &new_row.integration_id,
+                            SUBJECT_USER,
+                            &new_row.id,
+                            Some(&corr),
+                            new_row.updated_at,
+                        )
+                        .await?;
+                        Ok::<_, DirectoryError>(new_row)
+                    }
                 })
                 .await;
             match written {
@@ -400,20 +408,24 @@ impl Directory {
             correlation_id.to_string(),
         );
         self.store
-            .write(move |txn| async move {
-                if !store::scim::delete_user(&*txn, &integration, &uid).await? {
-                    return Err(ScimError::not_found(format!("User {uid} not found")).into());
+            .write(move |txn| {
+                // Clones: the unit may run twice (see `Store::write`).
+                let (integration, uid, corr) = (integration.clone(), uid.clone(), corr.clone());
+                async move {
+                    if !store::scim::delete_user(&*txn, &integration, &uid).await? {
+                        return Err(ScimError::not_found(format!("User {uid} not found")).into());
+                    }
+                    store::jobs::enqueue_job(
+                        &*txn,
+                        &integration,
+                        SUBJECT_USER,
+                        &uid,
+                        Some(&corr),
+                        now_ms(),
+                    )
+                    .await?;
+                    Ok::<_, DirectoryError>(())
                 }
-                store::jobs::enqueue_job(
-                    &*txn,
-                    &integration,
-                    SUBJECT_USER,
-                    &uid,
-                    Some(&corr),
-                    now_ms(),
-                )
-                .await?;
-                Ok::<_, DirectoryError>(())
             })
             .await?;
         Ok(row.user_name)
@@ -444,7 +456,7 @@ impl Directory {
                     .iter()
                     .map(|r| {
                         self.render_user(s, r)
-                            .map(|x| plan.projection.apply(&self.users, &x.body))
+                            .map(|x| plan.projection.apply(&self.users, x.body))
                     })
                     .collect::<Result<Vec<_>>>()?;
                 Ok(ListResponse::new(items, total, plan.start_index))
@@ -484,24 +496,36 @@ impl Directory {
         let corr = correlation_id.to_string();
         let row = self
             .store
-            .write(move |txn| async move {
-                let (txn, integration, corr) = (&*txn, &row.integration_id, Some(corr.as_str()));
-                store::scim::insert_group(txn, &row)
-                    .await
-                    .map_err(|e| uniqueness(e, "displayName", &row.display_name))?;
-                let typed = resolve_members(txn, integration, &members).await?;
-                if !typed.is_empty() {
-                    store::scim::set_group_members(txn, integration, &row.id, &typed).await?;
-                }
-                store::jobs::enqueue_job(txn, integration, SUBJECT_GROUP, &row.id, corr, now)
-                    .await?;
-                for (member, kind) in &typed {
-                    if *kind == MemberType::User {
-                        store::jobs::enqueue_job(txn, integration, SUBJECT_USER, member, corr, now)
-                            .await?;
+            .write(move |txn| {
+                // Clones: the unit may run twice (see `Store::write`).
+                let (row, corr, members) = (row.clone(), corr.clone(), members.clone());
+                async move {
+                    let (txn, integration, corr) =
+                        (&*txn, &row.integration_id, Some(corr.as_str()));
+                    store::scim::insert_group(txn, &row)
+                        .await
+                        .map_err(|e| uniqueness(e, "displayName", &row.display_name))?;
+                    let typed = resolve_members(txn, integration, &members).await?;
+                    if !typed.is_empty() {
+                        store::scim::set_group_members(txn, integration, &row.id, &typed).await?;
                     }
+                    store::jobs::enqueue_job(txn, integration, SUBJECT_GROUP, &row.id, corr, now)
+                        .await?;
+                    for (member, kind) in &typed {
+                        if *kind == MemberType::User {
+                            store::jobs::enqueue_job(
+                                txn,
+                                integration,
+                                SUBJECT_USER,
+                                member,
+                                corr,
+                                now,
+                            )
+                            .await?;
+                        }
+                    }
+                    Ok::<_, DirectoryError>(row)
                 }
-                Ok::<_, DirectoryError>(row)
             })
             .await?;
         let members =
@@ -557,7 +581,7 @@ impl Directory {
             None
         };
         let mut r = self.render_group(s, &row, members.as_deref())?;
-        r.body = projection.apply(&self.groups, &r.body);
+        r.body = projection.apply(&self.groups, std::mem::take(&mut r.body));
         Ok(r)
     }
 
@@ -646,50 +670,69 @@ impl Directory {
             let (expected, corr) = (row.version, correlation_id.to_string());
             let written = self
                 .store
-                .write(move |txn| async move {
-                    let (txn, integration, id) = (&*txn, &new_row.integration_id, &new_row.id);
-                    let corr = Some(corr.as_str());
-                    store::scim::update_group(txn, &new_row, expected)
-                        .await
-                        .map_err(|e| uniqueness(e, "displayName", &new_row.display_name))?;
-                    let typed_added = resolve_members(txn, integration, &added).await?;
-                    if !typed_added.is_empty() {
-                        store::scim::add_group_members(txn, integration, id, &typed_added).await?;
-                    }
-                    if !removed.is_empty() {
-                        store::scim::remove_group_members(txn, integration, id, &removed).await?;
-                    }
-                    let now = new_row.updated_at;
-                    store::jobs::enqueue_job(txn, integration, SUBJECT_GROUP, id, corr, now)
-                        .await?;
-                    // Roles can follow group membership: every member whose groups changed is
-                    // re-synced.
-                    let touched = typed_added
-                        .iter()
-                        .filter(|(_, k)| *k == MemberType::User)
-                        .map(|(m, _)| m)
-                        .chain(removed.iter());
-                    for member in touched {
-                        store::jobs::enqueue_job(txn, integration, SUBJECT_USER, member, corr, now)
+                .write(move |txn| {
+                    // Clones: the unit may run twice (see `Store::write`).
+                    let (new_row, corr, added, removed, before_members) = (
+                        new_row.clone(),
+                        corr.clone(),
+                        added.clone(),
+                        removed.clone(),
+                        before_members.clone(),
+                    );
+                    async move {
+                        let (txn, integration, id) = (&*txn, &new_row.integration_id, &new_row.id);
+                        let corr = Some(corr.as_str());
+                        store::scim::update_group(txn, &new_row, expected)
+                            .await
+                            .map_err(|e| uniqueness(e, "displayName", &new_row.display_name))?;
+                        let typed_added = resolve_members(txn, integration, &added).await?;
+                        if !typed_added.is_empty() {
+                            store::scim::add_group_members(txn, integration, id, &typed_added)
+                                .await?;
+                        }
+                        if !removed.is_empty() {
+                            store::scim::remove_group_members(txn, integration, id, &removed)
+                                .await?;
+                        }
+                        let now = new_row.updated_at;
+                        store::jobs::enqueue_job(txn, integration, SUBJECT_GROUP, id, corr, now)
                             .await?;
-                    }
-                    if attrs_changed {
-                        // A renamed group can change every member's role.
-                        for m in before_members.iter().filter(|m| {
-                            m.member_type == MemberType::User && !removed.contains(&m.member_id)
-                        }) {
+                        // Roles can follow group membership: every member whose groups changed is
+                        // re-synced.
+                        let touched = typed_added
+                            .iter()
+                            .filter(|(_, k)| *k == MemberType::User)
+                            .map(|(m, _)| m)
+                            .chain(removed.iter());
+                        for member in touched {
                             store::jobs::enqueue_job(
                                 txn,
                                 integration,
                                 SUBJECT_USER,
-                                &m.member_id,
+                                member,
                                 corr,
                                 now,
                             )
                             .await?;
                         }
+                        if attrs_changed {
+                            // A renamed group can change every member's role.
+                            for m in before_members.iter().filter(|m| {
+                                m.member_type == MemberType::User && !removed.contains(&m.member_id)
+                            }) {
+                                store::jobs::enqueue_job(
+                                    txn,
+                                    integration,
+                                    SUBJECT_USER,
+                                    &m.member_id,
+                                    corr,
+                                    now,
+                                )
+                                .await?;
+                            }
+                        }
+                        Ok::<_, DirectoryError>(new_row)
                     }
-                    Ok::<_, DirectoryError>(new_row)
                 })
                 .await;
             let new_row = match written {
@@ -725,25 +768,35 @@ impl Directory {
             correlation_id.to_string(),
         );
         self.store
-            .write(move |txn| async move {
-                let (txn, corr) = (&*txn, Some(corr.as_str()));
-                if !store::scim::delete_group(txn, &integration, &gid).await? {
-                    return Err(ScimError::not_found(format!("Group {gid} not found")).into());
+            .write(move |txn| {
+                // Clones: the unit may run twice (see `Store::write`).
+                let (integration, gid, corr, members) = (
+                    integration.clone(),
+                    gid.clone(),
+                    corr.clone(),
+                    members.clone(),
+                );
+                async move {
+                    let (txn, corr) = (&*txn, Some(corr.as_str()));
+                    if !store::scim::delete_group(txn, &integration, &gid).await? {
+                        return Err(ScimError::not_found(format!("Group {gid} not found")).into());
+                    }
+                    let now = now_ms();
+                    store::jobs::enqueue_job(txn, &integration, SUBJECT_GROUP, &gid, corr, now)
+                        .await?;
+                    for m in members.iter().filter(|m| m.member_type == MemberType::User) {
+                        store::jobs::enqueue_job(
+                            txn,
+                            &integration,
+                            SUBJECT_USER,
+                            &m.member_id,
+                            corr,
+                            now,
+                        )
+                        .await?;
+                    }
+                    Ok::<_, DirectoryError>(())
                 }
-                let now = now_ms();
-                store::jobs::enqueue_job(txn, &integration, SUBJECT_GROUP, &gid, corr, now).await?;
-                for m in members.iter().filter(|m| m.member_type == MemberType::User) {
-                    store::jobs::enqueue_job(
-                        txn,
-                        &integration,
-                        SUBJECT_USER,
-                        &m.member_id,
-                        corr,
-                        now,
-                    )
-                    .await?;
-                }
-                Ok::<_, DirectoryError>(())
             })
             .await?;
         Ok(row.display_name)
@@ -781,10 +834,7 @@ impl Directory {
                     } else {
                         None
                     };
-                    items.push(
-                        plan.projection
-                            .apply(&self.groups, &rendered(row, members)?),
-                    );
+                    items.push(plan.projection.apply(&self.groups, rendered(row, members)?));
                 }
                 Ok(ListResponse::new(items, total, plan.start_index))
             }
@@ -957,7 +1007,7 @@ impl Plan {
             .into_iter()
             .skip(self.offset as usize)
             .take(self.count as usize)
-            .map(|r| self.projection.apply(rt, &r))
+            .map(|r| self.projection.apply(rt, r))
             .collect();
         ListResponse::new(page, total, self.start_index)
     }

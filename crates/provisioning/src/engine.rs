@@ -409,7 +409,7 @@ impl Worker {
             location: String::new(),
             version: user.version,
         };
-        let rendered = resource::render(&self.users, &user.id, &attrs, &meta);
+        let rendered = resource::render(&self.users, &user.id, attrs.clone(), &meta);
         let groups: Vec<String> = store::scim::groups_of_member(db, &job.integration_id, &user.id)
             .await?
             .into_iter()

@@ -76,7 +76,7 @@ pub async fn preview_rules(
         let Ok(attrs) = serde_json::from_str::<Map<String, Value>>(&row.resource) else {
             continue;
         };
-        let user = resource::render(&users_type, &row.id, &attrs, &meta);
+        let user = resource::render(&users_type, &row.id, attrs, &meta);
         let groups = groups_of.get(&row.id).unwrap_or(&no_groups);
         let mut decided = false;
         for (i, rule) in rules.iter().enumerate() {

@@ -37,7 +37,7 @@ fn bench(c: &mut Criterion) {
         location: "l".into(),
         version: 1,
     };
-    let rendered = render(&rt, "id", &attrs, &meta);
+    let rendered = render(&rt, "id", attrs.clone(), &meta);
 
     let simple = r#"userName eq "Test_User_ab6490ee@testuser.com""#;
     let complex = r#"userType eq "Employee" and (emails[type eq "work" and value co "@testuser.com"] or urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "sales") and not (active eq false)"#;

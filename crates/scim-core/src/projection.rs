@@ -50,31 +50,37 @@ impl Projection {
         };
         let mut probe = Map::new();
         probe.insert(def.name.clone(), Value::Bool(true));
-        self.apply(rt, &probe).contains_key(&def.name)
+        self.apply(rt, probe).contains_key(&def.name)
     }
 
-    /// Applies the projection to a rendered resource.
-    pub fn apply(&self, rt: &ResourceType, resource: &Map<String, Value>) -> Map<String, Value> {
+    /// Applies the projection to a rendered resource, moving the kept values out of it.
+    pub fn apply(&self, rt: &ResourceType, resource: Map<String, Value>) -> Map<String, Value> {
         let mut out = Map::new();
         for (key, value) in resource {
             if key == "schemas" {
-                out.insert(key.clone(), value.clone());
+                out.insert(key, value);
                 continue;
             }
-            if is_urn(key) {
-                if let (Some(ext), Value::Object(inner)) = (rt.extension(key), value) {
-                    let projected = self.project_object(inner, Some(&ext.id), |n| ext.attribute(n));
-                    if !projected.is_empty() {
-                        out.insert(key.clone(), Value::Object(projected));
+            if is_urn(&key) {
+                match (rt.extension(&key), value) {
+                    (Some(ext), Value::Object(inner)) => {
+                        let projected =
+                            self.project_object(inner, Some(&ext.id), |n| ext.attribute(n));
+                        if !projected.is_empty() {
+                            out.insert(key, Value::Object(projected));
+                        }
                     }
-                } else if self.wants_unknown_schema(key) {
-                    out.insert(key.clone(), value.clone());
+                    (_, value) => {
+                        if self.wants_unknown_schema(&key) {
+                            out.insert(key, value);
+                        }
+                    }
                 }
                 continue;
             }
-            let def = rt.attribute(None, key);
-            if let Some(v) = self.project_attr(None, key, def, value) {
-                out.insert(key.clone(), v);
+            let def = rt.attribute(None, &key);
+            if let Some(v) = self.project_attr(None, &key, def, value) {
+                out.insert(key, v);
             }
         }
         out
@@ -82,14 +88,14 @@ impl Projection {
 
     fn project_object<'a>(
         &self,
-        obj: &Map<String, Value>,
+        obj: Map<String, Value>,
         urn: Option<&str>,
         lookup: impl Fn(&str) -> Option<&'a AttributeDef>,
     ) -> Map<String, Value> {
         let mut out = Map::new();
         for (k, v) in obj {
-            if let Some(p) = self.project_attr(urn, k, lookup(k), v) {
-                out.insert(k.clone(), p);
+            if let Some(p) = self.project_attr(urn, &k, lookup(&k), v) {
+                out.insert(k, p);
             }
         }
         out
@@ -115,12 +121,12 @@ impl Projection {
         urn: Option<&str>,
         name: &str,
         def: Option<&AttributeDef>,
-        value: &Value,
+        value: Value,
     ) -> Option<Value> {
         let returned = def.map(|d| d.returned).unwrap_or(Returned::Default);
         match returned {
             Returned::Never => return None,
-            Returned::Always => return Some(value.clone()),
+            Returned::Always => return Some(value),
             _ => {}
         }
         let selects = |s: &Selector| match s {
@@ -135,7 +141,7 @@ impl Projection {
         }) {
             return None;
         }
-        let mut value = value.clone();
+        let mut value = value;
         for s in &excluded {
             if let Selector::Path(AttrPath {
                 sub_attr: Some(sub),

@@ -109,19 +109,17 @@ pub fn apply_put(
 pub fn render(
     rt: &ResourceType,
     id: &str,
-    attrs: &Map<String, Value>,
+    attrs: Map<String, Value>,
     meta: &Meta,
 ) -> Map<String, Value> {
-    let mut out = Map::new();
+    let mut out = Map::with_capacity(attrs.len() + 3);
     let mut schemas = vec![Value::String(rt.schema.id.clone())];
     for key in attrs.keys().filter(|k| is_urn(k)) {
         schemas.push(Value::String(key.clone()));
     }
     out.insert("schemas".into(), Value::Array(schemas));
     out.insert("id".into(), Value::String(id.to_string()));
-    for (k, v) in attrs {
-        out.insert(k.clone(), v.clone());
-    }
+    out.extend(attrs);
     let mut m = Map::new();
     m.insert("resourceType".into(), Value::String(rt.name.clone()));
     m.insert(

@@ -132,7 +132,7 @@ fn run_case(case: &Value) -> Result<Vec<String>, ScimError> {
         }
         other => panic!("unknown kind {other:?}"),
     };
-    let out = render(&rt, &id, &attrs, &meta());
+    let out = render(&rt, &id, attrs.clone(), &meta());
     let mut errors = Vec::new();
     let expect = &case["expect"];
     if let Some(after) = expect.get("after") {

@@ -20,7 +20,7 @@ fn user(v: Value) -> Map<String, Value> {
         location: "https://x/Users/1".into(),
         version: 1,
     };
-    resource::render(&rt, "2819c223-7f76-453a-919d-413861904646", &attrs, &meta)
+    resource::render(&rt, "2819c223-7f76-453a-919d-413861904646", attrs, &meta)
 }
 
 fn babs() -> Map<String, Value> {

@@ -25,7 +25,7 @@ fn rendered() -> serde_json::Map<String, Value> {
         location: "l".into(),
         version: 1,
     };
-    render(&rt, "id1", &attrs, &meta)
+    render(&rt, "id1", attrs, &meta)
 }
 
 fn project(attrs: Option<&str>, excluded: Option<&str>) -> Value {
@@ -33,7 +33,7 @@ fn project(attrs: Option<&str>, excluded: Option<&str>) -> Value {
     Value::Object(
         Projection::parse(attrs, excluded, &rt)
             .unwrap()
-            .apply(&rt, &rendered()),
+            .apply(&rt, rendered()),
     )
 }
 

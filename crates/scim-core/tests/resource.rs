@@ -60,7 +60,7 @@ fn entra_create_body_is_normalised() {
         location: "https://h/scim/v2/i/Users/u1".into(),
         version: 3,
     };
-    let out = Value::Object(render(&rt, "u1", &attrs, &meta));
+    let out = Value::Object(render(&rt, "u1", attrs.clone(), &meta));
     assert_eq!(out["id"], json!("u1"));
     assert_eq!(
         out["meta"],

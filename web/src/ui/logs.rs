@@ -677,7 +677,7 @@ async fn user(
         location: String::new(),
         version: row.version,
     };
-    let rendered = scim_core::resource::render(&users_type, &row.id, &attrs, &meta);
+    let rendered = scim_core::resource::render(&users_type, &row.id, attrs, &meta);
     let groups: Vec<String> = store::scim::groups_of_member(db, &iid, &uid)
         .await?
         .into_iter()

@@ -211,6 +211,27 @@ impl TestServer {
         wait_healthy(&self.http, &self.base, &mut self.child).await;
     }
 
+    /// Sends SIGTERM (a graceful stop, as systemd or Docker do) and waits up to `limit` for the
+    /// process to exit. Returns its exit status, or `None` if it was still running (it is then
+    /// killed).
+    pub fn terminate_and_wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
+    }
+
     /// A second `scimbridge serve` on the same database (another instance behind a balancer).
     pub async fn another_instance(&self) -> Instance {
         let port = free_port();

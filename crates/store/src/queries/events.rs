@@ -4,9 +4,11 @@ use crate::entities::provisioning_events as pe;
 use crate::types::{Direction, SubjectKind};
 use crate::{Result, Store};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait,
 };
 use serde::Serialize;
+use std::sync::Arc;
 
 /// Rows per multi-row INSERT (15 columns each stays far below every bind limit).
 const INSERT_CHUNK: usize = 500;
@@ -162,15 +164,23 @@ impl Store {
         if events.is_empty() {
             return Ok(());
         }
-        self.write(move |txn| async move {
-            let mut rows = events.into_iter().map(active).peekable();
-            while rows.peek().is_some() {
-                let chunk: Vec<_> = rows.by_ref().take(INSERT_CHUNK).collect();
-                pe::Entity::insert_many(chunk)
-                    .exec_without_returning(&*txn)
-                    .await?;
+        // The SQL is built here, by the caller, not on the writer's serial path.
+        let backend = self.backend();
+        let mut rows = events.into_iter().map(active).peekable();
+        let mut statements = Vec::new();
+        while rows.peek().is_some() {
+            let chunk: Vec<_> = rows.by_ref().take(INSERT_CHUNK).collect();
+            statements.push(pe::Entity::insert_many(chunk).build(backend));
+        }
+        let statements = Arc::new(statements);
+        self.write(move |txn| {
+            let statements = Arc::clone(&statements);
+            async move {
+                for statement in statements.iter() {
+                    txn.execute_raw(statement.clone()).await?;
+                }
+                Ok(())
             }
-            Ok(())
         })
         .await
     }

@@ -1,6 +1,10 @@
 //! Paging and sorting of SCIM list queries.
 
-use sea_orm::{Condition, DbBackend, EntityTrait, QueryTrait, Select, SelectModel, SelectorRaw};
+use crate::Result;
+use sea_orm::{
+    Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, PaginatorTrait,
+    QueryTrait, Select, SelectModel, SelectorRaw,
+};
 
 /// The attributes a list can be sorted by (RFC 7644 §3.4.2.3). Ties are broken by creation
 /// time then id, so paging is stable.
@@ -78,4 +82,36 @@ pub(crate) fn limited<E: EntityTrait>(
         stmt.sql.push_str(&format!(" OFFSET {offset}"));
     }
     E::find().from_raw_sql(stmt)
+}
+
+/// One page of `ordered` (the query `base` with its sort) and the total count of `base`.
+///
+/// A short page is the last one, so it gives the total without a COUNT (a lookup by userName
+/// is then one query); only a full page or an empty page past the start needs the COUNT.
+/// (Running the COUNT concurrently on a second connection made no measurable difference to
+/// a sequential client paging 10,000 users on SQLite, so it stays sequential.)
+pub(crate) async fn page_and_total<E, C>(
+    conn: &C,
+    base: Select<E>,
+    ordered: Select<E>,
+    q: &ListQuery,
+) -> Result<(Vec<E::Model>, u64)>
+where
+    E: EntityTrait,
+    E::Model: FromQueryResult + Send + Sync,
+    C: ConnectionTrait,
+{
+    if q.limit == 0 {
+        return Ok((Vec::new(), base.count(conn).await?));
+    }
+    let rows = limited(conn.get_database_backend(), ordered, q.limit, q.offset)
+        .all(conn)
+        .await?;
+    let short = (rows.len() as u64) < q.limit && (q.offset == 0 || !rows.is_empty());
+    let total = if short {
+        q.offset + rows.len() as u64
+    } else {
+        base.count(conn).await?
+    };
+    Ok((rows, total))
 }

@@ -1,6 +1,6 @@
 //! SCIM users.
 
-use super::list::{ListQuery, SortKey, limited};
+use super::list::{ListQuery, SortKey, limited, page_and_total};
 use crate::entities::{group_members, scim_users as u};
 use crate::{Result, StoreError};
 use sea_orm::sea_query::{NullOrdering, Order};
@@ -216,25 +216,8 @@ pub async fn list_users<C: ConnectionTrait>(
     if let Some(c) = &q.condition {
         base = base.filter(c.clone());
     }
-    if q.limit == 0 {
-        return Ok((Vec::new(), base.count(conn).await?));
-    }
-    let rows = limited(
-        conn.get_database_backend(),
-        ordered(base.clone(), q.sort),
-        q.limit,
-        q.offset,
-    )
-    .all(conn)
-    .await?;
-    // A short page is the last one, so it gives the total without a COUNT (a lookup by
-    // userName is then one query); only a full page or an empty page past the start counts.
-    let short = (rows.len() as u64) < q.limit && (q.offset == 0 || !rows.is_empty());
-    let total = if short {
-        q.offset + rows.len() as u64
-    } else {
-        base.count(conn).await?
-    };
+    let ordered = ordered(base.clone(), q.sort);
+    let (rows, total) = page_and_total(conn, base, ordered, q).await?;
     Ok((rows.into_iter().map(Into::into).collect(), total))
 }
 

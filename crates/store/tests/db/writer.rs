@@ -23,11 +23,14 @@ async fn concurrent_units_commit_or_fail_on_their_own() {
                 };
                 let row = user(&integration, &name, n);
                 store
-                    .write(move |txn| async move {
-                        scim::insert_user(&*txn, &row).await?;
-                        enqueue_job(&*txn, &integration, SubjectKind::User, &row.id, None, 1)
-                            .await?;
-                        Ok::<_, StoreError>(row.id)
+                    .write(move |txn| {
+                        let (row, integration) = (row.clone(), integration.clone());
+                        async move {
+                            scim::insert_user(&*txn, &row).await?;
+                            enqueue_job(&*txn, &integration, SubjectKind::User, &row.id, None, 1)
+                                .await?;
+                            Ok::<_, StoreError>(row.id)
+                        }
                     })
                     .await
             }));
@@ -56,9 +59,12 @@ async fn concurrent_units_commit_or_fail_on_their_own() {
         let (store, integration) = (s.clone(), i.id.clone());
         let row = user(&integration, "late-failure@acme.test", 99);
         let err = store
-            .write(move |txn| async move {
-                scim::insert_user(&*txn, &row).await?;
-                Err::<(), _>(StoreError::InvalidData("changed my mind".into()))
+            .write(move |txn| {
+                let row = row.clone();
+                async move {
+                    scim::insert_user(&*txn, &row).await?;
+                    Err::<(), _>(StoreError::InvalidData("changed my mind".into()))
+                }
             })
             .await
             .unwrap_err();
@@ -71,5 +77,76 @@ async fn concurrent_units_commit_or_fail_on_their_own() {
             "{}",
             db.label
         );
+    }
+}
+
+/// Units that fail after writing, mixed into batches with units that succeed: on SQLite such a
+/// batch is first run without savepoints, then rolled back and run again with one per unit.
+/// Every caller gets its own result exactly once, and only the successful units' rows remain.
+#[tokio::test]
+async fn late_failures_in_a_batch_undo_only_themselves() {
+    for db in test_stores().await {
+        let s = &db.store;
+        let (_, i) = tenant_with_integration(s, "Acme").await;
+        let mut tasks = Vec::new();
+        for n in 0..48 {
+            let (store, integration) = (s.clone(), i.id.clone());
+            tasks.push(tokio::spawn(async move {
+                let row = user(&integration, &format!("late{n}@acme.test"), n);
+                let fails = n % 4 == 3;
+                let result = store
+                    .write(move |txn| {
+                        let (row, integration) = (row.clone(), integration.clone());
+                        async move {
+                            scim::insert_user(&*txn, &row).await?;
+                            enqueue_job(&*txn, &integration, SubjectKind::User, &row.id, None, 1)
+                                .await?;
+                            if fails {
+                                return Err(StoreError::InvalidData(format!("unit {n} fails")));
+                            }
+                            Ok(row.user_name)
+                        }
+                    })
+                    .await;
+                (n, result)
+            }));
+        }
+        for t in tasks {
+            let (n, result) = t.await.unwrap();
+            match result {
+                Ok(name) => {
+                    assert!(n % 4 != 3, "{}: unit {n} should have failed", db.label);
+                    assert_eq!(name, format!("late{n}@acme.test"), "{}", db.label);
+                }
+                Err(StoreError::InvalidData(m)) => {
+                    assert_eq!(n % 4, 3, "{}: unit {n} failed: {m}", db.label);
+                    assert_eq!(m, format!("unit {n} fails"), "{}", db.label);
+                }
+                Err(e) => panic!("{}: unit {n}: unexpected {e:?}", db.label),
+            }
+        }
+        assert_eq!(
+            scim::count_users(s.db(), &i.id).await.unwrap(),
+            36,
+            "{}",
+            db.label
+        );
+        assert_eq!(
+            s.count_jobs(&i.id, JobState::Pending).await.unwrap(),
+            36,
+            "{}",
+            db.label
+        );
+        for n in (3..48).step_by(4) {
+            let name = format!("late{n}@acme.test");
+            assert!(
+                scim::find_user_by_user_name(s.db(), &i.id, &name)
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "{}: the failed unit's user {name} was left behind",
+                db.label
+            );
+        }
     }
 }
