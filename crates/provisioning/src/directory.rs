@@ -357,14 +357,14 @@ impl Directory {
             }
             let new_row =
                 self.user_row(s, row.id.clone(), &next, row.created_at, row.version + 1)?;
-            let (expected, corr) = (row.version, correlation_id.to_string());
+            let (before, corr) = (row, correlation_id.to_string());
             let written = self
                 .store
                 .write(move |txn| {
                     // Clones: the unit may run twice (see `Store::write`).
-                    let (new_row, corr) = (new_row.clone(), corr.clone());
+                    let (before, new_row, corr) = (before.clone(), new_row.clone(), corr.clone());
                     async move {
-                        store::scim::update_user(&*txn, &new_row, expected)
+                        store::scim::update_user_from(&*txn, &before, &new_row)
                             .await
                             .map_err(|e| uniqueness(e, "userName", &new_row.user_name))?;
                         store::jobs::enqueue_job(

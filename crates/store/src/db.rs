@@ -66,6 +66,7 @@ impl Store {
         master_key: MasterKey,
         opts: StoreOptions,
     ) -> Result<Store> {
+        let url = &*loopback_without_tls(url);
         let mut co = pool_options(url, &opts);
         let mut write_conn = None;
         if is_sqlite(url) {
@@ -224,6 +225,36 @@ fn sqlite_pragmas(co: &mut ConnectOptions, opts: &StoreOptions, cache_kib: Optio
     });
 }
 
+/// A PostgreSQL URL naming a loopback host and no `sslmode` gets `sslmode=disable`: sqlx
+/// otherwise negotiates TLS (`prefer`), which protects nothing on loopback and cost about a
+/// quarter of the server's CPU per lookup. Any explicit `sslmode` is kept as given.
+fn loopback_without_tls(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some(rest) = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+    else {
+        return url.into();
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = if host_port.starts_with('[') {
+        host_port
+            .split(']')
+            .next()
+            .map(|h| &h[1..])
+            .unwrap_or_default()
+    } else {
+        host_port.split(':').next().unwrap_or_default()
+    };
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    let loopback = matches!(host, "127.0.0.1" | "localhost" | "::1");
+    if !loopback || query.split('&').any(|p| p.starts_with("sslmode=")) {
+        return url.into();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}sslmode=disable").into()
+}
+
 fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
 }
@@ -243,7 +274,41 @@ fn sqlite_path(url: &str) -> Option<&Path> {
 
 #[cfg(test)]
 mod tests {
-    use super::sqlite_path;
+    use super::{loopback_without_tls, sqlite_path};
+
+    #[test]
+    fn loopback_postgres_skips_tls_unless_asked() {
+        for (given, used) in [
+            (
+                "postgres://postgres@127.0.0.1:5432/db",
+                "postgres://postgres@127.0.0.1:5432/db?sslmode=disable",
+            ),
+            (
+                "postgres://u:p@localhost/db?application_name=x",
+                "postgres://u:p@localhost/db?application_name=x&sslmode=disable",
+            ),
+            (
+                "postgresql://u@[::1]:5432/db",
+                "postgresql://u@[::1]:5432/db?sslmode=disable",
+            ),
+            // An explicit choice is kept; other hosts are left alone.
+            (
+                "postgres://u@127.0.0.1/db?sslmode=require",
+                "postgres://u@127.0.0.1/db?sslmode=require",
+            ),
+            (
+                "postgres://u@db.internal:5432/db",
+                "postgres://u@db.internal:5432/db",
+            ),
+            (
+                "postgres://u@127.0.0.1.example.com/db",
+                "postgres://u@127.0.0.1.example.com/db",
+            ),
+            ("sqlite://data/x.db", "sqlite://data/x.db"),
+        ] {
+            assert_eq!(loopback_without_tls(given), used, "{given}");
+        }
+    }
     use std::path::Path;
 
     #[test]

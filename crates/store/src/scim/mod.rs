@@ -27,7 +27,7 @@ pub use members::{
 };
 pub use users::{
     UserRow, count_users, delete_user, find_user_by_external_id, find_user_by_user_name, get_user,
-    insert_user, list_users, list_users_unpaged, update_user,
+    insert_user, list_users, list_users_unpaged, update_user, update_user_from,
 };
 
 /// Largest IN-list sent in one statement.

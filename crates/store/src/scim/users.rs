@@ -5,8 +5,9 @@ use crate::entities::{group_members, scim_users as u};
 use crate::{Result, StoreError};
 use sea_orm::sea_query::{NullOrdering, Order};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, Select,
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    Select,
 };
 
 /// A SCIM user as stored.
@@ -144,10 +145,44 @@ pub async fn update_user<C: ConnectionTrait>(
     row: &UserRow,
     expected_version: i64,
 ) -> Result<()> {
+    write_update(conn, active_model(row), row, expected_version).await
+}
+
+/// [`update_user`] from `before`, the stored row the change was made to (its version is the
+/// expected one): only the columns that differ are written, so the indexes over unchanged
+/// columns (userName, externalId) are left alone. SQLite rewrites an index entry whenever its
+/// column is assigned, changed or not; a PATCH rarely touches the userName.
+pub async fn update_user_from<C: ConnectionTrait>(
+    conn: &C,
+    before: &UserRow,
+    row: &UserRow,
+) -> Result<()> {
     let mut am = active_model(row);
-    am.id = Default::default();
-    am.integration_id = Default::default();
-    am.created_at = Default::default();
+    if before.user_name == row.user_name {
+        am.user_name = NotSet;
+        am.user_name_lower = NotSet;
+    }
+    if before.external_id == row.external_id {
+        am.external_id = NotSet;
+    }
+    if before.display_name == row.display_name {
+        am.display_name = NotSet;
+    }
+    if before.active == row.active {
+        am.active = NotSet;
+    }
+    write_update(conn, am, row, before.version).await
+}
+
+async fn write_update<C: ConnectionTrait>(
+    conn: &C,
+    mut am: u::ActiveModel,
+    row: &UserRow,
+    expected_version: i64,
+) -> Result<()> {
+    am.id = NotSet;
+    am.integration_id = NotSet;
+    am.created_at = NotSet;
     let res = u::Entity::update_many()
         .set(am)
         .filter(u::Column::Id.eq(row.id.as_str()))

@@ -131,6 +131,46 @@ async fn update_checks_the_version_and_the_user_name() {
         recase.version = 3;
         scim::update_user(s.db(), &recase, 2).await.unwrap();
 
+        // Writing only the changed columns: the unchanged ones keep their values, the
+        // changed ones are stored, and the checks are the same.
+        let before = scim::get_user(s.db(), &i.id, &a.id).await.unwrap().unwrap();
+        let mut next = before.clone();
+        next.external_id = Some("ext-a".into());
+        next.active = !before.active;
+        next.resource = r#"{"userName":"A@X.TEST","externalId":"ext-a"}"#.into();
+        next.version = 4;
+        next.updated_at = 20;
+        scim::update_user_from(s.db(), &before, &next)
+            .await
+            .unwrap();
+        let stored = scim::get_user(s.db(), &i.id, &a.id).await.unwrap().unwrap();
+        assert_eq!(stored, next, "{}", db.label);
+        assert_eq!(
+            scim::find_user_by_user_name(s.db(), &i.id, "a@x.test")
+                .await
+                .unwrap()
+                .map(|u| u.id),
+            Some(a.id.clone()),
+            "{}: the userName index still finds the user",
+            db.label
+        );
+        let mut stale_next = next.clone();
+        stale_next.version = 5;
+        assert!(matches!(
+            scim::update_user_from(s.db(), &before, &stale_next).await,
+            Err(StoreError::VersionMismatch)
+        ));
+        let mut clash_next = next.clone();
+        clash_next.user_name = "b@x.test".into();
+        clash_next.version = 5;
+        assert!(
+            scim::update_user_from(s.db(), &next, &clash_next)
+                .await
+                .unwrap_err()
+                .is_conflict()
+        );
+        let recase = next;
+
         // Unknown id, or another integration's: not found.
         let mut ghost = user(&i.id, "ghost", 1);
         ghost.version = 2;
@@ -141,9 +181,9 @@ async fn update_checks_the_version_and_the_user_name() {
         let (_, other) = tenant_with_integration(s, "Other").await;
         let mut foreign = recase.clone();
         foreign.integration_id = other.id.clone();
-        foreign.version = 4;
+        foreign.version = 5;
         assert!(matches!(
-            scim::update_user(s.db(), &foreign, 3).await,
+            scim::update_user(s.db(), &foreign, 4).await,
             Err(StoreError::NotFound)
         ));
         assert!(
