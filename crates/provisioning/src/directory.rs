@@ -64,6 +64,21 @@ fn ts(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
+/// Enqueues a job for each user id in `users` (in the caller's transaction): roles can follow
+/// group membership, so a membership change re-syncs the users it touched.
+async fn enqueue_users(
+    txn: &store::DatabaseTransaction,
+    integration: &str,
+    users: &[&String],
+    corr: Option<&str>,
+    now: i64,
+) -> store::Result<()> {
+    for user in users {
+        store::jobs::enqueue_job(txn, integration, SUBJECT_USER, user, corr, now).await?;
+    }
+    Ok(())
+}
+
 fn parse_stored(json: &str) -> Result<Map<String, Value>> {
     serde_json::from_str(json).map_err(|e| {
         DirectoryError::Store(store::StoreError::InvalidData(format!(
@@ -511,19 +526,11 @@ impl Directory {
                     }
                     store::jobs::enqueue_job(txn, integration, SUBJECT_GROUP, &row.id, corr, now)
                         .await?;
-                    for (member, kind) in &typed {
-                        if *kind == MemberType::User {
-                            store::jobs::enqueue_job(
-                                txn,
-                                integration,
-                                SUBJECT_USER,
-                                member,
-                                corr,
-                                now,
-                            )
-                            .await?;
-                        }
-                    }
+                    let users: Vec<&String> = (typed.iter())
+                        .filter(|(_, k)| *k == MemberType::User)
+                        .map(|(m, _)| m)
+                        .collect();
+                    enqueue_users(txn, integration, &users, corr, now).await?;
                     Ok::<_, DirectoryError>(row)
                 }
             })
@@ -699,37 +706,23 @@ impl Directory {
                             .await?;
                         // Roles can follow group membership: every member whose groups changed is
                         // re-synced.
-                        let touched = typed_added
+                        let touched: Vec<&String> = typed_added
                             .iter()
                             .filter(|(_, k)| *k == MemberType::User)
                             .map(|(m, _)| m)
-                            .chain(removed.iter());
-                        for member in touched {
-                            store::jobs::enqueue_job(
-                                txn,
-                                integration,
-                                SUBJECT_USER,
-                                member,
-                                corr,
-                                now,
-                            )
-                            .await?;
-                        }
+                            .chain(removed.iter())
+                            .collect();
+                        enqueue_users(txn, integration, &touched, corr, now).await?;
                         if attrs_changed {
                             // A renamed group can change every member's role.
-                            for m in before_members.iter().filter(|m| {
-                                m.member_type == MemberType::User && !removed.contains(&m.member_id)
-                            }) {
-                                store::jobs::enqueue_job(
-                                    txn,
-                                    integration,
-                                    SUBJECT_USER,
-                                    &m.member_id,
-                                    corr,
-                                    now,
-                                )
-                                .await?;
-                            }
+                            let kept: Vec<&String> = (before_members.iter())
+                                .filter(|m| {
+                                    m.member_type == MemberType::User
+                                        && !removed.contains(&m.member_id)
+                                })
+                                .map(|m| &m.member_id)
+                                .collect();
+                            enqueue_users(txn, integration, &kept, corr, now).await?;
                         }
                         Ok::<_, DirectoryError>(new_row)
                     }
@@ -784,17 +777,11 @@ impl Directory {
                     let now = now_ms();
                     store::jobs::enqueue_job(txn, &integration, SUBJECT_GROUP, &gid, corr, now)
                         .await?;
-                    for m in members.iter().filter(|m| m.member_type == MemberType::User) {
-                        store::jobs::enqueue_job(
-                            txn,
-                            &integration,
-                            SUBJECT_USER,
-                            &m.member_id,
-                            corr,
-                            now,
-                        )
-                        .await?;
-                    }
+                    let users: Vec<&String> = (members.iter())
+                        .filter(|m| m.member_type == MemberType::User)
+                        .map(|m| &m.member_id)
+                        .collect();
+                    enqueue_users(txn, &integration, &users, corr, now).await?;
                     Ok::<_, DirectoryError>(())
                 }
             })
