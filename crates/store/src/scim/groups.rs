@@ -214,8 +214,8 @@ pub async fn list_groups<C: ConnectionTrait>(
     if let Some(c) = &q.condition {
         base = base.filter(c.clone());
     }
-    let ordered = ordered(base.clone(), q.sort)?;
-    let (rows, total) = page_and_total(conn, base, ordered, q).await?;
+    let order = |s| ordered(s, q.sort);
+    let (rows, total) = page_and_total(conn, base, order, g::Column::Id, q).await?;
     Ok((rows.into_iter().map(Into::into).collect(), total))
 }
 

