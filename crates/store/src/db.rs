@@ -192,7 +192,7 @@ pub(crate) async fn begin_immediate(conn: &DatabaseConnection) -> Result<Databas
 
 /// Page cache of the writer's own SQLite connection (the pooled readers keep SQLite's default
 /// 2 MiB): enough for the indexes' inner pages and the hot leaves of a large directory.
-const WRITER_CACHE_KIB: u32 = 16 * 1024;
+const WRITER_CACHE_KIB: u32 = 8 * 1024;
 
 /// Pool options common to every backend and pool.
 fn pool_options(url: &str, opts: &StoreOptions) -> ConnectOptions {
