@@ -3,8 +3,31 @@
 
 use crate::common::{tenant_with_integration, user};
 use store::jobs::enqueue_job;
+use store::scim::UserRow;
 use store::testing::test_stores;
-use store::{JobState, StoreError, SubjectKind, scim};
+use store::{JobState, Store, StoreError, SubjectKind, scim};
+
+/// One unit: inserts `row` and its job, then fails with `fail_with` if given.
+async fn insert_with_job(
+    store: Store,
+    row: UserRow,
+    fail_with: Option<String>,
+) -> Result<UserRow, StoreError> {
+    store
+        .write(move |txn| {
+            let (row, fail_with) = (row.clone(), fail_with.clone());
+            async move {
+                scim::insert_user(&*txn, &row).await?;
+                let integration = row.integration_id.as_str();
+                enqueue_job(&*txn, integration, SubjectKind::User, &row.id, None, 1).await?;
+                match fail_with {
+                    Some(m) => Err(StoreError::InvalidData(m)),
+                    None => Ok(row),
+                }
+            }
+        })
+        .await
+}
 
 #[tokio::test]
 async fn concurrent_units_commit_or_fail_on_their_own() {
@@ -22,17 +45,7 @@ async fn concurrent_units_commit_or_fail_on_their_own() {
                     format!("u{n}@acme.test")
                 };
                 let row = user(&integration, &name, n);
-                store
-                    .write(move |txn| {
-                        let (row, integration) = (row.clone(), integration.clone());
-                        async move {
-                            scim::insert_user(&*txn, &row).await?;
-                            enqueue_job(&*txn, &integration, SubjectKind::User, &row.id, None, 1)
-                                .await?;
-                            Ok::<_, StoreError>(row.id)
-                        }
-                    })
-                    .await
+                insert_with_job(store, row, None).await.map(|r| r.id)
             }));
         }
         let mut ok = 0;
@@ -93,22 +106,9 @@ async fn late_failures_in_a_batch_undo_only_themselves() {
             let (store, integration) = (s.clone(), i.id.clone());
             tasks.push(tokio::spawn(async move {
                 let row = user(&integration, &format!("late{n}@acme.test"), n);
-                let fails = n % 4 == 3;
-                let result = store
-                    .write(move |txn| {
-                        let (row, integration) = (row.clone(), integration.clone());
-                        async move {
-                            scim::insert_user(&*txn, &row).await?;
-                            enqueue_job(&*txn, &integration, SubjectKind::User, &row.id, None, 1)
-                                .await?;
-                            if fails {
-                                return Err(StoreError::InvalidData(format!("unit {n} fails")));
-                            }
-                            Ok(row.user_name)
-                        }
-                    })
-                    .await;
-                (n, result)
+                let fail_with = (n % 4 == 3).then(|| format!("unit {n} fails"));
+                let result = insert_with_job(store, row, fail_with).await;
+                (n, result.map(|r| r.user_name))
             }));
         }
         for t in tasks {
