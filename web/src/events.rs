@@ -12,6 +12,14 @@ use tokio::task::JoinHandle;
 const BATCH: usize = 512;
 /// Longest an event waits before it is written.
 const LINGER: Duration = Duration::from_millis(50);
+/// Tries per batch before its events are dropped (and counted). Besides a short database
+/// outage, this covers shutdown on PostgreSQL: a pooled connection opened while serving a
+/// request belongs to that HTTP worker's runtime, which stops first, so each such idle
+/// connection fails once ("Tokio context is being shutdown") and is discarded; the next try
+/// gets a connection of this runtime.
+const ATTEMPTS: u32 = 50;
+/// Pause after a failed try, times the number of tries so far (at most 10×).
+const RETRY_PAUSE: Duration = Duration::from_millis(20);
 
 /// Sends events to the writer task.
 #[derive(Clone)]
@@ -49,12 +57,25 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<NewEvent>) {
             }
         }
         let n = batch.len();
-        match store.insert_events(std::mem::take(&mut batch)).await {
-            Ok(()) => metrics::counter!(crate::ops::EVENTS_WRITTEN).increment(n as u64),
-            Err(e) => {
-                metrics::counter!(crate::ops::EVENTS_DROPPED).increment(n as u64);
-                tracing::error!(error = %e, events = n, "could not write provisioning events");
+        let mut attempt = 1;
+        loop {
+            match store.insert_events(batch.clone()).await {
+                Ok(()) => {
+                    metrics::counter!(crate::ops::EVENTS_WRITTEN).increment(n as u64);
+                    break;
+                }
+                Err(e) if attempt < ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "writing provisioning events failed; retrying");
+                    tokio::time::sleep(RETRY_PAUSE * attempt.min(10)).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    metrics::counter!(crate::ops::EVENTS_DROPPED).increment(n as u64);
+                    tracing::error!(error = %e, events = n, "could not write provisioning events");
+                    break;
+                }
             }
         }
+        batch.clear();
     }
 }

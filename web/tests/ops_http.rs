@@ -447,7 +447,10 @@ async fn retention_prunes_old_events(backend: Backend) {
 async fn sigterm_stops_promptly_and_flushes_events(backend: Backend) {
     let mut s = start(
         backend,
-        ServeOptions::env(&[("SCIMBRIDGE_RUN_WORKER", "false")]),
+        ServeOptions {
+            capture_stderr: true,
+            ..ServeOptions::env(&[("SCIMBRIDGE_RUN_WORKER", "false"), ("RUST_LOG", "info")])
+        },
     )
     .await;
     let f = fake("ac-key-sigterm").await;
@@ -472,7 +475,8 @@ async fn sigterm_stops_promptly_and_flushes_events(backend: Backend) {
         .unwrap();
     assert!(
         events.iter().any(|e| e.operation == "POST /Users"),
-        "the answered request's event was lost: {events:?}"
+        "the answered request's event was lost: {events:?}\nserver log:\n{}",
+        s.server_log()
     );
 }
 
