@@ -60,35 +60,21 @@ async fn fake(token: &str) -> FakeHandle {
 
 /// A tenant and a live integration pointing at the fake, created with the CLI.
 fn integration(s: &TestServer, f: &FakeHandle, api_key: &str) -> Endpoint {
-    let tenant = s.cli(&["tenant", "create", "--name", "Acme"]);
-    let tid = tenant["id"].as_str().unwrap();
     let base = format!("base_url={}", f.base_url());
     let key = format!("api_key={api_key}");
-    let i = s.cli(&[
-        "integration",
-        "create",
-        "--tenant",
-        tid,
-        "--name",
-        "Acme AC",
-        "--connector",
-        "activecampaign",
-        "--setting",
-        &base,
-        "--secret",
-        &key,
-        "--default-role",
-        "User",
-        "--deprovision",
-        "role:No access",
-    ]);
-    Endpoint {
-        tenant: tid.to_string(),
-        id: i["id"].as_str().unwrap().into(),
-        url: i["scim_url"].as_str().unwrap().into(),
-        token: i["token"].as_str().unwrap().into(),
-        prefix: i["prefix"].as_str().unwrap().into(),
-    }
+    s.endpoint_with(
+        "Acme",
+        &[
+            "--setting",
+            &base,
+            "--secret",
+            &key,
+            "--default-role",
+            "User",
+            "--deprovision",
+            "role:No access",
+        ],
+    )
 }
 
 fn user(name: &str) -> Value {

@@ -27,19 +27,9 @@ async fn fake() -> FakeHandle {
 }
 
 fn integration(s: &TestServer, f: &FakeHandle, extra: &[&str]) -> Endpoint {
-    let tenant = s.cli(&["tenant", "create", "--name", "Acme"]);
-    let tid = tenant["id"].as_str().unwrap();
     let base = format!("base_url={}", f.base_url());
     let key = format!("api_key={TOKEN}");
     let mut args = vec![
-        "integration",
-        "create",
-        "--tenant",
-        tid,
-        "--name",
-        "Acme AC",
-        "--connector",
-        "activecampaign",
         "--setting",
         &base,
         "--secret",
@@ -55,14 +45,7 @@ fn integration(s: &TestServer, f: &FakeHandle, extra: &[&str]) -> Endpoint {
         args.extend_from_slice(&["--default-role", "User"]);
     }
     args.extend_from_slice(extra);
-    let i = s.cli(&args);
-    Endpoint {
-        tenant: tid.to_string(),
-        id: i["id"].as_str().unwrap().into(),
-        url: i["scim_url"].as_str().unwrap().into(),
-        token: i["token"].as_str().unwrap().into(),
-        prefix: i["prefix"].as_str().unwrap().into(),
-    }
+    s.endpoint_with("Acme", &args)
 }
 
 fn user(name: &str, app_role: Option<&str>) -> Value {

@@ -652,29 +652,21 @@ async fn support_views_are_scoped(s: TestServer) {
 /// Pause, resume and delete (with its typed confirmation) from the overview.
 async fn pause_resume_and_delete(s: TestServer) {
     admin(&s, "ops@example.com", "platform-admin", None);
-    let t = s.cli(&["tenant", "create", "--name", "Acme"]);
-    let tid = t["id"].as_str().unwrap();
-    let created = s.cli(&[
-        "integration",
-        "create",
-        "--tenant",
-        tid,
-        "--name",
-        "Acme AC",
-        "--connector",
-        "activecampaign",
-        "--setting",
-        "base_url=https://acme.api-us1.com",
-        "--secret",
-        "api_key=k",
-        "--mode",
-        "dry-run",
-        "--default-role",
-        "User",
-    ]);
-    let iid = created["id"].as_str().unwrap();
-    let token = created["token"].as_str().unwrap();
-    let users_url = format!("{}/Users", created["scim_url"].as_str().unwrap());
+    let ep = s.endpoint_with(
+        "Acme",
+        &[
+            "--setting",
+            "base_url=https://acme.api-us1.com",
+            "--secret",
+            "api_key=k",
+            "--mode",
+            "dry-run",
+            "--default-role",
+            "User",
+        ],
+    );
+    let (tid, iid, token) = (ep.tenant.as_str(), ep.id.as_str(), ep.token.as_str());
+    let users_url = format!("{}/Users", ep.url);
     let ui = Ui::new(&s.base);
     assert_eq!(ui.sign_in("ops@example.com", PASSWORD).await.status, 303);
     let overview = format!("/t/{tid}/integrations/{iid}");

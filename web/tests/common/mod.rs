@@ -313,24 +313,37 @@ impl TestServer {
 
     /// A new tenant with one ActiveCampaign integration.
     pub fn endpoint(&self, tenant_name: &str) -> Endpoint {
+        self.endpoint_with(
+            tenant_name,
+            &[
+                "--setting",
+                "base_url=https://acme.api-us1.com/api/3",
+                "--secret",
+                "api_key=sk-test-123",
+            ],
+        )
+    }
+
+    /// A new tenant with one ActiveCampaign integration named "<tenant> AC", created by
+    /// `scimbridge integration create` with `args` (settings, secrets, roles, …).
+    pub fn endpoint_with(&self, tenant_name: &str, args: &[&str]) -> Endpoint {
         let tenant = self.cli(&["tenant", "create", "--name", tenant_name]);
         let tenant_id = tenant["id"].as_str().unwrap().to_string();
-        let i = self.cli(&[
+        let name = format!("{tenant_name} AC");
+        let mut all = vec![
             "integration",
             "create",
             "--tenant",
             &tenant_id,
             "--name",
-            &format!("{tenant_name} AC"),
+            &name,
             "--connector",
             "activecampaign",
-            "--setting",
-            "base_url=https://acme.api-us1.com/api/3",
-            "--secret",
-            "api_key=sk-test-123",
-        ]);
+        ];
+        all.extend_from_slice(args);
+        let i = self.cli(&all);
         Endpoint {
-            tenant: tenant_id,
+            tenant: tenant_id.clone(),
             id: i["id"].as_str().unwrap().to_string(),
             url: i["scim_url"].as_str().unwrap().to_string(),
             token: i["token"].as_str().unwrap().to_string(),
