@@ -147,6 +147,27 @@ async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
 }
 
 /// Waits until the page's source contains `needle` (a navigation may still be under way).
+/// Waits until the browser's URL contains `fragment` (e.g. a submitted GET form's query), so
+/// that what is read next is the new page and not the one the form was on.
+async fn wait_url(c: &Client, fragment: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let url = c
+            .current_url()
+            .await
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        if url.contains(fragment) {
+            return;
+        }
+        if Instant::now() > deadline {
+            shot(c, "failure").await;
+            panic!("the URL never contained {fragment:?}: {url}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn wait_text(c: &Client, needle: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -619,6 +640,8 @@ async fn a_failed_create_is_found_traced_and_retried_in_a_browser() {
     c.goto(&format!("{base}/t/{tid}/log")).await.unwrap();
     fill(&c, "#f-user", "carla@acme.example").await;
     click(&c, "#apply-filters").await;
+    // The unfiltered page shows the error too: read only once the filtered one is loaded.
+    wait_url(&c, "user=carla%40acme.example").await;
     let page = wait_text(&c, "The related group does not exist").await;
     assert!(
         !page.contains("first@acme.example"),
