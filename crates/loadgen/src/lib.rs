@@ -4,6 +4,7 @@
 
 pub mod bodies;
 pub mod cli;
+pub mod http;
 pub mod ids;
 pub mod runner;
 pub mod scenarios;
@@ -31,8 +32,6 @@ pub enum Error {
     },
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
-    #[error("HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
     #[error("histogram: {0}")]
     Histogram(String),
     #[error("no users in {0}; run `loadgen create` first")]
@@ -103,7 +102,6 @@ pub async fn run(scenario: &Scenario) -> Result<Report, Error> {
     let ctx = Ctx::new(
         &common.url,
         &common.token,
-        scenario.max_concurrency(),
         Duration::from_secs(common.timeout_secs),
         parse_duration(common.duration_secs)?,
     )?;

@@ -1,5 +1,5 @@
 //! Throwaway in-memory SCIM mock for end-to-end tests: a raw `TcpListener` speaking
-//! just enough keep-alive HTTP/1.1 for `reqwest`, with canned SCIM-shaped responses.
+//! just enough keep-alive HTTP/1.1 for the load generator's client, with canned SCIM-shaped responses.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -4,62 +4,47 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
-use reqwest::{Client, StatusCode};
+use hyper::{Method, StatusCode};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::Error;
 use crate::bodies::{
     create_user_body, lookup_url, page_url, patch_user_body, pick_index, user_name, user_url,
 };
+use crate::http::{Base, Client, Failure};
 use crate::ids::UserRef;
 use crate::runner::{ErrorSamples, Outcome, run_closed_loop};
 use crate::stats::{PageInfo, Recorder, Summary, SummaryMeta};
 
-/// SCIM media type.
-pub const SCIM_JSON: &str = "application/scim+json";
-
 /// Shared state for all scenarios of a run.
 #[derive(Debug, Clone)]
 pub struct Ctx {
-    pub client: Client,
-    /// SCIM base URL without a trailing slash.
+    pub client: Arc<Client>,
+    /// SCIM base URL without a trailing slash (as given, for reports and the ids file).
     pub base: Arc<str>,
+    /// Its path: what request paths start with.
+    path: Arc<str>,
     /// Per-scenario time bound.
     pub duration: Option<Duration>,
 }
 
 impl Ctx {
-    /// One pooled client for the whole run: idle pool ≥ concurrency, `TCP_NODELAY`,
-    /// per-request timeout, no proxies and no redirects (only the given URL is contacted).
+    /// One pooled client for the whole run (keep-alive connections, `TCP_NODELAY`, a
+    /// per-request timeout); only the given server is contacted.
     pub fn new(
         base: &str,
         token: &str,
-        max_concurrency: usize,
         timeout: Duration,
         duration: Option<Duration>,
     ) -> Result<Self, Error> {
         let base = normalize_base(base)?;
-        let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-            Error::Invalid("token contains characters not allowed in a header".into())
-        })?;
-        auth.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert(AUTHORIZATION, auth);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
-        headers.insert(ACCEPT, HeaderValue::from_static(SCIM_JSON));
-        let client = Client::builder()
-            .default_headers(headers)
-            .pool_max_idle_per_host(max_concurrency.max(1))
-            .tcp_nodelay(true)
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        let parsed = Base::parse(&base)?;
+        let path: Arc<str> = parsed.path.clone().into();
         Ok(Self {
-            client,
+            client: Arc::new(Client::new(parsed, token, timeout)?),
             base: base.into(),
+            path,
             duration,
         })
     }
@@ -72,56 +57,25 @@ impl Ctx {
 /// Validate the base URL and strip trailing slashes.
 pub fn normalize_base(url: &str) -> Result<String, Error> {
     let trimmed = url.trim().trim_end_matches('/');
-    let parsed = reqwest::Url::parse(trimmed)
-        .map_err(|e| Error::Invalid(format!("--url {trimmed:?}: {e}")))?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(Error::Invalid(format!(
-            "--url {trimmed:?}: must be an http(s) URL"
-        )));
-    }
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(Error::Invalid(format!(
-            "--url {trimmed:?}: must not have a query"
-        )));
-    }
+    Base::parse(trimmed)?;
     Ok(trimmed.to_owned())
 }
 
 /// Send a request and read the whole body; transport failures become outcomes.
-async fn send(req: reqwest::RequestBuilder) -> Result<(StatusCode, Vec<u8>), Outcome<()>> {
-    let resp = req.send().await.map_err(classify)?;
-    let status = resp.status();
-    let body = resp.bytes().await.map_err(classify)?;
-    Ok((status, body.to_vec()))
+async fn send(
+    client: &Client,
+    method: Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> Result<(StatusCode, bytes::Bytes), Outcome<()>> {
+    client
+        .send(method, path, body)
+        .await
+        .map_err(|Failure { key, detail }| Outcome::err(key, detail))
 }
 
 fn text(body: &[u8]) -> String {
     String::from_utf8_lossy(body).into_owned()
-}
-
-fn classify(e: reqwest::Error) -> Outcome<()> {
-    let key = if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connect"
-    } else if e.is_body() || e.is_decode() {
-        "body"
-    } else {
-        "transport"
-    };
-    Outcome::err(key, error_chain(&e))
-}
-
-/// `e` and all its sources, `: `-separated (reqwest's own message is rarely enough).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut cur = e.source();
-    while let Some(src) = cur {
-        msg.push_str(": ");
-        msg.push_str(&src.to_string());
-        cur = src.source();
-    }
-    msg
 }
 
 fn retype<T>(o: Outcome<()>) -> Outcome<T> {
@@ -152,7 +106,7 @@ pub async fn create(
 ) -> Result<(Summary, Vec<UserRef>), Error> {
     let (client, base, run_id) = (
         ctx.client.clone(),
-        ctx.base.clone(),
+        ctx.path.clone(),
         Arc::<str>::from(run_id),
     );
     let out = run_closed_loop(users, concurrency, ctx.deadline(), move |i| {
@@ -164,8 +118,8 @@ pub async fn create(
                 Ok(b) => b,
                 Err(e) => return Outcome::err("serialize", e.to_string()),
             };
-            let req = client.post(format!("{base}/Users")).body(body);
-            let (status, body) = match send(req).await {
+            let path = format!("{base}/Users");
+            let (status, body) = match send(&client, Method::POST, &path, Some(body)).await {
                 Ok(r) => r,
                 Err(o) => return retype(o),
             };
@@ -202,7 +156,7 @@ pub async fn lookup(
     requests: u64,
     concurrency: usize,
 ) -> Result<Summary, Error> {
-    let (client, base) = (ctx.client.clone(), ctx.base.clone());
+    let (client, base) = (ctx.client.clone(), ctx.path.clone());
     let seed = uuid::Uuid::new_v4().as_u64_pair().0;
     let out = run_closed_loop(requests, concurrency, ctx.deadline(), move |i| {
         let (client, base, users) = (client.clone(), base.clone(), users.clone());
@@ -210,7 +164,8 @@ pub async fn lookup(
             let Some(user) = users.get(pick_index(seed, i, users.len())) else {
                 return Outcome::err("no users", "");
             };
-            let (status, body) = match send(client.get(lookup_url(&base, &user.user_name))).await {
+            let path = lookup_url(&base, &user.user_name);
+            let (status, body) = match send(&client, Method::GET, &path, None).await {
                 Ok(r) => r,
                 Err(o) => return retype(o),
             };
@@ -229,18 +184,38 @@ pub async fn lookup(
     }))
 }
 
+/// The parts of a ListResponse the load generator checks; everything else is skipped
+/// without being built into a tree.
+#[derive(Deserialize)]
+struct ListShape<'a> {
+    #[serde(rename = "totalResults")]
+    total_results: Option<u64>,
+    #[serde(rename = "Resources", borrow, default)]
+    resources: Option<Vec<IdShape<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct IdShape<'a> {
+    #[serde(borrow, default)]
+    id: Option<std::borrow::Cow<'a, str>>,
+}
+
 /// A 200 lookup response must have `totalResults: 1` and the expected resource id.
 pub fn check_lookup_body(body: &[u8], expected_id: &str) -> Outcome<()> {
     let raw = || text(body);
-    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+    let Ok(v) = serde_json::from_slice::<ListShape<'_>>(body) else {
         return Outcome::err("200 (invalid JSON)", raw());
     };
-    match v.get("totalResults").and_then(Value::as_u64) {
+    match v.total_results {
         Some(1) => {}
         Some(n) => return Outcome::err(format!("200 (totalResults={n})"), raw()),
         None => return Outcome::err("200 (no totalResults)", raw()),
     }
-    let id = v.pointer("/Resources/0/id").and_then(Value::as_str);
+    let id = v
+        .resources
+        .as_ref()
+        .and_then(|r| r.first())
+        .and_then(|r| r.id.as_deref());
     match id {
         Some(id) if id == expected_id => Outcome::Ok(None),
         Some(_) => Outcome::err("200 (wrong id)", raw()),
@@ -255,7 +230,7 @@ pub async fn patch(
     requests: u64,
     concurrency: usize,
 ) -> Result<Summary, Error> {
-    let (client, base) = (ctx.client.clone(), ctx.base.clone());
+    let (client, base) = (ctx.client.clone(), ctx.path.clone());
     let seed = uuid::Uuid::new_v4().as_u64_pair().0;
     let out = run_closed_loop(requests, concurrency, ctx.deadline(), move |i| {
         let (client, base, users) = (client.clone(), base.clone(), users.clone());
@@ -267,8 +242,8 @@ pub async fn patch(
                 Ok(b) => b,
                 Err(e) => return Outcome::err("serialize", e.to_string()),
             };
-            let req = client.patch(user_url(&base, &user.id)).body(body);
-            match send(req).await {
+            let path = user_url(&base, &user.id);
+            match send(&client, Method::PATCH, &path, Some(body)).await {
                 Ok((StatusCode::OK | StatusCode::NO_CONTENT, _)) => Outcome::Ok(None),
                 Ok((status, body)) => status_err(status, &body),
                 Err(o) => retype(o),
@@ -308,7 +283,8 @@ pub async fn page(ctx: &Ctx, count: u64, max_pages: u64) -> Result<Summary, Erro
             break;
         }
         let t0 = Instant::now();
-        let res = send(ctx.client.get(page_url(&ctx.base, start_index, count))).await;
+        let path = page_url(&ctx.path, start_index, count);
+        let res = send(&ctx.client, Method::GET, &path, None).await;
         let latency = t0.elapsed();
         let (status, body) = match res {
             Ok(r) => r,
