@@ -294,7 +294,8 @@ impl Directory {
     }
 
     async fn load_user(&self, s: &IntegrationScope, id: &str) -> Result<UserRow> {
-        store::scim::get_user(self.store.db(), &s.integration_id, id)
+        self.store
+            .get_user(&s.integration_id, id)
             .await?
             .ok_or_else(|| ScimError::not_found(format!("User {id} not found")).into())
     }
@@ -466,7 +467,7 @@ impl Directory {
                     offset: plan.offset,
                     limit: plan.count,
                 };
-                let (rows, total) = store::scim::list_users(db, &s.integration_id, &q).await?;
+                let (rows, total) = self.store.list_users(&s.integration_id, &q).await?;
                 let items = rows
                     .iter()
                     .map(|r| {

@@ -1,6 +1,7 @@
 //! The [`Store`] handle: connecting, pool configuration, migrations, transactions.
 
 use crate::crypto::{MasterKey, SecretBox};
+use crate::sqlite_read::DirectReader;
 use crate::writer::Writer;
 use crate::{Result, StoreError};
 use migration::{Migrator, sea_orm_migration::MigratorTrait};
@@ -10,6 +11,7 @@ use sea_orm::{
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Key of the PostgreSQL advisory lock held while migrating ("scimbrdg" in ASCII).
@@ -50,6 +52,9 @@ pub struct Store {
     secrets: SecretBox,
     /// SQLite: the group-commit writer behind [`Store::write`].
     writer: Option<Writer>,
+    /// SQLite file: the direct read connections behind [`Store::list_users`] and
+    /// [`Store::get_user`].
+    direct: Option<Arc<DirectReader>>,
 }
 
 impl Store {
@@ -69,6 +74,7 @@ impl Store {
         let url = &*loopback_without_tls(url);
         let mut co = pool_options(url, &opts);
         let mut write_conn = None;
+        let mut direct = None;
         if is_sqlite(url) {
             if let Some(parent) = sqlite_path(url)
                 .and_then(Path::parent)
@@ -96,16 +102,17 @@ impl Store {
                 wo.max_connections(1).min_connections(1);
                 sqlite_pragmas(&mut wo, &opts, Some(WRITER_CACHE_KIB));
                 write_conn = Some(Database::connect(wo).await?);
+                direct = sqlite_path(url).map(|p| {
+                    Arc::new(DirectReader::new(p.to_path_buf(), opts.sqlite_busy_timeout))
+                });
             }
         } else {
             co.max_connections(opts.max_connections.unwrap_or(32));
         }
         let db = Database::connect(co).await?;
-        Ok(Store::with_writer(
-            db,
-            SecretBox::new(&master_key),
-            write_conn,
-        ))
+        let mut store = Store::with_writer(db, SecretBox::new(&master_key), write_conn);
+        store.direct = direct;
+        Ok(store)
     }
 
     /// Wraps an existing connection (tests, tools).
@@ -124,12 +131,18 @@ impl Store {
             db,
             secrets,
             writer: None,
+            direct: None,
         };
         if store.backend() == DbBackend::Sqlite {
             // The writer's own handle has no writer: the queue closes with the last Store.
             store.writer = Writer::start(store.clone(), write_conn);
         }
         store
+    }
+
+    /// The direct SQLite read connections, if this store has them.
+    pub(crate) fn direct(&self) -> Option<&DirectReader> {
+        self.direct.as_deref()
     }
 
     /// The group-commit writer, if this store has one.

@@ -24,6 +24,7 @@ pub mod jobs;
 pub mod outbox;
 mod queries;
 pub mod scim;
+mod sqlite_read;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod types;

@@ -1,6 +1,6 @@
 //! SCIM groups (members are in [`super::members`]).
 
-use super::list::{ListQuery, SortKey, limited, page_and_total};
+use super::list::{ListQuery, Reads, SortKey, limited, page_and_total};
 use crate::entities::{group_members, scim_groups as g};
 use crate::{Result, StoreError};
 use sea_orm::sea_query::{NullOrdering, Order};
@@ -215,7 +215,7 @@ pub async fn list_groups<C: ConnectionTrait>(
         base = base.filter(c.clone());
     }
     let order = |s| ordered(s, q.sort);
-    let (rows, total) = page_and_total(conn, base, order, g::Column::Id, q).await?;
+    let (rows, total) = page_and_total(Reads::Pool(conn), base, order, g::Column::Id, q).await?;
     Ok((rows.into_iter().map(Into::into).collect(), total))
 }
 

@@ -1,9 +1,12 @@
 //! Paging and sorting of SCIM list queries.
 
 use crate::Result;
+use crate::sqlite_read::{DirectReader, DirectRow};
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult,
     PaginatorTrait, QueryFilter, QuerySelect, QueryTrait, Select, SelectModel, SelectorRaw,
+    Statement,
 };
 
 /// The attributes a list can be sorted by (RFC 7644 §3.4.2.3). Ties are broken by creation
@@ -76,12 +79,67 @@ pub(crate) fn limited<E: EntityTrait>(
     limit: u64,
     offset: u64,
 ) -> SelectorRaw<SelectModel<E::Model>> {
+    E::find().from_raw_sql(limited_statement(backend, q, limit, offset))
+}
+
+/// The statement of [`limited`].
+pub(crate) fn limited_statement<E: EntityTrait>(
+    backend: DbBackend,
+    q: Select<E>,
+    limit: u64,
+    offset: u64,
+) -> Statement {
     let mut stmt = q.build(backend);
     stmt.sql.push_str(&format!(" LIMIT {limit}"));
     if offset > 0 {
         stmt.sql.push_str(&format!(" OFFSET {offset}"));
     }
-    E::find().from_raw_sql(stmt)
+    stmt
+}
+
+/// Where a read's statements run: on the sqlx pool (or a transaction), or on SQLite's direct
+/// read connections ([`DirectReader`]).
+pub(crate) enum Reads<'a, C> {
+    Pool(&'a C),
+    Direct(&'a DirectReader),
+}
+
+impl<C: ConnectionTrait> Reads<'_, C> {
+    pub(crate) fn backend(&self) -> DbBackend {
+        match self {
+            Reads::Pool(c) => c.get_database_backend(),
+            Reads::Direct(_) => DbBackend::Sqlite,
+        }
+    }
+
+    /// The rows of `stmt`.
+    pub(crate) async fn rows<E>(&self, stmt: Statement) -> Result<Vec<E::Model>>
+    where
+        E: EntityTrait,
+        E::Model: FromQueryResult + DirectRow,
+    {
+        match self {
+            Reads::Pool(c) => Ok(E::find().from_raw_sql(stmt).all(*c).await?),
+            Reads::Direct(r) => r.rows(&stmt),
+        }
+    }
+
+    /// How many rows `base` has.
+    async fn count<E>(&self, base: Select<E>) -> Result<u64>
+    where
+        E: EntityTrait,
+        E::Model: FromQueryResult + Send + Sync,
+    {
+        match self {
+            Reads::Pool(c) => Ok(base.count(*c).await?),
+            Reads::Direct(r) => {
+                let mut q = Query::select();
+                q.expr(Expr::cust("COUNT(*)"))
+                    .from_subquery(base.into_query(), "sub_query");
+                r.count(&DbBackend::Sqlite.build(&q))
+            }
+        }
+    }
 }
 
 /// One page of `base` sorted by `order`, and the total count of `base`. `id` is the
@@ -96,7 +154,7 @@ pub(crate) fn limited<E: EntityTrait>(
 /// (Running the COUNT concurrently on a second connection made no measurable difference to
 /// a sequential client paging 10,000 users on SQLite, so it stays sequential.)
 pub(crate) async fn page_and_total<E, C>(
-    conn: &C,
+    reads: Reads<'_, C>,
     base: Select<E>,
     order: impl Fn(Select<E>) -> Result<Select<E>>,
     id: E::Column,
@@ -104,21 +162,15 @@ pub(crate) async fn page_and_total<E, C>(
 ) -> Result<(Vec<E::Model>, u64)>
 where
     E: EntityTrait,
-    E::Model: FromQueryResult + Send + Sync,
+    E::Model: FromQueryResult + DirectRow + Send + Sync,
     C: ConnectionTrait,
 {
     if q.limit == 0 {
-        return Ok((Vec::new(), base.count(conn).await?));
+        return Ok((Vec::new(), reads.count(base).await?));
     }
-    let rows = if q.offset == 0 {
-        limited(
-            conn.get_database_backend(),
-            order(base.clone())?,
-            q.limit,
-            0,
-        )
-        .all(conn)
-        .await?
+    let backend = reads.backend();
+    let page = if q.offset == 0 {
+        limited_statement(backend, order(base.clone())?, q.limit, 0)
     } else {
         let ids = order(base.clone())?
             .select_only()
@@ -126,15 +178,14 @@ where
             .limit(q.limit)
             .offset(q.offset)
             .into_query();
-        order(E::find().filter(id.in_subquery(ids)))?
-            .all(conn)
-            .await?
+        order(E::find().filter(id.in_subquery(ids)))?.build(backend)
     };
+    let rows = reads.rows::<E>(page).await?;
     let short = (rows.len() as u64) < q.limit && (q.offset == 0 || !rows.is_empty());
     let total = if short {
         q.offset + rows.len() as u64
     } else {
-        base.count(conn).await?
+        reads.count(base).await?
     };
     Ok((rows, total))
 }

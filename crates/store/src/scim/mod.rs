@@ -34,6 +34,41 @@ pub use users::{
 pub(crate) const IN_CHUNK: usize = 500;
 
 impl crate::Store {
+    /// [`list_users`] outside a transaction: on a SQLite file on the direct read connections
+    /// (see `sqlite_read`), else on the pool.
+    pub async fn list_users(
+        &self,
+        integration_id: &str,
+        q: &ListQuery,
+    ) -> crate::Result<(Vec<UserRow>, u64)> {
+        match self.direct() {
+            Some(r) => {
+                users::list_users_in::<sea_orm::DatabaseConnection>(
+                    list::Reads::Direct(r),
+                    integration_id,
+                    q,
+                )
+                .await
+            }
+            None => list_users(self.db(), integration_id, q).await,
+        }
+    }
+
+    /// [`get_user`] outside a transaction, like [`crate::Store::list_users`].
+    pub async fn get_user(&self, integration_id: &str, id: &str) -> crate::Result<Option<UserRow>> {
+        match self.direct() {
+            Some(r) => {
+                users::get_user_in::<sea_orm::DatabaseConnection>(
+                    list::Reads::Direct(r),
+                    integration_id,
+                    id,
+                )
+                .await
+            }
+            None => get_user(self.db(), integration_id, id).await,
+        }
+    }
+
     /// How many SCIM users the integration has.
     pub async fn count_users(&self, integration_id: &str) -> crate::Result<u64> {
         count_users(self.db(), integration_id).await

@@ -1,6 +1,6 @@
 //! SCIM users.
 
-use super::list::{ListQuery, SortKey, limited, page_and_total};
+use super::list::{ListQuery, Reads, SortKey, limited, limited_statement, page_and_total};
 use crate::entities::{group_members, scim_users as u};
 use crate::{Result, StoreError};
 use sea_orm::sea_query::{NullOrdering, Order};
@@ -88,15 +88,26 @@ pub async fn get_user<C: ConnectionTrait>(
     integration_id: &str,
     id: &str,
 ) -> Result<Option<UserRow>> {
-    Ok(limited(
-        conn.get_database_backend(),
+    get_user_in(Reads::Pool(conn), integration_id, id).await
+}
+
+pub(crate) async fn get_user_in<C: ConnectionTrait>(
+    reads: Reads<'_, C>,
+    integration_id: &str,
+    id: &str,
+) -> Result<Option<UserRow>> {
+    let stmt = limited_statement(
+        reads.backend(),
         scoped(integration_id).filter(u::Column::Id.eq(id)),
         1,
         0,
-    )
-    .one(conn)
-    .await?
-    .map(Into::into))
+    );
+    Ok(reads
+        .rows::<u::Entity>(stmt)
+        .await?
+        .into_iter()
+        .next()
+        .map(Into::into))
 }
 
 /// The user with this userName (case-insensitive).
@@ -247,12 +258,20 @@ pub async fn list_users<C: ConnectionTrait>(
     integration_id: &str,
     q: &ListQuery,
 ) -> Result<(Vec<UserRow>, u64)> {
+    list_users_in(Reads::Pool(conn), integration_id, q).await
+}
+
+pub(crate) async fn list_users_in<C: ConnectionTrait>(
+    reads: Reads<'_, C>,
+    integration_id: &str,
+    q: &ListQuery,
+) -> Result<(Vec<UserRow>, u64)> {
     let mut base = scoped(integration_id);
     if let Some(c) = &q.condition {
         base = base.filter(c.clone());
     }
     let order = |s| Ok(ordered(s, q.sort));
-    let (rows, total) = page_and_total(conn, base, order, u::Column::Id, q).await?;
+    let (rows, total) = page_and_total(reads, base, order, u::Column::Id, q).await?;
     Ok((rows.into_iter().map(Into::into).collect(), total))
 }
 
