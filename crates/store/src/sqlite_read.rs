@@ -8,7 +8,9 @@
 //! (the same SQLite library sqlx links), each on a pooled read connection with a prepared
 //! statement cache. The SQL is still built by sea-query, so both paths run the same
 //! statements. In WAL mode a reader never waits for a writer, so the calling thread is held
-//! only for the query itself. Writes and everything else stay on sqlx.
+//! only for the query itself (only an exclusive lock taken by some other process, which
+//! scimbridge never takes, would hold it up to the busy timeout). Writes and everything else
+//! stay on sqlx.
 
 use crate::entities::{scim_groups as g, scim_users as u};
 use crate::{Result, StoreError};
