@@ -34,39 +34,28 @@ pub use users::{
 pub(crate) const IN_CHUNK: usize = 500;
 
 impl crate::Store {
-    /// [`list_users`] outside a transaction: on a SQLite file on the direct read connections
-    /// (see `sqlite_read`), else on the pool.
+    /// Where reads outside a transaction run: on a SQLite file the direct read connections
+    /// (see `sqlite_read`), else the pool.
+    fn reads(&self) -> list::Reads<'_, sea_orm::DatabaseConnection> {
+        match self.direct() {
+            Some(r) => list::Reads::Direct(r),
+            None => list::Reads::Pool(self.db()),
+        }
+    }
+
+    /// [`list_users`] outside a transaction: on a SQLite file on the direct read connections,
+    /// else on the pool.
     pub async fn list_users(
         &self,
         integration_id: &str,
         q: &ListQuery,
     ) -> crate::Result<(Vec<UserRow>, u64)> {
-        match self.direct() {
-            Some(r) => {
-                users::list_users_in::<sea_orm::DatabaseConnection>(
-                    list::Reads::Direct(r),
-                    integration_id,
-                    q,
-                )
-                .await
-            }
-            None => list_users(self.db(), integration_id, q).await,
-        }
+        users::list_users_in(self.reads(), integration_id, q).await
     }
 
     /// [`get_user`] outside a transaction, like [`crate::Store::list_users`].
     pub async fn get_user(&self, integration_id: &str, id: &str) -> crate::Result<Option<UserRow>> {
-        match self.direct() {
-            Some(r) => {
-                users::get_user_in::<sea_orm::DatabaseConnection>(
-                    list::Reads::Direct(r),
-                    integration_id,
-                    id,
-                )
-                .await
-            }
-            None => get_user(self.db(), integration_id, id).await,
-        }
+        users::get_user_in(self.reads(), integration_id, id).await
     }
 
     /// How many SCIM users the integration has.
