@@ -17,7 +17,7 @@ use crate::{Result, StoreError};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, Row};
 use sea_orm::Statement;
-use sea_orm::sea_query::Value;
+use sea_orm::sea_query::{Value, Values};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -84,19 +84,24 @@ impl DirectReader {
     }
 
     /// The rows of `stmt`.
-    pub(crate) fn rows<T: DirectRow>(&self, stmt: &Statement) -> Result<Vec<T>> {
+    pub(crate) fn rows<T: DirectRow>(&self, stmt: Statement) -> Result<Vec<T>> {
         self.with_conn(|conn| {
             let mut st = conn.prepare_cached(&stmt.sql)?;
-            let rows = st.query_map(rusqlite::params_from_iter(params(stmt)?), T::from_row)?;
+            let rows = st.query_map(
+                rusqlite::params_from_iter(params(stmt.values)?),
+                T::from_row,
+            )?;
             rows.collect()
         })
     }
 
     /// The first column of the first row of `stmt`, as a count.
-    pub(crate) fn count(&self, stmt: &Statement) -> Result<u64> {
+    pub(crate) fn count(&self, stmt: Statement) -> Result<u64> {
         self.with_conn(|conn| {
             let mut st = conn.prepare_cached(&stmt.sql)?;
-            let n: i64 = st.query_row(rusqlite::params_from_iter(params(stmt)?), |r| r.get(0))?;
+            let n: i64 = st.query_row(rusqlite::params_from_iter(params(stmt.values)?), |r| {
+                r.get(0)
+            })?;
             Ok(u64::try_from(n).unwrap_or(0))
         })
     }
@@ -135,15 +140,15 @@ fn direct_error(e: rusqlite::Error) -> StoreError {
     StoreError::InvalidData(format!("database read failed: {e}"))
 }
 
-/// The statement's bound values as SQLite values, encoded as sqlx encodes them (booleans
-/// as integers, everything we bind is text or a number).
-fn params(stmt: &Statement) -> rusqlite::Result<Vec<SqlValue>> {
-    let Some(values) = &stmt.values else {
+/// A statement's bound values as SQLite values, encoded as sqlx encodes them (booleans as
+/// integers, everything we bind is text or a number). Moved, not copied: this is per query.
+fn params(values: Option<Values>) -> rusqlite::Result<Vec<SqlValue>> {
+    let Some(values) = values else {
         return Ok(Vec::new());
     };
     values
         .0
-        .iter()
+        .into_iter()
         .map(|v| {
             Ok(match v {
                 Value::Bool(b) => b.map_or(SqlValue::Null, |b| SqlValue::Integer(i64::from(b))),
@@ -158,14 +163,14 @@ fn params(stmt: &Statement) -> rusqlite::Result<Vec<SqlValue>> {
                 Value::Unsigned(n) => n.map_or(SqlValue::Null, |n| SqlValue::Integer(n.into())),
                 Value::BigUnsigned(n) => match n {
                     None => SqlValue::Null,
-                    Some(n) => SqlValue::Integer(i64::try_from(*n).map_err(|_| unsupported(v))?),
+                    Some(n) => SqlValue::Integer(i64::try_from(n).map_err(|_| unsupported(&v))?),
                 },
                 Value::Float(f) => f.map_or(SqlValue::Null, |f| SqlValue::Real(f.into())),
                 Value::Double(f) => f.map_or(SqlValue::Null, SqlValue::Real),
-                Value::String(s) => s.clone().map_or(SqlValue::Null, SqlValue::Text),
+                Value::String(s) => s.map_or(SqlValue::Null, SqlValue::Text),
                 Value::Char(c) => c.map_or(SqlValue::Null, |c| SqlValue::Text(c.to_string())),
-                Value::Bytes(b) => b.clone().map_or(SqlValue::Null, SqlValue::Blob),
-                other => return Err(unsupported(other)),
+                Value::Bytes(b) => b.map_or(SqlValue::Null, SqlValue::Blob),
+                other => return Err(unsupported(&other)),
             })
         })
         .collect()

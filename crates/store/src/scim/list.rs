@@ -120,7 +120,7 @@ impl<C: ConnectionTrait> Reads<'_, C> {
     {
         match self {
             Reads::Pool(c) => Ok(E::find().from_raw_sql(stmt).all(*c).await?),
-            Reads::Direct(r) => r.rows(&stmt),
+            Reads::Direct(r) => r.rows(stmt),
         }
     }
 
@@ -136,7 +136,7 @@ impl<C: ConnectionTrait> Reads<'_, C> {
                 let mut q = Query::select();
                 q.expr(Expr::cust("COUNT(*)"))
                     .from_subquery(base.into_query(), "sub_query");
-                r.count(&DbBackend::Sqlite.build(&q))
+                r.count(DbBackend::Sqlite.build(&q))
             }
         }
     }
