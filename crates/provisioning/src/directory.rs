@@ -17,6 +17,7 @@ use scim_core::schema::ResourceType;
 use scim_core::sort::sort_resources;
 use scim_core::{ScimError, ScimType};
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use store::Store;
 use store::scim::{GroupRow, ListQuery, MemberRow, SortKey, UserRow};
 use store::{MemberType, SubjectKind};
@@ -570,7 +571,8 @@ impl Directory {
     }
 
     async fn load_group(&self, s: &IntegrationScope, id: &str) -> Result<GroupRow> {
-        store::scim::get_group(self.store.db(), &s.integration_id, id)
+        self.store
+            .get_group(&s.integration_id, id)
             .await?
             .ok_or_else(|| ScimError::not_found(format!("Group {id} not found")).into())
     }
@@ -814,25 +816,25 @@ impl Directory {
                     offset: plan.offset,
                     limit: plan.count,
                 };
-                let (rows, total) = store::scim::list_groups(db, &s.integration_id, &q).await?;
+                let (rows, total) = self.store.list_groups(&s.integration_id, &q).await?;
+                let mut members = if with_members {
+                    members_of(db, &s.integration_id, &rows).await?
+                } else {
+                    HashMap::new()
+                };
                 let mut items = Vec::with_capacity(rows.len());
                 for row in &rows {
-                    let members = if with_members {
-                        Some(store::scim::list_group_members(db, &s.integration_id, &row.id).await?)
-                    } else {
-                        None
-                    };
+                    let members = with_members.then(|| members.remove(&row.id).unwrap_or_default());
                     items.push(plan.projection.apply(&self.groups, rendered(row, members)?));
                 }
                 Ok(ListResponse::new(items, total, plan.start_index))
             }
             _ => {
                 let rows = store::scim::list_groups_unpaged(db, &s.integration_id, None).await?;
+                let mut members = members_of(db, &s.integration_id, &rows).await?;
                 let mut items = Vec::new();
                 for row in &rows {
-                    let members = Some(
-                        store::scim::list_group_members(db, &s.integration_id, &row.id).await?,
-                    );
+                    let members = Some(members.remove(&row.id).unwrap_or_default());
                     let body = rendered(row, members)?;
                     if plan
                         .filter
@@ -860,6 +862,16 @@ fn uniqueness(e: store::StoreError, attr: &str, value: &str) -> DirectoryError {
 }
 
 /// Removes `members` from a group's attribute map and returns the member ids.
+/// The members of each of `groups`, fetched together.
+async fn members_of(
+    db: &sea_orm::DatabaseConnection,
+    integration_id: &str,
+    groups: &[GroupRow],
+) -> Result<HashMap<String, Vec<MemberRow>>> {
+    let ids: Vec<&str> = groups.iter().map(|g| g.id.as_str()).collect();
+    Ok(store::scim::members_of_groups(db, integration_id, &ids).await?)
+}
+
 fn take_members(attrs: &mut Map<String, Value>) -> Result<Vec<String>> {
     let Some(list) = attrs.shift_remove("members") else {
         return Ok(Vec::new());

@@ -50,8 +50,11 @@ pub async fn preview_rules(
 
     // Group names per member, from one pass over the groups.
     let mut groups_of: HashMap<String, Vec<String>> = HashMap::new();
-    for g in store::scim::list_groups_unpaged(db, integration_id, None).await? {
-        for m in store::scim::list_group_members(db, integration_id, &g.id).await? {
+    let groups = store::scim::list_groups_unpaged(db, integration_id, None).await?;
+    let ids: Vec<&str> = groups.iter().map(|g| g.id.as_str()).collect();
+    let mut members = store::scim::members_of_groups(db, integration_id, &ids).await?;
+    for g in &groups {
+        for m in members.remove(&g.id).unwrap_or_default() {
             groups_of
                 .entry(m.member_id)
                 .or_default()

@@ -1,6 +1,6 @@
 //! SCIM groups (members are in [`super::members`]).
 
-use super::list::{ListQuery, Reads, SortKey, limited, page_and_total};
+use super::list::{ListQuery, Reads, SortKey, limited, limited_statement, page_and_total};
 use crate::entities::{group_members, scim_groups as g};
 use crate::{Result, StoreError};
 use sea_orm::sea_query::{NullOrdering, Order};
@@ -79,15 +79,26 @@ pub async fn get_group<C: ConnectionTrait>(
     integration_id: &str,
     id: &str,
 ) -> Result<Option<GroupRow>> {
-    Ok(limited(
-        conn.get_database_backend(),
+    get_group_in(Reads::Pool(conn), integration_id, id).await
+}
+
+pub(crate) async fn get_group_in<C: ConnectionTrait>(
+    reads: Reads<'_, C>,
+    integration_id: &str,
+    id: &str,
+) -> Result<Option<GroupRow>> {
+    let stmt = limited_statement(
+        reads.backend(),
         scoped(integration_id).filter(g::Column::Id.eq(id)),
         1,
         0,
-    )
-    .one(conn)
-    .await?
-    .map(Into::into))
+    );
+    Ok(reads
+        .rows::<g::Entity>(stmt)
+        .await?
+        .into_iter()
+        .next()
+        .map(Into::into))
 }
 
 /// The group with this displayName (case-insensitive).
@@ -210,12 +221,20 @@ pub async fn list_groups<C: ConnectionTrait>(
     integration_id: &str,
     q: &ListQuery,
 ) -> Result<(Vec<GroupRow>, u64)> {
+    list_groups_in(Reads::Pool(conn), integration_id, q).await
+}
+
+pub(crate) async fn list_groups_in<C: ConnectionTrait>(
+    reads: Reads<'_, C>,
+    integration_id: &str,
+    q: &ListQuery,
+) -> Result<(Vec<GroupRow>, u64)> {
     let mut base = scoped(integration_id);
     if let Some(c) = &q.condition {
         base = base.filter(c.clone());
     }
     let order = |s| ordered(s, q.sort);
-    let (rows, total) = page_and_total(Reads::Pool(conn), base, order, g::Column::Id, q).await?;
+    let (rows, total) = page_and_total(reads, base, order, g::Column::Id, q).await?;
     Ok((rows.into_iter().map(Into::into).collect(), total))
 }
 

@@ -136,25 +136,70 @@ pub async fn remove_group_members<C: ConnectionTrait>(
     Ok(removed)
 }
 
-/// The group's members (users first, then groups, each by id) with display values.
+/// The group's members (by member type as stored, `Group` before `User`, then by id) with
+/// display values.
 pub async fn list_group_members<C: ConnectionTrait>(
     conn: &C,
     integration_id: &str,
     group_id: &str,
 ) -> Result<Vec<MemberRow>> {
-    let members = gm::Entity::find()
-        .filter(gm::Column::IntegrationId.eq(integration_id))
-        .filter(gm::Column::GroupId.eq(group_id))
-        .order_by_asc(gm::Column::MemberType)
-        .order_by_asc(gm::Column::MemberId)
-        .all(conn)
-        .await?;
+    Ok(members_of_groups(conn, integration_id, &[group_id])
+        .await?
+        .remove(group_id)
+        .unwrap_or_default())
+}
+
+/// The members of each of `group_ids` (ordered as in [`list_group_members`]), keyed by group
+/// id; a group without members (or not in the integration) has no entry. A page of groups
+/// costs a few queries in all instead of a few per group.
+pub async fn members_of_groups<C: ConnectionTrait>(
+    conn: &C,
+    integration_id: &str,
+    group_ids: &[&str],
+) -> Result<HashMap<String, Vec<MemberRow>>> {
+    let mut members = Vec::new();
+    for chunk in group_ids.chunks(IN_CHUNK) {
+        members.extend(
+            gm::Entity::find()
+                .filter(gm::Column::IntegrationId.eq(integration_id))
+                .filter(gm::Column::GroupId.is_in(chunk.iter().copied()))
+                .order_by_asc(gm::Column::GroupId)
+                .order_by_asc(gm::Column::MemberType)
+                .order_by_asc(gm::Column::MemberId)
+                .all(conn)
+                .await?,
+        );
+    }
+    let display = member_displays(conn, integration_id, &members).await?;
+    let mut out: HashMap<String, Vec<MemberRow>> = HashMap::new();
+    for m in members {
+        out.entry(m.group_id).or_default().push(MemberRow {
+            display: display.get(&m.member_id).cloned(),
+            member_id: m.member_id,
+            member_type: m.member_type,
+        });
+    }
+    Ok(out)
+}
+
+/// The display value of every distinct member in `members`: a user's displayName (its
+/// userName when it has none) or a group's displayName. Members that no longer exist are
+/// missing.
+async fn member_displays<C: ConnectionTrait>(
+    conn: &C,
+    integration_id: &str,
+    members: &[gm::Model],
+) -> Result<HashMap<String, String>> {
     let ids_of = |kind: MemberType| -> Vec<&str> {
-        members
+        let mut ids: Vec<&str> = members
             .iter()
             .filter(|m| m.member_type == kind)
             .map(|m| m.member_id.as_str())
-            .collect()
+            .collect();
+        // One user in many groups of a page is looked up once.
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     };
     let mut display: HashMap<String, String> = HashMap::new();
     for chunk in ids_of(MemberType::User).chunks(IN_CHUNK) {
@@ -188,14 +233,7 @@ pub async fn list_group_members<C: ConnectionTrait>(
             .await?;
         display.extend(found);
     }
-    Ok(members
-        .into_iter()
-        .map(|m| MemberRow {
-            display: display.get(&m.member_id).cloned(),
-            member_id: m.member_id,
-            member_type: m.member_type,
-        })
-        .collect())
+    Ok(display)
 }
 
 /// The groups `member_id` is a direct member of, by displayName.

@@ -23,7 +23,7 @@ pub use groups::{
 pub use list::{ListQuery, SortKey};
 pub use members::{
     GroupRef, MemberRow, add_group_members, groups_of_member, list_group_members,
-    remove_group_members, resolve_members, set_group_members,
+    members_of_groups, remove_group_members, resolve_members, set_group_members,
 };
 pub use users::{
     UserRow, count_users, delete_user, find_user_by_external_id, find_user_by_user_name, get_user,
@@ -56,6 +56,24 @@ impl crate::Store {
     /// [`get_user`] outside a transaction, like [`crate::Store::list_users`].
     pub async fn get_user(&self, integration_id: &str, id: &str) -> crate::Result<Option<UserRow>> {
         users::get_user_in(self.reads(), integration_id, id).await
+    }
+
+    /// [`list_groups`] outside a transaction, like [`crate::Store::list_users`].
+    pub async fn list_groups(
+        &self,
+        integration_id: &str,
+        q: &ListQuery,
+    ) -> crate::Result<(Vec<GroupRow>, u64)> {
+        groups::list_groups_in(self.reads(), integration_id, q).await
+    }
+
+    /// [`get_group`] outside a transaction, like [`crate::Store::list_users`].
+    pub async fn get_group(
+        &self,
+        integration_id: &str,
+        id: &str,
+    ) -> crate::Result<Option<GroupRow>> {
+        groups::get_group_in(self.reads(), integration_id, id).await
     }
 
     /// How many SCIM users the integration has.

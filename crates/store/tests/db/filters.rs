@@ -326,7 +326,31 @@ async fn group_filters_match_the_in_memory_evaluator() {
             got.sort();
             want.sort();
             assert_eq!(got, want, "{}: {text}", db.label);
+            // `Store::list_groups` (direct reads on a SQLite file) pages like the pool.
+            for (offset, limit, sort) in [
+                (0, 100, None),
+                (0, 0, None),
+                (1, 1, Some((store::scim::SortKey::DisplayName, true))),
+            ] {
+                let q = store::scim::ListQuery {
+                    condition: group_condition(&f),
+                    sort,
+                    offset,
+                    limit,
+                };
+                assert_eq!(
+                    s.list_groups(&i.id, &q).await.unwrap(),
+                    scim::list_groups(s.db(), &i.id, &q).await.unwrap(),
+                    "{}: {text} {offset}/{limit}",
+                    db.label
+                );
+            }
         }
+        for (g, _) in &groups {
+            assert_eq!(s.get_group(&i.id, &g.id).await.unwrap().as_ref(), Some(g));
+        }
+        let (_, other) = tenant_with_integration(s, "Other").await;
+        assert_eq!(s.get_group(&other.id, &groups[0].0.id).await.unwrap(), None);
         for text in [
             r#"userName eq "x""#,
             r#"members[type eq "User"]"#,

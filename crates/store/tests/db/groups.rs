@@ -171,3 +171,104 @@ async fn groups_unique_versions_and_members_with_display() {
         assert_eq!(s.count_groups(&i.id).await.unwrap(), 1);
     }
 }
+
+#[tokio::test]
+async fn members_of_many_groups_match_each_groups_own_list() {
+    for db in test_stores().await {
+        let s = &db.store;
+        let (_, i) = tenant_with_integration(s, "Acme").await;
+        let (_, other) = tenant_with_integration(s, "Other").await;
+        let u = MemberType::User;
+        let users: Vec<_> = (0..5)
+            .map(|n| user(&i.id, &format!("u{n}@x.test"), n))
+            .collect();
+        for x in &users {
+            scim::insert_user(s.db(), x).await.unwrap();
+        }
+        let groups: Vec<_> = (0..4).map(|n| group(&i.id, &format!("G{n}"), n)).collect();
+        for g in &groups {
+            scim::insert_group(s.db(), g).await.unwrap();
+        }
+        // G0: three users; G1: a user shared with G0 and group G2; G2: a member deleted
+        // later (no display); G3: empty.
+        let ids = |ns: &[usize]| -> Vec<(String, MemberType)> {
+            ns.iter().map(|&n| (users[n].id.clone(), u)).collect()
+        };
+        scim::set_group_members(s.db(), &i.id, &groups[0].id, &ids(&[2, 0, 1]))
+            .await
+            .unwrap();
+        let mut g1 = ids(&[1]);
+        g1.push((groups[2].id.clone(), MemberType::Group));
+        scim::set_group_members(s.db(), &i.id, &groups[1].id, &g1)
+            .await
+            .unwrap();
+        scim::set_group_members(s.db(), &i.id, &groups[2].id, &ids(&[3, 4]))
+            .await
+            .unwrap();
+        // Behind the store's back, so the membership row stays.
+        sea_orm::ConnectionTrait::execute_unprepared(
+            s.db(),
+            &format!("DELETE FROM scim_users WHERE id = '{}'", users[4].id),
+        )
+        .await
+        .unwrap();
+        let other_group = group(&other.id, "Theirs", 9);
+        scim::insert_group(s.db(), &other_group).await.unwrap();
+        let theirs = user(&other.id, "t@x.test", 9);
+        scim::insert_user(s.db(), &theirs).await.unwrap();
+        scim::set_group_members(
+            s.db(),
+            &other.id,
+            &other_group.id,
+            &[(theirs.id.clone(), u)],
+        )
+        .await
+        .unwrap();
+
+        let mut asked: Vec<&str> = groups.iter().map(|g| g.id.as_str()).collect();
+        asked.push(&other_group.id);
+        let all = scim::members_of_groups(s.db(), &i.id, &asked)
+            .await
+            .unwrap();
+        for g in &groups {
+            let alone = scim::list_group_members(s.db(), &i.id, &g.id)
+                .await
+                .unwrap();
+            assert_eq!(
+                all.get(&g.id).cloned().unwrap_or_default(),
+                alone,
+                "{}: {}",
+                db.label,
+                g.display_name
+            );
+        }
+        assert_eq!(all[&groups[0].id].len(), 3, "{}", db.label);
+        assert_eq!(
+            all[&groups[1].id]
+                .iter()
+                .map(|m| (m.member_type, m.display.as_deref()))
+                .collect::<Vec<_>>(),
+            [
+                (MemberType::Group, Some("G2")),
+                (u, Some(users[1].user_name.as_str())),
+            ],
+            "{}: groups, then users, each with its display",
+            db.label
+        );
+        assert!(
+            all[&groups[2].id].iter().any(|m| m.display.is_none()),
+            "{}: a deleted member has no display",
+            db.label
+        );
+        assert!(
+            !all.contains_key(&groups[3].id),
+            "{}: empty group",
+            db.label
+        );
+        assert!(
+            !all.contains_key(&other_group.id),
+            "{}: another integration's group is not read",
+            db.label
+        );
+    }
+}
