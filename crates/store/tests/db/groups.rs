@@ -272,3 +272,36 @@ async fn members_of_many_groups_match_each_groups_own_list() {
         );
     }
 }
+
+/// Without statistics SQLite would walk every membership of the integration to read one
+/// group's members through the member index; migration 000007's index must be the one used.
+#[tokio::test]
+async fn sqlite_reads_a_groups_members_through_the_group_index() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    for db in test_stores().await {
+        if db.store.db().get_database_backend() != DbBackend::Sqlite {
+            continue;
+        }
+        let plan = db
+            .store
+            .db()
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "EXPLAIN QUERY PLAN SELECT * FROM group_members WHERE integration_id = 'i' \
+                 AND group_id IN ('a', 'b') ORDER BY group_id, member_type, member_id",
+            ))
+            .await
+            .unwrap();
+        let details: Vec<String> = plan
+            .iter()
+            .map(|r| r.try_get::<String>("", "detail").unwrap())
+            .collect();
+        assert!(
+            details
+                .iter()
+                .any(|d| d.contains("idx_group_members_group")),
+            "{}: {details:?}",
+            db.label
+        );
+    }
+}
