@@ -861,17 +861,17 @@ fn uniqueness(e: store::StoreError, attr: &str, value: &str) -> DirectoryError {
     }
 }
 
-/// Removes `members` from a group's attribute map and returns the member ids.
 /// The members of each of `groups`, fetched together.
-async fn members_of(
+pub(crate) async fn members_of(
     db: &sea_orm::DatabaseConnection,
     integration_id: &str,
     groups: &[GroupRow],
-) -> Result<HashMap<String, Vec<MemberRow>>> {
+) -> store::Result<HashMap<String, Vec<MemberRow>>> {
     let ids: Vec<&str> = groups.iter().map(|g| g.id.as_str()).collect();
-    Ok(store::scim::members_of_groups(db, integration_id, &ids).await?)
+    store::scim::members_of_groups(db, integration_id, &ids).await
 }
 
+/// Removes `members` from a group's attribute map and returns the member ids.
 fn take_members(attrs: &mut Map<String, Value>) -> Result<Vec<String>> {
     let Some(list) = attrs.shift_remove("members") else {
         return Ok(Vec::new());

@@ -51,8 +51,7 @@ pub async fn preview_rules(
     // Group names per member, from one pass over the groups.
     let mut groups_of: HashMap<String, Vec<String>> = HashMap::new();
     let groups = store::scim::list_groups_unpaged(db, integration_id, None).await?;
-    let ids: Vec<&str> = groups.iter().map(|g| g.id.as_str()).collect();
-    let mut members = store::scim::members_of_groups(db, integration_id, &ids).await?;
+    let mut members = crate::directory::members_of(db, integration_id, &groups).await?;
     for g in &groups {
         for m in members.remove(&g.id).unwrap_or_default() {
             groups_of
