@@ -68,7 +68,7 @@ fn ts(ms: i64) -> DateTime<Utc> {
 /// Enqueues a job for each user id in `users` (in the caller's transaction): roles can follow
 /// group membership, so a membership change re-syncs the users it touched.
 async fn enqueue_users(
-    txn: &store::DatabaseTransaction,
+    txn: &store::WriteTxn,
     integration: &str,
     users: &[&String],
     corr: Option<&str>,

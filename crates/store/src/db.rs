@@ -2,7 +2,8 @@
 
 use crate::crypto::{MasterKey, SecretBox};
 use crate::sqlite_read::DirectReader;
-use crate::writer::Writer;
+use crate::sqlite_write::DirectWriter;
+use crate::writer::{Writer, WriterConnections};
 use crate::{Result, StoreError};
 use migration::{Migrator, sea_orm_migration::MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
@@ -73,7 +74,10 @@ impl Store {
     ) -> Result<Store> {
         let url = &*loopback_without_tls(url);
         let mut co = pool_options(url, &opts);
-        let mut write_conn = None;
+        let mut writer = WriterConnections {
+            sqlx: None,
+            direct: None,
+        };
         let mut direct = None;
         if is_sqlite(url) {
             if let Some(parent) = sqlite_path(url)
@@ -101,32 +105,41 @@ impl Store {
                 let mut wo = pool_options(url, &opts);
                 wo.max_connections(1).min_connections(1);
                 sqlite_pragmas(&mut wo, &opts, Some(WRITER_CACHE_KIB));
-                write_conn = Some(Database::connect(wo).await?);
-                direct = sqlite_path(url).map(|p| {
-                    Arc::new(DirectReader::new(p.to_path_buf(), opts.sqlite_busy_timeout))
-                });
+                writer.sqlx = Some(Database::connect(wo).await?);
+                if let Some(path) = sqlite_path(url) {
+                    // The file exists now: the writer's sqlx connection created it.
+                    writer.direct = Some(Arc::new(DirectWriter::open(
+                        path,
+                        opts.sqlite_busy_timeout,
+                        WRITER_CACHE_KIB,
+                    )?));
+                    direct = Some(Arc::new(DirectReader::new(
+                        path.to_path_buf(),
+                        opts.sqlite_busy_timeout,
+                    )));
+                }
             }
         } else {
             co.max_connections(opts.max_connections.unwrap_or(32));
         }
         let db = Database::connect(co).await?;
-        let mut store = Store::with_writer(db, SecretBox::new(&master_key), write_conn);
+        let mut store = Store::with_writer(db, SecretBox::new(&master_key), writer);
         store.direct = direct;
         Ok(store)
     }
 
     /// Wraps an existing connection (tests, tools).
     pub fn from_connection(db: DatabaseConnection, master_key: &MasterKey) -> Store {
-        Store::with_writer(db, SecretBox::new(master_key), None)
+        let pooled = WriterConnections {
+            sqlx: None,
+            direct: None,
+        };
+        Store::with_writer(db, SecretBox::new(master_key), pooled)
     }
 
-    /// On SQLite, starts the group-commit writer (on the current runtime, if any), on
-    /// `write_conn` if given, else on connections from the pool.
-    fn with_writer(
-        db: DatabaseConnection,
-        secrets: SecretBox,
-        write_conn: Option<DatabaseConnection>,
-    ) -> Store {
+    /// On SQLite, starts the group-commit writer (on the current runtime, if any) on
+    /// `writer`'s connections.
+    fn with_writer(db: DatabaseConnection, secrets: SecretBox, writer: WriterConnections) -> Store {
         let mut store = Store {
             db,
             secrets,
@@ -135,7 +148,7 @@ impl Store {
         };
         if store.backend() == DbBackend::Sqlite {
             // The writer's own handle has no writer: the queue closes with the last Store.
-            store.writer = Writer::start(store.clone(), write_conn);
+            store.writer = Writer::start(store.clone(), writer);
         }
         store
     }

@@ -38,17 +38,20 @@ impl StoreError {
     /// Turns a unique-constraint violation into [`StoreError::Conflict`] naming `what`; any
     /// other database error stays [`StoreError::Db`].
     pub(crate) fn unique(err: DbErr, what: &str) -> Self {
-        match err.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::Conflict {
+        if Self::is_unique_violation(&err) {
+            StoreError::Conflict {
                 what: what.to_owned(),
-            },
-            _ => StoreError::Db(err),
+            }
+        } else {
+            StoreError::Db(err)
         }
     }
 
-    /// True if `err` is a unique-constraint violation (without consuming it).
+    /// True if `err` is a unique-constraint violation (without consuming it), from sqlx or
+    /// from the SQLite writer's direct path.
     pub fn is_unique_violation(err: &DbErr) -> bool {
         matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+            || crate::sqlite_write::is_unique_violation(err)
     }
 
     /// True for [`StoreError::Conflict`].

@@ -3,10 +3,10 @@
 
 use crate::entities::jobs;
 use crate::types::{JobState, SubjectKind};
-use crate::{Result, Store};
+use crate::{Execute, Result, Store};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, TryInsertResult,
+    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryTrait,
     sea_query::{Expr, OnConflict},
 };
 
@@ -19,7 +19,7 @@ use sea_orm::{
 /// partial unique index over pending jobs with `INSERT … ON CONFLICT DO NOTHING`.
 ///
 /// Usable inside the caller's transaction. Returns true if a new job was added.
-pub async fn enqueue_job<C: ConnectionTrait>(
+pub async fn enqueue_job<C: Execute>(
     conn: &C,
     integration_id: &str,
     subject_kind: SubjectKind,
@@ -52,12 +52,10 @@ pub async fn enqueue_job<C: ConnectionTrait>(
     .target_and_where(Expr::cust(r#""state" = 'pending'"#))
     .do_nothing()
     .to_owned();
-    let res = jobs::Entity::insert(am)
+    let insert = jobs::Entity::insert(am)
         .on_conflict(on_conflict)
-        .try_insert()
-        .exec_without_returning(conn)
-        .await?;
-    Ok(matches!(res, TryInsertResult::Inserted(n) if n > 0))
+        .build(conn.get_database_backend());
+    Ok(conn.execute_counted(insert).await? > 0)
 }
 
 impl Store {

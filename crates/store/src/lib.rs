@@ -25,9 +25,11 @@ pub mod outbox;
 mod queries;
 pub mod scim;
 mod sqlite_read;
+mod sqlite_write;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod types;
+mod write_txn;
 mod writer;
 
 pub use crypto::{MasterKey, SecretBox};
@@ -47,6 +49,7 @@ pub use types::{
     Direction, IntegrationMode, IntegrationStatus, JobState, MemberType, RuleSourceKind, StaffRole,
     SubjectKind,
 };
+pub use write_txn::{Execute, WriteTxn};
 
 /// The current time in epoch milliseconds (UTC).
 pub fn now_ms() -> i64 {

@@ -142,7 +142,7 @@ fn direct_error(e: rusqlite::Error) -> StoreError {
 
 /// A statement's bound values as SQLite values, encoded as sqlx encodes them (booleans as
 /// integers, everything we bind is text or a number). Moved, not copied: this is per query.
-fn params(values: Option<Values>) -> rusqlite::Result<Vec<SqlValue>> {
+pub(crate) fn params(values: Option<Values>) -> rusqlite::Result<Vec<SqlValue>> {
     let Some(values) = values else {
         return Ok(Vec::new());
     };

@@ -2,7 +2,7 @@
 //!
 //! On SQLite only one transaction writes at a time and every COMMIT waits for an fsync
 //! (`synchronous=FULL`), so one transaction per request caps writes at one per fsync
-//! (~1.7 ms here). [`Store::write`] instead hands its unit of work to one writer task, which
+//! (~1.7 ms here). [`Store::write`] instead hands its unit of work to one writer, which
 //! runs every unit queued meanwhile in one transaction, commits once and only then answers
 //! every caller: a success is reported only once it is durable, and a failed commit fails
 //! every unit of the batch.
@@ -14,12 +14,18 @@
 //! with each unit inside its own SAVEPOINT, so the failing one undoes only itself. Units are
 //! therefore `Fn`: they may run twice, and only the last run's result is delivered.
 //!
+//! On a SQLite file the writer is a thread of its own that runs the statements with rusqlite
+//! ([`crate::sqlite_write`]); a batch with a unit that reads rows runs again on the writer's
+//! sqlx connection. In memory (one pooled connection) it is a task on the pool.
+//!
 //! PostgreSQL already shares one WAL flush between concurrent commits, so there each unit
 //! runs in its own transaction from the pool.
 
 use crate::db::begin_immediate;
+use crate::sqlite_write::DirectWriter;
+use crate::write_txn::WriteTxn;
 use crate::{Result, Store, StoreError};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction};
+use sea_orm::DatabaseConnection;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -33,24 +39,41 @@ type Deliver = Box<dyn FnOnce(Option<StoreError>) + Send>;
 /// A queued unit: runs on the batch transaction (possibly twice, see the module docs), says
 /// whether it succeeded and how to deliver that run's result.
 type Job = Box<
-    dyn Fn(Arc<DatabaseTransaction>) -> Pin<Box<dyn Future<Output = (bool, Deliver)> + Send>>
-        + Send
-        + Sync,
+    dyn Fn(Arc<WriteTxn>) -> Pin<Box<dyn Future<Output = (bool, Deliver)> + Send>> + Send + Sync,
 >;
 
-/// The queue of the writer task (SQLite only).
+/// The queue of the writer (SQLite only).
 #[derive(Clone, Debug)]
 pub(crate) struct Writer {
     tx: mpsc::UnboundedSender<Job>,
 }
 
+/// What the writer's batches run on.
+pub(crate) struct WriterConnections {
+    /// A sqlx connection of the writer's own; `None`: connections from the pool.
+    pub(crate) sqlx: Option<DatabaseConnection>,
+    /// The rusqlite connection of the direct path.
+    pub(crate) direct: Option<Arc<DirectWriter>>,
+}
+
 impl Writer {
-    /// Starts the writer task on the current tokio runtime; `None` outside one. Batches run
-    /// on `conn` if given (a connection of the writer's own), else on pooled connections.
-    pub(crate) fn start(store: Store, conn: Option<DatabaseConnection>) -> Option<Writer> {
+    /// Starts the writer on the current tokio runtime; `None` outside one. With a direct
+    /// connection the writer is a thread of its own (its statements block while they run, and
+    /// the commit waits for an fsync), which still uses the runtime for the sqlx fallback.
+    pub(crate) fn start(store: Store, conns: WriterConnections) -> Option<Writer> {
         let handle = tokio::runtime::Handle::try_current().ok()?;
         let (tx, rx) = mpsc::unbounded_channel();
-        handle.spawn(run(store, conn, rx));
+        if conns.direct.is_some() {
+            let spawned = std::thread::Builder::new()
+                .name("sqlite-writer".into())
+                .spawn(move || handle.block_on(run(store, conns, rx)));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start the database writer thread");
+                return None;
+            }
+        } else {
+            handle.spawn(run(store, conns, rx));
+        }
         Some(Writer { tx })
     }
 }
@@ -62,7 +85,7 @@ impl Store {
     /// unit of its batch failed): it must not have effects outside the transaction.
     pub async fn write<T, E, F, Fut>(&self, unit: F) -> std::result::Result<T, E>
     where
-        F: Fn(Arc<DatabaseTransaction>) -> Fut + Send + Sync + 'static,
+        F: Fn(Arc<WriteTxn>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
@@ -104,13 +127,15 @@ impl Store {
     /// One unit, one transaction.
     async fn write_alone<T, E, F, Fut>(&self, unit: F) -> std::result::Result<T, E>
     where
-        F: Fn(Arc<DatabaseTransaction>) -> Fut,
+        F: Fn(Arc<WriteTxn>) -> Fut,
         Fut: Future<Output = std::result::Result<T, E>>,
         E: From<StoreError>,
     {
-        let txn = Arc::new(self.begin_write().await?);
+        let txn = Arc::new(WriteTxn::sqlx(self.begin_write().await?));
         let result = unit(txn.clone()).await;
-        let txn = Arc::try_unwrap(txn).map_err(|_| kept())?;
+        let txn = (Arc::try_unwrap(txn).ok())
+            .and_then(WriteTxn::into_sqlx)
+            .ok_or_else(kept)?;
         match result {
             Ok(v) => {
                 txn.commit().await.map_err(StoreError::from)?;
@@ -128,32 +153,57 @@ fn kept() -> StoreError {
     StoreError::InvalidData("a write unit kept its transaction".into())
 }
 
-async fn run(store: Store, conn: Option<DatabaseConnection>, mut rx: mpsc::UnboundedReceiver<Job>) {
+async fn run(store: Store, conns: WriterConnections, mut rx: mpsc::UnboundedReceiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // Whatever queued while the previous batch committed forms the next one.
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
         let n = jobs.len();
-        if let Err(e) = run_batch(&store, conn.as_ref(), jobs).await {
+        if let Err(e) = run_batch(&store, &conns, jobs).await {
             tracing::error!(error = %e, units = n, "a write batch failed; its callers got the error");
         }
     }
 }
 
-/// Runs and commits one batch: optimistically without savepoints, and again with a savepoint
-/// per unit if a unit failed. Every job that ran is told the outcome once the commit is known;
+/// Where one run of a batch executes.
+#[derive(Clone, Copy)]
+enum Lane<'a> {
+    /// sqlx: the writer's own connection, or the pool.
+    Sqlx(Option<&'a DatabaseConnection>),
+    /// rusqlite on the writer's thread.
+    Direct(&'a Arc<DirectWriter>),
+}
+
+/// Runs and commits one batch: on the direct connection if there is one, and on sqlx if a
+/// unit there needed rows. Every job that ran is told the outcome once the commit is known;
 /// a job dropped before it ran tells its caller that nothing was written.
-async fn run_batch(store: &Store, conn: Option<&DatabaseConnection>, jobs: Vec<Job>) -> Result<()> {
-    match attempt(store, conn, &jobs, false).await? {
-        Attempt::Done(outcome) => outcome,
-        Attempt::UnitFailed => match attempt(store, conn, &jobs, true).await? {
-            Attempt::Done(outcome) => outcome,
-            // With savepoints a failing unit is undone and the batch goes on.
-            Attempt::UnitFailed => Err(StoreError::InvalidData(
-                "a write batch failed without a cause".into(),
-            )),
-        },
+async fn run_batch(store: &Store, conns: &WriterConnections, jobs: Vec<Job>) -> Result<()> {
+    if let Some(direct) = &conns.direct
+        && let Some(outcome) = run_on(store, Lane::Direct(direct), &jobs).await?
+    {
+        return outcome;
     }
+    run_on(store, Lane::Sqlx(conns.sqlx.as_ref()), &jobs)
+        .await?
+        .unwrap_or_else(|| Err(StoreError::InvalidData("a unit read rows on sqlx".into())))
+}
+
+/// Runs a batch on `lane`: optimistically without savepoints, and again with a savepoint per
+/// unit if a unit failed. `None`: a unit needed rows, which `lane` cannot give (nothing was
+/// written, no one answered).
+async fn run_on(store: &Store, lane: Lane<'_>, jobs: &[Job]) -> Result<Option<Result<()>>> {
+    Ok(match attempt(store, lane, jobs, false).await? {
+        Attempt::Done(outcome) => Some(outcome),
+        Attempt::NeedsRows => None,
+        Attempt::UnitFailed => match attempt(store, lane, jobs, true).await? {
+            Attempt::Done(outcome) => Some(outcome),
+            Attempt::NeedsRows => None,
+            // With savepoints a failing unit is undone and the batch goes on.
+            Attempt::UnitFailed => Some(Err(StoreError::InvalidData(
+                "a write batch failed without a cause".into(),
+            ))),
+        },
+    })
 }
 
 /// How one run of a batch ended.
@@ -162,21 +212,42 @@ enum Attempt {
     Done(Result<()>),
     /// Without savepoints a unit failed: the transaction was rolled back, no one answered.
     UnitFailed,
+    /// On the direct lane a unit asked for rows: rolled back, no one answered.
+    NeedsRows,
+}
+
+async fn begin(store: &Store, lane: Lane<'_>) -> Result<WriteTxn> {
+    Ok(match lane {
+        Lane::Sqlx(Some(c)) => WriteTxn::sqlx(begin_immediate(c).await?),
+        Lane::Sqlx(None) => WriteTxn::sqlx(store.begin_write().await?),
+        Lane::Direct(direct) => {
+            direct.begin()?;
+            WriteTxn::direct(Arc::clone(direct))
+        }
+    })
+}
+
+async fn rollback(lane: Lane<'_>, txn: WriteTxn) -> Result<()> {
+    match (lane, txn.into_sqlx()) {
+        (Lane::Direct(direct), _) => direct.rollback(),
+        (Lane::Sqlx(_), Some(txn)) => Ok(txn.rollback().await?),
+        (Lane::Sqlx(_), None) => Err(kept()),
+    }
+}
+
+async fn commit(lane: Lane<'_>, txn: WriteTxn) -> Result<()> {
+    match (lane, txn.into_sqlx()) {
+        (Lane::Direct(direct), _) => direct.commit(),
+        (Lane::Sqlx(_), Some(txn)) => Ok(txn.commit().await?),
+        (Lane::Sqlx(_), None) => Err(kept()),
+    }
 }
 
 /// Runs every job once on one transaction. With `savepoints`, each unit runs inside its own
 /// SAVEPOINT and a failing one is rolled back to it (a single unit needs none: its failure
 /// rolls back the transaction). Without, the first failing unit ends the attempt.
-async fn attempt(
-    store: &Store,
-    conn: Option<&DatabaseConnection>,
-    jobs: &[Job],
-    savepoints: bool,
-) -> Result<Attempt> {
-    let txn = Arc::new(match conn {
-        Some(c) => begin_immediate(c).await?,
-        None => store.begin_write().await?,
-    });
+async fn attempt(store: &Store, lane: Lane<'_>, jobs: &[Job], savepoints: bool) -> Result<Attempt> {
+    let txn = Arc::new(begin(store, lane).await?);
     let alone = jobs.len() == 1;
     let mut delivers = Vec::with_capacity(jobs.len());
     let mut failure: Option<StoreError> = None;
@@ -184,12 +255,20 @@ async fn attempt(
     for job in jobs {
         if savepoints
             && !alone
-            && let Err(e) = txn.execute_unprepared("SAVEPOINT unit").await
+            && let Err(e) = txn.batch("SAVEPOINT unit").await
         {
-            failure = Some(e.into());
+            failure = Some(e);
             break;
         }
         let (ok, deliver) = job(txn.clone()).await;
+        if let Lane::Direct(direct) = lane
+            && direct.take_refused()
+        {
+            drop(deliver);
+            let txn = Arc::try_unwrap(txn).map_err(|_| kept())?;
+            rollback(lane, txn).await?;
+            return Ok(Attempt::NeedsRows);
+        }
         if alone {
             delivers.push(deliver);
             lone_unit_failed = !ok;
@@ -199,24 +278,24 @@ async fn attempt(
             // Somebody else's changes may precede this unit's partial ones: start over.
             drop(deliver);
             let txn = Arc::try_unwrap(txn).map_err(|_| kept())?;
-            txn.rollback().await.map_err(StoreError::from)?;
+            rollback(lane, txn).await?;
             return Ok(Attempt::UnitFailed);
         }
         delivers.push(deliver);
         // Savepoints are not released one by one (a round trip each); the commit ends them
         // all. `ROLLBACK TO` undoes the innermost one: this unit's changes.
-        if !ok && let Err(e) = txn.execute_unprepared("ROLLBACK TO unit").await {
-            failure = Some(e.into());
+        if !ok && let Err(e) = txn.batch("ROLLBACK TO unit").await {
+            failure = Some(e);
             break;
         }
     }
     let txn = Arc::try_unwrap(txn).map_err(|_| kept())?;
     let outcome = if lone_unit_failed || failure.is_some() {
         // Dropping would roll back too; this way the connection is clean before reuse.
-        let _ = txn.rollback().await;
+        let _ = rollback(lane, txn).await;
         failure.map_or(Ok(()), Err)
     } else {
-        txn.commit().await.map_err(StoreError::from)
+        commit(lane, txn).await
     };
     // Delivered after the commit: no caller hears of a success that is not durable.
     let error_text = outcome.as_ref().err().map(ToString::to_string);

@@ -2,10 +2,10 @@
 
 use crate::entities::provisioning_events as pe;
 use crate::types::{Direction, SubjectKind};
-use crate::{Result, Store};
+use crate::{Execute, Result, Store};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait,
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait,
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -177,7 +177,7 @@ impl Store {
             let statements = Arc::clone(&statements);
             async move {
                 for statement in statements.iter() {
-                    txn.execute_raw(statement.clone()).await?;
+                    txn.execute_counted(statement.clone()).await?;
                 }
                 Ok(())
             }

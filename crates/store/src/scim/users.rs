@@ -2,12 +2,12 @@
 
 use super::list::{ListQuery, Reads, SortKey, limited, limited_statement, page_and_total};
 use crate::entities::{group_members, scim_users as u};
-use crate::{Result, StoreError};
+use crate::{Execute, Result, StoreError};
 use sea_orm::sea_query::{NullOrdering, Order};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    Select,
+    QueryTrait, Select,
 };
 
 /// A SCIM user as stored.
@@ -74,9 +74,9 @@ fn scoped(integration_id: &str) -> Select<u::Entity> {
 
 /// Inserts a user. A userName already used in the integration (case-insensitive) is
 /// [`StoreError::Conflict`] with `what = "userName"`.
-pub async fn insert_user<C: ConnectionTrait>(conn: &C, row: &UserRow) -> Result<()> {
-    u::Entity::insert(active_model(row))
-        .exec_without_returning(conn)
+pub async fn insert_user<C: Execute>(conn: &C, row: &UserRow) -> Result<()> {
+    let insert = u::Entity::insert(active_model(row)).build(conn.get_database_backend());
+    conn.execute_counted(insert)
         .await
         .map_err(|e| StoreError::unique(e, "userName"))?;
     Ok(())
@@ -151,11 +151,7 @@ pub async fn find_user_by_external_id<C: ConnectionTrait>(
 /// version is `expected_version`. [`StoreError::VersionMismatch`] if it changed meanwhile,
 /// [`StoreError::NotFound`] if the user is gone, [`StoreError::Conflict`] on a userName
 /// clash. `created_at` is never changed.
-pub async fn update_user<C: ConnectionTrait>(
-    conn: &C,
-    row: &UserRow,
-    expected_version: i64,
-) -> Result<()> {
+pub async fn update_user<C: Execute>(conn: &C, row: &UserRow, expected_version: i64) -> Result<()> {
     write_update(conn, active_model(row), row, expected_version).await
 }
 
@@ -163,11 +159,7 @@ pub async fn update_user<C: ConnectionTrait>(
 /// expected one): only the columns that differ are written, so the indexes over unchanged
 /// columns (userName, externalId) are left alone. SQLite rewrites an index entry whenever its
 /// column is assigned, changed or not; a PATCH rarely touches the userName.
-pub async fn update_user_from<C: ConnectionTrait>(
-    conn: &C,
-    before: &UserRow,
-    row: &UserRow,
-) -> Result<()> {
+pub async fn update_user_from<C: Execute>(conn: &C, before: &UserRow, row: &UserRow) -> Result<()> {
     let mut am = active_model(row);
     if before.user_name == row.user_name {
         am.user_name = NotSet;
@@ -185,7 +177,7 @@ pub async fn update_user_from<C: ConnectionTrait>(
     write_update(conn, am, row, before.version).await
 }
 
-async fn write_update<C: ConnectionTrait>(
+async fn write_update<C: Execute>(
     conn: &C,
     mut am: u::ActiveModel,
     row: &UserRow,
@@ -194,15 +186,15 @@ async fn write_update<C: ConnectionTrait>(
     am.id = NotSet;
     am.integration_id = NotSet;
     am.created_at = NotSet;
-    let res = u::Entity::update_many()
+    let update = u::Entity::update_many()
         .set(am)
         .filter(u::Column::Id.eq(row.id.as_str()))
         .filter(u::Column::IntegrationId.eq(row.integration_id.as_str()))
         .filter(u::Column::Version.eq(expected_version))
-        .exec(conn)
-        .await
-        .map_err(|e| StoreError::unique(e, "userName"))?;
-    if res.rows_affected == 0 {
+        .build(conn.get_database_backend());
+    let changed =
+        (conn.execute_counted(update).await).map_err(|e| StoreError::unique(e, "userName"))?;
+    if changed == 0 {
         return match get_user(conn, &row.integration_id, &row.id).await? {
             Some(_) => Err(StoreError::VersionMismatch),
             None => Err(StoreError::NotFound),
@@ -212,22 +204,18 @@ async fn write_update<C: ConnectionTrait>(
 }
 
 /// Deletes the user and its group memberships. Returns false if it did not exist.
-pub async fn delete_user<C: ConnectionTrait>(
-    conn: &C,
-    integration_id: &str,
-    id: &str,
-) -> Result<bool> {
-    group_members::Entity::delete_many()
+pub async fn delete_user<C: Execute>(conn: &C, integration_id: &str, id: &str) -> Result<bool> {
+    let backend = conn.get_database_backend();
+    let memberships = group_members::Entity::delete_many()
         .filter(group_members::Column::IntegrationId.eq(integration_id))
         .filter(group_members::Column::MemberId.eq(id))
-        .exec(conn)
-        .await?;
-    let res = u::Entity::delete_many()
+        .build(backend);
+    conn.execute_counted(memberships).await?;
+    let user = u::Entity::delete_many()
         .filter(u::Column::IntegrationId.eq(integration_id))
         .filter(u::Column::Id.eq(id))
-        .exec(conn)
-        .await?;
-    Ok(res.rows_affected > 0)
+        .build(backend);
+    Ok(conn.execute_counted(user).await? > 0)
 }
 
 /// Applies `sort` (or creation order), with ties broken by (created_at, id).

@@ -150,3 +150,82 @@ async fn late_failures_in_a_batch_undo_only_themselves() {
         }
     }
 }
+
+/// On a SQLite file the writer executes the hot statements itself and runs a batch again on
+/// sqlx when one of its units uses sea-orm (here: a read of rows inside the transaction).
+/// Both kinds of unit, in one batch, see their own writes and get the right answer; on
+/// PostgreSQL every unit runs on sqlx.
+#[tokio::test]
+async fn units_that_read_rows_run_again_on_sqlx() {
+    for db in test_stores().await {
+        let s = &db.store;
+        let (_, i) = tenant_with_integration(s, "Acme").await;
+        let sqlite = db.label == "sqlite";
+        let mut tasks = Vec::new();
+        for n in 0..40 {
+            let (store, integration) = (s.clone(), i.id.clone());
+            tasks.push(tokio::spawn(async move {
+                let row = user(&integration, &format!("mixed{n}@acme.test"), n);
+                let reads = n % 8 == 0;
+                let result = store
+                    .write(move |txn| {
+                        let row = row.clone();
+                        async move {
+                            scim::insert_user(&*txn, &row).await?;
+                            let found = if reads {
+                                // Its own insert is visible to the read in the same transaction.
+                                scim::get_user(&*txn, &row.integration_id, &row.id)
+                                    .await?
+                                    .map(|u| u.user_name)
+                            } else {
+                                None
+                            };
+                            Ok::<_, StoreError>((txn.is_direct(), found))
+                        }
+                    })
+                    .await;
+                (n, reads, result)
+            }));
+        }
+        for t in tasks {
+            let (n, reads, result) = t.await.unwrap();
+            let (direct, found) = result.unwrap_or_else(|e| panic!("{}: unit {n}: {e}", db.label));
+            if reads {
+                assert!(
+                    !direct,
+                    "{}: unit {n} read rows on the direct path",
+                    db.label
+                );
+                assert_eq!(found, Some(format!("mixed{n}@acme.test")), "{}", db.label);
+            }
+            if !sqlite {
+                assert!(!direct, "{}: no direct path here", db.label);
+            }
+        }
+        // A unit alone that only executes statements runs on the direct path on SQLite.
+        let lone = user(&i.id, "lone@acme.test", 50);
+        let direct = s
+            .write(move |txn| {
+                let lone = lone.clone();
+                async move {
+                    scim::insert_user(&*txn, &lone).await?;
+                    Ok::<_, StoreError>(txn.is_direct())
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(direct, sqlite, "{}", db.label);
+        assert_eq!(
+            scim::count_users(s.db(), &i.id).await.unwrap(),
+            41,
+            "{}",
+            db.label
+        );
+
+        // A unique violation on the direct path is still a conflict of that unit alone.
+        let (store, integration) = (s.clone(), i.id.clone());
+        let taken = user(&integration, "MIXED3@acme.test", 99);
+        let err = insert_with_job(store, taken, None).await.unwrap_err();
+        assert!(err.is_conflict(), "{}: {err:?}", db.label);
+    }
+}

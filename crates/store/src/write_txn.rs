@@ -1,0 +1,137 @@
+//! The transaction a write unit runs in ([`WriteTxn`]) and the one operation every write
+//! connection offers ([`Execute`]).
+
+use crate::sqlite_write::DirectWriter;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
+    QueryResult, Statement,
+};
+use std::future::Future;
+use std::sync::Arc;
+
+/// Runs a statement that returns no rows and says how many rows it changed.
+///
+/// The hot write queries (`scim::insert_user`, `scim::update_user_from`, `scim::delete_user`,
+/// `jobs::enqueue_job`, event batches) take an `Execute`, so inside [`crate::Store::write`]
+/// they also run on the SQLite writer's direct path, where sea-orm's own execution is not
+/// available (see [`WriteTxn`]).
+pub trait Execute: ConnectionTrait {
+    /// Executes `stmt`; the number of rows it inserted, changed or deleted.
+    fn execute_counted(&self, stmt: Statement) -> impl Future<Output = Result<u64, DbErr>> + Send;
+}
+
+impl Execute for DatabaseConnection {
+    async fn execute_counted(&self, stmt: Statement) -> Result<u64, DbErr> {
+        Ok(self.execute_raw(stmt).await?.rows_affected())
+    }
+}
+
+impl Execute for DatabaseTransaction {
+    async fn execute_counted(&self, stmt: Statement) -> Result<u64, DbErr> {
+        Ok(self.execute_raw(stmt).await?.rows_affected())
+    }
+}
+
+/// The transaction a unit of [`crate::Store::write`] runs in.
+///
+/// On sqlx (PostgreSQL, SQLite in memory, and the SQLite writer's fallback) it is a sea-orm
+/// transaction and every sea-orm call works on it. On the SQLite writer's direct path only
+/// [`Execute::execute_counted`] runs; any other use is refused with an error, and the writer
+/// then runs the whole batch again on sqlx, so a unit's result never depends on the path.
+#[derive(Debug)]
+pub struct WriteTxn {
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Sqlx(DatabaseTransaction),
+    Direct(Arc<DirectWriter>),
+}
+
+impl WriteTxn {
+    pub(crate) fn sqlx(txn: DatabaseTransaction) -> WriteTxn {
+        WriteTxn {
+            inner: Inner::Sqlx(txn),
+        }
+    }
+
+    /// A transaction `direct` has begun.
+    pub(crate) fn direct(direct: Arc<DirectWriter>) -> WriteTxn {
+        WriteTxn {
+            inner: Inner::Direct(direct),
+        }
+    }
+
+    /// True on the SQLite writer's direct path (for tests of which path ran).
+    pub fn is_direct(&self) -> bool {
+        matches!(self.inner, Inner::Direct(_))
+    }
+
+    /// The sea-orm transaction, if this is one.
+    pub(crate) fn into_sqlx(self) -> Option<DatabaseTransaction> {
+        match self.inner {
+            Inner::Sqlx(txn) => Some(txn),
+            Inner::Direct(_) => None,
+        }
+    }
+
+    /// Runs `sql`, a statement without values or rows (`SAVEPOINT …`, `ROLLBACK TO …`), on
+    /// either path.
+    pub(crate) async fn batch(&self, sql: &str) -> crate::Result<()> {
+        match &self.inner {
+            Inner::Sqlx(txn) => {
+                txn.execute_unprepared(sql).await?;
+                Ok(())
+            }
+            Inner::Direct(d) => d.batch(sql),
+        }
+    }
+}
+
+impl Execute for WriteTxn {
+    async fn execute_counted(&self, stmt: Statement) -> Result<u64, DbErr> {
+        match &self.inner {
+            Inner::Sqlx(txn) => Ok(txn.execute_raw(stmt).await?.rows_affected()),
+            Inner::Direct(d) => d.execute(stmt),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTxn {
+    fn get_database_backend(&self) -> DbBackend {
+        match &self.inner {
+            Inner::Sqlx(txn) => txn.get_database_backend(),
+            Inner::Direct(_) => DbBackend::Sqlite,
+        }
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        match &self.inner {
+            Inner::Sqlx(txn) => txn.execute_raw(stmt).await,
+            Inner::Direct(d) => Err(d.refuse()),
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        match &self.inner {
+            Inner::Sqlx(txn) => txn.execute_unprepared(sql).await,
+            Inner::Direct(d) => Err(d.refuse()),
+        }
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        match &self.inner {
+            Inner::Sqlx(txn) => txn.query_one_raw(stmt).await,
+            Inner::Direct(d) => Err(d.refuse()),
+        }
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        match &self.inner {
+            Inner::Sqlx(txn) => txn.query_all_raw(stmt).await,
+            Inner::Direct(d) => Err(d.refuse()),
+        }
+    }
+}
