@@ -203,19 +203,23 @@ async fn member_displays<C: ConnectionTrait>(
     };
     let mut display: HashMap<String, String> = HashMap::new();
     for chunk in ids_of(MemberType::User).chunks(IN_CHUNK) {
-        let found: Vec<(String, String, Option<String>)> = scim_users::Entity::find()
+        // By primary key alone, the integration checked on each row: with the integration in
+        // the WHERE clause SQLite (without statistics) walked the integration's paging index,
+        // i.e. every user of the integration, instead of looking up each id.
+        let found: Vec<(String, String, String, Option<String>)> = scim_users::Entity::find()
             .select_only()
             .columns([
                 scim_users::Column::Id,
+                scim_users::Column::IntegrationId,
                 scim_users::Column::UserName,
                 scim_users::Column::DisplayName,
             ])
-            .filter(scim_users::Column::IntegrationId.eq(integration_id))
             .filter(scim_users::Column::Id.is_in(chunk.iter().copied()))
             .into_tuple()
             .all(conn)
             .await?;
-        for (id, user_name, display_name) in found {
+        let ours = found.into_iter().filter(|(_, i, _, _)| i == integration_id);
+        for (id, _, user_name, display_name) in ours {
             display.insert(
                 id,
                 display_name.filter(|d| !d.is_empty()).unwrap_or(user_name),

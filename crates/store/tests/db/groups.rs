@@ -224,6 +224,11 @@ async fn members_of_many_groups_match_each_groups_own_list() {
         )
         .await
         .unwrap();
+        // A membership naming another integration's user (only bad data could hold one):
+        // that user's name must not show.
+        scim::add_group_members(s.db(), &i.id, &groups[2].id, &[(theirs.id.clone(), u)])
+            .await
+            .unwrap();
 
         let mut asked: Vec<&str> = groups.iter().map(|g| g.id.as_str()).collect();
         asked.push(&other_group.id);
@@ -258,6 +263,13 @@ async fn members_of_many_groups_match_each_groups_own_list() {
         assert!(
             all[&groups[2].id].iter().any(|m| m.display.is_none()),
             "{}: a deleted member has no display",
+            db.label
+        );
+        let foreign = all[&groups[2].id].iter().find(|m| m.member_id == theirs.id);
+        assert_eq!(
+            foreign.map(|m| m.display.as_deref()),
+            Some(None),
+            "{}: another integration's user has no display here",
             db.label
         );
         assert!(
