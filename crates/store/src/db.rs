@@ -74,10 +74,7 @@ impl Store {
     ) -> Result<Store> {
         let url = &*loopback_without_tls(url);
         let mut co = pool_options(url, &opts);
-        let mut writer = WriterConnections {
-            sqlx: None,
-            direct: None,
-        };
+        let mut writer = WriterConnections::default();
         let mut direct = None;
         if is_sqlite(url) {
             if let Some(parent) = sqlite_path(url)
@@ -130,11 +127,7 @@ impl Store {
 
     /// Wraps an existing connection (tests, tools).
     pub fn from_connection(db: DatabaseConnection, master_key: &MasterKey) -> Store {
-        let pooled = WriterConnections {
-            sqlx: None,
-            direct: None,
-        };
-        Store::with_writer(db, SecretBox::new(master_key), pooled)
+        Store::with_writer(db, SecretBox::new(master_key), WriterConnections::default())
     }
 
     /// On SQLite, starts the group-commit writer (on the current runtime, if any) on

@@ -68,11 +68,28 @@ impl WriteTxn {
         matches!(self.inner, Inner::Direct(_))
     }
 
-    /// The sea-orm transaction, if this is one.
-    pub(crate) fn into_sqlx(self) -> Option<DatabaseTransaction> {
+    /// Commits (on the direct path, a failed COMMIT is rolled back).
+    pub(crate) async fn commit(self) -> crate::Result<()> {
         match self.inner {
-            Inner::Sqlx(txn) => Some(txn),
-            Inner::Direct(_) => None,
+            Inner::Sqlx(txn) => Ok(txn.commit().await?),
+            Inner::Direct(d) => d.commit(),
+        }
+    }
+
+    /// Rolls back.
+    pub(crate) async fn rollback(self) -> crate::Result<()> {
+        match self.inner {
+            Inner::Sqlx(txn) => Ok(txn.rollback().await?),
+            Inner::Direct(d) => d.rollback(),
+        }
+    }
+
+    /// True once if a unit used sea-orm on this direct-path transaction (then refused, see
+    /// above); always false on sqlx.
+    pub(crate) fn take_refused(&self) -> bool {
+        match &self.inner {
+            Inner::Sqlx(_) => false,
+            Inner::Direct(d) => d.take_refused(),
         }
     }
 

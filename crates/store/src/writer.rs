@@ -48,7 +48,8 @@ pub(crate) struct Writer {
     tx: mpsc::UnboundedSender<Job>,
 }
 
-/// What the writer's batches run on.
+/// What the writer's batches run on (default: pooled connections only).
+#[derive(Default)]
 pub(crate) struct WriterConnections {
     /// A sqlx connection of the writer's own; `None`: connections from the pool.
     pub(crate) sqlx: Option<DatabaseConnection>,
@@ -133,16 +134,14 @@ impl Store {
     {
         let txn = Arc::new(WriteTxn::sqlx(self.begin_write().await?));
         let result = unit(txn.clone()).await;
-        let txn = (Arc::try_unwrap(txn).ok())
-            .and_then(WriteTxn::into_sqlx)
-            .ok_or_else(kept)?;
+        let txn = Arc::try_unwrap(txn).map_err(|_| kept())?;
         match result {
             Ok(v) => {
-                txn.commit().await.map_err(StoreError::from)?;
+                txn.commit().await?;
                 Ok(v)
             }
             Err(e) => {
-                txn.rollback().await.map_err(StoreError::from)?;
+                txn.rollback().await?;
                 Err(e)
             }
         }
@@ -227,22 +226,6 @@ async fn begin(store: &Store, lane: Lane<'_>) -> Result<WriteTxn> {
     })
 }
 
-async fn rollback(lane: Lane<'_>, txn: WriteTxn) -> Result<()> {
-    match (lane, txn.into_sqlx()) {
-        (Lane::Direct(direct), _) => direct.rollback(),
-        (Lane::Sqlx(_), Some(txn)) => Ok(txn.rollback().await?),
-        (Lane::Sqlx(_), None) => Err(kept()),
-    }
-}
-
-async fn commit(lane: Lane<'_>, txn: WriteTxn) -> Result<()> {
-    match (lane, txn.into_sqlx()) {
-        (Lane::Direct(direct), _) => direct.commit(),
-        (Lane::Sqlx(_), Some(txn)) => Ok(txn.commit().await?),
-        (Lane::Sqlx(_), None) => Err(kept()),
-    }
-}
-
 /// Runs every job once on one transaction. With `savepoints`, each unit runs inside its own
 /// SAVEPOINT and a failing one is rolled back to it (a single unit needs none: its failure
 /// rolls back the transaction). Without, the first failing unit ends the attempt.
@@ -261,12 +244,10 @@ async fn attempt(store: &Store, lane: Lane<'_>, jobs: &[Job], savepoints: bool) 
             break;
         }
         let (ok, deliver) = job(txn.clone()).await;
-        if let Lane::Direct(direct) = lane
-            && direct.take_refused()
-        {
+        if txn.take_refused() {
             drop(deliver);
             let txn = Arc::try_unwrap(txn).map_err(|_| kept())?;
-            rollback(lane, txn).await?;
+            txn.rollback().await?;
             return Ok(Attempt::NeedsRows);
         }
         if alone {
@@ -278,7 +259,7 @@ async fn attempt(store: &Store, lane: Lane<'_>, jobs: &[Job], savepoints: bool) 
             // Somebody else's changes may precede this unit's partial ones: start over.
             drop(deliver);
             let txn = Arc::try_unwrap(txn).map_err(|_| kept())?;
-            rollback(lane, txn).await?;
+            txn.rollback().await?;
             return Ok(Attempt::UnitFailed);
         }
         delivers.push(deliver);
@@ -292,10 +273,10 @@ async fn attempt(store: &Store, lane: Lane<'_>, jobs: &[Job], savepoints: bool) 
     let txn = Arc::try_unwrap(txn).map_err(|_| kept())?;
     let outcome = if lone_unit_failed || failure.is_some() {
         // Dropping would roll back too; this way the connection is clean before reuse.
-        let _ = rollback(lane, txn).await;
+        let _ = txn.rollback().await;
         failure.map_or(Ok(()), Err)
     } else {
-        commit(lane, txn).await
+        txn.commit().await
     };
     // Delivered after the commit: no caller hears of a success that is not durable.
     let error_text = outcome.as_ref().err().map(ToString::to_string);
