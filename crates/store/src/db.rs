@@ -130,8 +130,8 @@ impl Store {
         Store::with_writer(db, SecretBox::new(master_key), WriterConnections::default())
     }
 
-    /// On SQLite, starts the group-commit writer (on the current runtime, if any) on
-    /// `writer`'s connections.
+    /// Starts the group-commit writer (on the current runtime, if any) on `writer`'s
+    /// connections.
     fn with_writer(db: DatabaseConnection, secrets: SecretBox, writer: WriterConnections) -> Store {
         let mut store = Store {
             db,
@@ -139,10 +139,8 @@ impl Store {
             writer: None,
             direct: None,
         };
-        if store.backend() == DbBackend::Sqlite {
-            // The writer's own handle has no writer: the queue closes with the last Store.
-            store.writer = Writer::start(store.clone(), writer);
-        }
+        // The writer's own handle has no writer: the queue closes with the last Store.
+        store.writer = Writer::start(store.clone(), writer);
         store
     }
 

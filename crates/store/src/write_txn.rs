@@ -8,6 +8,7 @@ use sea_orm::{
 };
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Runs a statement that returns no rows and says how many rows it changed.
 ///
@@ -41,6 +42,9 @@ impl Execute for DatabaseTransaction {
 #[derive(Debug)]
 pub struct WriteTxn {
     inner: Inner,
+    /// Set when a statement lost a deadlock or a serialization conflict (PostgreSQL): the
+    /// batch is then run again unit by unit (see `writer`).
+    contended: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -51,16 +55,35 @@ enum Inner {
 
 impl WriteTxn {
     pub(crate) fn sqlx(txn: DatabaseTransaction) -> WriteTxn {
-        WriteTxn {
-            inner: Inner::Sqlx(txn),
-        }
+        WriteTxn::new(Inner::Sqlx(txn))
     }
 
     /// A transaction `direct` has begun.
     pub(crate) fn direct(direct: Arc<DirectWriter>) -> WriteTxn {
+        WriteTxn::new(Inner::Direct(direct))
+    }
+
+    fn new(inner: Inner) -> WriteTxn {
         WriteTxn {
-            inner: Inner::Direct(direct),
+            inner,
+            contended: AtomicBool::new(false),
         }
+    }
+
+    /// Passes `result` on, noting whether it is a deadlock or serialization failure.
+    fn noted<T>(&self, result: Result<T, DbErr>) -> Result<T, DbErr> {
+        if let Err(e) = &result
+            && is_contention(e)
+        {
+            self.contended.store(true, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// True once if a statement on this transaction lost a deadlock or a serialization
+    /// conflict; the transaction is aborted then (PostgreSQL).
+    pub(crate) fn take_contended(&self) -> bool {
+        self.contended.swap(false, Ordering::Relaxed)
     }
 
     /// True on the SQLite writer's direct path (for tests of which path ran).
@@ -109,7 +132,7 @@ impl WriteTxn {
 impl Execute for WriteTxn {
     async fn execute_counted(&self, stmt: Statement) -> Result<u64, DbErr> {
         match &self.inner {
-            Inner::Sqlx(txn) => Ok(txn.execute_raw(stmt).await?.rows_affected()),
+            Inner::Sqlx(txn) => Ok(self.noted(txn.execute_raw(stmt).await)?.rows_affected()),
             Inner::Direct(d) => d.execute(stmt),
         }
     }
@@ -126,29 +149,41 @@ impl ConnectionTrait for WriteTxn {
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         match &self.inner {
-            Inner::Sqlx(txn) => txn.execute_raw(stmt).await,
+            Inner::Sqlx(txn) => self.noted(txn.execute_raw(stmt).await),
             Inner::Direct(d) => Err(d.refuse()),
         }
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         match &self.inner {
-            Inner::Sqlx(txn) => txn.execute_unprepared(sql).await,
+            Inner::Sqlx(txn) => self.noted(txn.execute_unprepared(sql).await),
             Inner::Direct(d) => Err(d.refuse()),
         }
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         match &self.inner {
-            Inner::Sqlx(txn) => txn.query_one_raw(stmt).await,
+            Inner::Sqlx(txn) => self.noted(txn.query_one_raw(stmt).await),
             Inner::Direct(d) => Err(d.refuse()),
         }
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         match &self.inner {
-            Inner::Sqlx(txn) => txn.query_all_raw(stmt).await,
+            Inner::Sqlx(txn) => self.noted(txn.query_all_raw(stmt).await),
             Inner::Direct(d) => Err(d.refuse()),
         }
     }
+}
+
+/// A deadlock (`40P01`) or serialization failure (`40001`): PostgreSQL aborted the
+/// transaction to break a conflict with another one, and running it again can succeed.
+fn is_contention(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    if let DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) = err
+        && let sea_orm::sqlx::Error::Database(db) = &**e
+    {
+        return matches!(db.code().as_deref(), Some("40P01" | "40001"));
+    }
+    false
 }

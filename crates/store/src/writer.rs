@@ -12,14 +12,18 @@
 //! is one more statement on the writer's serial path (measured: ~45 % more creates per second
 //! without it). If any unit fails, that attempt is rolled back whole and the batch runs again
 //! with each unit inside its own SAVEPOINT, so the failing one undoes only itself. Units are
-//! therefore `Fn`: they may run twice, and only the last run's result is delivered.
+//! therefore `Fn`: they may run more than once, and only the last run's result is delivered.
 //!
 //! On a SQLite file the writer is a thread of its own that runs the statements with rusqlite
 //! ([`crate::sqlite_write`]); a batch with a unit that reads rows runs again on the writer's
 //! sqlx connection. In memory (one pooled connection) it is a task on the pool.
 //!
-//! PostgreSQL already shares one WAL flush between concurrent commits, so there each unit
-//! runs in its own transaction from the pool.
+//! On PostgreSQL the writer runs up to [`POSTGRES_LANES`] batches at once, each a transaction
+//! on a pooled connection: batching saves each unit its own BEGIN, COMMIT and WAL flush (two of
+//! a create's four round trips), and several lanes keep the pool busy while one batch waits
+//! for its commit. Two batches can deadlock where two lone units would not (each holds the
+//! rows of its earlier units); PostgreSQL then aborts one, and that batch runs again unit by
+//! unit, each in its own transaction.
 
 use crate::db::begin_immediate;
 use crate::sqlite_write::DirectWriter;
@@ -29,10 +33,13 @@ use sea_orm::DatabaseConnection;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// Most units committed together (bounds the time the write lock is held).
 const MAX_BATCH: usize = 256;
+
+/// Batches in flight at once on PostgreSQL (SQLite has one writer at a time).
+const POSTGRES_LANES: usize = 4;
 
 /// Reports a unit's outcome once the batch's commit is known.
 type Deliver = Box<dyn FnOnce(Option<StoreError>) + Send>;
@@ -42,7 +49,7 @@ type Job = Box<
     dyn Fn(Arc<WriteTxn>) -> Pin<Box<dyn Future<Output = (bool, Deliver)> + Send>> + Send + Sync,
 >;
 
-/// The queue of the writer (SQLite only).
+/// The queue of the writer.
 #[derive(Clone, Debug)]
 pub(crate) struct Writer {
     tx: mpsc::UnboundedSender<Job>,
@@ -64,16 +71,20 @@ impl Writer {
     pub(crate) fn start(store: Store, conns: WriterConnections) -> Option<Writer> {
         let handle = tokio::runtime::Handle::try_current().ok()?;
         let (tx, rx) = mpsc::unbounded_channel();
+        let lanes = match store.backend() {
+            sea_orm::DbBackend::Postgres => POSTGRES_LANES,
+            _ => 1,
+        };
         if conns.direct.is_some() {
             let spawned = std::thread::Builder::new()
                 .name("sqlite-writer".into())
-                .spawn(move || handle.block_on(run(store, conns, rx)));
+                .spawn(move || handle.block_on(run(store, conns, rx, lanes)));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start the database writer thread");
                 return None;
             }
         } else {
-            handle.spawn(run(store, conns, rx));
+            handle.spawn(run(store, conns, rx, lanes));
         }
         Some(Writer { tx })
     }
@@ -82,8 +93,9 @@ impl Writer {
 impl Store {
     /// Runs `unit` in a write transaction and returns its result once committed. An `Err`
     /// from `unit` undoes its changes (and only its changes). The unit must not keep the
-    /// transaction after it returns, and may be run more than once (on SQLite, when another
-    /// unit of its batch failed): it must not have effects outside the transaction.
+    /// transaction after it returns, and may be run more than once (when another unit of its
+    /// batch failed, or its batch lost a deadlock): it must not have effects outside the
+    /// transaction.
     pub async fn write<T, E, F, Fut>(&self, unit: F) -> std::result::Result<T, E>
     where
         F: Fn(Arc<WriteTxn>) -> Fut + Send + Sync + 'static,
@@ -152,15 +164,41 @@ fn kept() -> StoreError {
     StoreError::InvalidData("a write unit kept its transaction".into())
 }
 
-async fn run(store: Store, conns: WriterConnections, mut rx: mpsc::UnboundedReceiver<Job>) {
+async fn run(
+    store: Store,
+    conns: WriterConnections,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    lanes: usize,
+) {
+    let conns = Arc::new(conns);
+    let free_lanes = Arc::new(Semaphore::new(lanes));
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    // Whatever queued while the previous batch committed forms the next one.
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let jobs = std::mem::take(&mut batch);
-        let n = jobs.len();
-        if let Err(e) = run_batch(&store, &conns, jobs).await {
-            tracing::error!(error = %e, units = n, "a write batch failed; its callers got the error");
+    loop {
+        // Whatever queued while every lane was busy forms the next batch.
+        let Ok(lane) = Arc::clone(&free_lanes).acquire_owned().await else {
+            return;
+        };
+        if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
         }
+        let jobs = std::mem::take(&mut batch);
+        if lanes == 1 {
+            run_logged(&store, &conns, jobs).await;
+            drop(lane);
+        } else {
+            let (store, conns) = (store.clone(), Arc::clone(&conns));
+            tokio::spawn(async move {
+                run_logged(&store, &conns, jobs).await;
+                drop(lane);
+            });
+        }
+    }
+}
+
+async fn run_logged(store: &Store, conns: &WriterConnections, jobs: Vec<Job>) {
+    let n = jobs.len();
+    if let Err(e) = run_batch(store, conns, jobs).await {
+        tracing::error!(error = %e, units = n, "a write batch failed; its callers got the error");
     }
 }
 
@@ -188,21 +226,38 @@ async fn run_batch(store: &Store, conns: &WriterConnections, jobs: Vec<Job>) -> 
 }
 
 /// Runs a batch on `lane`: optimistically without savepoints, and again with a savepoint per
-/// unit if a unit failed. `None`: a unit needed rows, which `lane` cannot give (nothing was
-/// written, no one answered).
+/// unit if a unit failed, or unit by unit if it lost a deadlock. `None`: a unit needed rows,
+/// which `lane` cannot give (nothing was written, no one answered).
 async fn run_on(store: &Store, lane: Lane<'_>, jobs: &[Job]) -> Result<Option<Result<()>>> {
     Ok(match attempt(store, lane, jobs, false).await? {
         Attempt::Done(outcome) => Some(outcome),
         Attempt::NeedsRows => None,
+        Attempt::Contended => Some(one_by_one(store, lane, jobs).await?),
         Attempt::UnitFailed => match attempt(store, lane, jobs, true).await? {
             Attempt::Done(outcome) => Some(outcome),
             Attempt::NeedsRows => None,
+            Attempt::Contended => Some(one_by_one(store, lane, jobs).await?),
             // With savepoints a failing unit is undone and the batch goes on.
             Attempt::UnitFailed => Some(Err(StoreError::InvalidData(
                 "a write batch failed without a cause".into(),
             ))),
         },
     })
+}
+
+/// Every job in a transaction of its own (a lone unit's failure, deadlock or not, is its
+/// caller's answer); the first failed commit, if any.
+async fn one_by_one(store: &Store, lane: Lane<'_>, jobs: &[Job]) -> Result<Result<()>> {
+    let mut first_failure = Ok(());
+    for job in jobs {
+        if let Attempt::Done(Err(e)) =
+            attempt(store, lane, std::slice::from_ref(job), false).await?
+            && first_failure.is_ok()
+        {
+            first_failure = Err(e);
+        }
+    }
+    Ok(first_failure)
 }
 
 /// How one run of a batch ended.
@@ -213,6 +268,9 @@ enum Attempt {
     UnitFailed,
     /// On the direct lane a unit asked for rows: rolled back, no one answered.
     NeedsRows,
+    /// A unit of several lost a deadlock or serialization conflict: rolled back, no one
+    /// answered.
+    Contended,
 }
 
 async fn begin(store: &Store, lane: Lane<'_>) -> Result<WriteTxn> {
@@ -249,6 +307,12 @@ async fn attempt(store: &Store, lane: Lane<'_>, jobs: &[Job], savepoints: bool) 
             let txn = Arc::try_unwrap(txn).map_err(|_| kept())?;
             txn.rollback().await?;
             return Ok(Attempt::NeedsRows);
+        }
+        if !alone && txn.take_contended() {
+            drop(deliver);
+            let txn = Arc::try_unwrap(txn).map_err(|_| kept())?;
+            txn.rollback().await?;
+            return Ok(Attempt::Contended);
         }
         if alone {
             delivers.push(deliver);

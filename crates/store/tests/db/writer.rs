@@ -2,6 +2,7 @@
 //! fail on their own, and a failed unit leaves nothing behind.
 
 use crate::common::{tenant_with_integration, user};
+use sea_orm::{ConnectionTrait, Statement};
 use store::jobs::enqueue_job;
 use store::scim::UserRow;
 use store::testing::test_stores;
@@ -227,5 +228,133 @@ async fn units_that_read_rows_run_again_on_sqlx() {
         let taken = user(&integration, "MIXED3@acme.test", 99);
         let err = insert_with_job(store, taken, None).await.unwrap_err();
         assert!(err.is_conflict(), "{}: {err:?}", db.label);
+    }
+}
+
+/// On PostgreSQL several batches run at once, so two of them can deadlock where two lone units
+/// would not: here batch A's first unit holds row 1 and wants row 2 while batch B's first unit
+/// holds row 2 and wants row 1. Each batch starts with a unit that fails, so the deadlock
+/// happens in the run with a savepoint per unit, where rolling back to the victim's savepoint
+/// would hand its caller the deadlock error. PostgreSQL aborts one batch; that batch runs
+/// again unit by unit, and every other caller still gets a success, with each update applied
+/// exactly once.
+///
+/// The batches are formed deterministically: `#[tokio::test]` runs on one thread, so units
+/// queued in one poll (`join!`) are in the queue together before the writer task next runs.
+#[tokio::test]
+async fn batches_that_deadlock_run_again_unit_by_unit() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::sync::Notify;
+
+    for db in test_stores().await {
+        // SQLite writes one batch at a time: no second batch could take row 2.
+        if db.label != "postgres" {
+            continue;
+        }
+        let s = &db.store;
+        s.db()
+            .execute_unprepared(
+                "CREATE TABLE deadlock_probe (id INT PRIMARY KEY, n INT NOT NULL);
+                 INSERT INTO deadlock_probe VALUES (1, 0), (2, 0), (3, 0);",
+            )
+            .await
+            .unwrap();
+        let (a_holds_1, b_holds_2) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let (a_runs, b_runs) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let bump = |id: u8| format!("UPDATE deadlock_probe SET n = n + 1 WHERE id = {id}");
+
+        // First run: take `first`, say so, wait for `go` (if any), then take `second`.
+        let crossing = |first: u8,
+                        second: u8,
+                        holds: Arc<Notify>,
+                        go: Option<Arc<Notify>>,
+                        runs: Arc<AtomicUsize>| {
+            let store = s.clone();
+            async move {
+                store
+                    .write(move |txn| {
+                        let (holds, go, runs) = (holds.clone(), go.clone(), runs.clone());
+                        let (first, second) = (bump(first), bump(second));
+                        async move {
+                            let run = runs.fetch_add(1, Ordering::SeqCst);
+                            txn.execute_unprepared(&first).await?;
+                            if run == 0 {
+                                holds.notify_one();
+                                if let Some(go) = go {
+                                    go.notified().await;
+                                }
+                            }
+                            txn.execute_unprepared(&second).await?;
+                            Ok::<_, StoreError>(())
+                        }
+                    })
+                    .await
+            }
+        };
+        let filler = || {
+            let (store, sql) = (s.clone(), bump(3));
+            async move {
+                store
+                    .write(move |txn| {
+                        let sql = sql.clone();
+                        async move {
+                            txn.execute_unprepared(&sql).await?;
+                            Ok::<_, StoreError>(())
+                        }
+                    })
+                    .await
+            }
+        };
+        let failing =
+            || s.write(|_txn| async { Err::<(), _>(StoreError::InvalidData("fails".into())) });
+        let batch_a = async {
+            let a1 = crossing(
+                1,
+                2,
+                a_holds_1.clone(),
+                Some(b_holds_2.clone()),
+                a_runs.clone(),
+            );
+            tokio::join!(failing(), a1, filler())
+        };
+        let batch_b = async {
+            a_holds_1.notified().await;
+            let b1 = crossing(2, 1, b_holds_2.clone(), None, b_runs.clone());
+            tokio::join!(failing(), b1, filler())
+        };
+        let ((a0, a1, a2), (b0, b1, b2)) =
+            tokio::time::timeout(std::time::Duration::from_secs(30), async {
+                tokio::join!(batch_a, batch_b)
+            })
+            .await
+            .expect("the deadlock was not resolved");
+        for failed in [a0, b0] {
+            assert!(
+                matches!(failed, Err(StoreError::InvalidData(_))),
+                "{failed:?}"
+            );
+        }
+        for (name, result) in [("a1", a1), ("a2", a2), ("b1", b1), ("b2", b2)] {
+            result.unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        // Exactly one of the crossing units ran a second time: its batch lost the deadlock.
+        assert_eq!(
+            a_runs.load(Ordering::SeqCst) + b_runs.load(Ordering::SeqCst),
+            3
+        );
+        let rows = s
+            .db()
+            .query_all_raw(Statement::from_string(
+                s.backend(),
+                "SELECT id, n FROM deadlock_probe ORDER BY id",
+            ))
+            .await
+            .unwrap();
+        let counts: Vec<(i32, i32)> = rows
+            .iter()
+            .map(|r| (r.try_get("", "id").unwrap(), r.try_get("", "n").unwrap()))
+            .collect();
+        assert_eq!(counts, vec![(1, 2), (2, 2), (3, 2)]);
     }
 }
