@@ -1,6 +1,7 @@
 //! The [`Store`] handle: connecting, pool configuration, migrations, transactions.
 
 use crate::crypto::{MasterKey, SecretBox};
+use crate::pg_read::PgReader;
 use crate::sqlite_read::DirectReader;
 use crate::sqlite_write::DirectWriter;
 use crate::writer::{Writer, WriterConnections};
@@ -51,11 +52,13 @@ impl Default for StoreOptions {
 pub struct Store {
     db: DatabaseConnection,
     secrets: SecretBox,
-    /// SQLite: the group-commit writer behind [`Store::write`].
+    /// The group-commit writer behind [`Store::write`] (none outside a tokio runtime).
     writer: Option<Writer>,
     /// SQLite file: the direct read connections behind [`Store::list_users`] and
     /// [`Store::get_user`].
     direct: Option<Arc<DirectReader>>,
+    /// PostgreSQL: the held read connections behind the same reads.
+    pg_reads: Option<Arc<PgReader>>,
 }
 
 impl Store {
@@ -122,6 +125,10 @@ impl Store {
         let db = Database::connect(co).await?;
         let mut store = Store::with_writer(db, SecretBox::new(&master_key), writer);
         store.direct = direct;
+        if store.backend() == DbBackend::Postgres {
+            let pool = store.db.get_postgres_connection_pool().clone();
+            store.pg_reads = Some(Arc::new(PgReader::new(pool)));
+        }
         Ok(store)
     }
 
@@ -138,6 +145,7 @@ impl Store {
             secrets,
             writer: None,
             direct: None,
+            pg_reads: None,
         };
         // The writer's own handle has no writer: the queue closes with the last Store.
         store.writer = Writer::start(store.clone(), writer);
@@ -147,6 +155,11 @@ impl Store {
     /// The direct SQLite read connections, if this store has them.
     pub(crate) fn direct(&self) -> Option<&DirectReader> {
         self.direct.as_deref()
+    }
+
+    /// The held PostgreSQL read connections, if this store has them.
+    pub(crate) fn pg_reads(&self) -> Option<&PgReader> {
+        self.pg_reads.as_deref()
     }
 
     /// The group-commit writer, if this store has one.

@@ -1,6 +1,7 @@
 //! Paging and sorting of SCIM list queries.
 
 use crate::Result;
+use crate::pg_read::PgReader;
 use crate::sqlite_read::{DirectReader, DirectRow};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
@@ -97,11 +98,12 @@ pub(crate) fn limited_statement<E: EntityTrait>(
     stmt
 }
 
-/// Where a read's statements run: on the sqlx pool (or a transaction), or on SQLite's direct
-/// read connections ([`DirectReader`]).
+/// Where a read's statements run: on the sqlx pool (or a transaction), on SQLite's direct
+/// read connections ([`DirectReader`]) or on PostgreSQL's held ones ([`PgReader`]).
 pub(crate) enum Reads<'a, C> {
     Pool(&'a C),
     Direct(&'a DirectReader),
+    Pg(&'a PgReader),
 }
 
 impl<C: ConnectionTrait> Reads<'_, C> {
@@ -109,6 +111,7 @@ impl<C: ConnectionTrait> Reads<'_, C> {
         match self {
             Reads::Pool(c) => c.get_database_backend(),
             Reads::Direct(_) => DbBackend::Sqlite,
+            Reads::Pg(_) => DbBackend::Postgres,
         }
     }
 
@@ -121,6 +124,7 @@ impl<C: ConnectionTrait> Reads<'_, C> {
         match self {
             Reads::Pool(c) => Ok(E::find().from_raw_sql(stmt).all(*c).await?),
             Reads::Direct(r) => r.rows(stmt),
+            Reads::Pg(r) => r.rows(stmt).await,
         }
     }
 
@@ -132,14 +136,18 @@ impl<C: ConnectionTrait> Reads<'_, C> {
     {
         match self {
             Reads::Pool(c) => Ok(base.count(*c).await?),
-            Reads::Direct(r) => {
-                let mut q = Query::select();
-                q.expr(Expr::cust("COUNT(*)"))
-                    .from_subquery(base.into_query(), "sub_query");
-                r.count(DbBackend::Sqlite.build(&q))
-            }
+            Reads::Direct(r) => r.count(DbBackend::Sqlite.build(&count_of(base))),
+            Reads::Pg(r) => r.count(DbBackend::Postgres.build(&count_of(base))).await,
         }
     }
+}
+
+/// `SELECT COUNT(*)` over `base`, as sea-orm's `count` builds it.
+fn count_of<E: EntityTrait>(base: Select<E>) -> sea_orm::sea_query::SelectStatement {
+    let mut q = Query::select();
+    q.expr(Expr::cust("COUNT(*)"))
+        .from_subquery(base.into_query(), "sub_query");
+    q
 }
 
 /// One page of `base` sorted by `order`, and the total count of `base`. `id` is the

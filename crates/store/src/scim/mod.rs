@@ -35,16 +35,19 @@ pub(crate) const IN_CHUNK: usize = 500;
 
 impl crate::Store {
     /// Where reads outside a transaction run: on a SQLite file the direct read connections
-    /// (see `sqlite_read`), else the pool.
+    /// (see `sqlite_read`), on PostgreSQL the held ones (see `pg_read`), else the pool.
     fn reads(&self) -> list::Reads<'_, sea_orm::DatabaseConnection> {
-        match self.direct() {
-            Some(r) => list::Reads::Direct(r),
-            None => list::Reads::Pool(self.db()),
+        if let Some(r) = self.direct() {
+            list::Reads::Direct(r)
+        } else if let Some(r) = self.pg_reads() {
+            list::Reads::Pg(r)
+        } else {
+            list::Reads::Pool(self.db())
         }
     }
 
     /// [`list_users`] outside a transaction: on a SQLite file on the direct read connections,
-    /// else on the pool.
+    /// on PostgreSQL on the held ones, else on the pool.
     pub async fn list_users(
         &self,
         integration_id: &str,

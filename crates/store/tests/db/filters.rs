@@ -367,7 +367,8 @@ async fn group_filters_match_the_in_memory_evaluator() {
 }
 
 /// `Store::list_users` and `Store::get_user` (on a SQLite file: the direct read connections,
-/// `store::sqlite_read`) give exactly what the same queries give on the sqlx pool, for every
+/// `store::sqlite_read`; on PostgreSQL: the held connections, `store::pg_read`) give exactly
+/// what the same queries give on the sqlx pool, for every
 /// pushed-down filter, first pages and pages past the first, counts only, and sorts.
 #[tokio::test]
 async fn direct_reads_match_the_pool() {
@@ -419,5 +420,49 @@ async fn direct_reads_match_the_pool() {
             "{}",
             db.label
         );
+    }
+}
+
+/// On PostgreSQL the SCIM reads keep their connections out of the pool (`store::pg_read`). If
+/// the server closes a held one meanwhile (a restart, an idle timeout, an operator), the next
+/// read runs again on a connection from the pool and still answers.
+#[tokio::test]
+async fn a_read_whose_held_connection_was_closed_still_answers() {
+    use sea_orm::ConnectionTrait;
+    use store::scim::ListQuery;
+    for db in test_stores().await {
+        if db.label != "postgres" {
+            continue;
+        }
+        let s = &db.store;
+        let (_, i) = tenant_with_integration(s, "Acme").await;
+        let users = seed_users(s, &i.id).await;
+        let first = &users[0].0;
+        assert_eq!(
+            s.get_user(&i.id, &first.id).await.unwrap().as_ref(),
+            Some(first)
+        );
+        // The held connection is the one whose last statement was that lookup.
+        let closed = s
+            .db()
+            .query_all_raw(sea_orm::Statement::from_string(
+                s.backend(),
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                 AND query LIKE 'SELECT%scim_users%'",
+            ))
+            .await
+            .unwrap();
+        assert!(!closed.is_empty(), "no held read connection was found");
+        assert_eq!(
+            s.get_user(&i.id, &first.id).await.unwrap().as_ref(),
+            Some(first)
+        );
+        let q = ListQuery {
+            limit: 100,
+            ..ListQuery::default()
+        };
+        let (rows, total) = s.list_users(&i.id, &q).await.unwrap();
+        assert_eq!((rows.len(), total), (users.len(), users.len() as u64));
     }
 }

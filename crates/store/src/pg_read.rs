@@ -1,0 +1,107 @@
+//! PostgreSQL: SCIM user and group reads on held connections, without the pool's release ping.
+//!
+//! sqlx 0.9 pings every pooled connection it gets back (`PoolConnection`'s drop spawns a task
+//! that sends `Sync` and waits for `ReadyForQuery`), to make sure a cancelled query left it
+//! clean. For a lookup that is a second round trip, a second wake-up of a PostgreSQL backend
+//! and of our side, per query. [`PgReader`] instead keeps a few connections taken from the
+//! pool and reuses them. A connection goes back on its list only after its query completed
+//! (so it is idle at `ReadyForQuery`); a failed or cancelled query drops the connection into
+//! the pool, which pings or closes it as before. Nothing is cached: every read is a query.
+
+use crate::{Result, StoreError};
+use sea_orm::sqlx::pool::PoolConnection;
+use sea_orm::sqlx::postgres::{PgPool, PgRow, Postgres};
+use sea_orm::sqlx::{self, Row};
+use sea_orm::{DbErr, FromQueryResult, QueryResult, RuntimeErr, Statement, Values};
+use sea_query_sqlx::SqlxValues;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Connections kept between reads (the pool keeps the rest for writes, the UI and the worker).
+const MAX_HELD: usize = 8;
+/// A held connection idle this long goes back to the pool, which tests it before reuse (as
+/// the pool does with its own idle connections).
+const STALE_AFTER: Duration = Duration::from_secs(30);
+
+/// Read connections held out of the PostgreSQL pool.
+#[derive(Debug)]
+pub(crate) struct PgReader {
+    pool: PgPool,
+    held: Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
+}
+
+impl PgReader {
+    pub(crate) fn new(pool: PgPool) -> PgReader {
+        PgReader {
+            pool,
+            held: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The rows of `stmt`, as `M`.
+    pub(crate) async fn rows<M: FromQueryResult>(&self, stmt: Statement) -> Result<Vec<M>> {
+        self.fetch_all(&stmt)
+            .await?
+            .into_iter()
+            .map(|row| Ok(M::from_query_result(&QueryResult::from(row), "")?))
+            .collect()
+    }
+
+    /// The first column of the first row of `stmt`, as a count.
+    pub(crate) async fn count(&self, stmt: Statement) -> Result<u64> {
+        let rows = self.fetch_all(&stmt).await?;
+        let n: i64 = match rows.first() {
+            Some(row) => row.try_get(0).map_err(db_error)?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn fetch_all(&self, stmt: &Statement) -> Result<Vec<PgRow>> {
+        if let Some(mut conn) = self.take_held() {
+            match query(stmt).fetch_all(&mut *conn).await {
+                Ok(rows) => {
+                    self.give_back(conn);
+                    return Ok(rows);
+                }
+                // The held connection may have been closed meanwhile (a server restart, an
+                // idle timeout): a read can simply run again, on a connection the pool checks.
+                Err(e) => tracing::debug!(error = %e, "a held read connection failed; retrying"),
+            }
+        }
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        let rows = query(stmt).fetch_all(&mut *conn).await.map_err(db_error)?;
+        self.give_back(conn);
+        Ok(rows)
+    }
+
+    /// A held connection that was used recently; stale ones go back to the pool.
+    fn take_held(&self) -> Option<PoolConnection<Postgres>> {
+        let mut held = self.held.lock().ok()?;
+        while let Some((conn, since)) = held.pop() {
+            if since.elapsed() < STALE_AFTER {
+                return Some(conn);
+            }
+            drop(conn);
+        }
+        None
+    }
+
+    fn give_back(&self, conn: PoolConnection<Postgres>) {
+        if let Ok(mut held) = self.held.lock()
+            && held.len() < MAX_HELD
+        {
+            held.push((conn, Instant::now()));
+        }
+    }
+}
+
+/// `stmt` as a sqlx query with its values bound (as sea-orm's own PostgreSQL driver does).
+fn query(stmt: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
+    let values = stmt.values.clone().unwrap_or(Values(Vec::new()));
+    sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
+}
+
+fn db_error(e: sqlx::Error) -> StoreError {
+    StoreError::Db(DbErr::Query(RuntimeErr::SqlxError(Arc::new(e))))
+}
