@@ -207,6 +207,9 @@ impl Store {
 
     /// Closes the pool.
     pub async fn close(self) -> Result<()> {
+        if let Some(reads) = &self.pg_reads {
+            reads.close().await;
+        }
         Ok(self.db.close().await?)
     }
 }

@@ -88,11 +88,22 @@ impl PgReader {
     }
 
     fn give_back(&self, conn: PoolConnection<Postgres>) {
-        if let Ok(mut held) = self.held.lock()
+        if !self.pool.is_closed()
+            && let Ok(mut held) = self.held.lock()
             && held.len() < MAX_HELD
         {
             held.push((conn, Instant::now()));
         }
+    }
+
+    /// Closes the pool. Its close waits until every connection is back, so the held ones are
+    /// handed back once it is marked closed (from then on none is held again).
+    pub(crate) async fn close(&self) {
+        let closing = self.pool.close();
+        if let Ok(mut held) = self.held.lock() {
+            held.clear();
+        }
+        closing.await;
     }
 }
 

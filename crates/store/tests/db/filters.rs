@@ -466,3 +466,20 @@ async fn a_read_whose_held_connection_was_closed_still_answers() {
         assert_eq!((rows.len(), total), (users.len(), users.len() as u64));
     }
 }
+
+/// Closing a store waits for every pooled connection to come back; the held read connections
+/// (PostgreSQL, `store::pg_read`) are handed back, so the close finishes.
+#[tokio::test]
+async fn a_store_closes_after_reads() {
+    for db in test_stores().await {
+        let s = db.store.clone();
+        let (_, i) = tenant_with_integration(&s, "Acme").await;
+        let users = seed_users(&s, &i.id).await;
+        for (u, _) in &users {
+            assert!(s.get_user(&i.id, &u.id).await.unwrap().is_some());
+        }
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(20), s.close()).await;
+        assert!(closed.is_ok(), "{}: the store did not close", db.label);
+        closed.unwrap().unwrap();
+    }
+}
