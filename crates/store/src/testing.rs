@@ -83,12 +83,23 @@ pub async fn test_stores() -> Vec<TestDb> {
 /// Like [`test_stores`], with the migrations left to the test when `migrate` is false.
 pub async fn test_stores_with(migrate: bool) -> Vec<TestDb> {
     let mut out = vec![sqlite_store(migrate).await];
-    if let Ok(server) = std::env::var(PG_ENV)
-        && !server.trim().is_empty()
-    {
-        out.push(postgres_store(server.trim(), migrate).await);
-    }
+    out.extend(configured_postgres_store(migrate).await);
     out
+}
+
+/// A migrated, empty PostgreSQL store when [`PG_ENV`] is set, for tests of behaviour only
+/// PostgreSQL has; `None` otherwise.
+pub async fn postgres_test_store() -> Option<TestDb> {
+    configured_postgres_store(true).await
+}
+
+async fn configured_postgres_store(migrate: bool) -> Option<TestDb> {
+    let server = std::env::var(PG_ENV).ok()?;
+    let server = server.trim();
+    if server.is_empty() {
+        return None;
+    }
+    Some(postgres_store(server, migrate).await)
 }
 
 /// A store on a fresh SQLite file in a temporary folder, migrated if `migrate`.

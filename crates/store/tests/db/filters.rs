@@ -7,7 +7,7 @@ use scim_core::value::format_datetime;
 use serde_json::{Map, Value, json};
 use store::filter_sql::{group_condition, user_condition};
 use store::scim::{self, UserRow};
-use store::testing::test_stores;
+use store::testing::{postgres_test_store, test_stores};
 use store::{MemberType, Store};
 
 fn ms(rfc3339: &str) -> i64 {
@@ -430,10 +430,7 @@ async fn direct_reads_match_the_pool() {
 async fn a_read_whose_held_connection_was_closed_still_answers() {
     use sea_orm::ConnectionTrait;
     use store::scim::ListQuery;
-    for db in test_stores().await {
-        if db.label != "postgres" {
-            continue;
-        }
+    if let Some(db) = postgres_test_store().await {
         let s = &db.store;
         let (_, i) = tenant_with_integration(s, "Acme").await;
         let users = seed_users(s, &i.id).await;
