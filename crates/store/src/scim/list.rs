@@ -160,7 +160,7 @@ fn count_of<E: EntityTrait>(base: Select<E>) -> sea_orm::sea_query::SelectStatem
 /// A short page is the last one, so it gives the total without a COUNT (a lookup by userName
 /// is then one query); only a full page or an empty page past the start needs the COUNT.
 /// (Running the COUNT concurrently on a second connection made no measurable difference to
-/// a sequential client paging 10,000 users on SQLite, so it stays sequential.)
+/// a sequential client paging 10,000 users on SQLite, so there it stays sequential.)
 pub(crate) async fn page_and_total<E, C>(
     reads: Reads<'_, C>,
     base: Select<E>,
@@ -188,12 +188,30 @@ where
             .into_query();
         order(E::find().filter(id.in_subquery(ids)))?.build(backend)
     };
+    // On PostgreSQL a page past the first is almost always a client walking the list, whose
+    // page will be full: the COUNT then runs beside it on a second connection (a second
+    // backend, on another core) instead of after it. Offset 0 (lookups) stays sequential, as
+    // its page is usually short and needs no COUNT.
+    if matches!(reads, Reads::Pg(_)) && q.offset > 0 {
+        let (rows, total) = tokio::join!(reads.rows::<E>(page), reads.count(base));
+        let rows = rows?;
+        let total = match short_page_total(q, rows.len()) {
+            Some(total) => total,
+            None => total?,
+        };
+        return Ok((rows, total));
+    }
     let rows = reads.rows::<E>(page).await?;
-    let short = (rows.len() as u64) < q.limit && (q.offset == 0 || !rows.is_empty());
-    let total = if short {
-        q.offset + rows.len() as u64
-    } else {
-        reads.count(base).await?
+    let total = match short_page_total(q, rows.len()) {
+        Some(total) => total,
+        None => reads.count(base).await?,
     };
     Ok((rows, total))
+}
+
+/// The total implied by a page of `len` rows, if it is the last one: a short page gives the
+/// total without a COUNT (an empty page past the start does not: the list may have shrunk).
+fn short_page_total(q: &ListQuery, len: usize) -> Option<u64> {
+    let len = len as u64;
+    (len < q.limit && (q.offset == 0 || len > 0)).then_some(q.offset + len)
 }
