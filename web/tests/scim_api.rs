@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Endpoint, SCIM, TestServer};
+use common::{Endpoint, Resp, SCIM, TestServer};
 use serde_json::{Value, json};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -458,6 +458,31 @@ async fn pagination(s: TestServer) {
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["totalResults"], 1);
+    // The lookup by userName (answered by the unique index) pages and projects like any list.
+    let lookup = |query: &str| {
+        format!(
+            "/Users?filter=urn%3Aietf%3Aparams%3Ascim%3Aschemas%3Acore%3A2.0%3AUser%3AuserName+eq+%22USER07%40example.com%22{query}"
+        )
+    };
+    let shape = |r: &Resp| {
+        (
+            r.status,
+            r.body["totalResults"].as_u64(),
+            r.body["startIndex"].as_u64(),
+            r.body["Resources"].as_array().map(Vec::len),
+        )
+    };
+    let r = s
+        .call(&ep, "GET", &lookup("&attributes=userName"), None)
+        .await;
+    assert_eq!(shape(&r), (200, Some(1), Some(1), Some(1)));
+    assert_eq!(r.body["Resources"][0]["id"], ids[7].as_str());
+    assert_eq!(r.body["Resources"][0]["userName"], "user07@example.com");
+    assert!(r.body["Resources"][0].get("emails").is_none());
+    let r = s.call(&ep, "GET", &lookup("&startIndex=2"), None).await;
+    assert_eq!(shape(&r), (200, Some(1), Some(2), Some(0)));
+    let r = s.call(&ep, "GET", &lookup("&count=0"), None).await;
+    assert_eq!(shape(&r), (200, Some(1), Some(1), Some(0)));
 }
 
 async fn isolation(s: TestServer) {

@@ -455,6 +455,23 @@ impl Directory {
         req: &SearchRequest,
     ) -> Result<ListResponse<Map<String, Value>>> {
         let plan = Plan::new(&self.users, req, self.caps.max_results)?;
+        // The IdPs' lookup before every create: at most one user, by the unique index.
+        if let Some(user_name) = plan
+            .filter
+            .as_ref()
+            .and_then(store::filter_sql::user_name_eq)
+        {
+            let found = (self.store)
+                .find_user_by_user_name(&s.integration_id, user_name)
+                .await?;
+            let total = u64::from(found.is_some());
+            let page: Vec<UserRow> = found
+                .into_iter()
+                .skip(plan.offset as usize)
+                .take(plan.count as usize)
+                .collect();
+            return self.user_page(s, &plan, &page, total);
+        }
         let db = self.store.db();
         match (
             plan.pushdown(store::filter_sql::user_condition),
@@ -469,14 +486,7 @@ impl Directory {
                     limit: plan.count,
                 };
                 let (rows, total) = self.store.list_users(&s.integration_id, &q).await?;
-                let items = rows
-                    .iter()
-                    .map(|r| {
-                        self.render_user(s, r)
-                            .map(|x| plan.projection.apply(&self.users, x.body))
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                Ok(ListResponse::new(items, total, plan.start_index))
+                self.user_page(s, &plan, &rows, total)
             }
             // Filter or sort not expressible in SQL: evaluate in memory over the integration.
             _ => {
@@ -495,6 +505,24 @@ impl Directory {
                 Ok(plan.page_in_memory(&self.users, items))
             }
         }
+    }
+
+    /// A page of users SQL already filtered, sorted and cut.
+    fn user_page(
+        &self,
+        s: &IntegrationScope,
+        plan: &Plan,
+        rows: &[UserRow],
+        total: u64,
+    ) -> Result<ListResponse<Map<String, Value>>> {
+        let items = rows
+            .iter()
+            .map(|r| {
+                self.render_user(s, r)
+                    .map(|x| plan.projection.apply(&self.users, x.body))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ListResponse::new(items, total, plan.start_index))
     }
 
     // ---------------------------------------------------------------- groups

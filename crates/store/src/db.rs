@@ -1,6 +1,7 @@
 //! The [`Store`] handle: connecting, pool configuration, migrations, transactions.
 
 use crate::crypto::{MasterKey, SecretBox};
+use crate::pg_lookup::UserNameLookups;
 use crate::pg_read::PgReader;
 use crate::sqlite_read::DirectReader;
 use crate::sqlite_write::DirectWriter;
@@ -59,6 +60,8 @@ pub struct Store {
     direct: Option<Arc<DirectReader>>,
     /// PostgreSQL: the held read connections behind the same reads.
     pg_reads: Option<Arc<PgReader>>,
+    /// PostgreSQL: userName lookups, batched on those connections while others run.
+    pg_lookups: Option<Arc<UserNameLookups>>,
 }
 
 impl Store {
@@ -127,7 +130,9 @@ impl Store {
         store.direct = direct;
         if store.backend() == DbBackend::Postgres {
             let pool = store.db.get_postgres_connection_pool().clone();
-            store.pg_reads = Some(Arc::new(PgReader::new(pool)));
+            let reads = Arc::new(PgReader::new(pool));
+            store.pg_lookups = Some(Arc::new(UserNameLookups::new(Arc::clone(&reads))));
+            store.pg_reads = Some(reads);
         }
         Ok(store)
     }
@@ -146,6 +151,7 @@ impl Store {
             writer: None,
             direct: None,
             pg_reads: None,
+            pg_lookups: None,
         };
         // The writer's own handle has no writer: the queue closes with the last Store.
         store.writer = Writer::start(store.clone(), writer);
@@ -160,6 +166,11 @@ impl Store {
     /// The held PostgreSQL read connections, if this store has them.
     pub(crate) fn pg_reads(&self) -> Option<&PgReader> {
         self.pg_reads.as_deref()
+    }
+
+    /// The batched PostgreSQL userName lookups, if this store has them.
+    pub(crate) fn pg_lookups(&self) -> Option<&Arc<UserNameLookups>> {
+        self.pg_lookups.as_ref()
     }
 
     /// The group-commit writer, if this store has one.

@@ -40,6 +40,18 @@ pub fn user_condition(f: &Filter) -> Option<Condition> {
     translate(f, &Users)
 }
 
+/// The userName of a filter that is exactly `userName eq "…"` (the IdPs' lookup before every
+/// create), which [`crate::Store::find_user_by_user_name`] answers like [`user_condition`]
+/// would.
+pub fn user_name_eq(f: &Filter) -> Option<&str> {
+    match f {
+        Filter::Compare(p, CompareOp::Eq, v) if attr(p, Users.urn()) == Some(Attr::UserName) => {
+            non_empty_str(v)
+        }
+        _ => None,
+    }
+}
+
 /// The SQL condition equivalent to `f` over `scim_groups`, or `None` if some part of it is
 /// not expressible.
 pub fn group_condition(f: &Filter) -> Option<Condition> {

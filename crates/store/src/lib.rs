@@ -22,6 +22,7 @@ mod error;
 pub mod filter_sql;
 pub mod jobs;
 pub mod outbox;
+mod pg_lookup;
 mod pg_read;
 mod queries;
 pub mod scim;

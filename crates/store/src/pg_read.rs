@@ -57,9 +57,36 @@ impl PgReader {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// The rows of the query `make` builds (binding its own arguments, e.g. arrays), as `M`.
+    /// `make` may be called twice: a read that failed on a held connection runs again.
+    pub(crate) async fn rows_of<'q, M, A>(
+        &self,
+        make: impl Fn() -> sqlx::query::Query<'q, Postgres, A>,
+    ) -> Result<Vec<M>>
+    where
+        M: FromQueryResult,
+        A: 'q + sqlx::IntoArguments<Postgres>,
+    {
+        self.fetch_with(make)
+            .await?
+            .into_iter()
+            .map(|row| Ok(M::from_query_result(&QueryResult::from(row), "")?))
+            .collect()
+    }
+
     async fn fetch_all(&self, stmt: &Statement) -> Result<Vec<PgRow>> {
+        self.fetch_with(|| query(stmt)).await
+    }
+
+    async fn fetch_with<'q, A>(
+        &self,
+        make: impl Fn() -> sqlx::query::Query<'q, Postgres, A>,
+    ) -> Result<Vec<PgRow>>
+    where
+        A: 'q + sqlx::IntoArguments<Postgres>,
+    {
         if let Some(mut conn) = self.take_held() {
-            match query(stmt).fetch_all(&mut *conn).await {
+            match make().fetch_all(&mut *conn).await {
                 Ok(rows) => {
                     self.give_back(conn);
                     return Ok(rows);
@@ -70,7 +97,7 @@ impl PgReader {
             }
         }
         let mut conn = self.pool.acquire().await.map_err(db_error)?;
-        let rows = query(stmt).fetch_all(&mut *conn).await.map_err(db_error)?;
+        let rows = make().fetch_all(&mut *conn).await.map_err(db_error)?;
         self.give_back(conn);
         Ok(rows)
     }

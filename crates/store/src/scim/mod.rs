@@ -61,6 +61,27 @@ impl crate::Store {
         users::get_user_in(self.reads(), integration_id, id).await
     }
 
+    /// [`find_user_by_user_name`] outside a transaction, like [`crate::Store::list_users`]; on
+    /// PostgreSQL lookups that arrive while others run share one statement (see `pg_lookup`).
+    pub async fn find_user_by_user_name(
+        &self,
+        integration_id: &str,
+        user_name: &str,
+    ) -> crate::Result<Option<UserRow>> {
+        if let Some(lookups) = self.pg_lookups() {
+            let found = lookups
+                .find(integration_id, user_name.to_lowercase())
+                .await?;
+            return Ok(found.map(Into::into));
+        }
+        users::find_user_by_user_name_in(self.reads(), integration_id, user_name).await
+    }
+
+    /// How many userName lookups were answered by a shared statement (PostgreSQL; 0 elsewhere).
+    pub fn batched_user_name_lookups(&self) -> u64 {
+        self.pg_lookups().map_or(0, |l| l.batched())
+    }
+
     /// [`list_groups`] outside a transaction, like [`crate::Store::list_users`].
     pub async fn list_groups(
         &self,

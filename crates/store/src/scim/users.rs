@@ -116,15 +116,26 @@ pub async fn find_user_by_user_name<C: ConnectionTrait>(
     integration_id: &str,
     user_name: &str,
 ) -> Result<Option<UserRow>> {
-    Ok(limited(
-        conn.get_database_backend(),
+    find_user_by_user_name_in(Reads::Pool(conn), integration_id, user_name).await
+}
+
+pub(crate) async fn find_user_by_user_name_in<C: ConnectionTrait>(
+    reads: Reads<'_, C>,
+    integration_id: &str,
+    user_name: &str,
+) -> Result<Option<UserRow>> {
+    let stmt = limited_statement(
+        reads.backend(),
         scoped(integration_id).filter(u::Column::UserNameLower.eq(user_name.to_lowercase())),
         1,
         0,
-    )
-    .one(conn)
-    .await?
-    .map(Into::into))
+    );
+    Ok(reads
+        .rows::<u::Entity>(stmt)
+        .await?
+        .into_iter()
+        .next()
+        .map(Into::into))
 }
 
 /// The first user (in creation order) with this externalId (case-exact).

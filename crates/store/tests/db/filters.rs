@@ -5,7 +5,7 @@ use scim_core::filter::{matches, parse_filter};
 use scim_core::schema::ResourceType;
 use scim_core::value::format_datetime;
 use serde_json::{Map, Value, json};
-use store::filter_sql::{group_condition, user_condition};
+use store::filter_sql::{group_condition, user_condition, user_name_eq};
 use store::scim::{self, UserRow};
 use store::testing::{postgres_test_store, test_stores};
 use store::{MemberType, Store};
@@ -482,5 +482,32 @@ async fn a_store_closes_after_reads() {
         let closed = tokio::time::timeout(std::time::Duration::from_secs(20), s.close()).await;
         assert!(closed.is_ok(), "{}: the store did not close", db.label);
         closed.unwrap().unwrap();
+    }
+}
+
+/// Only a bare `userName eq "…"` (optionally URN-qualified) takes the lookup path; anything
+/// else keeps the general pushdown or the in-memory evaluator.
+#[test]
+fn only_a_bare_user_name_eq_is_a_lookup() {
+    let lookup = |text: &str| user_name_eq(&parse_filter(text).unwrap()).map(str::to_owned);
+    assert_eq!(
+        lookup(r#"userName eq "Bob@Acme.test""#).as_deref(),
+        Some("Bob@Acme.test")
+    );
+    assert_eq!(
+        lookup(r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "bob""#).as_deref(),
+        Some("bob")
+    );
+    for other in [
+        r#"userName eq """#,
+        r#"userName ne "bob""#,
+        r#"userName sw "bob""#,
+        r#"displayName eq "bob""#,
+        r#"urn:ietf:params:scim:schemas:core:2.0:Group:userName eq "bob""#,
+        r#"userName eq "bob" and active eq true"#,
+        r#"not (userName eq "bob")"#,
+        r#"userName eq 42"#,
+    ] {
+        assert_eq!(lookup(other), None, "{other}");
     }
 }

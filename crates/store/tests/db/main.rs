@@ -12,6 +12,8 @@ mod groups;
 #[cfg(test)]
 mod jobs;
 #[cfg(test)]
+mod lookups;
+#[cfg(test)]
 mod migrations;
 #[cfg(test)]
 mod ops;
