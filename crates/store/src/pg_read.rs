@@ -40,16 +40,12 @@ impl PgReader {
 
     /// The rows of `stmt`, as `M`.
     pub(crate) async fn rows<M: FromQueryResult>(&self, stmt: Statement) -> Result<Vec<M>> {
-        self.fetch_all(&stmt)
-            .await?
-            .into_iter()
-            .map(|row| Ok(M::from_query_result(&QueryResult::from(row), "")?))
-            .collect()
+        self.rows_of(|| query(&stmt)).await
     }
 
     /// The first column of the first row of `stmt`, as a count.
     pub(crate) async fn count(&self, stmt: Statement) -> Result<u64> {
-        let rows = self.fetch_all(&stmt).await?;
+        let rows = self.fetch_with(|| query(&stmt)).await?;
         let n: i64 = match rows.first() {
             Some(row) => row.try_get(0).map_err(db_error)?,
             None => 0,
@@ -72,10 +68,6 @@ impl PgReader {
             .into_iter()
             .map(|row| Ok(M::from_query_result(&QueryResult::from(row), "")?))
             .collect()
-    }
-
-    async fn fetch_all(&self, stmt: &Statement) -> Result<Vec<PgRow>> {
-        self.fetch_with(|| query(stmt)).await
     }
 
     async fn fetch_with<'q, A>(

@@ -96,18 +96,7 @@ pub(crate) async fn get_user_in<C: ConnectionTrait>(
     integration_id: &str,
     id: &str,
 ) -> Result<Option<UserRow>> {
-    let stmt = limited_statement(
-        reads.backend(),
-        scoped(integration_id).filter(u::Column::Id.eq(id)),
-        1,
-        0,
-    );
-    Ok(reads
-        .rows::<u::Entity>(stmt)
-        .await?
-        .into_iter()
-        .next()
-        .map(Into::into))
+    first_user_in(reads, scoped(integration_id).filter(u::Column::Id.eq(id))).await
 }
 
 /// The user with this userName (case-insensitive).
@@ -124,12 +113,16 @@ pub(crate) async fn find_user_by_user_name_in<C: ConnectionTrait>(
     integration_id: &str,
     user_name: &str,
 ) -> Result<Option<UserRow>> {
-    let stmt = limited_statement(
-        reads.backend(),
-        scoped(integration_id).filter(u::Column::UserNameLower.eq(user_name.to_lowercase())),
-        1,
-        0,
-    );
+    let q = scoped(integration_id).filter(u::Column::UserNameLower.eq(user_name.to_lowercase()));
+    first_user_in(reads, q).await
+}
+
+/// The first row `q` selects, as a [`UserRow`].
+async fn first_user_in<C: ConnectionTrait>(
+    reads: Reads<'_, C>,
+    q: Select<u::Entity>,
+) -> Result<Option<UserRow>> {
+    let stmt = limited_statement(reads.backend(), q, 1, 0);
     Ok(reads
         .rows::<u::Entity>(stmt)
         .await?
