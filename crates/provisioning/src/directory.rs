@@ -274,19 +274,9 @@ impl Directory {
                 // Clones: the unit may run twice (see `Store::write`).
                 let (row, corr) = (row.clone(), corr.clone());
                 async move {
-                    store::scim::insert_user(&*txn, &row)
+                    store::scim::insert_user_queuing_job(&*txn, &row, Some(&corr), now)
                         .await
                         .map_err(|e| uniqueness(e, "userName", &row.user_name))?;
-                    let integration = &row.integration_id;
-                    store::jobs::enqueue_job(
-                        &*txn,
-                        integration,
-                        SUBJECT_USER,
-                        &row.id,
-                        Some(&corr),
-                        now,
-                    )
-                    .await?;
                     Ok::<_, DirectoryError>(row)
                 }
             })
@@ -381,18 +371,14 @@ impl Directory {
                     // Clones: the unit may run twice (see `Store::write`).
                     let (before, new_row, corr) = (before.clone(), new_row.clone(), corr.clone());
                     async move {
-                        store::scim::update_user_from(&*txn, &before, &new_row)
-                            .await
-                            .map_err(|e| uniqueness(e, "userName", &new_row.user_name))?;
-                        store::jobs::enqueue_job(
+                        store::scim::update_user_from_queuing_job(
                             &*txn,
-                            &new_row.integration_id,
-                            SUBJECT_USER,
-                            &new_row.id,
+                            &before,
+                            &new_row,
                             Some(&corr),
-                            new_row.updated_at,
                         )
-                        .await?;
+                        .await
+                        .map_err(|e| uniqueness(e, "userName", &new_row.user_name))?;
                         Ok::<_, DirectoryError>(new_row)
                     }
                 })

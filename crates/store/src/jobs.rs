@@ -6,9 +6,28 @@ use crate::types::{JobState, SubjectKind};
 use crate::{Execute, Result, Store};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryTrait,
-    sea_query::{Expr, OnConflict},
+    ColumnTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryTrait,
+    StatementBuilder,
+    sea_query::{
+        CommonTableExpression, Expr, InsertStatement, OnConflict, SubQueryStatement, WithClause,
+    },
 };
+
+/// The job [`enqueue_job`] asks for: bring `subject_id` of `integration_id` in line with the
+/// target.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JobRequest<'a> {
+    /// Integration of the subject.
+    pub(crate) integration_id: &'a str,
+    /// User or group.
+    pub(crate) subject_kind: SubjectKind,
+    /// The subject's SCIM id.
+    pub(crate) subject_id: &'a str,
+    /// The request that caused it.
+    pub(crate) correlation_id: Option<&'a str>,
+    /// Epoch ms: when it is due and created.
+    pub(crate) now: i64,
+}
 
 /// Asks for `subject` of `integration_id` to be brought in line with the target.
 ///
@@ -27,19 +46,60 @@ pub async fn enqueue_job<C: Execute>(
     correlation_id: Option<&str>,
     now: i64,
 ) -> Result<bool> {
+    let job = JobRequest {
+        integration_id,
+        subject_kind,
+        subject_id,
+        correlation_id,
+        now,
+    };
+    let insert = conn.get_database_backend().build(&enqueue_statement(&job));
+    Ok(conn.execute_counted(insert).await? > 0)
+}
+
+/// Runs `change`, a statement that writes the job's subject, and [`enqueue_job`]s `job`: on
+/// PostgreSQL as one statement, the job's insert a CTE of `change` (one round trip instead of
+/// two on the writer's serial path; both see one snapshot and neither reads the other's rows),
+/// elsewhere as two (SQLite has no writing CTEs; its writer's statements cost no round trip).
+/// Returns the rows `change` itself wrote; its error, if any, is the statement's.
+pub(crate) async fn write_and_enqueue<C, S>(
+    conn: &C,
+    change: S,
+    job: &JobRequest<'_>,
+) -> std::result::Result<u64, DbErr>
+where
+    C: Execute,
+    S: StatementBuilder + Into<SubQueryStatement>,
+{
+    let backend = conn.get_database_backend();
+    if backend == DbBackend::Postgres {
+        let queued = CommonTableExpression::new()
+            .query(enqueue_statement(job))
+            .table_name("queued_job")
+            .to_owned();
+        let together = WithClause::new().cte(queued).to_owned().query(change);
+        return conn.execute_counted(backend.build(&together)).await;
+    }
+    let changed = conn.execute_counted(backend.build(&change)).await?;
+    conn.execute_counted(backend.build(&enqueue_statement(job)))
+        .await?;
+    Ok(changed)
+}
+
+fn enqueue_statement(job: &JobRequest<'_>) -> InsertStatement {
     let am = jobs::ActiveModel {
-        integration_id: Set(integration_id.to_owned()),
-        subject_kind: Set(subject_kind),
-        subject_id: Set(subject_id.to_owned()),
+        integration_id: Set(job.integration_id.to_owned()),
+        subject_kind: Set(job.subject_kind),
+        subject_id: Set(job.subject_id.to_owned()),
         state: Set(JobState::Pending),
         attempts: Set(0),
-        run_after: Set(now),
+        run_after: Set(job.now),
         locked_until: Set(None),
         locked_by: Set(None),
         last_error: Set(None),
-        correlation_id: Set(correlation_id.map(str::to_owned)),
-        created_at: Set(now),
-        updated_at: Set(now),
+        correlation_id: Set(job.correlation_id.map(str::to_owned)),
+        created_at: Set(job.now),
+        updated_at: Set(job.now),
         ..Default::default()
     };
     let on_conflict = OnConflict::columns([
@@ -52,10 +112,9 @@ pub async fn enqueue_job<C: Execute>(
     .target_and_where(Expr::cust(r#""state" = 'pending'"#))
     .do_nothing()
     .to_owned();
-    let insert = jobs::Entity::insert(am)
+    jobs::Entity::insert(am)
         .on_conflict(on_conflict)
-        .build(conn.get_database_backend());
-    Ok(conn.execute_counted(insert).await? > 0)
+        .into_query()
 }
 
 impl Store {

@@ -27,7 +27,8 @@ pub use members::{
 };
 pub use users::{
     UserRow, count_users, delete_user, find_user_by_external_id, find_user_by_user_name, get_user,
-    insert_user, list_users, list_users_unpaged, update_user, update_user_from,
+    insert_user, insert_user_queuing_job, list_users, list_users_unpaged, update_user,
+    update_user_from, update_user_from_queuing_job,
 };
 
 /// Largest IN-list sent in one statement.

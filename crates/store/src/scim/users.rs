@@ -2,6 +2,8 @@
 
 use super::list::{ListQuery, Reads, SortKey, limited, limited_statement, page_and_total};
 use crate::entities::{group_members, scim_users as u};
+use crate::jobs::{JobRequest, write_and_enqueue};
+use crate::types::SubjectKind;
 use crate::{Execute, Result, StoreError};
 use sea_orm::sea_query::{NullOrdering, Order};
 use sea_orm::{
@@ -82,6 +84,32 @@ pub async fn insert_user<C: Execute>(conn: &C, row: &UserRow) -> Result<()> {
     Ok(())
 }
 
+/// The job that brings the user `row` in line with the target, caused by `correlation_id`.
+fn job_for<'a>(row: &'a UserRow, correlation_id: Option<&'a str>, now: i64) -> JobRequest<'a> {
+    JobRequest {
+        integration_id: &row.integration_id,
+        subject_kind: SubjectKind::User,
+        subject_id: &row.id,
+        correlation_id,
+        now,
+    }
+}
+
+/// [`insert_user`], and queues the user's job ([`crate::jobs::enqueue_job`]); on PostgreSQL
+/// in one statement.
+pub async fn insert_user_queuing_job<C: Execute>(
+    conn: &C,
+    row: &UserRow,
+    correlation_id: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    let insert = u::Entity::insert(active_model(row)).into_query();
+    write_and_enqueue(conn, insert, &job_for(row, correlation_id, now))
+        .await
+        .map_err(|e| StoreError::unique(e, "userName"))?;
+    Ok(())
+}
+
 /// The user `id` of the integration.
 pub async fn get_user<C: ConnectionTrait>(
     conn: &C,
@@ -156,7 +184,7 @@ pub async fn find_user_by_external_id<C: ConnectionTrait>(
 /// [`StoreError::NotFound`] if the user is gone, [`StoreError::Conflict`] on a userName
 /// clash. `created_at` is never changed.
 pub async fn update_user<C: Execute>(conn: &C, row: &UserRow, expected_version: i64) -> Result<()> {
-    write_update(conn, active_model(row), row, expected_version).await
+    write_update(conn, active_model(row), row, expected_version, None).await
 }
 
 /// [`update_user`] from `before`, the stored row the change was made to (its version is the
@@ -164,6 +192,38 @@ pub async fn update_user<C: Execute>(conn: &C, row: &UserRow, expected_version: 
 /// columns (userName, externalId) are left alone. SQLite rewrites an index entry whenever its
 /// column is assigned, changed or not; a PATCH rarely touches the userName.
 pub async fn update_user_from<C: Execute>(conn: &C, before: &UserRow, row: &UserRow) -> Result<()> {
+    write_update(
+        conn,
+        changed_columns(before, row),
+        row,
+        before.version,
+        None,
+    )
+    .await
+}
+
+/// [`update_user_from`], and queues the user's job ([`crate::jobs::enqueue_job`], due at
+/// `row.updated_at`); on PostgreSQL in one statement. If the update fails, so does the job:
+/// the caller's transaction must then be rolled back (as [`crate::Store::write`] does).
+pub async fn update_user_from_queuing_job<C: Execute>(
+    conn: &C,
+    before: &UserRow,
+    row: &UserRow,
+    correlation_id: Option<&str>,
+) -> Result<()> {
+    let job = job_for(row, correlation_id, row.updated_at);
+    write_update(
+        conn,
+        changed_columns(before, row),
+        row,
+        before.version,
+        Some(&job),
+    )
+    .await
+}
+
+/// `row` as an update from `before`: only the columns that differ are set.
+fn changed_columns(before: &UserRow, row: &UserRow) -> u::ActiveModel {
     let mut am = active_model(row);
     if before.user_name == row.user_name {
         am.user_name = NotSet;
@@ -178,7 +238,7 @@ pub async fn update_user_from<C: Execute>(conn: &C, before: &UserRow, row: &User
     if before.active == row.active {
         am.active = NotSet;
     }
-    write_update(conn, am, row, before.version).await
+    am
 }
 
 async fn write_update<C: Execute>(
@@ -186,6 +246,7 @@ async fn write_update<C: Execute>(
     mut am: u::ActiveModel,
     row: &UserRow,
     expected_version: i64,
+    job: Option<&JobRequest<'_>>,
 ) -> Result<()> {
     am.id = NotSet;
     am.integration_id = NotSet;
@@ -195,9 +256,15 @@ async fn write_update<C: Execute>(
         .filter(u::Column::Id.eq(row.id.as_str()))
         .filter(u::Column::IntegrationId.eq(row.integration_id.as_str()))
         .filter(u::Column::Version.eq(expected_version))
-        .build(conn.get_database_backend());
-    let changed =
-        (conn.execute_counted(update).await).map_err(|e| StoreError::unique(e, "userName"))?;
+        .into_query();
+    let changed = match job {
+        Some(job) => write_and_enqueue(conn, update, job).await,
+        None => {
+            conn.execute_counted(conn.get_database_backend().build(&update))
+                .await
+        }
+    }
+    .map_err(|e| StoreError::unique(e, "userName"))?;
     if changed == 0 {
         return match get_user(conn, &row.integration_id, &row.id).await? {
             Some(_) => Err(StoreError::VersionMismatch),

@@ -3,7 +3,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use store::entities::jobs;
 use store::jobs::enqueue_job;
 use store::testing::test_stores;
-use store::{JobState, SubjectKind};
+use store::{JobState, StoreError, SubjectKind};
 
 #[tokio::test]
 async fn enqueue_coalesces_pending_jobs_per_subject() {
@@ -97,5 +97,123 @@ async fn enqueue_coalesces_pending_jobs_per_subject() {
             .unwrap();
         assert_eq!(pending_u4.len(), 1);
         assert_eq!(pending_u4[0].attempts, 0);
+    }
+}
+
+/// The user's jobs, oldest first: (state, correlation id, run_after).
+async fn jobs_of(s: &store::Store, subject_id: &str) -> Vec<(JobState, Option<String>, i64)> {
+    use sea_orm::QueryOrder;
+    jobs::Entity::find()
+        .filter(jobs::Column::SubjectId.eq(subject_id))
+        .order_by_asc(jobs::Column::Id)
+        .all(s.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| (j.state, j.correlation_id, j.run_after))
+        .collect()
+}
+
+/// A user write and its job in one (on PostgreSQL one statement): both land, or neither.
+#[tokio::test]
+async fn user_writes_queue_their_job_or_nothing() {
+    use crate::common::user;
+    use store::scim;
+    for db in test_stores().await {
+        let s = &db.store;
+        let (_, i) = tenant_with_integration(s, "Acme").await;
+        let pending = |c: &str, at| (JobState::Pending, Some(c.to_owned()), at);
+
+        let a = user(&i.id, "a@x.test", 1);
+        scim::insert_user_queuing_job(s.db(), &a, Some("c1"), 5)
+            .await
+            .unwrap();
+        assert_eq!(
+            scim::get_user(s.db(), &i.id, &a.id).await.unwrap(),
+            Some(a.clone()),
+            "{}",
+            db.label
+        );
+        assert_eq!(jobs_of(s, &a.id).await, [pending("c1", 5)], "{}", db.label);
+
+        // A duplicate userName writes neither the user nor its job.
+        let dup = user(&i.id, "A@X.TEST", 2);
+        let err = scim::insert_user_queuing_job(s.db(), &dup, Some("c2"), 6)
+            .await
+            .unwrap_err();
+        assert!(err.is_conflict(), "{}: {err:?}", db.label);
+        assert!(jobs_of(s, &dup.id).await.is_empty(), "{}", db.label);
+
+        // An update coalesces into the pending job; once that runs, it queues a new one.
+        let mut next = a.clone();
+        next.display_name = Some("A".into());
+        next.version = 2;
+        next.updated_at = 7;
+        scim::update_user_from_queuing_job(s.db(), &a, &next, Some("c3"))
+            .await
+            .unwrap();
+        assert_eq!(
+            scim::get_user(s.db(), &i.id, &a.id).await.unwrap(),
+            Some(next.clone())
+        );
+        assert_eq!(jobs_of(s, &a.id).await, [pending("c1", 5)], "{}", db.label);
+        jobs::Entity::update_many()
+            .col_expr(
+                jobs::Column::State,
+                sea_orm::sea_query::Expr::value(JobState::Running),
+            )
+            .filter(jobs::Column::SubjectId.eq(a.id.as_str()))
+            .exec(s.db())
+            .await
+            .unwrap();
+        let mut third = next.clone();
+        third.active = false;
+        third.version = 3;
+        third.updated_at = 8;
+        scim::update_user_from_queuing_job(s.db(), &next, &third, Some("c4"))
+            .await
+            .unwrap();
+        assert_eq!(
+            jobs_of(s, &a.id).await,
+            [(JobState::Running, Some("c1".into()), 5), pending("c4", 8)],
+            "{}",
+            db.label
+        );
+
+        // A stale or clashing update fails as the update alone does, and in a write unit
+        // its job is undone with it.
+        let b = user(&i.id, "b@x.test", 3);
+        scim::insert_user(s.db(), &b).await.unwrap();
+        let with_version = |r: &scim::UserRow, v| {
+            let mut r = r.clone();
+            r.version = v;
+            r
+        };
+        let mut renamed = with_version(&b, 2);
+        renamed.user_name = "a@X.test".into();
+        // Stale: the stored version is 1, not 2; then a rename onto a@x.test.
+        for (before, after, expect_conflict) in [
+            (with_version(&b, 2), with_version(&b, 3), false),
+            (b.clone(), renamed, true),
+        ] {
+            let result = s
+                .write(move |txn| {
+                    let (before, after) = (before.clone(), after.clone());
+                    async move {
+                        scim::update_user_from_queuing_job(&*txn, &before, &after, Some("c5")).await
+                    }
+                })
+                .await;
+            match result {
+                Err(StoreError::VersionMismatch) => assert!(!expect_conflict, "{}", db.label),
+                Err(e) if e.is_conflict() => assert!(expect_conflict, "{}", db.label),
+                other => panic!("{}: {other:?}", db.label),
+            }
+            assert!(jobs_of(s, &b.id).await.is_empty(), "{}", db.label);
+            assert_eq!(
+                scim::get_user(s.db(), &i.id, &b.id).await.unwrap(),
+                Some(b.clone())
+            );
+        }
     }
 }
