@@ -57,21 +57,25 @@ pub async fn enqueue_job<C: Execute>(
     Ok(conn.execute_counted(insert).await? > 0)
 }
 
-/// Runs `change`, a statement that writes the job's subject, and [`enqueue_job`]s `job`: on
-/// PostgreSQL as one statement, the job's insert a CTE of `change` (one round trip instead of
-/// two on the writer's serial path; both see one snapshot and neither reads the other's rows),
-/// elsewhere as two (SQLite has no writing CTEs; its writer's statements cost no round trip).
-/// Returns the rows `change` itself wrote; its error, if any, is the statement's.
+/// Runs `change`, a statement that writes the job's subject, and [`enqueue_job`]s `job` if
+/// there is one: on PostgreSQL as one statement, the job's insert a CTE of `change` (one round
+/// trip instead of two on the writer's serial path; both see one snapshot and neither reads
+/// the other's rows), elsewhere as two (SQLite has no writing CTEs; its writer's statements
+/// cost no round trip). Returns the rows `change` itself wrote; its error, if any, is the
+/// statement's.
 pub(crate) async fn write_and_enqueue<C, S>(
     conn: &C,
     change: S,
-    job: &JobRequest<'_>,
+    job: Option<&JobRequest<'_>>,
 ) -> std::result::Result<u64, DbErr>
 where
     C: Execute,
     S: StatementBuilder + Into<SubQueryStatement>,
 {
     let backend = conn.get_database_backend();
+    let Some(job) = job else {
+        return conn.execute_counted(backend.build(&change)).await;
+    };
     if backend == DbBackend::Postgres {
         let queued = CommonTableExpression::new()
             .query(enqueue_statement(job))

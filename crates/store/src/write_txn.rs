@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Runs a statement that returns no rows and says how many rows it changed.
 ///
 /// The hot write queries (`scim::insert_user`, `scim::update_user_from`, their `…_queuing_job`
-/// forms, `scim::delete_user`, `jobs::enqueue_job`, event batches) take an `Execute`, so inside [`crate::Store::write`]
-/// they also run on the SQLite writer's direct path, where sea-orm's own execution is not
-/// available (see [`WriteTxn`]).
+/// forms, `scim::delete_user`, `jobs::enqueue_job`, event batches) take an `Execute`, so
+/// inside [`crate::Store::write`] they also run on the SQLite writer's direct path, where
+/// sea-orm's own execution is not available (see [`WriteTxn`]).
 pub trait Execute: ConnectionTrait {
     /// Executes `stmt`; the number of rows it inserted, changed or deleted.
     fn execute_counted(&self, stmt: Statement) -> impl Future<Output = Result<u64, DbErr>> + Send;

@@ -77,11 +77,7 @@ fn scoped(integration_id: &str) -> Select<u::Entity> {
 /// Inserts a user. A userName already used in the integration (case-insensitive) is
 /// [`StoreError::Conflict`] with `what = "userName"`.
 pub async fn insert_user<C: Execute>(conn: &C, row: &UserRow) -> Result<()> {
-    let insert = u::Entity::insert(active_model(row)).build(conn.get_database_backend());
-    conn.execute_counted(insert)
-        .await
-        .map_err(|e| StoreError::unique(e, "userName"))?;
-    Ok(())
+    write_insert(conn, row, None).await
 }
 
 /// The job that brings the user `row` in line with the target, caused by `correlation_id`.
@@ -103,8 +99,16 @@ pub async fn insert_user_queuing_job<C: Execute>(
     correlation_id: Option<&str>,
     now: i64,
 ) -> Result<()> {
+    write_insert(conn, row, Some(&job_for(row, correlation_id, now))).await
+}
+
+async fn write_insert<C: Execute>(
+    conn: &C,
+    row: &UserRow,
+    job: Option<&JobRequest<'_>>,
+) -> Result<()> {
     let insert = u::Entity::insert(active_model(row)).into_query();
-    write_and_enqueue(conn, insert, &job_for(row, correlation_id, now))
+    write_and_enqueue(conn, insert, job)
         .await
         .map_err(|e| StoreError::unique(e, "userName"))?;
     Ok(())
@@ -257,14 +261,8 @@ async fn write_update<C: Execute>(
         .filter(u::Column::IntegrationId.eq(row.integration_id.as_str()))
         .filter(u::Column::Version.eq(expected_version))
         .into_query();
-    let changed = match job {
-        Some(job) => write_and_enqueue(conn, update, job).await,
-        None => {
-            conn.execute_counted(conn.get_database_backend().build(&update))
-                .await
-        }
-    }
-    .map_err(|e| StoreError::unique(e, "userName"))?;
+    let changed = (write_and_enqueue(conn, update, job).await)
+        .map_err(|e| StoreError::unique(e, "userName"))?;
     if changed == 0 {
         return match get_user(conn, &row.integration_id, &row.id).await? {
             Some(_) => Err(StoreError::VersionMismatch),
