@@ -177,13 +177,14 @@ impl UserNameLookups {
             .into_iter()
             .map(|m| ((m.integration_id.clone(), m.user_name_lower.clone()), m))
             .collect();
-        let n = batch.len() as u64;
+        // Counted before any reply: a caller that got its answer sees its batch counted.
+        self.batched
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         for w in batch {
             let row = found.get(&(w.integration_id, w.key)).cloned();
             // A waiter that gave up (its request was cancelled) no longer listens.
             let _ = w.reply.send(row);
         }
-        self.batched.fetch_add(n, Ordering::Relaxed);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
