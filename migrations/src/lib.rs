@@ -16,6 +16,7 @@ mod m20261123_000004_events_correlation_at;
 mod m20261123_000005_events_tenant_filters;
 mod m20261123_000006_events_fewer_indexes;
 mod m20261203_000007_group_members_by_group;
+mod m20261206_000008_events_outcome_partial;
 
 /// Runs every migration of this crate, in order.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_events_tenant_filters::Migration),
             Box::new(m20261123_000006_events_fewer_indexes::Migration),
             Box::new(m20261203_000007_group_members_by_group::Migration),
+            Box::new(m20261206_000008_events_outcome_partial::Migration),
         ]
     }
 }

@@ -21,7 +21,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use store::outbox::{Job, TargetLink};
 use store::{
-    Direction, Integration, IntegrationMode, IntegrationStatus, NewEvent, Store, SubjectKind,
+    Direction, Integration, IntegrationMode, IntegrationStatus, NewEvent, OK_OUTCOME, Store,
+    SubjectKind,
 };
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -668,7 +669,7 @@ impl Calls<'_> {
         let started = Instant::now();
         let result = f.await;
         let outcome = match &result {
-            Ok(_) => "ok",
+            Ok(_) => OK_OUTCOME,
             Err(e) if e.is_retryable() => "retry",
             Err(_) => "error",
         };
@@ -680,7 +681,7 @@ impl Calls<'_> {
         );
         match &result {
             Ok(_) => {
-                self.record(operation, name, "ok", Some(started), detail)
+                self.record(operation, name, OK_OUTCOME, Some(started), detail)
                     .await
             }
             Err(e) => {

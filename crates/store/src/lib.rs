@@ -38,7 +38,7 @@ pub use crypto::{MasterKey, SecretBox};
 pub use db::{Store, StoreOptions};
 pub use error::{Result, StoreError};
 pub use queries::audit::{AuditEntry, MAX_AUDIT_PAGE, NewAudit};
-pub use queries::events::{Event, EventQuery, MAX_EVENT_PAGE, NewEvent};
+pub use queries::events::{Event, EventQuery, MAX_EVENT_PAGE, NewEvent, OK_OUTCOME};
 pub use queries::insights::Bucket;
 pub use queries::integrations::{Integration, IntegrationUpdate, NewIntegration};
 pub use queries::ops::QueueStats;

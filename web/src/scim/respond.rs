@@ -12,7 +12,7 @@ use scim_core::ScimError;
 use scim_core::messages::ErrorResponse;
 use serde_json::{Value, json};
 use std::time::Instant;
-use store::{Direction, NewEvent, SubjectKind};
+use store::{Direction, NewEvent, OK_OUTCOME, SubjectKind};
 
 /// The SCIM media type.
 pub const SCIM_JSON: &str = "application/scim+json";
@@ -252,7 +252,7 @@ pub async fn finish(
                 subject_name: call.subject_name,
                 http_status: Some(i32::from(status)),
                 outcome: if status < 400 {
-                    "ok".into()
+                    OK_OUTCOME.into()
                 } else {
                     "error".into()
                 },

@@ -5,7 +5,7 @@ use crate::types::{Direction, SubjectKind};
 use crate::{Execute, Result, Store};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait,
+    QueryTrait, Select,
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -16,6 +16,8 @@ const INSERT_CHUNK: usize = 500;
 const PRUNE_BATCH: u64 = 5_000;
 /// Largest page [`Store::list_events`] returns.
 pub const MAX_EVENT_PAGE: u64 = 1_000;
+/// The outcome of almost every event; the outcome indexes leave it out.
+pub const OK_OUTCOME: &str = "ok";
 
 /// An event to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +139,73 @@ pub struct EventQuery {
     pub limit: u64,
 }
 
+impl EventQuery {
+    /// The SELECT [`Store::list_events`] runs for this query. `cursor_at` is the time of the
+    /// `before_id` event, looked up first; `None` if there is no cursor or it was pruned.
+    pub fn select(&self, cursor_at: Option<i64>) -> Select<pe::Entity> {
+        let mut cond = Condition::all();
+        if let Some(t) = &self.tenant_id {
+            cond = cond.add(pe::Column::TenantId.eq(t.as_str()));
+        }
+        if let Some(i) = &self.integration_id {
+            cond = cond.add(pe::Column::IntegrationId.eq(i.as_str()));
+        }
+        if let Some(s) = &self.subject {
+            cond = cond.add(pe::Column::SubjectName.eq(s.as_str()));
+        }
+        if let Some(s) = &self.subject_id {
+            cond = cond.add(pe::Column::SubjectId.eq(s.as_str()));
+        }
+        if let Some(c) = &self.correlation_id {
+            cond = cond.add(pe::Column::CorrelationId.eq(c.as_str()));
+        }
+        if let Some(o) = &self.operation {
+            cond = cond.add(pe::Column::Operation.eq(o.as_str()));
+        }
+        if let Some(d) = self.direction {
+            cond = cond.add(pe::Column::Direction.eq(d));
+        }
+        if let Some(o) = &self.outcome {
+            cond = cond.add(pe::Column::Outcome.eq(o.as_str()));
+            if o != OK_OUTCOME {
+                // Repeats the outcome indexes' own condition (migration 000008): neither
+                // SQLite nor PostgreSQL uses a partial index for a query that doesn't imply it.
+                cond = cond.add(pe::Column::Outcome.ne(OK_OUTCOME));
+            }
+        }
+        if let Some(from) = self.from {
+            cond = cond.add(pe::Column::At.gte(from));
+        }
+        if let Some(to) = self.to {
+            cond = cond.add(pe::Column::At.lt(to));
+        }
+        if let Some(before) = self.before_id {
+            // Keyset on (at, id): take what sorts after the cursor. `at <= t` keeps the index
+            // range; the OR only trims ties.
+            match cursor_at {
+                Some(t) => {
+                    cond = cond.add(pe::Column::At.lte(t)).add(
+                        Condition::any()
+                            .add(pe::Column::At.lt(t))
+                            .add(pe::Column::Id.lt(before)),
+                    );
+                }
+                // Cursor pruned meanwhile: fall back to the id order.
+                None => cond = cond.add(pe::Column::Id.lt(before)),
+            }
+        }
+        let limit = match self.limit {
+            0 => MAX_EVENT_PAGE,
+            n => n.min(MAX_EVENT_PAGE),
+        };
+        pe::Entity::find()
+            .filter(cond)
+            .order_by_desc(pe::Column::At)
+            .order_by_desc(pe::Column::Id)
+            .limit(limit)
+    }
+}
+
 fn active(e: NewEvent) -> pe::ActiveModel {
     pe::ActiveModel {
         at: Set(e.at),
@@ -188,69 +257,18 @@ impl Store {
     /// Events matching `q`, newest first (by time, then id). Page with `before_id` = the
     /// last id of the previous page.
     pub async fn list_events(&self, q: &EventQuery) -> Result<Vec<Event>> {
-        let mut cond = Condition::all();
-        if let Some(t) = &q.tenant_id {
-            cond = cond.add(pe::Column::TenantId.eq(t.as_str()));
-        }
-        if let Some(i) = &q.integration_id {
-            cond = cond.add(pe::Column::IntegrationId.eq(i.as_str()));
-        }
-        if let Some(s) = &q.subject {
-            cond = cond.add(pe::Column::SubjectName.eq(s.as_str()));
-        }
-        if let Some(s) = &q.subject_id {
-            cond = cond.add(pe::Column::SubjectId.eq(s.as_str()));
-        }
-        if let Some(c) = &q.correlation_id {
-            cond = cond.add(pe::Column::CorrelationId.eq(c.as_str()));
-        }
-        if let Some(o) = &q.operation {
-            cond = cond.add(pe::Column::Operation.eq(o.as_str()));
-        }
-        if let Some(d) = q.direction {
-            cond = cond.add(pe::Column::Direction.eq(d));
-        }
-        if let Some(o) = &q.outcome {
-            cond = cond.add(pe::Column::Outcome.eq(o.as_str()));
-        }
-        if let Some(from) = q.from {
-            cond = cond.add(pe::Column::At.gte(from));
-        }
-        if let Some(to) = q.to {
-            cond = cond.add(pe::Column::At.lt(to));
-        }
-        if let Some(before) = q.before_id {
-            // Keyset on (at, id): look the cursor's time up, then take what sorts after it.
-            // `at <= t` keeps the index range; the OR only trims ties.
-            let cursor_at = pe::Entity::find_by_id(before)
-                .select_only()
-                .column(pe::Column::At)
-                .into_tuple::<i64>()
-                .one(self.db())
-                .await?;
-            match cursor_at {
-                Some(t) => {
-                    cond = cond.add(pe::Column::At.lte(t)).add(
-                        Condition::any()
-                            .add(pe::Column::At.lt(t))
-                            .add(pe::Column::Id.lt(before)),
-                    );
-                }
-                // Cursor pruned meanwhile: fall back to the id order.
-                None => cond = cond.add(pe::Column::Id.lt(before)),
+        let cursor_at = match q.before_id {
+            Some(before) => {
+                pe::Entity::find_by_id(before)
+                    .select_only()
+                    .column(pe::Column::At)
+                    .into_tuple::<i64>()
+                    .one(self.db())
+                    .await?
             }
-        }
-        let limit = match q.limit {
-            0 => MAX_EVENT_PAGE,
-            n => n.min(MAX_EVENT_PAGE),
+            None => None,
         };
-        let rows = pe::Entity::find()
-            .filter(cond)
-            .order_by_desc(pe::Column::At)
-            .order_by_desc(pe::Column::Id)
-            .limit(limit)
-            .all(self.db())
-            .await?;
+        let rows = q.select(cursor_at).all(self.db()).await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 

@@ -122,3 +122,56 @@ async fn instances_starting_together_migrate_one_after_the_other() {
             .unwrap();
     }
 }
+
+/// Migration 000008 makes the outcome indexes partial; its `down` restores the full ones, and
+/// `up` again makes them partial.
+#[tokio::test]
+async fn the_outcome_indexes_are_partial_and_the_last_migration_reverts() {
+    use migration::Migrator;
+    use migration::sea_orm_migration::MigratorTrait;
+    for db in test_stores().await {
+        let conn = db.store.db();
+        let backend = conn.get_database_backend();
+        let definitions = || async {
+            let sql = match backend {
+                DbBackend::Sqlite => {
+                    "SELECT sql AS def FROM sqlite_master WHERE name IN \
+                     ('idx_events_integration_outcome_at', 'idx_events_tenant_outcome_at')"
+                }
+                _ => {
+                    "SELECT indexdef AS def FROM pg_indexes WHERE indexname IN \
+                     ('idx_events_integration_outcome_at', 'idx_events_tenant_outcome_at')"
+                }
+            };
+            let rows = conn
+                .query_all_raw(Statement::from_string(backend, sql))
+                .await
+                .unwrap();
+            rows.iter()
+                .map(|r| r.try_get::<String>("", "def").unwrap())
+                .collect::<Vec<_>>()
+        };
+        let partial = definitions().await;
+        assert_eq!(partial.len(), 2, "{}", db.label);
+        assert!(
+            partial
+                .iter()
+                .all(|d| d.contains("WHERE") && d.contains("'ok'")),
+            "{}: {partial:?}",
+            db.label
+        );
+        // In one transaction, as `Store::migrate` runs them (one pooled connection throughout).
+        let txn = db.store.begin_write().await.unwrap();
+        Migrator::down(&txn, Some(1)).await.unwrap();
+        txn.commit().await.unwrap();
+        let full = definitions().await;
+        assert_eq!(full.len(), 2, "{}", db.label);
+        assert!(
+            full.iter().all(|d| !d.contains("WHERE")),
+            "{}: {full:?}",
+            db.label
+        );
+        db.store.migrate().await.unwrap();
+        assert_eq!(definitions().await, partial, "{}", db.label);
+    }
+}
