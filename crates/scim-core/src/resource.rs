@@ -309,17 +309,24 @@ pub fn normalize_value(def: &AttributeDef, value: &Value, label: &str) -> Result
     if !def.multi_valued {
         return normalize_single(def, value, label);
     }
-    let items: Vec<&Value> = match value {
+    let listed: Vec<&Value> = match value {
         Value::Null => return Ok(None),
         Value::Array(a) => a.iter().collect(),
         other => vec![other],
     };
-    let mut out: Vec<Value> = Vec::with_capacity(items.len());
-    for item in items {
+    let mut out: Vec<Value> = Vec::with_capacity(listed.len());
+    let mut add = |item: &Value| -> Result<()> {
         if let Some(v) = normalize_single(def, item, label)?
             && !out.contains(&v)
         {
             out.push(v);
+        }
+        Ok(())
+    };
+    for item in listed {
+        match encoded_list(def, item) {
+            Some(elements) => elements.iter().try_for_each(&mut add)?,
+            None => add(item)?,
         }
     }
     Ok(if out.is_empty() {
@@ -327,6 +334,21 @@ pub fn normalize_value(def: &AttributeDef, value: &Value, label: &str) -> Result
     } else {
         Some(Value::Array(out))
     })
+}
+
+/// Entra's JSON-encoded roles may encode a whole list, `"[{\"value\":\"25\",…}]"`, as the
+/// value or as one item of it (a PATCH `add` appends the value as sent): such an item stands
+/// for its elements. A string that is not a JSON array stays a plain value (a role may be "[x]").
+fn encoded_list(def: &AttributeDef, item: &Value) -> Option<Vec<Value>> {
+    match item {
+        Value::String(s) if def.kind == AttrType::Complex && s.trim_start().starts_with('[') => {
+            match serde_json::from_str::<Value>(s) {
+                Ok(Value::Array(elements)) => Some(elements),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 fn normalize_single(def: &AttributeDef, value: &Value, label: &str) -> Result<Option<Value>> {

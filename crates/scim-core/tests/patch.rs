@@ -170,13 +170,46 @@ fn json_encoded_roles_are_decoded() {
             {"op": "Add", "path": "roles", "value": [{"value": "{\"id\":\"7\",\"value\":\"Admin\",\"displayName\":\"Administrator\"}"}]}
         ])),
     );
-    // The item itself is an object whose value is a JSON string: kept as sent.
-    assert!(out.is_ok());
+    // The item is an object whose `value` is the JSON-encoded role: decoded into the item.
+    let out = out.unwrap();
+    assert_eq!(
+        out["roles"],
+        json!([{"id": "7", "value": "Admin", "display": "Administrator"}])
+    );
     let out = patch(&rt, json!({"userName": "a"}), ops(json!([
         {"op": "Add", "path": "roles", "value": "{\"id\":\"7\",\"value\":\"Admin\",\"displayName\":\"Administrator\"}"}
     ]))).unwrap();
     assert_eq!(out["roles"][0]["value"], json!("Admin"));
     assert_eq!(out["roles"][0]["display"], json!("Administrator"));
+}
+
+#[test]
+fn a_json_encoded_role_list_is_decoded_into_its_roles() {
+    let rt = ResourceType::user();
+    let encoded =
+        r#"[{"id":"1","value":"25","displayName":"Sales","primary":false},{"value":"26"}]"#;
+    let out = patch(
+        &rt,
+        json!({"userName": "a", "roles": [{"value": "24"}]}),
+        ops(json!([{"op": "Add", "path": "roles", "value": encoded}])),
+    )
+    .unwrap();
+    assert_eq!(
+        out["roles"],
+        json!([
+            {"value": "24"},
+            {"id": "1", "value": "25", "display": "Sales", "primary": false},
+            {"value": "26"}
+        ])
+    );
+    // A role whose name merely looks like a list stays a plain value.
+    let out = patch(
+        &rt,
+        json!({"userName": "a"}),
+        ops(json!([{"op": "add", "path": "roles", "value": "[ops]"}])),
+    )
+    .unwrap();
+    assert_eq!(out["roles"], json!([{"value": "[ops]"}]));
 }
 
 #[test]

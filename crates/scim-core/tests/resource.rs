@@ -156,3 +156,21 @@ fn normalize_is_idempotent() {
     let twice = normalize(&rt, &Value::Object(once.clone())).unwrap();
     assert_eq!(once, twice);
 }
+
+#[test]
+fn roles_encoded_as_one_json_string_become_roles() {
+    let rt = ResourceType::user();
+    let body = json!({
+        "userName": "u",
+        "roles": "[{\"value\":\"25\",\"displayName\":\"Sales\"},{\"value\":\"26\",\"primary\":\"True\"}]"
+    });
+    let v = Value::Object(parse_create(&rt, &body).unwrap());
+    assert_eq!(
+        v["roles"],
+        json!([{"value": "25", "display": "Sales"}, {"value": "26", "primary": true}])
+    );
+    // Emails are complex too, but a non-array string stays a plain value.
+    let body = json!({"userName": "u", "emails": "[not json"});
+    let v = Value::Object(parse_create(&rt, &body).unwrap());
+    assert_eq!(v["emails"], json!([{"value": "[not json"}]));
+}
