@@ -2,9 +2,10 @@
 //!
 //! Append-only: a migration, once released, never changes. Each migration declares its own
 //! identifiers (`DeriveIden` enums) and never imports the `store` entities, so an old migration
-//! keeps its meaning when the entities evolve. Every migration must run identically on SQLite
-//! and PostgreSQL: UUIDs are `varchar(36)`, timestamps are BIGINT epoch milliseconds (UTC),
-//! JSON is TEXT.
+//! keeps its meaning when the entities evolve. Every migration must leave the same schema on
+//! SQLite and PostgreSQL: UUIDs are `varchar(36)`, timestamps are BIGINT epoch milliseconds
+//! (UTC), JSON is TEXT, and key columns compare byte-wise (SQLite's `BINARY`; on PostgreSQL
+//! `COLLATE "C"` since migration 000009, the one migration with work on one backend only).
 
 pub use sea_orm_migration;
 use sea_orm_migration::prelude::*;
@@ -17,6 +18,7 @@ mod m20261123_000005_events_tenant_filters;
 mod m20261123_000006_events_fewer_indexes;
 mod m20261203_000007_group_members_by_group;
 mod m20261206_000008_events_outcome_partial;
+mod m20261206_000009_pg_byte_order_keys;
 
 /// Runs every migration of this crate, in order.
 pub struct Migrator;
@@ -33,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_events_fewer_indexes::Migration),
             Box::new(m20261203_000007_group_members_by_group::Migration),
             Box::new(m20261206_000008_events_outcome_partial::Migration),
+            Box::new(m20261206_000009_pg_byte_order_keys::Migration),
         ]
     }
 }

@@ -4,8 +4,9 @@
 //! [`test_stores`] always yields a fresh SQLite file in a temporary folder and, when the
 //! environment variable `SCIMBRIDGE_TEST_PG` holds a PostgreSQL server URL (e.g.
 //! `postgres://postgres@127.0.0.1:5432`), a fresh database `scb_test_<random>` created through
-//! the server's `postgres` database and dropped (`WITH (FORCE)`) when the [`TestDb`] is
-//! dropped. This is the one place the crate reads the environment.
+//! the server's `postgres` database (with the ICU `en-US` collation where the server has ICU,
+//! like a production database's linguistic locale) and dropped (`WITH (FORCE)`) when the
+//! [`TestDb`] is dropped. This is the one place the crate reads the environment.
 //!
 //! ```ignore
 //! for db in store::testing::test_stores().await {
@@ -129,9 +130,16 @@ pub async fn postgres_store(server: &str, migrate: bool) -> TestDb {
         Ok(c) => c,
         Err(e) => panic!("{PG_ENV}={server}: cannot connect to {admin_url}: {e}"),
     };
-    if let Err(e) = admin
-        .execute_unprepared(&format!(r#"CREATE DATABASE "{db_name}""#))
-        .await
+    // A linguistic collation, as production databases have (`en_US.utf8` in the official
+    // image), so a query that depends on byte order fails here too; the server's default
+    // locale where ICU is missing (PostgreSQL < 15 or built without it).
+    let icu = format!(
+        r#"CREATE DATABASE "{db_name}" TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C' LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"#
+    );
+    if admin.execute_unprepared(&icu).await.is_err()
+        && let Err(e) = admin
+            .execute_unprepared(&format!(r#"CREATE DATABASE "{db_name}""#))
+            .await
     {
         panic!("cannot create test database {db_name}: {e}");
     }

@@ -511,3 +511,56 @@ fn only_a_bare_user_name_eq_is_a_lookup() {
         assert_eq!(lookup(other), None, "{other}");
     }
 }
+
+/// On PostgreSQL `userName sw "…"` is a range scan of the userName index: the lowercased
+/// userName column compares byte-wise (`COLLATE "C"`, migration 000009), the one collation
+/// under which PostgreSQL turns a LIKE prefix into index bounds. Under the test database's
+/// linguistic collation (ICU en-US) without it, the index could only be walked whole.
+#[tokio::test]
+async fn postgres_answers_user_name_sw_from_the_user_name_index() {
+    use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter};
+    use sea_orm::{QueryTrait, Statement};
+    use store::entities::scim_users;
+    let Some(db) = postgres_test_store().await else {
+        return;
+    };
+    let s = &db.store;
+    let (_, i) = tenant_with_integration(s, "Acme").await;
+    // Enough users, with statistics, that the planner weighs the indexes by what they select.
+    let seed = format!(
+        "INSERT INTO scim_users (id, integration_id, user_name, user_name_lower, active, resource, \
+         version, created_at, updated_at) SELECT md5(g::text)::uuid::text, '{}', 'User' || g, \
+         'user' || g, true, '{{}}', 1, g, g FROM generate_series(1, 5000) g",
+        i.id
+    );
+    s.db().execute_unprepared(&seed).await.unwrap();
+    s.db()
+        .execute_unprepared("ANALYZE scim_users")
+        .await
+        .unwrap();
+    let f = parse_filter(r#"userName sw "Alice_""#).unwrap();
+    let select = scim_users::Entity::find()
+        .filter(scim_users::Column::IntegrationId.eq(i.id.as_str()))
+        .filter(user_condition(&f).unwrap())
+        .build(DbBackend::Postgres);
+    let explain = Statement {
+        sql: format!("EXPLAIN {}", select.sql),
+        ..select
+    };
+    let plan: Vec<String> = s
+        .db()
+        .query_all_raw(explain)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String>("", "QUERY PLAN").unwrap())
+        .collect();
+    let bounds = plan
+        .iter()
+        .find(|l| l.contains("Index Cond"))
+        .unwrap_or_else(|| panic!("no index condition in {plan:?}"));
+    assert!(
+        bounds.contains("user_name_lower") && bounds.contains(">= 'alice_'"),
+        "the prefix is no index bound: {plan:?}"
+    );
+}

@@ -126,7 +126,7 @@ async fn instances_starting_together_migrate_one_after_the_other() {
 /// Migration 000008 makes the outcome indexes partial; its `down` restores the full ones, and
 /// `up` again makes them partial.
 #[tokio::test]
-async fn the_outcome_indexes_are_partial_and_the_last_migration_reverts() {
+async fn the_outcome_indexes_are_partial_and_migration_8_reverts() {
     use migration::Migrator;
     use migration::sea_orm_migration::MigratorTrait;
     for db in test_stores().await {
@@ -162,7 +162,7 @@ async fn the_outcome_indexes_are_partial_and_the_last_migration_reverts() {
         );
         // In one transaction, as `Store::migrate` runs them (one pooled connection throughout).
         let txn = db.store.begin_write().await.unwrap();
-        Migrator::down(&txn, Some(1)).await.unwrap();
+        Migrator::down(&txn, Some(2)).await.unwrap(); // 000009, then 000008
         txn.commit().await.unwrap();
         let full = definitions().await;
         assert_eq!(full.len(), 2, "{}", db.label);
@@ -174,4 +174,68 @@ async fn the_outcome_indexes_are_partial_and_the_last_migration_reverts() {
         db.store.migrate().await.unwrap();
         assert_eq!(definitions().await, partial, "{}", db.label);
     }
+}
+
+/// Migration 000009: on PostgreSQL every key column compares byte-wise (`COLLATE "C"`), human
+/// text keeps the database's collation; `down` restores the default and `up` sets it again.
+/// (SQLite's columns are `BINARY` already; there the migration does nothing.)
+#[tokio::test]
+async fn postgres_key_columns_are_byte_order_and_migration_9_reverts() {
+    use migration::Migrator;
+    use migration::sea_orm_migration::MigratorTrait;
+    let Some(db) = store::testing::postgres_test_store().await else {
+        return;
+    };
+    let conn = db.store.db();
+    let collation = |table: &'static str, column: &'static str| async move {
+        let sql = format!(
+            "SELECT COALESCE(collation_name, 'default') AS c FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = '{table}' AND column_name = '{column}'"
+        );
+        let row = conn
+            .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{table}.{column} missing"));
+        row.try_get::<String>("", "c").unwrap()
+    };
+    let keys = [
+        ("tenants", "id"),
+        ("integrations", "id"),
+        ("scim_users", "user_name_lower"),
+        ("scim_users", "integration_id"),
+        ("scim_groups", "display_name_lower"),
+        ("group_members", "member_id"),
+        ("jobs", "subject_id"),
+        ("provisioning_events", "correlation_id"),
+        ("provisioning_events", "subject_name"),
+        ("scim_tokens", "token_hash"),
+    ];
+    let text = [("scim_users", "display_name"), ("tenants", "name")];
+    for (t, c) in keys {
+        assert_eq!(collation(t, c).await, "C", "{t}.{c}");
+    }
+    for (t, c) in text {
+        assert_eq!(collation(t, c).await, "default", "{t}.{c}");
+    }
+    // Existing rows and their indexes survive both directions.
+    let tenant = db.store.create_tenant("Acme").await.unwrap();
+    let txn = db.store.begin_write().await.unwrap();
+    Migrator::down(&txn, Some(1)).await.unwrap();
+    txn.commit().await.unwrap();
+    for (t, c) in keys {
+        assert_eq!(collation(t, c).await, "default", "{t}.{c} after down");
+    }
+    db.store.migrate().await.unwrap();
+    for (t, c) in keys {
+        assert_eq!(collation(t, c).await, "C", "{t}.{c} after up");
+    }
+    assert_eq!(
+        db.store
+            .get_tenant(&tenant.id)
+            .await
+            .unwrap()
+            .map(|t| t.name),
+        Some("Acme".to_string())
+    );
 }
