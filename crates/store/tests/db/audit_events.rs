@@ -1,4 +1,4 @@
-use crate::common::tenant_with_integration;
+use crate::common::{query_plan, tenant_with_integration};
 use store::testing::test_stores;
 use store::{Direction, EventQuery, NewAudit, NewEvent, SubjectKind};
 
@@ -272,7 +272,7 @@ async fn outcome_filters_find_every_outcome_through_the_partial_indexes() {
 /// integration or tenant. Checked on the statement `list_events` runs.
 #[tokio::test]
 async fn outcome_filters_use_the_partial_outcome_indexes() {
-    use sea_orm::{ConnectionTrait, DbBackend, QueryTrait, Statement, TransactionTrait};
+    use sea_orm::{ConnectionTrait, DbBackend, QueryTrait, TransactionTrait};
     for db in test_stores().await {
         let s = &db.store;
         let (ta, ia) = tenant_with_integration(s, "Acme").await;
@@ -301,14 +301,6 @@ async fn outcome_filters_use_the_partial_outcome_indexes() {
         ];
         for (q, index) in cases {
             let select = q.select(Some(1)).build(backend);
-            let prefix = match backend {
-                DbBackend::Sqlite => "EXPLAIN QUERY PLAN",
-                _ => "EXPLAIN",
-            };
-            let explain = Statement {
-                sql: format!("{prefix} {}", select.sql),
-                ..select
-            };
             // PostgreSQL would rightly scan a table this small; ask it for its index plan.
             let txn = s.db().begin().await.unwrap();
             if backend == DbBackend::Postgres {
@@ -316,16 +308,7 @@ async fn outcome_filters_use_the_partial_outcome_indexes() {
                     .await
                     .unwrap();
             }
-            let plan: Vec<String> = txn
-                .query_all_raw(explain)
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| match backend {
-                    DbBackend::Sqlite => r.try_get::<String>("", "detail").unwrap(),
-                    _ => r.try_get::<String>("", "QUERY PLAN").unwrap(),
-                })
-                .collect();
+            let plan = query_plan(&txn, select).await;
             txn.rollback().await.unwrap();
             assert!(
                 plan.iter().any(|line| line.contains(index)),

@@ -64,3 +64,27 @@ pub fn group(integration_id: &str, display_name: &str, at: i64) -> GroupRow {
         updated_at: at,
     }
 }
+
+/// The plan the database would run `select` with, one line a row: `EXPLAIN QUERY PLAN`'s
+/// `detail` on SQLite, `EXPLAIN`'s `QUERY PLAN` on PostgreSQL. Run on `conn`, so a caller
+/// can set planner options in a transaction first.
+pub async fn query_plan(
+    conn: &impl sea_orm::ConnectionTrait,
+    select: sea_orm::Statement,
+) -> Vec<String> {
+    use sea_orm::{DbBackend, Statement};
+    let (prefix, column) = match select.db_backend {
+        DbBackend::Sqlite => ("EXPLAIN QUERY PLAN", "detail"),
+        _ => ("EXPLAIN", "QUERY PLAN"),
+    };
+    let explain = Statement {
+        sql: format!("{prefix} {}", select.sql),
+        ..select
+    };
+    conn.query_all_raw(explain)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String>("", column).unwrap())
+        .collect()
+}

@@ -1,6 +1,6 @@
 //! Every pushed-down filter must select exactly the rows the in-memory evaluator selects.
 
-use crate::common::{group, tenant_with_integration};
+use crate::common::{group, query_plan, tenant_with_integration};
 use scim_core::filter::{matches, parse_filter};
 use scim_core::schema::ResourceType;
 use scim_core::value::format_datetime;
@@ -518,8 +518,7 @@ fn only_a_bare_user_name_eq_is_a_lookup() {
 /// linguistic collation (ICU en-US) without it, the index could only be walked whole.
 #[tokio::test]
 async fn postgres_answers_user_name_sw_from_the_user_name_index() {
-    use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter};
-    use sea_orm::{QueryTrait, Statement};
+    use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryTrait};
     use store::entities::scim_users;
     let Some(db) = postgres_test_store().await else {
         return;
@@ -543,18 +542,7 @@ async fn postgres_answers_user_name_sw_from_the_user_name_index() {
         .filter(scim_users::Column::IntegrationId.eq(i.id.as_str()))
         .filter(user_condition(&f).unwrap())
         .build(DbBackend::Postgres);
-    let explain = Statement {
-        sql: format!("EXPLAIN {}", select.sql),
-        ..select
-    };
-    let plan: Vec<String> = s
-        .db()
-        .query_all_raw(explain)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.try_get::<String>("", "QUERY PLAN").unwrap())
-        .collect();
+    let plan = query_plan(s.db(), select).await;
     let bounds = plan
         .iter()
         .find(|l| l.contains("Index Cond"))
