@@ -6,9 +6,10 @@ use crate::model::{GroupsPage, User, UserEnvelope, UserGroupEnvelope, UsersPage}
 use async_trait::async_trait;
 use base64::Engine;
 use connector_api::{
-    AccountIdentity, Connector, ConnectorError, Descriptor, DesiredUser, Page, Result, Role,
-    TargetUser,
+    AccountIdentity, Connector, ConnectorError, Descriptor, DesiredUser, NoThrottle, Page, Result,
+    Role, TargetUser, Throttle,
 };
+use std::sync::Arc;
 use rand::RngCore;
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
@@ -24,6 +25,8 @@ pub struct ActiveCampaign {
     http: reqwest::Client,
     base: Url,
     api_key: String,
+    /// Every request takes a slot of the account's shared rate limit.
+    throttle: Arc<dyn Throttle>,
 }
 
 impl std::fmt::Debug for ActiveCampaign {
@@ -64,7 +67,14 @@ impl ActiveCampaign {
             http,
             base,
             api_key: api_key.trim().to_string(),
+            throttle: Arc::new(NoThrottle),
         })
+    }
+
+    /// Takes a rate-limit slot from `throttle` before every request.
+    pub fn with_throttle(mut self, throttle: Arc<dyn Throttle>) -> Self {
+        self.throttle = throttle;
+        self
     }
 
     fn url(&self, segments: &[&str]) -> Url {
@@ -85,6 +95,7 @@ impl ActiveCampaign {
         body: Option<Value>,
         what: &str,
     ) -> Result<(u16, String)> {
+        self.throttle.acquire().await?;
         let mut rb = self
             .http
             .request(method, url)
@@ -351,6 +362,24 @@ impl Connector for ActiveCampaign {
                 &["users", id],
                 &[],
                 Some(json!({"user": {"group": group}})),
+                &what,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn rotate_password(&self, id: &str, roles: &[String]) -> Result<()> {
+        // Deprovisioned users keep their account (ActiveCampaign has no deactivate, §1.6):
+        // a password nobody knows closes the door password sign-in would leave open.
+        let what = format!("scramble the password of user {id}");
+        // `group` rides along: a PUT without it was answered 422 (§1.4, recorded conflict).
+        let group = single_role(roles, &what)?;
+        let _: Value = self
+            .call(
+                Method::PUT,
+                &["users", id],
+                &[],
+                Some(json!({"user": {"group": group, "password": Self::random_password()}})),
                 &what,
             )
             .await?;

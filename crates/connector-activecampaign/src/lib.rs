@@ -49,5 +49,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         roles: RoleCardinality::One,
         names_supported: true,
         key: UserKey::Id,
+        groups: false,
+        rotate_password: true,
     },
 };

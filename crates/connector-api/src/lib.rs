@@ -85,6 +85,11 @@ pub struct Capabilities {
     pub roles: RoleCardinality,
     pub names_supported: bool,
     pub key: UserKey,
+    /// Group operations (`list_groups`, `create_group`, …) are implemented.
+    pub groups: bool,
+    /// `rotate_password` is implemented: deprovisioning without a native deactivate also
+    /// scrambles the password.
+    pub rotate_password: bool,
 }
 
 /// A connector failure, classified for retry decisions; `message` is readable by support.
@@ -207,6 +212,37 @@ impl Descriptor {
     }
 }
 
+/// A group in the target (a team, a project…), as a connector with group operations knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetGroup {
+    pub id: String,
+    pub name: String,
+}
+
+/// Waits for the target account's next rate-limit slot. Connectors call it before **every**
+/// HTTP request, so a call that needs two requests takes two slots.
+#[async_trait]
+pub trait Throttle: Send + Sync {
+    async fn acquire(&self) -> Result<()>;
+}
+
+/// A throttle that never waits (tests, tools).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoThrottle;
+
+#[async_trait]
+impl Throttle for NoThrottle {
+    async fn acquire(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+fn unsupported<T>(what: &str) -> Result<T> {
+    Err(ConnectorError::Permanent(format!(
+        "this app does not support {what}"
+    )))
+}
+
 /// A target app. Implementations are cheap to clone and safe to share between workers.
 #[async_trait]
 pub trait Connector: Send + Sync {
@@ -227,4 +263,45 @@ pub trait Connector: Send + Sync {
     /// Sets the user's role(s), replacing what they held.
     async fn set_roles(&self, id: &str, roles: &[String]) -> Result<()>;
     async fn delete_user(&self, id: &str) -> Result<()>;
+
+    /// Adds one role (multi-role targets).
+    async fn add_role(&self, _id: &str, _role: &str) -> Result<()> {
+        unsupported("adding a role")
+    }
+    /// Removes one role (multi-role targets).
+    async fn remove_role(&self, _id: &str, _role: &str) -> Result<()> {
+        unsupported("removing a role")
+    }
+    /// The native deactivate (`Capabilities::can_deactivate`).
+    async fn deactivate_user(&self, _id: &str) -> Result<()> {
+        unsupported("deactivating users")
+    }
+    async fn reactivate_user(&self, _id: &str) -> Result<()> {
+        unsupported("reactivating users")
+    }
+    /// Sets a new random password nobody knows (`Capabilities::rotate_password`); `roles` are
+    /// the role ids the user holds, for targets that need them on every update.
+    async fn rotate_password(&self, _id: &str, _roles: &[String]) -> Result<()> {
+        unsupported("rotating passwords")
+    }
+
+    // Group operations (`Capabilities::groups`), keyed by the target's group id.
+    async fn list_groups(&self) -> Result<Vec<TargetGroup>> {
+        unsupported("groups")
+    }
+    async fn create_group(&self, _name: &str) -> Result<TargetGroup> {
+        unsupported("groups")
+    }
+    async fn rename_group(&self, _id: &str, _name: &str) -> Result<()> {
+        unsupported("groups")
+    }
+    async fn add_group_members(&self, _id: &str, _user_ids: &[String]) -> Result<()> {
+        unsupported("groups")
+    }
+    async fn remove_group_members(&self, _id: &str, _user_ids: &[String]) -> Result<()> {
+        unsupported("groups")
+    }
+    async fn delete_group(&self, _id: &str) -> Result<()> {
+        unsupported("groups")
+    }
 }

@@ -8,9 +8,12 @@
 pub mod directory;
 pub mod engine;
 mod error;
+pub mod guard;
+pub mod inputs;
 pub mod metrics;
+pub mod planner;
 pub mod preview;
-pub mod roles;
+pub mod throttle;
 
 pub use directory::{Directory, IntegrationScope, Resource};
 pub use error::{DirectoryError, Result};

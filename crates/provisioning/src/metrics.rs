@@ -14,6 +14,11 @@ pub const JOB_RETRIES: &str = "scimbridge_job_retries_total";
 /// Jobs finished, by `result` (`done` or `failed`).
 pub const JOBS_FINISHED: &str = "scimbridge_jobs_finished_total";
 
+/// Users whose removal the deletion guard holds, by `integration` (this process's view).
+pub const GUARD_HELD: &str = "scimbridge_guard_held_users";
+/// Removals the deletion guard held, by `integration`.
+pub const GUARD_HOLDS: &str = "scimbridge_guard_holds_total";
+
 /// Registers the help text of this crate's metrics with the installed recorder.
 pub fn describe() {
     metrics::describe_counter!(
@@ -33,6 +38,24 @@ pub fn describe() {
         JOBS_FINISHED,
         "Outbound jobs finished, by result (done, failed)"
     );
+    metrics::describe_gauge!(
+        GUARD_HELD,
+        "Users whose removal the deletion guard holds for an admin's approval, by integration"
+    );
+    metrics::describe_counter!(
+        GUARD_HOLDS,
+        "Removals held by the deletion guard, by integration"
+    );
+}
+
+/// The number of held removals of an integration.
+pub(crate) fn guard_held(integration_id: &str, users: u64) {
+    metrics::gauge!(GUARD_HELD, "integration" => integration_id.to_string()).set(users as f64);
+}
+
+/// A removal was held.
+pub(crate) fn guard_hold(integration_id: &str) {
+    metrics::counter!(GUARD_HOLDS, "integration" => integration_id.to_string()).increment(1);
 }
 
 /// One target call.

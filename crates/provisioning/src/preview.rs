@@ -1,10 +1,10 @@
 //! Role-rule preview: what a set of rules would do to the users an integration already knows,
-//! before the rules are saved.
+//! before the rules are saved. It runs the planner's `desired` over every known user, so the
+//! preview says what the worker will do.
 
-use crate::roles::{Rule, resolve};
-use scim_core::resource::{self, Meta};
-use scim_core::schema::ResourceType;
-use serde_json::{Map, Value};
+use crate::inputs::UserInput;
+use crate::planner::{IntegrationRules, Presence};
+use connector_api::{Capabilities, RoleCardinality};
 use std::collections::HashMap;
 use store::Store;
 
@@ -16,7 +16,8 @@ pub const PREVIEW_LIMIT: usize = 5_000;
 pub struct RulePreview {
     /// Known users the rule matches, whatever its priority.
     pub matches: usize,
-    /// Users whose role this rule decides (first match wins).
+    /// Users whose role this rule decides (single-slot targets: the first match; targets
+    /// with many roles: every match).
     pub decides: usize,
     /// A few of the decided users' userNames.
     pub sample: Vec<String>,
@@ -31,18 +32,19 @@ pub struct Preview {
     pub truncated: bool,
     /// One entry per rule, in order.
     pub rules: Vec<RulePreview>,
-    /// Users that fall through to the default role.
+    /// Users that get the default role.
     pub default: usize,
+    /// Users that would lose access (deactivated, or no rule matched and the policy removes).
+    pub removed: usize,
 }
 
-/// Evaluates `rules` (in priority order) over the integration's known users.
+/// Evaluates `rules` (in priority order, with their policies) over the integration's users.
 pub async fn preview_rules(
     store: &Store,
     integration_id: &str,
-    rules: &[Rule],
-    default_role: Option<&str>,
+    rules: &IntegrationRules,
+    caps: &Capabilities,
 ) -> store::Result<Preview> {
-    let users_type = ResourceType::user();
     let db = store.db();
     let mut rows = store::scim::list_users_unpaged(db, integration_id, None).await?;
     let truncated = rows.len() > PREVIEW_LIMIT;
@@ -64,47 +66,41 @@ pub async fn preview_rules(
     let mut out = Preview {
         users: rows.len(),
         truncated,
-        rules: vec![RulePreview::default(); rules.len()],
+        rules: vec![RulePreview::default(); rules.rules.len()],
         default: 0,
+        removed: 0,
     };
-    let meta = Meta {
-        created: chrono::Utc::now(),
-        last_modified: chrono::Utc::now(),
-        location: String::new(),
-        version: 0,
-    };
-    let no_groups = Vec::new();
     for row in rows {
-        let Ok(attrs) = serde_json::from_str::<Map<String, Value>>(&row.resource) else {
-            continue;
-        };
-        let user = resource::render(&users_type, &row.id, attrs, &meta);
-        let groups = groups_of.get(&row.id).unwrap_or(&no_groups);
-        let mut decided = false;
-        for (i, rule) in rules.iter().enumerate() {
-            // A single rule evaluated alone tells whether it matches at all.
-            let alone = resolve(
-                std::slice::from_ref(rule),
-                None,
-                &user,
-                groups,
-                &users_type,
-                false,
-            );
-            if alone.roles.is_empty() {
-                continue;
-            }
-            out.rules[i].matches += 1;
-            if !decided {
-                decided = true;
-                out.rules[i].decides += 1;
-                if out.rules[i].sample.len() < 3 {
-                    out.rules[i].sample.push(row.user_name.clone());
-                }
+        let input =
+            UserInput::from_row(&row, groups_of.remove(&row.id).unwrap_or_default(), &rules.users);
+        let subject = input.subject();
+        for (i, rule) in rules.rules.iter().enumerate() {
+            if rule.matches(subject.user, subject.groups, &rules.users) {
+                out.rules[i].matches += 1;
             }
         }
-        if !decided && default_role.is_some() {
-            out.default += 1;
+        let d = rules.desired(Some(&subject));
+        match d.presence {
+            Presence::Remove(_) => out.removed += 1,
+            Presence::Active | Presence::Placeholder { .. } => {
+                let deciding = match caps.roles {
+                    RoleCardinality::One => &d.roles[..d.roles.len().min(1)],
+                    RoleCardinality::Many => &d.roles[..],
+                };
+                for g in deciding {
+                    match g.rule {
+                        Some(i) => {
+                            let r = &mut out.rules[i];
+                            r.decides += 1;
+                            if r.sample.len() < 3 {
+                                r.sample.push(row.user_name.clone());
+                            }
+                        }
+                        None => out.default += 1,
+                    }
+                }
+            }
+            Presence::KeepRoles | Presence::Untouched => {}
         }
     }
     Ok(out)

@@ -39,8 +39,11 @@ pub use db::{Store, StoreOptions};
 pub use error::{Result, StoreError};
 pub use queries::audit::{AuditEntry, MAX_AUDIT_PAGE, NewAudit};
 pub use queries::events::{Event, EventQuery, MAX_EVENT_PAGE, NewEvent, OK_OUTCOME};
+pub use queries::guard::{Hold, HoldState, REMOVAL_OPERATIONS};
 pub use queries::insights::Bucket;
-pub use queries::integrations::{Integration, IntegrationUpdate, NewIntegration};
+pub use queries::integrations::{
+    Integration, IntegrationPolicies, IntegrationUpdate, NewIntegration,
+};
 pub use queries::ops::QueueStats;
 pub use queries::role_rules::{NewRoleRule, RoleRule};
 pub use queries::staff::{NewStaffUser, StaffUser};

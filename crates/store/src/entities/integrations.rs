@@ -21,6 +21,9 @@ pub struct Model {
     pub secrets: String,
     pub default_role: Option<String>,
     pub deprovision_policy: String,
+    /// JSON object: `unmatched`, `lifecycle`, `group_push`, `delete_guard` (migration 000010).
+    #[sea_orm(column_type = "Text")]
+    pub policies: String,
     pub mode: IntegrationMode,
     pub status: IntegrationStatus,
     pub created_at: i64,

@@ -2,6 +2,7 @@
 //! crate (which never imports them). Relations are not declared: queries join explicitly.
 
 pub mod audit_log;
+pub mod deprovision_holds;
 pub mod group_members;
 pub mod integrations;
 pub mod jobs;
@@ -11,5 +12,6 @@ pub mod scim_groups;
 pub mod scim_tokens;
 pub mod scim_users;
 pub mod staff_users;
+pub mod target_group_links;
 pub mod target_links;
 pub mod tenants;

@@ -141,9 +141,22 @@ impl Store {
                 .all(self.db())
                 .await?
         };
+        self.enqueue_users(integration_id, &ids, "resync", now)
+            .await
+    }
+
+    /// Queues a sync job for each of `user_ids` (users with a pending job keep it), under
+    /// `correlation_id`. Returns how many jobs were queued.
+    pub async fn enqueue_users(
+        &self,
+        integration_id: &str,
+        user_ids: &[String],
+        correlation_id: &str,
+        now: i64,
+    ) -> Result<u64> {
         let mut queued = 0;
         // Bounded transactions: a large directory never holds SQLite's write lock for long.
-        for chunk in ids.chunks(500) {
+        for chunk in user_ids.chunks(500) {
             let txn = self.begin_write().await?;
             for id in chunk {
                 if crate::jobs::enqueue_job(
@@ -151,7 +164,7 @@ impl Store {
                     integration_id,
                     crate::types::SubjectKind::User,
                     id,
-                    Some("resync"),
+                    Some(correlation_id),
                     now,
                 )
                 .await?

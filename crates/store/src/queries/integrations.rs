@@ -30,6 +30,8 @@ pub struct Integration {
     /// What to do when the IdP deactivates or deletes a user, e.g. `role:No access`,
     /// `delete`, `ignore`.
     pub deprovision_policy: String,
+    /// The other policies, as stored (parsed by `provisioning::planner::Policy`).
+    pub policies: IntegrationPolicies,
     /// Live or dry run.
     pub mode: IntegrationMode,
     /// Draft, active or paused.
@@ -62,6 +64,9 @@ impl TryFrom<integrations::Model> for Integration {
             settings,
             default_role: m.default_role,
             deprovision_policy: m.deprovision_policy,
+            policies: serde_json::from_str(&m.policies).map_err(|e| {
+                StoreError::InvalidData(format!("integration policies are not valid: {e}"))
+            })?,
             mode: m.mode,
             status: m.status,
             created_at: m.created_at,
@@ -69,6 +74,24 @@ impl TryFrom<integrations::Model> for Integration {
             sealed_secrets: m.secrets,
         })
     }
+}
+
+/// An integration's policies besides the deprovision one, in their stored text forms (the
+/// `provisioning` planner parses and validates them; see `planner::policy`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+pub struct IntegrationPolicies {
+    /// `default`, `deprovision` or `keep`; absent: automatic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmatched: Option<String>,
+    /// `assignment` (absent) or `groups`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<String>,
+    /// `none` (absent), `ruled` or `all`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_push: Option<String>,
+    /// `off` or `USERS,PERCENT%`; absent: the default guard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_guard: Option<String>,
 }
 
 /// An integration to create.
@@ -88,6 +111,8 @@ pub struct NewIntegration {
     pub default_role: Option<String>,
     /// Deprovisioning policy.
     pub deprovision_policy: String,
+    /// The other policies.
+    pub policies: IntegrationPolicies,
     /// Live or dry run.
     pub mode: IntegrationMode,
     /// Initial status (usually draft).
@@ -104,6 +129,7 @@ impl std::fmt::Debug for NewIntegration {
             .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
             .field("default_role", &self.default_role)
             .field("deprovision_policy", &self.deprovision_policy)
+            .field("policies", &self.policies)
             .field("mode", &self.mode)
             .field("status", &self.status)
             .finish()
@@ -124,6 +150,8 @@ pub struct IntegrationUpdate {
     pub default_role: Option<Option<String>>,
     /// New deprovisioning policy.
     pub deprovision_policy: Option<String>,
+    /// New other policies (replaces them all).
+    pub policies: Option<IntegrationPolicies>,
     /// New mode.
     pub mode: Option<IntegrationMode>,
 }
@@ -139,6 +167,7 @@ impl std::fmt::Debug for IntegrationUpdate {
             )
             .field("default_role", &self.default_role)
             .field("deprovision_policy", &self.deprovision_policy)
+            .field("policies", &self.policies)
             .field("mode", &self.mode)
             .finish()
     }
@@ -169,6 +198,7 @@ impl Store {
             secrets: Set(self.seal_secrets(&id, &new.secrets)?),
             default_role: Set(new.default_role),
             deprovision_policy: Set(new.deprovision_policy),
+            policies: Set(serde_json::to_string(&new.policies)?),
             mode: Set(new.mode),
             status: Set(new.status),
             created_at: Set(now),
@@ -253,6 +283,9 @@ impl Store {
         }
         if let Some(policy) = update.deprovision_policy {
             am.deprovision_policy = Set(policy);
+        }
+        if let Some(policies) = update.policies {
+            am.policies = Set(serde_json::to_string(&policies)?);
         }
         if let Some(mode) = update.mode {
             am.mode = Set(mode);

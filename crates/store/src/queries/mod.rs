@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod events;
+pub mod guard;
 pub mod insights;
 pub mod integrations;
 pub mod ops;

@@ -1,0 +1,402 @@
+//! The outbound engine: workers claim due jobs and bring each subject in line with the target.
+//!
+//! A job is level-triggered ("bring user X in line"): the worker reads the SCIM user as it is
+//! now, asks the [planner](crate::planner) what the account should look like (`desired`) and
+//! which calls get it there from what we know (`plan`), and executes those calls one at a
+//! time, planning again after each (so an adopted account or one deleted behind our back is
+//! handled by the same rules). Every HTTP request to a target takes a slot of the shared
+//! per-account rate limiter (a row in the database, so all workers of all instances share it)
+//! and every call is recorded as an outbound provisioning event carrying the correlation id of
+//! the SCIM request that caused it. Removals pass the [deletion guard](crate::guard).
+//! Retryable failures back off exponentially with jitter (and honour Retry-After); after
+//! `max_attempts` a job is `failed`, kept and visible. Dry-run integrations record what would
+//! be called and call nothing. The clock and the jitter's random source are parameters
+//! ([`Clock`], [`WorkerConfig::seed`]) so the decisions are unit-tested.
+
+mod calls;
+mod runtime;
+mod sync_group;
+mod sync_user;
+
+use connector_api::{Capabilities, Connector, ConnectorError, Throttle};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use runtime::Runtime;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use store::outbox::Job;
+use store::{Integration, Store, SubjectKind};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Builds connectors; implemented where concrete connectors are known (the binary).
+pub trait ConnectorRegistry: Send + Sync {
+    /// A connector for the integration's settings and decrypted secrets; it takes a slot of
+    /// `throttle` before every request.
+    fn connect(
+        &self,
+        integration: &Integration,
+        secrets: &BTreeMap<String, String>,
+        throttle: Arc<dyn Throttle>,
+    ) -> Result<Arc<dyn Connector>, String>;
+    /// The rate-limit key of the integration's target account and the gap between requests.
+    fn rate_limit(&self, integration: &Integration) -> (String, Duration);
+    /// What the connector kind can do (also in dry run, where no connector is built).
+    fn capabilities(&self, kind: &str) -> Option<Capabilities>;
+}
+
+/// The time, as a parameter.
+pub trait Clock: Send + Sync {
+    /// Now, in epoch milliseconds.
+    fn now_ms(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis()
+    }
+}
+
+/// Worker tuning.
+#[derive(Clone)]
+pub struct WorkerConfig {
+    /// Identifies this worker in job leases.
+    pub worker_id: String,
+    /// Jobs in flight at once.
+    pub concurrency: usize,
+    /// How long a claimed job is ours; a dead worker's jobs are claimed again after it.
+    pub lease: Duration,
+    /// Sleep between polls when idle.
+    pub poll: Duration,
+    /// Attempts before a job is `failed`.
+    pub max_attempts: i32,
+    /// First retry delay; doubles per attempt.
+    pub base_backoff: Duration,
+    /// Longest retry delay.
+    pub max_backoff: Duration,
+    /// How long integration settings, role lists and the key owner are cached.
+    pub cache_ttl: Duration,
+    /// How long a planned removal waits before the deletion guard counts it, so a burst
+    /// (an Entra scoping mistake) shows its size before the first account goes.
+    pub guard_settle: Duration,
+    /// Set to the time (epoch ms) at every turn of the run loop, for readiness probes.
+    pub heartbeat: Option<Arc<AtomicI64>>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Seed of the backoff jitter's random source (`None`: from the OS).
+    pub seed: Option<u64>,
+}
+
+impl std::fmt::Debug for WorkerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerConfig")
+            .field("worker_id", &self.worker_id)
+            .field("concurrency", &self.concurrency)
+            .field("lease", &self.lease)
+            .field("max_attempts", &self.max_attempts)
+            .field("guard_settle", &self.guard_settle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            worker_id: format!("worker-{}", uuid::Uuid::new_v4()),
+            concurrency: 8,
+            lease: Duration::from_secs(120),
+            poll: Duration::from_millis(250),
+            max_attempts: 10,
+            base_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(600),
+            cache_ttl: Duration::from_secs(60),
+            guard_settle: Duration::from_secs(30),
+            heartbeat: None,
+            clock: Arc::new(SystemClock),
+            seed: None,
+        }
+    }
+}
+
+/// Why a job did not finish.
+#[derive(Debug)]
+pub(crate) enum JobError {
+    /// Try again later (after at least `after`).
+    Retry {
+        error: String,
+        after: Option<Duration>,
+    },
+    /// Retrying will not help until someone changes something.
+    Permanent(String),
+}
+
+impl From<store::StoreError> for JobError {
+    fn from(e: store::StoreError) -> Self {
+        JobError::Retry {
+            error: format!("database: {e}"),
+            after: None,
+        }
+    }
+}
+
+impl From<ConnectorError> for JobError {
+    fn from(e: ConnectorError) -> Self {
+        if e.is_retryable() {
+            JobError::Retry {
+                after: e.retry_after(),
+                error: e.to_string(),
+            }
+        } else {
+            JobError::Permanent(e.to_string())
+        }
+    }
+}
+
+/// What the worker does with a job's outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Disposition {
+    Done,
+    Fail(String),
+    /// Back to pending at this time (epoch ms).
+    RetryAt { at: i64, error: String },
+}
+
+/// Exponential backoff (`base`·2^(attempts-1), at most `max`) scaled by `jitter` (0.75–1.25).
+pub fn backoff(attempts: i32, base: Duration, max: Duration, jitter: f64) -> Duration {
+    let exp = base.saturating_mul(1u32 << attempts.clamp(1, 20).saturating_sub(1) as u32);
+    exp.min(max).mul_f64(jitter)
+}
+
+/// The decision on a finished job, pure: `jitter` in 0.75..1.25.
+pub(crate) fn dispose(
+    outcome: Result<(), JobError>,
+    attempts: i32,
+    config: &WorkerConfig,
+    now: i64,
+    jitter: f64,
+) -> Disposition {
+    match outcome {
+        Ok(()) => Disposition::Done,
+        Err(JobError::Retry { error, .. }) if attempts >= config.max_attempts => {
+            Disposition::Fail(format!("gave up after {attempts} attempts: {error}"))
+        }
+        Err(JobError::Retry { error, after }) => {
+            let delay = backoff(attempts, config.base_backoff, config.max_backoff, jitter)
+                .max(after.unwrap_or_default());
+            Disposition::RetryAt {
+                at: now + delay.as_millis() as i64,
+                error,
+            }
+        }
+        Err(JobError::Permanent(error)) => Disposition::Fail(error),
+    }
+}
+
+/// The worker.
+pub struct Worker {
+    store: Store,
+    registry: Arc<dyn ConnectorRegistry>,
+    config: WorkerConfig,
+    rng: Mutex<StdRng>,
+    runtimes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Runtime>>>>>,
+}
+
+impl Worker {
+    /// A worker over `store` using `registry` to reach targets.
+    pub fn new(
+        store: Store,
+        registry: Arc<dyn ConnectorRegistry>,
+        config: WorkerConfig,
+    ) -> Arc<Self> {
+        let rng = match config.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_entropy(),
+        };
+        Arc::new(Self {
+            store,
+            registry,
+            config,
+            rng: Mutex::new(rng),
+            runtimes: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.config.clock.now_ms()
+    }
+
+    /// Runs until `shutdown` turns true; then finishes in-flight jobs (or gives them back).
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut in_flight: JoinSet<()> = JoinSet::new();
+        let mut claimed: HashMap<tokio::task::Id, Job> = HashMap::new();
+        loop {
+            if let Some(beat) = &self.config.heartbeat {
+                beat.store(self.now_ms(), Ordering::Relaxed);
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+            let free = self.config.concurrency.saturating_sub(in_flight.len());
+            if free > 0 {
+                match self
+                    .store
+                    .claim_jobs(
+                        &self.config.worker_id,
+                        self.now_ms(),
+                        self.config.lease.as_millis() as i64,
+                        free as u64,
+                    )
+                    .await
+                {
+                    Ok(jobs) => {
+                        for job in jobs {
+                            let me = Arc::clone(&self);
+                            let j = job.clone();
+                            let handle = in_flight.spawn(async move { me.process(j).await });
+                            claimed.insert(handle.id(), job);
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "could not claim jobs"),
+                }
+            }
+            if in_flight.is_empty() {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.config.poll) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            tokio::select! {
+                done = in_flight.join_next_with_id() => {
+                    if let Some(Ok((id, ()))) = done {
+                        claimed.remove(&id);
+                    } else if let Some(Err(e)) = done {
+                        claimed.remove(&e.id());
+                        tracing::error!(error = %e, "a job task failed");
+                    }
+                }
+                _ = tokio::time::sleep(self.config.poll) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        // Graceful shutdown: let in-flight jobs finish for a while, then give the rest back.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !in_flight.is_empty() {
+            match tokio::time::timeout_at(deadline, in_flight.join_next_with_id()).await {
+                Ok(Some(Ok((id, ())))) => {
+                    claimed.remove(&id);
+                }
+                Ok(Some(Err(e))) => {
+                    claimed.remove(&e.id());
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    in_flight.abort_all();
+                    break;
+                }
+            }
+        }
+        for job in claimed.values() {
+            let _ = self
+                .store
+                .release_job(job, &self.config.worker_id, self.now_ms())
+                .await;
+        }
+    }
+
+    /// Processes one claimed job and records the outcome on it.
+    async fn process(&self, job: Job) {
+        let outcome = match job.subject_kind {
+            SubjectKind::Group => self.sync_group(&job).await,
+            SubjectKind::User => self.sync_user(&job).await,
+        };
+        let now = self.now_ms();
+        let jitter = self
+            .rng
+            .lock()
+            .map(|mut r| r.gen_range(0.75..1.25))
+            .unwrap_or(1.0);
+        let worker = &self.config.worker_id;
+        let result = match dispose(outcome, job.attempts, &self.config, now, jitter) {
+            Disposition::Done => {
+                crate::metrics::job_finished("done");
+                self.store.complete_job(job.id, worker).await
+            }
+            Disposition::Fail(error) => {
+                crate::metrics::job_finished("failed");
+                self.store.fail_job(job.id, worker, &error, now).await
+            }
+            Disposition::RetryAt { at, error } => {
+                crate::metrics::job_retry(&job.integration_id);
+                self.store.retry_job(&job, worker, at, &error, now).await
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(job = job.id, error = %e, "could not record a job's outcome; its lease will expire and it will run again");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_jitters() {
+        let (b, m) = (Duration::from_secs(1), Duration::from_secs(600));
+        assert_eq!(backoff(1, b, m, 1.0), Duration::from_secs(1));
+        assert_eq!(backoff(4, b, m, 1.0), Duration::from_secs(8));
+        assert_eq!(backoff(30, b, m, 1.0), Duration::from_secs(600));
+        assert_eq!(backoff(2, b, m, 0.75), Duration::from_millis(1500));
+        assert_eq!(backoff(2, b, m, 1.25), Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn dispositions() {
+        let c = WorkerConfig::default();
+        assert_eq!(dispose(Ok(()), 1, &c, 0, 1.0), Disposition::Done);
+        let retry = |after| JobError::Retry {
+            error: "busy".into(),
+            after,
+        };
+        assert_eq!(
+            dispose(Err(retry(None)), 3, &c, 1_000, 1.0),
+            Disposition::RetryAt {
+                at: 5_000,
+                error: "busy".into()
+            }
+        );
+        // Retry-After wins when longer than the backoff.
+        assert_eq!(
+            dispose(Err(retry(Some(Duration::from_secs(30)))), 1, &c, 0, 1.25),
+            Disposition::RetryAt {
+                at: 30_000,
+                error: "busy".into()
+            }
+        );
+        assert!(matches!(
+            dispose(Err(retry(None)), 10, &c, 0, 1.0),
+            Disposition::Fail(e) if e.contains("gave up after 10")
+        ));
+        assert_eq!(
+            dispose(Err(JobError::Permanent("no role".into())), 1, &c, 0, 1.0),
+            Disposition::Fail("no role".into())
+        );
+    }
+
+    #[test]
+    fn the_seeded_jitter_repeats() {
+        let draw = |seed| {
+            let mut r = StdRng::seed_from_u64(seed);
+            (0..5).map(|_| r.gen_range(0.75..1.25)).collect::<Vec<f64>>()
+        };
+        assert_eq!(draw(7), draw(7));
+        assert!(draw(7).iter().all(|j| (0.75..1.25).contains(j)));
+    }
+}
