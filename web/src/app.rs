@@ -89,6 +89,7 @@ pub async fn serve(
     let workers = config.workers;
     let (run_worker, allow_private) = (config.run_worker, config.allow_private_targets);
     let lease = std::time::Duration::from_secs(config.job_lease_secs.max(1));
+    let guard_settle = std::time::Duration::from_secs(config.guard_settle_secs);
     let (retention_days, prune_every) = (
         config.event_retention_days,
         std::time::Duration::from_secs(config.prune_interval_secs),
@@ -99,6 +100,7 @@ pub async fn serve(
     let (state, writer) = AppState::new(config, store, master_key);
     let worker_config = WorkerConfig {
         lease,
+        guard_settle,
         heartbeat: Some(Arc::clone(&state.ops.heartbeat)),
         ..WorkerConfig::default()
     };

@@ -51,6 +51,30 @@ pub enum Command {
         #[command(subcommand)]
         command: JobCommand,
     },
+    /// The deletion guard: removals held for an admin's approval.
+    Guard {
+        #[command(subcommand)]
+        command: GuardCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GuardCommand {
+    /// Prints `{"held": true|false, "users": [...]}`.
+    Show {
+        #[arg(long)]
+        integration: String,
+    },
+    /// Carries out every held removal.
+    Approve {
+        #[arg(long)]
+        integration: String,
+    },
+    /// Drops every held removal and keeps the accounts.
+    Discard {
+        #[arg(long)]
+        integration: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,9 +154,25 @@ pub enum IntegrationCommand {
         /// `group:Sales Managers=Manager`, `filter:title eq "Sales Manager"=User`.
         #[arg(long = "role-rule")]
         role_rules: Vec<String>,
-        /// What `active=false` does: `role:<target role>` (default `role:No access`), `delete` or `ignore`.
+        /// What `active=false` does: `role:<target role>` (default `role:No access`),
+        /// `deactivate` (targets with a native deactivate), `delete` or `ignore`.
         #[arg(long, default_value = "role:No access")]
         deprovision: String,
+        /// What happens to an active user no rule matches: `default` (the default role),
+        /// `deprovision` or `keep`. Default: `default` with a default role, else `deprovision`.
+        #[arg(long)]
+        unmatched: Option<String>,
+        /// When an account exists: `assignment` (while assigned) or `groups` (only while a
+        /// member of a group that a rule maps).
+        #[arg(long, default_value = "assignment")]
+        lifecycle: String,
+        /// IdP groups created in the target: `none`, `ruled` (those named in rules) or `all`.
+        #[arg(long, default_value = "none")]
+        push_groups: String,
+        /// The deletion guard: `USERS,PERCENT%` (hold when more than USERS users and more than
+        /// PERCENT % of the linked users would be removed within an hour) or `off`.
+        #[arg(long, default_value = "10,20%")]
+        delete_guard: String,
     },
 }
 
@@ -275,6 +315,10 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
                     mode,
                     role_rules,
                     deprovision,
+                    unmatched,
+                    lifecycle,
+                    push_groups,
+                    delete_guard,
                 },
         } => {
             if store.get_tenant(&tenant).await?.is_none() {
@@ -293,7 +337,25 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
             )
             .map_err(CliError::Invalid)?;
             let rules = parse_role_rules(&role_rules)?;
-            let deprovision = parse_deprovision(&deprovision)?;
+            let policy = provisioning::planner::Policy {
+                default_role: default_role.clone(),
+                deprovision: provisioning::planner::Deprovision::parse(&deprovision)
+                    .map_err(|e| CliError::Invalid(format!("--deprovision: {e}")))?,
+                unmatched: unmatched
+                    .as_deref()
+                    .map(provisioning::planner::Unmatched::parse)
+                    .transpose()
+                    .map_err(|e| CliError::Invalid(format!("--unmatched: {e}")))?,
+                lifecycle: provisioning::planner::Lifecycle::parse(&lifecycle)
+                    .map_err(|e| CliError::Invalid(format!("--lifecycle: {e}")))?,
+                group_push: provisioning::planner::GroupPush::parse(&push_groups)
+                    .map_err(|e| CliError::Invalid(format!("--push-groups: {e}")))?,
+                guard: provisioning::planner::DeleteGuard::parse(&delete_guard)
+                    .map_err(|e| CliError::Invalid(format!("--delete-guard: {e}")))?,
+            };
+            if let Some(d) = crate::connectors::descriptor(&connector) {
+                policy.validate(&d.capabilities).map_err(CliError::Invalid)?;
+            }
             let integration = store
                 .create_integration(store::NewIntegration {
                     tenant_id: tenant,
@@ -302,7 +364,8 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
                     settings,
                     secrets,
                     default_role,
-                    deprovision_policy: deprovision,
+                    deprovision_policy: policy.deprovision.to_string(),
+                    policies: provisioning::inputs::stored_policies(&policy),
                     mode: match mode {
                         Mode::Live => store::IntegrationMode::Live,
                         Mode::DryRun => store::IntegrationMode::DryRun,
@@ -367,50 +430,63 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
             let n = store.retry_failed_jobs(&integration, job, now).await?;
             print(json!({"retried": n}));
         }
+        Command::Guard { command } => {
+            let (integration, state) = match command {
+                GuardCommand::Show { integration } => {
+                    let s = provisioning::guard::show(&store, &integration).await;
+                    (integration, s)
+                }
+                GuardCommand::Approve { integration } => {
+                    let s = provisioning::guard::approve(&store, &integration, now).await;
+                    (integration, s)
+                }
+                GuardCommand::Discard { integration } => {
+                    let s = provisioning::guard::discard(&store, &integration, now).await;
+                    (integration, s)
+                }
+            };
+            if store
+                .get_integration_unscoped(&integration)
+                .await?
+                .is_none()
+            {
+                return Err(CliError::Invalid(format!("no integration {integration}")));
+            }
+            print(serde_json::to_value(state?).unwrap_or_default());
+        }
     }
     Ok(())
 }
 
-/// Parses `--role-rule` values: split on the first `:` and the last `=`; order is priority.
+/// Parses `--role-rule` values with the planner's rule parser; order is priority.
 fn parse_role_rules(values: &[String]) -> Result<Vec<store::NewRoleRule>, CliError> {
     let users = scim_core::schema::ResourceType::user();
     values
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            let bad = |why: String| CliError::Invalid(format!("--role-rule '{v}': {why}"));
-            let (kind, rest) = v
-                .split_once(':')
-                .ok_or_else(|| bad("expected kind:value=role".into()))?;
-            let (value, role) = rest
-                .rsplit_once('=')
-                .ok_or_else(|| bad("expected kind:value=role".into()))?;
-            provisioning::roles::Rule::parse(kind.trim(), value, role, &users)
-                .map_err(|e| bad(e.detail))?;
-            let source_kind = match kind.trim() {
+            let rule = provisioning::planner::RoleRule::parse_line(v, &users)
+                .map_err(|e| CliError::Invalid(format!("--role-rule '{v}': {}", e.detail)))?;
+            let source_kind = match rule.kind() {
                 "app_role" => store::RuleSourceKind::AppRole,
                 "group" => store::RuleSourceKind::Group,
                 _ => store::RuleSourceKind::Filter,
             };
+            let value = match &rule.source {
+                // Stored as typed: the filter as the admin wrote it.
+                provisioning::planner::Source::Filter(_) => v
+                    .split_once(':')
+                    .and_then(|(_, rest)| rest.rsplit_once('='))
+                    .map(|(value, _)| value.trim().to_string())
+                    .unwrap_or_else(|| rule.value()),
+                _ => rule.value(),
+            };
             Ok(store::NewRoleRule {
                 priority: i as i32,
                 source_kind,
-                source_value: value.trim().to_string(),
-                target_role: role.trim().to_string(),
+                source_value: value,
+                target_role: rule.target_role.clone(),
             })
         })
         .collect()
-}
-
-/// Parses `--deprovision`.
-fn parse_deprovision(v: &str) -> Result<String, CliError> {
-    match v.trim() {
-        "delete" | "ignore" => Ok(v.trim().to_string()),
-        other => match other.strip_prefix("role:").map(str::trim) {
-            Some(role) if !role.is_empty() => Ok(format!("role:{role}")),
-            _ => Err(CliError::Invalid(format!(
-                "--deprovision '{v}': use 'role:<target role>', 'delete' or 'ignore'"
-            ))),
-        },
-    }
 }

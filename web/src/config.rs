@@ -31,6 +31,9 @@ pub struct Config {
     pub event_retention_days: u64,
     /// Seconds between two retention rounds.
     pub prune_interval_secs: u64,
+    /// Seconds a planned removal waits before the deletion guard counts it (so a burst shows
+    /// its size before the first account goes).
+    pub guard_settle_secs: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -49,6 +52,7 @@ impl std::fmt::Debug for Config {
             .field("job_lease_secs", &self.job_lease_secs)
             .field("event_retention_days", &self.event_retention_days)
             .field("prune_interval_secs", &self.prune_interval_secs)
+            .field("guard_settle_secs", &self.guard_settle_secs)
             .finish()
     }
 }
@@ -67,6 +71,7 @@ impl Default for Config {
             job_lease_secs: 120,
             event_retention_days: 30,
             prune_interval_secs: 3600,
+            guard_settle_secs: 30,
         }
     }
 }
@@ -103,6 +108,7 @@ impl Config {
             "job_lease_secs",
             "event_retention_days",
             "prune_interval_secs",
+            "guard_settle_secs",
         ]));
         let mut cfg: Config = fig
             .extract()

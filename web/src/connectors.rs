@@ -2,7 +2,7 @@
 //! integration settings (including where a tenant may point us) and builds connectors for the
 //! provisioning engine.
 
-use connector_api::{Connector, Descriptor};
+use connector_api::{Capabilities, Connector, Descriptor, Throttle};
 use provisioning::engine::ConnectorRegistry;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -102,12 +102,13 @@ pub fn check_target_url(url: &str, allow_private: bool) -> Result<(), String> {
 }
 
 /// A connector of `kind` for these settings and secrets (the engine, and the UI's test
-/// connection before anything is saved).
+/// connection before anything is saved); every request it sends takes a slot of `throttle`.
 pub fn build(
     kind: &str,
     settings: &Map<String, Value>,
     secrets: &BTreeMap<String, String>,
     allow_private: bool,
+    throttle: Arc<dyn Throttle>,
 ) -> Result<Arc<dyn Connector>, String> {
     let setting = |k: &str| {
         settings
@@ -121,9 +122,9 @@ pub fn build(
             let base = setting("base_url");
             check_target_url(&base, allow_private)?;
             let key = secrets.get("api_key").cloned().unwrap_or_default();
-            Ok(Arc::new(connector_activecampaign::ActiveCampaign::new(
-                &base, &key,
-            )?))
+            Ok(Arc::new(
+                connector_activecampaign::ActiveCampaign::new(&base, &key)?.with_throttle(throttle),
+            ))
         }
         other => Err(format!("unknown connector '{other}'")),
     }
@@ -139,34 +140,59 @@ impl ConnectorRegistry for Registry {
         &self,
         integration: &Integration,
         secrets: &BTreeMap<String, String>,
+        throttle: Arc<dyn Throttle>,
     ) -> Result<Arc<dyn Connector>, String> {
         build(
             &integration.connector_kind,
             &integration.settings,
             secrets,
             self.allow_private,
+            throttle,
         )
     }
 
     fn rate_limit(&self, integration: &Integration) -> (String, Duration) {
-        let base = integration
-            .settings
-            .get("base_url")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let host = reqwest::Url::parse(base)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-            .unwrap_or_default();
-        match integration.connector_kind.as_str() {
-            // 5 requests/s per account, shared by every key: one call every 210 ms keeps a
-            // margin for network jitter at the server's one-second window.
-            connector_activecampaign::KIND => {
-                (format!("activecampaign:{host}"), Duration::from_millis(210))
-            }
-            other => (format!("{other}:{host}"), Duration::from_millis(200)),
-        }
+        rate_limit(&integration.connector_kind, &integration.settings)
     }
+
+    fn capabilities(&self, kind: &str) -> Option<Capabilities> {
+        descriptor(kind).map(|d| d.capabilities)
+    }
+}
+
+/// The rate-limit key of the target account these settings reach, and the gap between
+/// requests.
+pub fn rate_limit(kind: &str, settings: &Map<String, Value>) -> (String, Duration) {
+    let base = settings
+        .get("base_url")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let host = reqwest::Url::parse(base)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default();
+    match kind {
+        // 5 requests/s per account, shared by every key: one request every 210 ms keeps a
+        // margin for network jitter at the server's one-second window.
+        connector_activecampaign::KIND => {
+            (format!("activecampaign:{host}"), Duration::from_millis(210))
+        }
+        other => (format!("{other}:{host}"), Duration::from_millis(200)),
+    }
+}
+
+/// The shared limiter of the account these settings reach (the UI's calls take slots too).
+pub fn limiter(
+    store: &store::Store,
+    kind: &str,
+    settings: &Map<String, Value>,
+) -> Arc<dyn Throttle> {
+    let (key, gap) = rate_limit(kind, settings);
+    Arc::new(provisioning::throttle::AccountLimiter::new(
+        store.clone(),
+        key,
+        gap,
+    ))
 }
 
 #[cfg(test)]

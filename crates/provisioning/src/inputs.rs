@@ -39,6 +39,16 @@ pub fn policy_of(integration: &Integration) -> Result<Policy, String> {
     )
 }
 
+/// The stored form of the policies besides the deprovision one (the inverse of [`policy_of`]).
+pub fn stored_policies(p: &Policy) -> store::IntegrationPolicies {
+    store::IntegrationPolicies {
+        unmatched: p.unmatched.map(|u| u.as_str().to_string()),
+        lifecycle: Some(p.lifecycle.as_str().to_string()),
+        group_push: Some(p.group_push.as_str().to_string()),
+        delete_guard: Some(p.guard.to_string()),
+    }
+}
+
 /// The integration's rules (priority order), policies and User type.
 pub async fn load_rules(
     store: &Store,

@@ -648,6 +648,8 @@ struct UserPage {
     groups: Vec<String>,
     role: String,
     because: String,
+    /// The calls the worker would make now (empty: in line).
+    next_steps: Vec<String>,
     target_id: String,
     target: (&'static str, String),
     last_sync: Option<When>,
@@ -664,50 +666,25 @@ async fn user(
     let ctx = Ctx::load(&req, &state).await?;
     let (tid, iid, uid) = path.into_inner();
     let (tenant, integration) = integration_for(&ctx, &tid, &iid, Need::View).await?;
-    let db = ctx.store().db();
-    let row = store::scim::get_user(db, &iid, &uid)
+    // What the planner decides for this user now: the worker's own inputs and functions.
+    let rules = provisioning::inputs::load_rules(ctx.store(), &integration)
+        .await
+        .map_err(|e| match e {
+            provisioning::inputs::InputError::Store(e) => UiError::from(e),
+            provisioning::inputs::InputError::Invalid(e) => UiError::BadRequest(e),
+        })?;
+    let input = provisioning::inputs::load_user(ctx.store(), &iid, &uid, &rules.users)
         .await?
         .ok_or(UiError::NotFound)?;
-    let attrs: serde_json::Map<String, Value> =
-        serde_json::from_str(&row.resource).unwrap_or_default();
-    let users_type = scim_core::schema::ResourceType::user();
-    let meta = scim_core::resource::Meta {
-        created: chrono::Utc::now(),
-        last_modified: chrono::Utc::now(),
-        location: String::new(),
-        version: row.version,
-    };
-    let rendered = scim_core::resource::render(&users_type, &row.id, attrs, &meta);
-    let groups: Vec<String> = store::scim::groups_of_member(db, &iid, &uid)
-        .await?
-        .into_iter()
-        .map(|g| g.display_name)
-        .collect();
-    // The role the current rules give (what the next sync would push).
-    let rules: Vec<provisioning::roles::Rule> = ctx
-        .store()
-        .list_role_rules(&iid)
-        .await?
-        .iter()
-        .filter_map(|r| {
-            provisioning::roles::Rule::parse(
-                r.source_kind.as_str(),
-                &r.source_value,
-                &r.target_role,
-                &users_type,
-            )
-            .ok()
-        })
-        .collect();
-    let resolution = provisioning::roles::resolve(
-        &rules,
-        integration.default_role.as_deref(),
-        &rendered,
-        &groups,
-        &users_type,
-        false,
-    );
     let link = ctx.store().get_link(&iid, &uid).await?;
+    let known = provisioning::inputs::known_from_link(link.as_ref());
+    let caps = crate::connectors::descriptor(&integration.connector_kind)
+        .map(|d| d.capabilities)
+        .ok_or(UiError::NotFound)?;
+    let explanation = rules.explain(Some(&input.subject()), &known, &caps);
+    let row_name = input.user_name.clone();
+    let rendered = input.attrs.clone();
+    let groups = input.groups.clone();
     let history = ctx
         .store()
         .list_events(&EventQuery {
@@ -721,7 +698,7 @@ async fn user(
     let names = HashMap::from([(iid.clone(), integration.name.clone())]);
     let frame = ctx
         .frame(
-            row.user_name.clone(),
+            row_name.clone(),
             "integrations",
             Some(&tenant),
             vec![
@@ -731,7 +708,7 @@ async fn user(
                     format!("/t/{tid}/integrations/{iid}"),
                 ),
                 Crumb::link("Users", format!("/t/{tid}/integrations/{iid}/users")),
-                Crumb::here(row.user_name.clone()),
+                Crumb::here(row_name.clone()),
             ],
         )
         .await?;
@@ -740,8 +717,9 @@ async fn user(
         tabs: Tabs::new(&tenant, &integration, "users"),
         resource: serde_json::to_string_pretty(&Value::Object(rendered)).unwrap_or_default(),
         groups,
-        role: resolution.roles.join(", "),
-        because: resolution.reason,
+        role: explanation.roles,
+        because: explanation.because,
+        next_steps: explanation.steps,
         target_id: link
             .as_ref()
             .and_then(|l| l.target_id.clone())
@@ -758,9 +736,9 @@ async fn user(
         history: history.iter().map(|e| log_row(&tid, e, &names)).collect(),
         log_href: format!(
             "/t/{tid}/log?integration={iid}&user={}",
-            urlencoding::encode(&row.user_name)
+            urlencoding::encode(&row_name)
         ),
-        active: row.active,
+        active: input.active,
     })
 }
 

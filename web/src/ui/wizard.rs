@@ -12,7 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use connector_api::{Connector, Descriptor, FieldKind};
-use provisioning::roles::Rule;
+use provisioning::planner::RoleRule as Rule;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -379,6 +379,7 @@ async fn create_draft(
             secrets: sub.secrets,
             default_role: None,
             deprovision_policy: "ignore".into(),
+            policies: store::IntegrationPolicies::default(),
             mode: IntegrationMode::Live,
             status: IntegrationStatus::Draft,
         })
@@ -610,6 +611,7 @@ async fn test_submitted(
         &sub.settings,
         &sub.secrets,
         state.config.allow_private_targets,
+        crate::connectors::limiter(state.store(), d.kind, &sub.settings),
     );
     run_test(c, d.title).await
 }
@@ -658,6 +660,7 @@ async fn target_roles(
         &i.settings,
         &secrets,
         state.config.allow_private_targets,
+        crate::connectors::limiter(ctx.store(), &i.connector_kind, &i.settings),
     ) {
         Ok(c) => c,
         Err(e) => return (Vec::new(), Some(e)),
@@ -786,8 +789,10 @@ async fn render_roles(
 }
 
 /// Reads the mapping table: rows in order, blank rows dropped, each parsed.
-fn read_rules(form: &FormData) -> (Vec<RuleRow>, Vec<(RuleRow, Rule)>) {
-    let users = scim_core::schema::ResourceType::user();
+fn read_rules(
+    form: &FormData,
+    users: &scim_core::schema::ResourceType,
+) -> (Vec<RuleRow>, Vec<(RuleRow, Rule)>) {
     let kinds = form.all("rule_kind");
     let values = form.all("rule_value");
     let roles = form.all("rule_role");
@@ -814,7 +819,7 @@ fn read_rules(form: &FormData) -> (Vec<RuleRow>, Vec<(RuleRow, Rule)>) {
         } else if row.role.is_empty() {
             row.error = Some("Choose the target role.".into());
         } else {
-            match Rule::parse(&row.kind, &row.value, &row.role, &users) {
+            match Rule::parse(&row.kind, &row.value, &row.role, users) {
                 Ok(rule) => parsed.push((row.clone(), rule)),
                 Err(e) => {
                     row.error = Some(if row.kind == "filter" {
@@ -841,10 +846,24 @@ async fn save_roles(
     let (tid, iid) = path.into_inner();
     let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
     let default_role = form.text("default_role");
-    let (rows, parsed) = read_rules(&form);
-    let default_error = default_role
-        .is_empty()
-        .then(|| "Choose the role users get when no rule matches.".to_string());
+    let (rows, parsed) = read_rules(&form, &provisioning::inputs::user_type(&i));
+    // No default role is allowed (users no rule matches then lose access, or keep their
+    // role), unless the policy says they get the default role.
+    let default_error = {
+        let mut candidate = i.clone();
+        candidate.default_role = Some(default_role.clone()).filter(|d| !d.is_empty());
+        provisioning::inputs::policy_of(&candidate)
+            .and_then(|p| {
+                if p.unmatched == Some(provisioning::planner::Unmatched::Default)
+                    && p.default_role.is_none()
+                {
+                    Err("The policy gives users no rule matches the default role: choose one, or change that policy first.".to_string())
+                } else {
+                    Ok(())
+                }
+            })
+            .err()
+    };
     if default_error.is_some() || rows.iter().any(|r| r.error.is_some()) {
         let error = Some("Some rules need attention: see the marked rows.".to_string())
             .filter(|_| rows.iter().any(|r| r.error.is_some()));
@@ -884,7 +903,7 @@ async fn save_roles(
             &tid,
             &iid,
             store::IntegrationUpdate {
-                default_role: Some(Some(default_role)),
+                default_role: Some(Some(default_role).filter(|d| !d.is_empty())),
                 ..Default::default()
             },
         )
@@ -925,6 +944,7 @@ struct PreviewFragment {
     rows: Vec<PreviewRow>,
     default_role: String,
     default_count: usize,
+    removed: usize,
 }
 
 async fn preview_roles(
@@ -936,17 +956,20 @@ async fn preview_roles(
     let form = FormData::from_bytes(&body);
     let ctx = Ctx::load_post(&req, &state, &form).await?;
     let (tid, iid) = path.into_inner();
-    integration_for(&ctx, &tid, &iid, Need::View).await?;
+    let (_, i) = integration_for(&ctx, &tid, &iid, Need::View).await?;
     let default_role = form.text("default_role");
-    let (rows, parsed) = read_rules(&form);
-    let rules: Vec<Rule> = parsed.iter().map(|(_, r)| r.clone()).collect();
-    let preview = provisioning::preview::preview_rules(
-        ctx.store(),
-        &iid,
-        &rules,
-        Some(default_role.as_str()).filter(|d| !d.is_empty()),
-    )
-    .await?;
+    let users = provisioning::inputs::user_type(&i);
+    let (rows, parsed) = read_rules(&form, &users);
+    let mut candidate = i.clone();
+    candidate.default_role = Some(default_role.clone()).filter(|d| !d.is_empty());
+    let policy = provisioning::inputs::policy_of(&candidate).map_err(UiError::BadRequest)?;
+    let rules = provisioning::planner::IntegrationRules {
+        rules: parsed.iter().map(|(_, r)| r.clone()).collect(),
+        policy,
+        users,
+    };
+    let caps = descriptor(&i.connector_kind)?.capabilities;
+    let preview = provisioning::preview::preview_rules(ctx.store(), &iid, &rules, &caps).await?;
     let mut parsed_iter = parsed.iter().zip(preview.rules.iter());
     let out_rows = rows
         .iter()
@@ -979,6 +1002,7 @@ async fn preview_roles(
         rows: out_rows,
         default_role,
         default_count: preview.default,
+        removed: preview.removed,
     })
 }
 

@@ -165,6 +165,7 @@ impl TestServer {
             .env("SCIMBRIDGE_PUBLIC_URL", &self.base)
             .env("SCIMBRIDGE_ALLOW_PRIVATE_TARGETS", "true")
             .env("SCIMBRIDGE_JOB_LEASE_SECS", "3")
+            .env("SCIMBRIDGE_GUARD_SETTLE_SECS", "1")
             .env("RUST_LOG", "warn");
         c
     }
