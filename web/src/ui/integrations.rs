@@ -22,6 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(confirm_delete),
         )
         .route("/t/{tid}/integrations/{iid}/delete", web::post().to(delete))
+        .route("/t/{tid}/integrations/{iid}/guard", web::post().to(guard_decision))
         .route("/t/{tid}/integrations/{iid}/tokens", web::get().to(tokens))
         .route(
             "/t/{tid}/integrations/{iid}/tokens",
@@ -284,6 +285,8 @@ struct OverviewPage {
     can_edit: bool,
     chart: super::chart::Chart,
     warnings: Vec<String>,
+    /// Removals the deletion guard holds for an admin's decision.
+    held: Vec<provisioning::guard::HeldUser>,
 }
 
 #[derive(serde::Deserialize)]
@@ -352,7 +355,7 @@ async fn overview(
         pending,
         failed,
         last_inbound: last_inbound_at.map(When::from_ms),
-        last_target_ok: last_event(&ctx, &iid, Some(Direction::Outbound), Some("success"))
+        last_target_ok: last_event(&ctx, &iid, Some(Direction::Outbound), Some(store::OK_OUTCOME))
             .await?
             .map(|e| When::from_ms(e.at)),
         default_role: integration.default_role.clone().unwrap_or_default(),
@@ -360,10 +363,59 @@ async fn overview(
         policy: super::wizard::describe_policy(&integration.deprovision_policy),
         chart,
         warnings,
+        held: provisioning::guard::show(ctx.store(), &iid).await?.users,
         can_edit: ctx.viewer.can_edit_tenant(&tid),
         integration,
     };
     ctx.render(&page)
+}
+
+/// Approve or discard the removals the deletion guard holds.
+async fn guard_decision(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> UiResult {
+    let form = FormData::from_bytes(&body);
+    let ctx = Ctx::load_post(&req, &state, &form).await?;
+    let (tid, iid) = path.into_inner();
+    integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+    let now = store::now_ms();
+    let (state_before, action, verb) = match form.text("action").as_str() {
+        "approve" => (
+            provisioning::guard::approve(ctx.store(), &iid, now).await?,
+            "integration.guard.approve",
+            "approved: their access is being removed",
+        ),
+        "discard" => (
+            provisioning::guard::discard(ctx.store(), &iid, now).await?,
+            "integration.guard.discard",
+            "discarded: their accounts are kept",
+        ),
+        _ => return Err(UiError::BadRequest("unknown guard action".into())),
+    };
+    let users: Vec<&str> = state_before
+        .users
+        .iter()
+        .map(|u| u.user_name.as_str())
+        .collect();
+    ctx.audit(
+        Some(&tid),
+        action,
+        "integration",
+        Some(&iid),
+        Some(serde_json::json!({"users": users})),
+    )
+    .await?;
+    ctx.redirect(
+        &format!("/t/{tid}/integrations/{iid}"),
+        Some(Flash::success(format!(
+            "{} held removal{} {verb}.",
+            users.len(),
+            if users.len() == 1 { "" } else { "s" }
+        ))),
+    )
 }
 
 async fn set_status(

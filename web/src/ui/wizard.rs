@@ -1008,6 +1008,110 @@ async fn preview_roles(
 
 // ------------------------------------------------------------------ step 4: policy
 
+/// The Policy form's fields, as typed (kept on a form error).
+#[derive(Debug, Clone)]
+struct PolicyForm {
+    /// `role`, `deactivate`, `delete` or `ignore`.
+    deprovision: String,
+    deprovision_role: String,
+    /// `auto`, `default`, `deprovision` or `keep`.
+    unmatched: String,
+    /// `assignment` or `groups`.
+    lifecycle: String,
+    /// `none`, `ruled` or `all`.
+    group_push: String,
+    guard_on: bool,
+    guard_users: String,
+    guard_percent: String,
+    mode: IntegrationMode,
+}
+
+impl PolicyForm {
+    fn of(i: &Integration) -> Self {
+        let p = provisioning::inputs::policy_of(i).unwrap_or_default();
+        let (deprovision, deprovision_role) = match &p.deprovision {
+            provisioning::planner::Deprovision::Role(r) => ("role".to_string(), r.clone()),
+            other => (other.to_string(), String::new()),
+        };
+        let (guard_on, guard_users, guard_percent) = match p.guard {
+            provisioning::planner::DeleteGuard::Off => (false, "10".into(), "20".into()),
+            provisioning::planner::DeleteGuard::On { users, percent } => {
+                (true, users.to_string(), percent.to_string())
+            }
+        };
+        Self {
+            deprovision,
+            deprovision_role,
+            unmatched: p.unmatched.map_or("auto", |u| u.as_str()).to_string(),
+            lifecycle: p.lifecycle.as_str().to_string(),
+            group_push: p.group_push.as_str().to_string(),
+            guard_on,
+            guard_users,
+            guard_percent,
+            mode: i.mode,
+        }
+    }
+
+    fn read(form: &FormData) -> Self {
+        Self {
+            deprovision: form.text("deprovision"),
+            deprovision_role: form.text("deprovision_role"),
+            unmatched: form.text("unmatched"),
+            lifecycle: form.text("lifecycle"),
+            group_push: form.text("group_push"),
+            guard_on: form.checked("guard_on"),
+            guard_users: form.text("guard_users"),
+            guard_percent: form.text("guard_percent"),
+            mode: match form.text("mode").as_str() {
+                "dry_run" => IntegrationMode::DryRun,
+                _ => IntegrationMode::Live,
+            },
+        }
+    }
+
+    /// The policy these fields describe, checked against what the target can do.
+    fn policy(
+        &self,
+        i: &Integration,
+        caps: &connector_api::Capabilities,
+    ) -> Result<provisioning::planner::Policy, String> {
+        use provisioning::planner::{DeleteGuard, Deprovision, GroupPush, Lifecycle, Unmatched};
+        let deprovision = match self.deprovision.as_str() {
+            "role" if self.deprovision_role.trim().is_empty() => {
+                return Err("Choose the role deactivated users are moved to.".into());
+            }
+            "role" => Deprovision::Role(self.deprovision_role.trim().to_string()),
+            "deactivate" | "delete" | "ignore" => Deprovision::parse(&self.deprovision)?,
+            _ => return Err("Choose what happens when a user is deactivated.".into()),
+        };
+        let unmatched = match self.unmatched.as_str() {
+            "auto" | "" => None,
+            other => Some(Unmatched::parse(other)?),
+        };
+        let guard = if self.guard_on {
+            DeleteGuard::parse(&format!("{},{}%", self.guard_users, self.guard_percent)).map_err(
+                |_| "The deletion guard needs a whole number of users and a percentage from 0 to 100.".to_string(),
+            )?
+        } else {
+            DeleteGuard::Off
+        };
+        let policy = provisioning::planner::Policy {
+            default_role: i.default_role.clone(),
+            deprovision,
+            unmatched,
+            lifecycle: Lifecycle::parse(&self.lifecycle)?,
+            group_push: GroupPush::parse(&self.group_push)?,
+            guard,
+        };
+        policy.validate(caps).map(|()| policy).map_err(|e| {
+            let mut c = e.chars();
+            c.next()
+                .map(|f| f.to_uppercase().collect::<String>() + c.as_str() + ".")
+                .unwrap_or_default()
+        })
+    }
+}
+
 #[derive(Template)]
 #[template(path = "ui/wizard_policy.html")]
 struct PolicyPage {
@@ -1017,10 +1121,12 @@ struct PolicyPage {
     action: String,
     roles: Vec<String>,
     roles_error: Option<String>,
-    /// `role`, `delete` or `ignore`.
-    deprovision: String,
-    deprovision_role: String,
+    f: PolicyForm,
     mode: &'static str,
+    has_default_role: bool,
+    default_role: String,
+    can_deactivate: bool,
+    has_groups: bool,
     error: Option<String>,
     submit_label: &'static str,
     read_only: bool,
@@ -1035,39 +1141,23 @@ async fn policy_form(
     let ctx = Ctx::load(&req, &state).await?;
     let (tid, iid) = path.into_inner();
     let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::View).await?;
-    let (kind, role) = match i.deprovision_policy.split_once(':') {
-        Some(("role", r)) => ("role".to_string(), r.to_string()),
-        _ => (i.deprovision_policy.clone(), String::new()),
-    };
-    render_policy(
-        &ctx,
-        &state,
-        &tenant,
-        &i,
-        kind,
-        role,
-        i.mode,
-        None,
-        StatusCode::OK,
-    )
-    .await
+    let f = PolicyForm::of(&i);
+    render_policy(&ctx, &state, &tenant, &i, f, None, StatusCode::OK).await
 }
 
-#[allow(clippy::too_many_arguments, reason = "one page, its fields")]
 async fn render_policy(
     ctx: &Ctx,
     state: &AppState,
     tenant: &store::Tenant,
     i: &Integration,
-    deprovision: String,
-    deprovision_role: String,
-    mode: IntegrationMode,
+    f: PolicyForm,
     error: Option<String>,
     status: StatusCode,
 ) -> UiResult {
     let (roles, roles_error) = target_roles(state, ctx, i).await;
     let (stepper, tabs) = nav_for(tenant, i, 4, "policy");
     let frame = wizard_frame(ctx, tenant, Some(i)).await?;
+    let caps = descriptor(&i.connector_kind)?.capabilities;
     let mut res = ctx.render(&PolicyPage {
         frame,
         stepper,
@@ -1075,9 +1165,12 @@ async fn render_policy(
         action: format!("/t/{}/integrations/{}/policy", tenant.id, i.id),
         roles,
         roles_error,
-        deprovision,
-        deprovision_role,
-        mode: mode.as_str(),
+        mode: f.mode.as_str(),
+        f,
+        has_default_role: i.default_role.is_some(),
+        default_role: i.default_role.clone().unwrap_or_default(),
+        can_deactivate: caps.can_deactivate,
+        has_groups: caps.groups,
         error,
         submit_label: if i.status == IntegrationStatus::Draft {
             "Save and continue"
@@ -1101,19 +1194,9 @@ async fn save_policy(
     let ctx = Ctx::load_post(&req, &state, &form).await?;
     let (tid, iid) = path.into_inner();
     let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
-    let kind = form.text("deprovision");
-    let role = form.text("deprovision_role");
-    let mode = match form.text("mode").as_str() {
-        "dry_run" => IntegrationMode::DryRun,
-        _ => IntegrationMode::Live,
-    };
-    let policy = match kind.as_str() {
-        "delete" | "ignore" => Ok(kind.clone()),
-        "role" if !role.is_empty() => Ok(format!("role:{role}")),
-        "role" => Err("Choose the role deactivated users are moved to.".to_string()),
-        _ => Err("Choose what happens when a user is deactivated.".to_string()),
-    };
-    let policy = match policy {
+    let f = PolicyForm::read(&form);
+    let caps = descriptor(&i.connector_kind)?.capabilities;
+    let policy = match f.policy(&i, &caps) {
         Ok(p) => p,
         Err(e) => {
             return render_policy(
@@ -1121,32 +1204,46 @@ async fn save_policy(
                 &state,
                 &tenant,
                 &i,
-                kind,
-                role,
-                mode,
+                f,
                 Some(e),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await;
         }
     };
+    let mode = f.mode;
+    let before = provisioning::inputs::policy_of(&i).ok();
     ctx.store()
         .update_integration_settings(
             &tid,
             &iid,
             store::IntegrationUpdate {
-                deprovision_policy: Some(policy.clone()),
+                deprovision_policy: Some(policy.deprovision.to_string()),
+                policies: Some(provisioning::inputs::stored_policies(&policy)),
                 mode: Some(mode),
                 ..Default::default()
             },
         )
         .await?;
+    let summary = |p: &provisioning::planner::Policy, mode: &str| {
+        serde_json::json!({
+            "deprovision": p.deprovision.to_string(),
+            "unmatched": p.unmatched().as_str(),
+            "lifecycle": p.lifecycle.as_str(),
+            "group_push": p.group_push.as_str(),
+            "delete_guard": p.guard.to_string(),
+            "mode": mode,
+        })
+    };
     ctx.audit(
         Some(&tid),
         "integration.policy",
         "integration",
         Some(&iid),
-        Some(serde_json::json!({"deprovision": policy, "mode": mode.as_str()})),
+        Some(serde_json::json!({
+            "before": before.as_ref().map(|b| summary(b, i.mode.as_str())),
+            "after": summary(&policy, mode.as_str()),
+        })),
     )
     .await?;
     // Dry run → live: bring every known user to the target now, not at their next change.
@@ -1166,10 +1263,15 @@ async fn save_policy(
 
 /// Readable deprovisioning policy.
 pub fn describe_policy(policy: &str) -> String {
-    match policy.split_once(':') {
-        Some(("role", r)) => format!("Move the account to the role \"{r}\""),
-        _ if policy == "delete" => "Delete the account in the target app".into(),
-        _ => "Leave the account unchanged".into(),
+    match provisioning::planner::Deprovision::parse(policy) {
+        Ok(p) => {
+            let text = p.describe();
+            let mut c = text.chars();
+            c.next()
+                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                .unwrap_or_default()
+        }
+        Err(_) => policy.to_string(),
     }
 }
 

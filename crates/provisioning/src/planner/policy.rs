@@ -56,8 +56,8 @@ impl Deprovision {
     pub fn describe(&self) -> String {
         match self {
             Self::Role(r) => format!("move the account to the role \"{r}\""),
-            Self::Deactivate => "deactivate the account".into(),
-            Self::Delete => "delete the account".into(),
+            Self::Deactivate => "deactivate the account in the target app".into(),
+            Self::Delete => "delete the account in the target app".into(),
             Self::Ignore => "leave the account unchanged".into(),
         }
     }
