@@ -354,7 +354,9 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
                     .map_err(|e| CliError::Invalid(format!("--delete-guard: {e}")))?,
             };
             if let Some(d) = crate::connectors::descriptor(&connector) {
-                policy.validate(&d.capabilities).map_err(CliError::Invalid)?;
+                policy
+                    .validate(&d.capabilities)
+                    .map_err(CliError::Invalid)?;
             }
             let integration = store
                 .create_integration(store::NewIntegration {

@@ -5,15 +5,15 @@
 
 mod common;
 
+use common::target::{eventually, group_of, patch, post_user, wait_idle};
 use common::{Endpoint, TestServer};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use testkit::fake_activecampaign::{
-    AccountConfig, AccountSnapshot, FakeActiveCampaign, FakeConfig, FakeHandle, SeedUser,
+    AccountConfig, FakeActiveCampaign, FakeConfig, FakeHandle, SeedUser,
 };
 
 const TOKEN: &str = "ac-key-of-owner";
-const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 async fn fake() -> FakeHandle {
     FakeActiveCampaign::start(
@@ -46,72 +46,6 @@ fn integration(s: &TestServer, f: &FakeHandle, extra: &[&str]) -> Endpoint {
     }
     args.extend_from_slice(extra);
     s.endpoint_with("Acme", &args)
-}
-
-fn user(name: &str, app_role: Option<&str>) -> Value {
-    let roles = match app_role {
-        Some(r) => {
-            json!([{"primary": true, "type": "WindowsAzureActiveDirectoryRole", "value": r}])
-        }
-        None => json!([]),
-    };
-    json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "externalId": uuid::Uuid::new_v4().to_string(), "userName": name, "active": true,
-        "emails": [{"primary": true, "type": "work", "value": name}],
-        "name": {"givenName": "Given", "familyName": "Family"}, "roles": roles
-    })
-}
-
-/// Polls the fake until `cond` holds (or fails after `secs`).
-async fn eventually(
-    f: &FakeHandle,
-    secs: u64,
-    what: &str,
-    cond: impl Fn(&AccountSnapshot) -> bool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let snap = f.account_state("acme").unwrap();
-        if cond(&snap) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for: {what}\nstate: {snap:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn group_of(snap: &AccountSnapshot, email: &str) -> Option<String> {
-    let u = snap
-        .users
-        .iter()
-        .find(|u| u.email.eq_ignore_ascii_case(email))?;
-    let gid = u.group_id.as_deref()?;
-    snap.groups
-        .iter()
-        .find(|g| g.id == gid)
-        .map(|g| g.title.clone())
-}
-
-async fn post_user(s: &TestServer, ep: &Endpoint, name: &str, role: Option<&str>) -> String {
-    let r = s.call(ep, "POST", "/Users", Some(user(name, role))).await;
-    assert_eq!(r.status, 201, "{:?}", r.body);
-    r.body["id"].as_str().unwrap().to_string()
-}
-
-async fn patch(s: &TestServer, ep: &Endpoint, path: &str, ops: Value) {
-    let r = s
-        .call(
-            ep,
-            "PATCH",
-            path,
-            Some(json!({"schemas": [PATCH], "Operations": ops})),
-        )
-        .await;
-    assert!(r.status == 200 || r.status == 204, "{:?}", r.body);
 }
 
 async fn entra_lifecycle(s: TestServer) {
@@ -287,20 +221,6 @@ async fn entra_lifecycle(s: TestServer) {
 }
 
 /// Waits until the integration has no open jobs.
-async fn wait_idle(s: &TestServer, ep: &Endpoint) {
-    let st = s.store().await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let open = st.open_jobs(&ep.id).await.unwrap();
-        if open.iter().all(|j| j.state == store::JobState::Failed) {
-            assert!(open.is_empty(), "failed jobs: {open:?}");
-            return;
-        }
-        assert!(Instant::now() < deadline, "jobs still open: {open:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn burst_under_rate_limit(s: TestServer) {
     let f = fake().await;
     let ep = integration(&s, &f, &[]);

@@ -9,11 +9,11 @@ use connector_api::{
     AccountIdentity, Connector, ConnectorError, Descriptor, DesiredUser, NoThrottle, Page, Result,
     Role, TargetUser, Throttle,
 };
-use std::sync::Arc;
 use rand::RngCore;
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Page size for lists (the API's maximum).

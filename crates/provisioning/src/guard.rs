@@ -140,7 +140,10 @@ mod tests {
     fn a_burst_waits_for_the_settle_window_then_holds() {
         let g = DeleteGuard::default();
         let h = hold(HoldState::Pending, 1_000);
-        assert_eq!(decide(g, &h, false, 60, 100, 1_500, 2_000), Verdict::WaitUntil(3_000));
+        assert_eq!(
+            decide(g, &h, false, 60, 100, 1_500, 2_000),
+            Verdict::WaitUntil(3_000)
+        );
         assert_eq!(decide(g, &h, false, 60, 100, 3_000, 2_000), Verdict::Hold);
         // A few removals pass.
         assert_eq!(decide(g, &h, false, 3, 100, 3_000, 2_000), Verdict::Proceed);
@@ -161,7 +164,15 @@ mod tests {
             Verdict::Proceed
         );
         assert_eq!(
-            decide(g, &hold(HoldState::Discarded, 0), false, 0, 100, 9_999, 2_000),
+            decide(
+                g,
+                &hold(HoldState::Discarded, 0),
+                false,
+                0,
+                100,
+                9_999,
+                2_000
+            ),
             Verdict::Hold
         );
         assert_eq!(

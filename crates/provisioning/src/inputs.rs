@@ -2,9 +2,7 @@
 //! rule preview and the CLI read an integration's rules, a user and what we know of its
 //! target account through these functions, so they cannot disagree.
 
-use crate::planner::{
-    AccountState, IntegrationRules, Known, Policy, Profile, RoleRule, Subject,
-};
+use crate::planner::{AccountState, IntegrationRules, Known, Policy, Profile, RoleRule, Subject};
 use scim_core::resource::{self, Meta};
 use scim_core::schema::ResourceType;
 use serde_json::{Map, Value};
@@ -213,7 +211,11 @@ mod tests {
         )));
         assert_eq!(
             (k.state, k.roles.clone(), k.profile.unwrap().email),
-            (AccountState::Active, vec!["User".to_string()], "a@x".to_string())
+            (
+                AccountState::Active,
+                vec!["User".to_string()],
+                "a@x".to_string()
+            )
         );
         let k = known_from_link(Some(&link(
             Some("7"),
@@ -242,7 +244,10 @@ mod tests {
             key_owner: false,
         };
         let text = pushed_of(&k);
-        assert!(!text.contains("\"9\""), "the id lives in its own column: {text}");
+        assert!(
+            !text.contains("\"9\""),
+            "the id lives in its own column: {text}"
+        );
         assert_eq!(known_from_link(Some(&link(Some("9"), &text))), k);
     }
 }

@@ -71,8 +71,11 @@ pub async fn preview_rules(
         removed: 0,
     };
     for row in rows {
-        let input =
-            UserInput::from_row(&row, groups_of.remove(&row.id).unwrap_or_default(), &rules.users);
+        let input = UserInput::from_row(
+            &row,
+            groups_of.remove(&row.id).unwrap_or_default(),
+            &rules.users,
+        );
         let subject = input.subject();
         for (i, rule) in rules.rules.iter().enumerate() {
             if rule.matches(subject.user, subject.groups, &rules.users) {

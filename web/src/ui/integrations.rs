@@ -22,7 +22,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(confirm_delete),
         )
         .route("/t/{tid}/integrations/{iid}/delete", web::post().to(delete))
-        .route("/t/{tid}/integrations/{iid}/guard", web::post().to(guard_decision))
+        .route(
+            "/t/{tid}/integrations/{iid}/guard",
+            web::post().to(guard_decision),
+        )
         .route("/t/{tid}/integrations/{iid}/tokens", web::get().to(tokens))
         .route(
             "/t/{tid}/integrations/{iid}/tokens",
@@ -355,9 +358,14 @@ async fn overview(
         pending,
         failed,
         last_inbound: last_inbound_at.map(When::from_ms),
-        last_target_ok: last_event(&ctx, &iid, Some(Direction::Outbound), Some(store::OK_OUTCOME))
-            .await?
-            .map(|e| When::from_ms(e.at)),
+        last_target_ok: last_event(
+            &ctx,
+            &iid,
+            Some(Direction::Outbound),
+            Some(store::OK_OUTCOME),
+        )
+        .await?
+        .map(|e| When::from_ms(e.at)),
         default_role: integration.default_role.clone().unwrap_or_default(),
         rules: ctx.store().list_role_rules(&iid).await?.len(),
         policy: super::wizard::describe_policy(&integration.deprovision_policy),

@@ -8,6 +8,7 @@
     reason = "test harness"
 )]
 
+pub mod target;
 pub mod ui;
 
 use serde_json::Value;

@@ -164,7 +164,10 @@ pub(crate) enum Disposition {
     Done,
     Fail(String),
     /// Back to pending at this time (epoch ms).
-    RetryAt { at: i64, error: String },
+    RetryAt {
+        at: i64,
+        error: String,
+    },
 }
 
 /// Exponential backoff (`base`·2^(attempts-1), at most `max`) scaled by `jitter` (0.75–1.25).
@@ -394,7 +397,9 @@ mod tests {
     fn the_seeded_jitter_repeats() {
         let draw = |seed| {
             let mut r = StdRng::seed_from_u64(seed);
-            (0..5).map(|_| r.gen_range(0.75..1.25)).collect::<Vec<f64>>()
+            (0..5)
+                .map(|_| r.gen_range(0.75..1.25))
+                .collect::<Vec<f64>>()
         };
         assert_eq!(draw(7), draw(7));
         assert!(draw(7).iter().all(|j| (0.75..1.25).contains(j)));

@@ -50,7 +50,13 @@ impl Worker {
             (Some(g), None) => {
                 if dry {
                     calls
-                        .record("create_group", "dry_run", None, json!({"group": g.display_name}), true)
+                        .record(
+                            "create_group",
+                            "dry_run",
+                            None,
+                            json!({"group": g.display_name}),
+                            true,
+                        )
                         .await;
                     return Ok(());
                 }
@@ -64,13 +70,25 @@ impl Worker {
                     )
                     .await?;
                 self.store
-                    .upsert_group_link(&job.integration_id, &g.id, &created.id, &g.display_name, now)
+                    .upsert_group_link(
+                        &job.integration_id,
+                        &g.id,
+                        &created.id,
+                        &g.display_name,
+                        now,
+                    )
                     .await?;
             }
             (Some(g), Some(l)) if l.name != g.display_name => {
                 if dry {
                     calls
-                        .record("rename_group", "dry_run", None, json!({"group": g.display_name, "target_id": l.target_id}), true)
+                        .record(
+                            "rename_group",
+                            "dry_run",
+                            None,
+                            json!({"group": g.display_name, "target_id": l.target_id}),
+                            true,
+                        )
                         .await;
                     return Ok(());
                 }
@@ -84,13 +102,25 @@ impl Worker {
                     )
                     .await?;
                 self.store
-                    .upsert_group_link(&job.integration_id, &g.id, &l.target_id, &g.display_name, now)
+                    .upsert_group_link(
+                        &job.integration_id,
+                        &g.id,
+                        &l.target_id,
+                        &g.display_name,
+                        now,
+                    )
                     .await?;
             }
             (None, Some(l)) => {
                 if dry {
                     calls
-                        .record("delete_group", "dry_run", None, json!({"group": l.name, "target_id": l.target_id}), true)
+                        .record(
+                            "delete_group",
+                            "dry_run",
+                            None,
+                            json!({"group": l.name, "target_id": l.target_id}),
+                            true,
+                        )
                         .await;
                     return Ok(());
                 }
@@ -150,7 +180,13 @@ impl Worker {
             )
             .await?;
         self.store
-            .upsert_group_link(integration, &g.id, &created.id, &g.display_name, self.now_ms())
+            .upsert_group_link(
+                integration,
+                &g.id,
+                &created.id,
+                &g.display_name,
+                self.now_ms(),
+            )
             .await?;
         Ok(Some(created.id))
     }

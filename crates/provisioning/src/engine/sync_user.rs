@@ -12,8 +12,9 @@ use std::time::Duration;
 use store::outbox::{Job, TargetLink};
 use store::{HoldState, IntegrationStatus};
 
-/// Rounds of plan-and-execute before a job gives up (a plan that never empties is a bug).
-const MAX_ROUNDS: usize = 12;
+/// Plans executed before a job gives up (a plan whose execution leaves more to do, again and
+/// again, is a bug).
+const MAX_ROUNDS: usize = 6;
 
 /// What executing a step taught us.
 enum Executed {
@@ -137,7 +138,8 @@ impl Worker {
         Ok(())
     }
 
-    /// Live: plan, guard, execute one step, remember, plan again.
+    /// Live: plan, guard, execute the steps, remember after each, plan again until nothing
+    /// is left.
     async fn execute(
         &self,
         calls: &mut Calls<'_>,
@@ -150,7 +152,7 @@ impl Worker {
         let mut removal_planned = false;
         for _ in 0..MAX_ROUNDS {
             let steps = plan(desired, &known, &caps);
-            let Some(step) = steps.first() else {
+            if steps.is_empty() {
                 known.note_membership(desired, &calls.rt.rules.rules);
                 if !removal_planned {
                     self.forget_hold(job).await?;
@@ -158,7 +160,9 @@ impl Worker {
                 if desired.presence == Presence::Untouched && known.target_id.is_some() {
                     calls.note("skip", &desired.reason).await;
                 }
-                if deleted_in_idp && matches!(known.state, AccountState::Deleted | AccountState::Absent) {
+                if deleted_in_idp
+                    && matches!(known.state, AccountState::Deleted | AccountState::Absent)
+                {
                     self.store
                         .delete_link(&job.integration_id, &job.subject_id)
                         .await?;
@@ -166,7 +170,7 @@ impl Worker {
                     self.save(job, &known).await?;
                 }
                 return Ok(());
-            };
+            }
             if let Some(tid) = known.target_id.clone()
                 && calls.is_owner(&tid).await?
             {
@@ -194,28 +198,34 @@ impl Worker {
                     Verdict::WaitUntil(at) => {
                         return Err(JobError::Retry {
                             error: "waiting for the deletion guard's settle window".into(),
-                            after: Some(Duration::from_millis(
-                                (at - self.now_ms()).max(0) as u64,
-                            )),
+                            after: Some(Duration::from_millis((at - self.now_ms()).max(0) as u64)),
                         });
                     }
                     Verdict::Hold => return Ok(()),
                 }
             }
-            let outcome = self.step(calls, step, &known, &desired.reason).await?;
-            match outcome {
-                Executed::Done(id) => known.apply(step, id.as_deref()),
-                Executed::Replace(k) => known = k,
+            // Execute the plan in order; what a step teaches us (an adopted account, one
+            // deleted behind our back) ends it early, and the next round plans again.
+            for step in &steps {
+                let outcome = self.step(calls, step, &known, &desired.reason).await?;
+                let replaced = matches!(outcome, Executed::Replace(_));
+                match outcome {
+                    Executed::Done(id) => known.apply(step, id.as_deref()),
+                    Executed::Replace(k) => known = k,
+                }
+                if step.removes_access() {
+                    self.store
+                        .clear_hold(&job.integration_id, &job.subject_id)
+                        .await?;
+                }
+                self.save(job, &known).await?;
+                if replaced {
+                    break;
+                }
             }
-            if step.removes_access() {
-                self.store
-                    .clear_hold(&job.integration_id, &job.subject_id)
-                    .await?;
-            }
-            self.save(job, &known).await?;
         }
         Err(JobError::Permanent(format!(
-            "the plan did not settle after {MAX_ROUNDS} steps; last known state: {known:?}"
+            "the plan did not settle after {MAX_ROUNDS} rounds; last known state: {known:?}"
         )))
     }
 
@@ -351,7 +361,11 @@ impl Worker {
                 }
             }
             Step::Update { profile, roles } => {
-                let names = if roles.is_empty() { &known.roles } else { roles };
+                let names = if roles.is_empty() {
+                    &known.roles
+                } else {
+                    roles
+                };
                 let ids = calls.role_ids(names).await?;
                 let user = target_user(profile, ids);
                 calls
@@ -460,7 +474,10 @@ impl Worker {
         calls
             .note(
                 "adopt",
-                &format!("adopted the existing account {} instead of creating a duplicate", existing.id),
+                &format!(
+                    "adopted the existing account {} instead of creating a duplicate",
+                    existing.id
+                ),
             )
             .await;
         Ok(Executed::Replace(Known {

@@ -108,7 +108,9 @@ pub fn grants(subject: &Subject<'_>, r: &Rules<'_>) -> Vec<Grant> {
     let mut out: Vec<Grant> = Vec::new();
     for (i, rule) in r.rules.iter().enumerate() {
         if rule.matches(subject.user, subject.groups, r.users)
-            && !out.iter().any(|g| g.role.eq_ignore_ascii_case(&rule.target_role))
+            && !out
+                .iter()
+                .any(|g| g.role.eq_ignore_ascii_case(&rule.target_role))
         {
             out.push(Grant {
                 role: rule.target_role.clone(),

@@ -73,9 +73,10 @@ impl Explanation {
     /// Renders a decision.
     pub fn new(d: &Desired, steps: &[Step], known: &Known, caps: &Capabilities) -> Self {
         let roles: Vec<&str> = match (&d.presence, caps.roles) {
-            (Presence::Active | Presence::Placeholder { .. }, connector_api::RoleCardinality::One) => {
-                d.roles.iter().take(1).map(|g| g.role.as_str()).collect()
-            }
+            (
+                Presence::Active | Presence::Placeholder { .. },
+                connector_api::RoleCardinality::One,
+            ) => d.roles.iter().take(1).map(|g| g.role.as_str()).collect(),
             (Presence::Active | Presence::Placeholder { .. }, _) => {
                 d.roles.iter().map(|g| g.role.as_str()).collect()
             }

@@ -49,23 +49,41 @@ pub struct Known {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// Create the account with these roles (one for single-slot targets).
-    Create { profile: Profile, roles: Vec<String> },
+    Create {
+        profile: Profile,
+        roles: Vec<String>,
+    },
     /// Update profile fields; `roles` rides along for targets that need the role on every
     /// update (ActiveCampaign answers 422 without `group`).
-    Update { profile: Profile, roles: Vec<String> },
+    Update {
+        profile: Profile,
+        roles: Vec<String>,
+    },
     /// Replace the role(s): a single-slot role change, or a multi-role target's whole set.
-    SetRoles { roles: Vec<String> },
-    AddRole { role: String },
-    RemoveRole { role: String },
+    SetRoles {
+        roles: Vec<String>,
+    },
+    AddRole {
+        role: String,
+    },
+    RemoveRole {
+        role: String,
+    },
     /// Move to the deprovision role.
-    MoveToRole { role: String },
+    MoveToRole {
+        role: String,
+    },
     /// Scramble the password (deprovisioning on a target with no native deactivate).
     RotatePassword,
     Deactivate,
     Reactivate,
     Delete,
-    JoinGroup { group: String },
-    LeaveGroup { group: String },
+    JoinGroup {
+        group: String,
+    },
+    LeaveGroup {
+        group: String,
+    },
 }
 
 impl Step {
@@ -131,8 +149,7 @@ fn has_account(k: &Known) -> bool {
 
 fn same_roles(a: &[String], b: &[String]) -> bool {
     a.len() == b.len()
-        && a
-            .iter()
+        && a.iter()
             .all(|x| b.iter().any(|y| y.eq_ignore_ascii_case(x)))
 }
 
@@ -170,7 +187,8 @@ fn remove(removal: &Removal, known: &Known, caps: &Capabilities) -> Vec<Step> {
         // Validation refuses `deactivate` on targets without it; nothing safe to do.
         Removal::Deactivate => Vec::new(),
         Removal::MoveToRole(role) => {
-            if known.state == AccountState::Deprovisioned && same_roles(&known.roles, &[role.clone()])
+            if known.state == AccountState::Deprovisioned
+                && same_roles(&known.roles, &[role.clone()])
             {
                 return Vec::new();
             }
@@ -226,8 +244,8 @@ fn converge(d: &Desired, roles: Vec<String>, known: &Known, caps: &Capabilities)
     if known.state == AccountState::Deactivated {
         steps.push(Step::Reactivate);
     }
-    let roles_differ = !same_roles(&known.roles, &roles)
-        || known.state == AccountState::Deprovisioned;
+    let roles_differ =
+        !same_roles(&known.roles, &roles) || known.state == AccountState::Deprovisioned;
     let profile_differs = known.profile.as_ref() != Some(&profile) && caps.can_update;
     match caps.roles {
         RoleCardinality::One => {

@@ -199,7 +199,10 @@ impl GroupPush {
 pub enum DeleteGuard {
     Off,
     /// More than `users` users **and** more than `percent` % of the linked users.
-    On { users: u32, percent: u32 },
+    On {
+        users: u32,
+        percent: u32,
+    },
 }
 
 impl Default for DeleteGuard {
@@ -218,7 +221,9 @@ impl DeleteGuard {
         if s == "off" {
             return Ok(Self::Off);
         }
-        let bad = || format!("'{s}' is not a deletion guard: use 'off' or 'USERS,PERCENT%', e.g. '10,20%'");
+        let bad = || {
+            format!("'{s}' is not a deletion guard: use 'off' or 'USERS,PERCENT%', e.g. '10,20%'")
+        };
         let (users, percent) = s.split_once(',').ok_or_else(bad)?;
         let users = users.trim().parse::<u32>().map_err(|_| bad())?;
         let percent = percent

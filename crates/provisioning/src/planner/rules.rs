@@ -87,7 +87,12 @@ impl RoleRule {
     }
 
     /// Whether the rule matches a user with these attributes and group names.
-    pub fn matches(&self, user: &Map<String, Value>, groups: &[String], users: &ResourceType) -> bool {
+    pub fn matches(
+        &self,
+        user: &Map<String, Value>,
+        groups: &[String],
+        users: &ResourceType,
+    ) -> bool {
         match &self.source {
             Source::AppRole(v) => app_roles(user).iter().any(|r| r.eq_ignore_ascii_case(v)),
             Source::Group(g) => groups.iter().any(|n| n.eq_ignore_ascii_case(g)),
@@ -151,7 +156,11 @@ mod tests {
         let u = user(json!({"userName": "a", "roles": [
             {"display": "User Administrator", "value": "UserAdministrator", "primary": "True"}
         ]}));
-        for name in ["UserAdministrator", "User Administrator", "user administrator"] {
+        for name in [
+            "UserAdministrator",
+            "User Administrator",
+            "user administrator",
+        ] {
             let r = RoleRule::parse("app_role", name, "Admin", &rt).unwrap();
             assert!(r.matches(&u, &[], &rt), "{name}");
         }

@@ -200,7 +200,10 @@ fn unmatched_default_gives_the_default_role() {
     let r = rules(STD, policy(Some("User"), "role:No access"));
     let u = user("a@x", &[]);
     let d = r.desired(Some(&subject(&u, true, &[])));
-    assert_eq!((d.presence.clone(), d.roles[0].role.as_str()), (Presence::Active, "User"));
+    assert_eq!(
+        (d.presence.clone(), d.roles[0].role.as_str()),
+        (Presence::Active, "User")
+    );
     assert!(d.reason.contains("default role User"), "{}", d.reason);
 }
 
@@ -284,9 +287,15 @@ fn active_false_follows_the_deprovision_policy() {
     let r = rules(STD, policy(Some("User"), "delete"));
     assert_eq!(steps(&r, Some(&s), &k, &caps_ac()), vec![Step::Delete]);
     // No delete in the target: deactivate instead.
-    assert_eq!(steps(&r, Some(&s), &k, &caps_many()), vec![Step::Deactivate]);
+    assert_eq!(
+        steps(&r, Some(&s), &k, &caps_many()),
+        vec![Step::Deactivate]
+    );
     let r = rules(STD, policy(Some("User"), "deactivate"));
-    assert_eq!(steps(&r, Some(&s), &k, &caps_many()), vec![Step::Deactivate]);
+    assert_eq!(
+        steps(&r, Some(&s), &k, &caps_many()),
+        vec![Step::Deactivate]
+    );
     let r = rules(STD, policy(Some("User"), "ignore"));
     assert!(steps(&r, Some(&s), &k, &caps_ac()).is_empty());
     // A native deactivate needs no password rotation.
@@ -316,7 +325,10 @@ fn reactivation_restores_the_role() {
     let mut k = active_known(&["Admin"]);
     k.state = AccountState::Deactivated;
     k.profile = Some(Profile::of(&u));
-    assert_eq!(steps(&r, Some(&s), &k, &caps_many()), vec![Step::Reactivate]);
+    assert_eq!(
+        steps(&r, Some(&s), &k, &caps_many()),
+        vec![Step::Reactivate]
+    );
     // Deleted: created again.
     let k = Known {
         state: AccountState::Deleted,
@@ -406,13 +418,21 @@ fn groups_are_pushed_when_the_target_has_them() {
     let r = rules(STD, p);
     assert_eq!(r.desired(Some(&s)).groups, g);
     // A target without groups gets no group steps.
-    assert_eq!(steps(&r, Some(&s), &Known::default(), &caps_many()).len(), 1);
+    assert_eq!(
+        steps(&r, Some(&s), &Known::default(), &caps_many()).len(),
+        1
+    );
 }
 
 // ------------------------------------------------------------------ groups lifecycle (§4)
 
 /// Runs the planner like the worker: plan, apply every step, remember memberships.
-fn converge(r: &IntegrationRules, s: Option<&Subject<'_>>, k: &mut Known, c: &Capabilities) -> Vec<Step> {
+fn converge(
+    r: &IntegrationRules,
+    s: Option<&Subject<'_>>,
+    k: &mut Known,
+    c: &Capabilities,
+) -> Vec<Step> {
     let d = r.desired(s);
     let steps = plan(&d, k, c);
     for st in &steps {
@@ -452,13 +472,23 @@ fn e1_to_e5_with_a_default_role() {
     // E2 again with Group2: appended.
     let g12 = names(&["Group1", "Group2"]);
     let s = converge(&r, Some(&subject(&u, true, &g12)), &mut k, &caps_many());
-    assert_eq!(s, vec![Step::AddRole { role: "Role2".into() }]);
+    assert_eq!(
+        s,
+        vec![Step::AddRole {
+            role: "Role2".into()
+        }]
+    );
     // E5: active=false is ignored with `ignore`.
     assert!(converge(&r, Some(&subject(&u, false, &g12)), &mut k, &caps_many()).is_empty());
     // E3: removed from Group1: that role goes.
     let g2 = names(&["Group2"]);
     let s = converge(&r, Some(&subject(&u, false, &g2)), &mut k, &caps_many());
-    assert_eq!(s, vec![Step::RemoveRole { role: "Role1".into() }]);
+    assert_eq!(
+        s,
+        vec![Step::RemoveRole {
+            role: "Role1".into()
+        }]
+    );
     // E3/E4: the last mapped group goes (removed, or the group deleted): the user is removed
     // (deactivated: this target cannot delete).
     let s = converge(&r, Some(&subject(&u, true, &[])), &mut k, &caps_many());
@@ -485,7 +515,12 @@ fn e1_to_e4_without_a_default_role_on_a_single_slot_target() {
     // E3: Group1 removed → Role2.
     let g2 = names(&["Group2"]);
     let s = converge(&r, Some(&subject(&u, true, &g2)), &mut k, &caps_ac());
-    assert_eq!(s, vec![Step::SetRoles { roles: names(&["Role2"]) }]);
+    assert_eq!(
+        s,
+        vec![Step::SetRoles {
+            roles: names(&["Role2"])
+        }]
+    );
     // E4: Group2 deleted → no mapped group left → deleted (ignore → delete).
     let s = converge(&r, Some(&subject(&u, true, &[])), &mut k, &caps_ac());
     assert_eq!(s, vec![Step::Delete]);
@@ -496,7 +531,10 @@ fn e1_to_e4_without_a_default_role_on_a_single_slot_target() {
 
 #[test]
 fn groups_lifecycle_with_a_deprovision_role_moves_instead_of_deleting() {
-    let r = rules(&["group:Group1=Role1"], groups_policy(None, "role:No access"));
+    let r = rules(
+        &["group:Group1=Role1"],
+        groups_policy(None, "role:No access"),
+    );
     let u = user("a@x", &[]);
     let mut k = Known::default();
     let g1 = names(&["Group1"]);
@@ -515,7 +553,12 @@ fn groups_lifecycle_with_a_deprovision_role_moves_instead_of_deleting() {
     let mut k2 = Known::default();
     converge(&r, Some(&subject(&u, true, &g1)), &mut k2, &caps_ac());
     let s = converge(&r, Some(&subject(&u, false, &g1)), &mut k2, &caps_ac());
-    assert_eq!(s[0], Step::MoveToRole { role: "No access".into() });
+    assert_eq!(
+        s[0],
+        Step::MoveToRole {
+            role: "No access".into()
+        }
+    );
 }
 
 #[test]
@@ -555,7 +598,11 @@ fn arb_policy() -> impl Strategy<Value = Policy> {
             Just(Unmatched::Keep)
         ]),
         prop_oneof![Just(Lifecycle::Assignment), Just(Lifecycle::Groups)],
-        prop_oneof![Just(GroupPush::None), Just(GroupPush::Ruled), Just(GroupPush::All)],
+        prop_oneof![
+            Just(GroupPush::None),
+            Just(GroupPush::Ruled),
+            Just(GroupPush::All)
+        ],
     )
         .prop_map(|(d, dep, un, lc, gp)| Policy {
             default_role: d.map(str::to_string),
@@ -577,7 +624,12 @@ fn arb_known() -> impl Strategy<Value = Known> {
             Just(AccountState::Deleted)
         ],
         prop::collection::vec(
-            prop_oneof![Just("Admin"), Just("Manager"), Just("User"), Just("No access")],
+            prop_oneof![
+                Just("Admin"),
+                Just("Manager"),
+                Just("User"),
+                Just("No access")
+            ],
             0..3,
         ),
         prop::collection::vec(prop_oneof![Just("Support"), Just("Old")], 0..2),

@@ -129,10 +129,7 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         deprovision_holds::Entity::update_many()
-            .col_expr(
-                deprovision_holds::Column::State,
-                state.as_str().into(),
-            )
+            .col_expr(deprovision_holds::Column::State, state.as_str().into())
             .col_expr(deprovision_holds::Column::UpdatedAt, now.into())
             .filter(deprovision_holds::Column::IntegrationId.eq(integration_id))
             .filter(deprovision_holds::Column::ScimUserId.eq(scim_user_id))
