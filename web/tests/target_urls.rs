@@ -122,7 +122,7 @@ async fn private_targets_are_refused(s: TestServer) {
     );
 
     // The wizard: the IPv4-mapped metadata address is refused by "test connection" and save.
-    admin(&s, "root@example.com", "platform_admin", None);
+    admin(&s, "root@example.com", "platform-admin", None);
     let ui = Ui::new(&s.base);
     assert_eq!(ui.sign_in("root@example.com", PASSWORD).await.status, 303);
     let new = format!("/t/{tid}/integrations/new/activecampaign");
