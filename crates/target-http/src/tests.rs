@@ -11,6 +11,7 @@ fn text_check_refuses_every_private_form() {
         "not a url",
         // IPv4
         "https://127.0.0.1:8443",
+        "https://acme.api-us1.com@127.0.0.1/",
         "https://127.1",
         "https://2130706433/",
         "https://0x7f.0.0.1/",
