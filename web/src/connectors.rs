@@ -6,7 +6,6 @@ use connector_api::{Capabilities, Connector, Descriptor, Throttle};
 use provisioning::engine::ConnectorRegistry;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use store::Integration;
@@ -53,52 +52,18 @@ pub fn validate(
     Ok(())
 }
 
-/// Target URLs must be https and must not point into private or loopback networks, unless the
+/// Target URLs must be https and must not point into private, loopback, link-local or
+/// other local networks (in any literal form, IPv4-mapped and NAT64 included), unless the
 /// operator allows it (`SCIMBRIDGE_ALLOW_PRIVATE_TARGETS=true`, for tests and local demos).
+/// This reads the text; `target-http` checks every resolved address again at connect time.
 pub fn check_target_url(url: &str, allow_private: bool) -> Result<(), String> {
-    let parsed =
-        reqwest::Url::parse(url).map_err(|e| format!("'{url}' is not a valid URL: {e}"))?;
-    if allow_private {
-        return match parsed.scheme() {
-            "https" | "http" => Ok(()),
-            other => Err(format!("'{url}': the scheme must be https, not {other}")),
-        };
-    }
-    if parsed.scheme() != "https" {
-        return Err(format!("'{url}' must use https"));
-    }
-    let host = parsed
-        .host_str()
-        .unwrap_or_default()
-        .trim_matches(['[', ']']);
-    let private = match host.parse::<IpAddr>() {
-        Ok(IpAddr::V4(ip)) => {
-            ip.is_private()
-                || ip.is_loopback()
-                || ip.is_link_local()
-                || ip.is_unspecified()
-                || ip.is_broadcast()
-                || ip.octets()[0] == 100 && (ip.octets()[1] & 0xc0) == 64
-        }
-        Ok(IpAddr::V6(ip)) => {
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || (ip.segments()[0] & 0xfe00) == 0xfc00
-                || (ip.segments()[0] & 0xffc0) == 0xfe80
-        }
-        Err(_) => {
-            host.eq_ignore_ascii_case("localhost")
-                || host.ends_with(".localhost")
-                || host.ends_with(".local")
-                || host.ends_with(".internal")
-        }
-    };
-    if private {
-        return Err(format!(
-            "'{url}' points to a private or loopback address, which is not allowed"
-        ));
-    }
-    Ok(())
+    target_http::check_url(url, policy(allow_private))
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn policy(allow_private: bool) -> target_http::Policy {
+    target_http::Policy { allow_private }
 }
 
 /// A connector of `kind` for these settings and secrets (the engine, and the UI's test
@@ -123,7 +88,8 @@ pub fn build(
             check_target_url(&base, allow_private)?;
             let key = secrets.get("api_key").cloned().unwrap_or_default();
             Ok(Arc::new(
-                connector_activecampaign::ActiveCampaign::new(&base, &key)?.with_throttle(throttle),
+                connector_activecampaign::ActiveCampaign::new(&base, &key, policy(allow_private))?
+                    .with_throttle(throttle),
             ))
         }
         other => Err(format!("unknown connector '{other}'")),
@@ -212,10 +178,49 @@ mod tests {
             "https://169.254.169.254",
             "https://100.64.0.1",
             "ftp://x",
+            // Issue 33: literal forms that read as public text but lead inside.
+            "https://[::ffff:127.0.0.1]/api/3",
+            "https://[::ffff:a9fe:a9fe]/",
+            "https://[64:ff9b::a9fe:a9fe]/",
+            "https://0.0.0.0/",
+            "https://[::]/",
+            "https://[fe80::1]/",
+            "https://[fd00::1]/",
+            "https://localhost./",
         ] {
-            assert!(check_target_url(bad, false).is_err(), "{bad}");
+            let e = check_target_url(bad, false).unwrap_err();
+            assert!(
+                e.contains(bad.trim_end_matches('/')) || e.contains("not allowed"),
+                "{bad}: {e}"
+            );
         }
         assert!(check_target_url("http://127.0.0.1:9999/api/3", true).is_ok());
         assert!(check_target_url("ftp://127.0.0.1", true).is_err());
+        // The registry builds no connector for a forbidden URL either.
+        let settings: Map<String, Value> = serde_json::from_value(
+            serde_json::json!({"base_url": "https://[::ffff:7f00:1]/api/3"}),
+        )
+        .unwrap_or_default();
+        let secrets = BTreeMap::from([("api_key".to_string(), "k".to_string())]);
+        assert!(
+            build(
+                connector_activecampaign::KIND,
+                &settings,
+                &secrets,
+                false,
+                Arc::new(connector_api::NoThrottle)
+            )
+            .is_err()
+        );
+        assert!(
+            build(
+                connector_activecampaign::KIND,
+                &settings,
+                &secrets,
+                true,
+                Arc::new(connector_api::NoThrottle)
+            )
+            .is_ok()
+        );
     }
 }

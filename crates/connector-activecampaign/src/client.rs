@@ -14,7 +14,6 @@ use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Page size for lists (the API's maximum).
 const PAGE: u64 = 100;
@@ -39,8 +38,13 @@ impl std::fmt::Debug for ActiveCampaign {
 }
 
 impl ActiveCampaign {
-    /// A connector for `base_url` (with or without `/api/3`) and `api_key`.
-    pub fn new(base_url: &str, api_key: &str) -> std::result::Result<Self, String> {
+    /// A connector for `base_url` (with or without `/api/3`) and `api_key`; `policy` says
+    /// whether the URL may be private (the HTTP client comes from `target-http`).
+    pub fn new(
+        base_url: &str,
+        api_key: &str,
+        policy: target_http::Policy,
+    ) -> std::result::Result<Self, String> {
         let trimmed = base_url.trim().trim_end_matches('/');
         let full = if trimmed.ends_with("/api/3") {
             trimmed.to_string()
@@ -57,12 +61,7 @@ impl ActiveCampaign {
         if api_key.trim().is_empty() {
             return Err("the API key is empty".into());
         }
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+        let http = target_http::client_for(base.as_str(), policy).map_err(|e| e.to_string())?;
         Ok(Self {
             http,
             base,
@@ -398,6 +397,7 @@ impl Connector for ActiveCampaign {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use target_http::Policy;
 
     #[test]
     fn base_url_forms() {
@@ -419,16 +419,16 @@ mod tests {
                 "https://acme.api-us1.com/api/3/users/me",
             ),
         ] {
-            let ac = ActiveCampaign::new(given, "k").unwrap();
+            let ac = ActiveCampaign::new(given, "k", Policy::STRICT).unwrap();
             assert_eq!(ac.url(&["users", "me"]).as_str(), want, "{given}");
         }
-        assert!(ActiveCampaign::new("ftp://x", "k").is_err());
-        assert!(ActiveCampaign::new("https://x", " ").is_err());
+        assert!(ActiveCampaign::new("ftp://x", "k", Policy::STRICT).is_err());
+        assert!(ActiveCampaign::new("https://x", " ", Policy::STRICT).is_err());
     }
 
     #[test]
     fn path_segments_are_encoded() {
-        let ac = ActiveCampaign::new("https://acme.api-us1.com", "k").unwrap();
+        let ac = ActiveCampaign::new("https://acme.api-us1.com", "k", Policy::STRICT).unwrap();
         assert_eq!(
             ac.url(&["users", "email", "o'brien+x/y@ex.com"]).as_str(),
             "https://acme.api-us1.com/api/3/users/email/o'brien+x%2Fy@ex.com"
@@ -437,7 +437,8 @@ mod tests {
 
     #[test]
     fn debug_hides_the_key() {
-        let ac = ActiveCampaign::new("https://acme.api-us1.com", "super-secret").unwrap();
+        let ac = ActiveCampaign::new("https://acme.api-us1.com", "super-secret", Policy::STRICT)
+            .unwrap();
         assert!(!format!("{ac:?}").contains("super-secret"));
     }
 

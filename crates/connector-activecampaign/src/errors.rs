@@ -93,8 +93,13 @@ pub fn parse_retry_after(v: Option<&str>) -> Option<Duration> {
         .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER))
 }
 
-/// A transport failure (connect, timeout, reset): always transient.
+/// A transport failure (connect, timeout, reset): transient, except a connection our
+/// outbound policy refused (the name resolves only to private addresses), which retrying
+/// will not fix and whose reason the admin must see.
 pub fn transport(e: &reqwest::Error, what: &str) -> ConnectorError {
+    if let Some(refused) = target_http::refusal(e) {
+        return ConnectorError::Permanent(format!("{what}: {refused}"));
+    }
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

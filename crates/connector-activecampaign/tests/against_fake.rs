@@ -21,7 +21,12 @@ async fn fake(rate_limit: u32) -> FakeHandle {
 
 fn connector(f: &FakeHandle) -> ActiveCampaign {
     // The base URL as an admin pastes it (without /api/3) must work.
-    ActiveCampaign::new(f.base_url().trim_end_matches("/api/3"), TOKEN).unwrap()
+    ActiveCampaign::new(
+        f.base_url().trim_end_matches("/api/3"),
+        TOKEN,
+        target_http::Policy::ALLOW_PRIVATE,
+    )
+    .unwrap()
 }
 
 fn desired(email: &str, role: &str) -> DesiredUser {
@@ -159,7 +164,12 @@ async fn errors_are_classified() {
     ));
     f.refuse_connections(false).await.unwrap();
     // A wrong or recycled key → unauthorized with a readable hint.
-    let bad = ActiveCampaign::new(f.base_url(), "wrong-key").unwrap();
+    let bad = ActiveCampaign::new(
+        f.base_url(),
+        "wrong-key",
+        target_http::Policy::ALLOW_PRIVATE,
+    )
+    .unwrap();
     match bad.test_connection().await {
         Err(ConnectorError::Unauthorized(m)) => assert!(m.contains("API key"), "{m}"),
         other => panic!("{other:?}"),

@@ -101,10 +101,103 @@ fn apply_operation(
             apply_pathless(rt, id, doc, op, obj)
         }
         Some(path) => {
+            if let Some(schema) = schema_urn_path(rt, path) {
+                return apply_schema_path(doc, rt, op, schema, value);
+            }
             let pp = parse_patch_path(path)?;
             apply_path(rt, doc, op, &pp, value)
         }
     }
+}
+
+/// A `path` that names a whole schema rather than an attribute: the core URN, or an
+/// extension URN (a registered extension, or an unknown `urn:…:Name` whose last segment is
+/// capitalised like a resource type's name; the same rule as path-less URN keys).
+enum SchemaPath {
+    Core,
+    /// The canonical URN of a registered extension, or the URN as sent for an unknown one.
+    Extension(String),
+}
+
+fn schema_urn_path(rt: &ResourceType, path: &str) -> Option<SchemaPath> {
+    if !is_urn(path) || path.contains('[') {
+        return None;
+    }
+    if rt.is_core_urn(path) {
+        return Some(SchemaPath::Core);
+    }
+    if let Some(ext) = rt.extension(path) {
+        return Some(SchemaPath::Extension(ext.id.clone()));
+    }
+    parse_attr_path(path)
+        .is_ok_and(|p| {
+            p.sub_attr.is_none()
+                && p.name.starts_with(|c: char| c.is_ascii_uppercase())
+                // `urn:…:core:2.0:User:Custom` is a custom attribute Entra qualified with the
+                // core URN, not a schema.
+                && p.urn.as_deref().is_some_and(|u| !rt.is_core_urn(u) && rt.extension(u).is_none())
+        })
+        .then(|| SchemaPath::Extension(path.to_string()))
+}
+
+/// An operation whose path is a schema URN (RFC 7644 §3.5.2: the path names a complex
+/// attribute, the extension object): add and replace apply to each attribute the value
+/// object lists, exactly as the same op on `urn:…:attribute` would, and leave the others
+/// alone (§3.5.2.3: unspecified sub-attributes are left unchanged); remove, or a `null`/`""`
+/// value, drops the whole extension object.
+fn apply_schema_path(
+    doc: &mut Map<String, Value>,
+    rt: &ResourceType,
+    op: Op,
+    schema: SchemaPath,
+    value: Option<&Value>,
+) -> Result<()> {
+    let urn = match schema {
+        SchemaPath::Extension(urn) => Some(urn),
+        SchemaPath::Core if op == Op::Remove || is_clear(value) => {
+            return Err(ScimError::invalid_path(format!(
+                "the core schema of {} cannot be removed",
+                rt.name
+            )));
+        }
+        SchemaPath::Core => None,
+    };
+    match (urn, value) {
+        (Some(urn), _) if op == Op::Remove || is_clear(value) => {
+            if let Some(key) = find_key(doc, &urn) {
+                doc.shift_remove(&key);
+            }
+            Ok(())
+        }
+        (urn, Some(Value::Object(attrs))) => apply_object_attrs(rt, doc, op, urn, attrs),
+        _ => Err(ScimError::invalid_value(
+            "an operation whose path is a schema URN needs an object of that schema's attributes as its value",
+        )),
+    }
+}
+
+/// Applies `op` to each `attribute: value` of `attrs`, the attributes of the schema `urn`
+/// (None: the core schema).
+fn apply_object_attrs(
+    rt: &ResourceType,
+    doc: &mut Map<String, Value>,
+    op: Op,
+    urn: Option<String>,
+    attrs: &Map<String, Value>,
+) -> Result<()> {
+    for (k, v) in attrs {
+        let attr = AttrPath {
+            urn: urn.clone(),
+            ..parse_attr_path(k)?
+        };
+        let pp = PatchPath {
+            attr,
+            filter: None,
+            sub_attr_after_filter: None,
+        };
+        apply_path(rt, doc, op, &pp, Some(v))?;
+    }
+    Ok(())
 }
 
 /// A path-less add/replace: every key is an attribute, a dotted path, a URN-qualified path or
@@ -142,19 +235,7 @@ fn apply_pathless(
                 Some(key.clone())
             };
             if let Value::Object(inner) = v {
-                for (k, iv) in inner {
-                    let attr = parse_attr_path(k)?;
-                    let attr = AttrPath {
-                        urn: urn.clone(),
-                        ..attr
-                    };
-                    let pp = PatchPath {
-                        attr,
-                        filter: None,
-                        sub_attr_after_filter: None,
-                    };
-                    apply_path(rt, doc, op, &pp, Some(iv))?;
-                }
+                apply_object_attrs(rt, doc, op, urn, inner)?;
             }
             continue;
         }
@@ -239,6 +320,21 @@ fn apply_path(
             "'{}' is read-only",
             def.name
         )));
+    }
+    // An unassigned `active` reads as true, so removing it would silently re-enable a
+    // disabled user: refuse, and say what to send instead.
+    if let Some(def) = target.def
+        && target.ext.is_none()
+        && def.name == "active"
+        && def.kind == AttrType::Boolean
+        && pp.filter.is_none()
+        && pp.attr.sub_attr.is_none()
+        && (op == Op::Remove || is_clear(value))
+    {
+        return Err(ScimError::invalid_value(
+            "'active' cannot be removed or cleared (an unassigned active means true); \
+             send {\"op\":\"replace\",\"path\":\"active\",\"value\":false} to disable the user",
+        ));
     }
     if op != Op::Remove && value.is_none() {
         return Err(ScimError::invalid_value(format!(

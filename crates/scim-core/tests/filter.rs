@@ -250,3 +250,25 @@ fn validation_against_schema() {
         assert_eq!(e.scim_type, Some(ScimType::InvalidFilter), "{bad}");
     }
 }
+
+#[test]
+fn nul_is_refused_raw_or_escaped() {
+    // PostgreSQL cannot compare text with NUL and SQLite would match it differently, so the
+    // parser refuses it: the same 400 on both databases.
+    for bad in [
+        r#"userName co "x\u0000y""#,
+        "userName co \"x\u{0}y\"",
+        "userName\u{0} pr",
+        r#"emails[value eq "a\u0000"]"#,
+        r#"displayName eq "ok" or userName sw "\u0000""#,
+    ] {
+        let e = parse_filter(bad).unwrap_err();
+        assert_eq!(e.scim_type, Some(ScimType::InvalidFilter), "{bad:?}");
+        assert!(e.detail.contains("NUL"), "{bad:?}: {}", e.detail);
+    }
+    // Other escapes still decode.
+    assert!(parse_filter(r#"userName co "x\u0001y""#).is_ok());
+    let e = scim_core::filter::parse_patch_path(r#"emails[value eq "\u0000"].value"#).unwrap_err();
+    assert_eq!(e.scim_type, Some(ScimType::InvalidPath));
+    assert!(e.detail.contains("NUL"), "{}", e.detail);
+}

@@ -1490,7 +1490,7 @@ mod tests {
               rule_kind=app_role&rule_value=&rule_role=&\
               rule_kind=app_role&rule_value=Admin&rule_role=",
         );
-        let (rows, parsed) = read_rules(&form);
+        let (rows, parsed) = read_rules(&form, &scim_core::schema::ResourceType::user());
         assert_eq!(rows.len(), 3, "the blank row is dropped");
         assert_eq!(parsed.len(), 1);
         assert!(

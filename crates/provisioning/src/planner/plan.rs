@@ -188,7 +188,7 @@ fn remove(removal: &Removal, known: &Known, caps: &Capabilities) -> Vec<Step> {
         Removal::Deactivate => Vec::new(),
         Removal::MoveToRole(role) => {
             if known.state == AccountState::Deprovisioned
-                && same_roles(&known.roles, &[role.clone()])
+                && same_roles(&known.roles, std::slice::from_ref(&role))
             {
                 return Vec::new();
             }

@@ -22,12 +22,21 @@ pub(crate) enum TokenKind {
     RBracket,
 }
 
+const NUL_NOT_ALLOWED: &str =
+    "a NUL character (\\u0000) is not allowed in a filter, not even escaped in a string";
+
 fn is_word_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '$' | ':' | '.' | '+')
 }
 
 /// Splits `input` into tokens. `invalid` builds the error (invalidFilter or invalidPath).
 pub(crate) fn tokenize(input: &str, invalid: fn(String) -> ScimError) -> Result<Vec<Token>> {
+    // PostgreSQL cannot hold NUL in text and SQLite compares strings containing it
+    // inconsistently, so a filter with NUL (raw or escaped) would match differently per
+    // database: refuse it on both.
+    if input.contains('\0') {
+        return Err(invalid(NUL_NOT_ALLOWED.into()));
+    }
     let mut tokens = Vec::new();
     let bytes = input.as_bytes();
     let mut i = 0;
@@ -90,6 +99,9 @@ fn lex_string(
                 let literal = &input[start..=i];
                 let value: String = serde_json::from_str(literal)
                     .map_err(|_| invalid(format!("invalid string literal at position {start}")))?;
+                if value.contains('\0') {
+                    return Err(invalid(NUL_NOT_ALLOWED.into()));
+                }
                 return Ok((value, i + 1));
             }
             _ => i += 1,

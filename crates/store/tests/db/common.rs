@@ -28,6 +28,7 @@ pub fn new_integration(tenant_id: &str, name: &str) -> NewIntegration {
         secrets,
         default_role: Some("Viewer".into()),
         deprovision_policy: "role:No access".into(),
+        policies: store::IntegrationPolicies::default(),
         mode: IntegrationMode::Live,
         status: IntegrationStatus::Draft,
     }

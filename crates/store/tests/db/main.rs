@@ -10,6 +10,8 @@ mod filters;
 #[cfg(test)]
 mod groups;
 #[cfg(test)]
+mod guard;
+#[cfg(test)]
 mod jobs;
 #[cfg(test)]
 mod lookups;

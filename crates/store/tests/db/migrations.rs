@@ -2,6 +2,13 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use store::Store;
 use store::testing::{test_stores, test_stores_with};
 
+/// How many migrations `down` reverts to leave the first `kept` applied.
+fn reverting_after(kept: usize) -> u32 {
+    use migration::Migrator;
+    use migration::sea_orm_migration::MigratorTrait;
+    (Migrator::migrations().len() - kept) as u32
+}
+
 #[tokio::test]
 async fn migrations_create_every_table_and_are_idempotent() {
     for db in test_stores().await {
@@ -19,6 +26,8 @@ async fn migrations_create_every_table_and_are_idempotent() {
             "jobs",
             "provisioning_events",
             "audit_log",
+            "deprovision_holds",
+            "target_group_links",
         ] {
             let sql = format!("SELECT COUNT(*) AS n FROM {table}");
             let row = conn.query_one_raw(Statement::from_string(conn.get_database_backend(), sql));
@@ -162,7 +171,10 @@ async fn the_outcome_indexes_are_partial_and_migration_8_reverts() {
         );
         // In one transaction, as `Store::migrate` runs them (one pooled connection throughout).
         let txn = db.store.begin_write().await.unwrap();
-        Migrator::down(&txn, Some(2)).await.unwrap(); // 000009, then 000008
+        // Every migration after 000007, newest first (so 000009 and 000008 among them).
+        Migrator::down(&txn, Some(reverting_after(7)))
+            .await
+            .unwrap();
         txn.commit().await.unwrap();
         let full = definitions().await;
         assert_eq!(full.len(), 2, "{}", db.label);
@@ -221,7 +233,9 @@ async fn postgres_key_columns_are_byte_order_and_migration_9_reverts() {
     // Existing rows and their indexes survive both directions.
     let tenant = db.store.create_tenant("Acme").await.unwrap();
     let txn = db.store.begin_write().await.unwrap();
-    Migrator::down(&txn, Some(1)).await.unwrap();
+    Migrator::down(&txn, Some(reverting_after(8)))
+        .await
+        .unwrap();
     txn.commit().await.unwrap();
     for (t, c) in keys {
         assert_eq!(collation(t, c).await, "default", "{t}.{c} after down");
@@ -238,4 +252,50 @@ async fn postgres_key_columns_are_byte_order_and_migration_9_reverts() {
             .map(|t| t.name),
         Some("Acme".to_string())
     );
+}
+
+/// Migration 000010: integrations written before it read as the default policies; `down`
+/// drops the guard and group tables and the column, `up` brings them back.
+#[tokio::test]
+async fn migration_10_adds_policies_and_the_guard_tables_and_reverts() {
+    use migration::Migrator;
+    use migration::sea_orm_migration::MigratorTrait;
+    for db in test_stores().await {
+        let (_, i) = crate::common::tenant_with_integration(&db.store, "Acme").await;
+        assert_eq!(
+            i.policies,
+            store::IntegrationPolicies::default(),
+            "{}",
+            db.label
+        );
+        let conn = db.store.db();
+        let backend = conn.get_database_backend();
+        let txn = db.store.begin_write().await.unwrap();
+        Migrator::down(&txn, Some(reverting_after(9)))
+            .await
+            .unwrap();
+        txn.commit().await.unwrap();
+        for table in ["deprovision_holds", "target_group_links"] {
+            let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+            let gone = conn
+                .query_one_raw(Statement::from_string(backend, sql))
+                .await;
+            assert!(gone.is_err(), "{}: {table} still there", db.label);
+        }
+        let col = conn
+            .query_one_raw(Statement::from_string(
+                backend,
+                "SELECT policies FROM integrations".to_string(),
+            ))
+            .await;
+        assert!(col.is_err(), "{}: policies column still there", db.label);
+        db.store.migrate().await.unwrap();
+        let again = db
+            .store
+            .get_integration_unscoped(&i.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.policies, store::IntegrationPolicies::default());
+    }
 }
