@@ -19,6 +19,7 @@ mod m20261123_000006_events_fewer_indexes;
 mod m20261203_000007_group_members_by_group;
 mod m20261206_000008_events_outcome_partial;
 mod m20261206_000009_pg_byte_order_keys;
+mod m20261207_000011_integration_extension_schemas;
 
 /// Runs every migration of this crate, in order.
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000007_group_members_by_group::Migration),
             Box::new(m20261206_000008_events_outcome_partial::Migration),
             Box::new(m20261206_000009_pg_byte_order_keys::Migration),
+            Box::new(m20261207_000011_integration_extension_schemas::Migration),
         ]
     }
 }

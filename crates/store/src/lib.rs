@@ -40,7 +40,9 @@ pub use error::{Result, StoreError};
 pub use queries::audit::{AuditEntry, MAX_AUDIT_PAGE, NewAudit};
 pub use queries::events::{Event, EventQuery, MAX_EVENT_PAGE, NewEvent, OK_OUTCOME};
 pub use queries::insights::Bucket;
-pub use queries::integrations::{Integration, IntegrationUpdate, NewIntegration};
+pub use queries::integrations::{
+    Integration, IntegrationUpdate, NewIntegration, encode_extension_schemas,
+};
 pub use queries::ops::QueueStats;
 pub use queries::role_rules::{NewRoleRule, RoleRule};
 pub use queries::staff::{NewStaffUser, StaffUser};

@@ -30,6 +30,7 @@ pub fn new_integration(tenant_id: &str, name: &str) -> NewIntegration {
         deprovision_policy: "role:No access".into(),
         mode: IntegrationMode::Live,
         status: IntegrationStatus::Draft,
+        extension_schemas: Vec::new(),
     }
 }
 

@@ -123,6 +123,18 @@ async fn instances_starting_together_migrate_one_after_the_other() {
     }
 }
 
+/// How many migrations come after 000009 (reverted first when a test reverts 000009).
+fn migrations_after_9() -> u32 {
+    use migration::Migrator;
+    use migration::sea_orm_migration::{MigrationName, MigratorTrait};
+    let all = Migrator::migrations();
+    let at = all
+        .iter()
+        .position(|m| m.name() == "m20261206_000009_pg_byte_order_keys")
+        .unwrap();
+    (all.len() - 1 - at) as u32
+}
+
 /// Migration 000008 makes the outcome indexes partial; its `down` restores the full ones, and
 /// `up` again makes them partial.
 #[tokio::test]
@@ -162,7 +174,10 @@ async fn the_outcome_indexes_are_partial_and_migration_8_reverts() {
         );
         // In one transaction, as `Store::migrate` runs them (one pooled connection throughout).
         let txn = db.store.begin_write().await.unwrap();
-        Migrator::down(&txn, Some(2)).await.unwrap(); // 000009, then 000008
+        // The later migrations, then 000009 and 000008.
+        Migrator::down(&txn, Some(migrations_after_9() + 2))
+            .await
+            .unwrap();
         txn.commit().await.unwrap();
         let full = definitions().await;
         assert_eq!(full.len(), 2, "{}", db.label);
@@ -221,7 +236,9 @@ async fn postgres_key_columns_are_byte_order_and_migration_9_reverts() {
     // Existing rows and their indexes survive both directions.
     let tenant = db.store.create_tenant("Acme").await.unwrap();
     let txn = db.store.begin_write().await.unwrap();
-    Migrator::down(&txn, Some(1)).await.unwrap();
+    Migrator::down(&txn, Some(migrations_after_9() + 1))
+        .await
+        .unwrap();
     txn.commit().await.unwrap();
     for (t, c) in keys {
         assert_eq!(collation(t, c).await, "default", "{t}.{c} after down");
