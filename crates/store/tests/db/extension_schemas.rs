@@ -71,7 +71,7 @@ async fn invalid_extension_schemas_are_refused_before_writing() {
         let (acme, ia) = tenant_with_integration(s, "Acme").await;
         let reserved = extension_schema(USER_SCHEMA, "User", vec![AttributeDef::string("x")]);
         let err = s
-            .set_integration_extension_schemas(&acme.id, &ia.id, &[reserved.clone()])
+            .set_integration_extension_schemas(&acme.id, &ia.id, std::slice::from_ref(&reserved))
             .await
             .unwrap_err();
         assert!(

@@ -126,7 +126,7 @@ async fn instances_starting_together_migrate_one_after_the_other() {
 /// How many migrations come after 000009 (reverted first when a test reverts 000009).
 fn migrations_after_9() -> u32 {
     use migration::Migrator;
-    use migration::sea_orm_migration::{MigrationName, MigratorTrait};
+    use migration::sea_orm_migration::MigratorTrait;
     let all = Migrator::migrations();
     let at = all
         .iter()
