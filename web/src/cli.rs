@@ -133,6 +133,10 @@ pub enum IntegrationCommand {
         /// What `active=false` does: `role:<target role>` (default `role:No access`), `delete` or `ignore`.
         #[arg(long, default_value = "role:No access")]
         deprovision: String,
+        /// A JSON file holding one SCIM schema resource (RFC 7643 §7) that extends the
+        /// integration's User type, e.g. the target app's custom attributes (repeatable).
+        #[arg(long = "extension-schema", value_name = "FILE.json")]
+        extension_schemas: Vec<PathBuf>,
     },
 }
 
@@ -275,6 +279,7 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
                     mode,
                     role_rules,
                     deprovision,
+                    extension_schemas,
                 },
         } => {
             if store.get_tenant(&tenant).await?.is_none() {
@@ -292,7 +297,9 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
                 config.allow_private_targets,
             )
             .map_err(CliError::Invalid)?;
-            let rules = parse_role_rules(&role_rules)?;
+            let extension_schemas = read_extension_schemas(&extension_schemas)?;
+            let users = scim_core::extension::user_type_with(&extension_schemas);
+            let rules = parse_role_rules(&role_rules, &users)?;
             let deprovision = parse_deprovision(&deprovision)?;
             let integration = store
                 .create_integration(store::NewIntegration {
@@ -308,6 +315,7 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
                         Mode::DryRun => store::IntegrationMode::DryRun,
                     },
                     status: store::IntegrationStatus::Active,
+                    extension_schemas,
                 })
                 .await?;
             store.replace_role_rules(&integration.id, rules).await?;
@@ -371,9 +379,35 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Parses `--role-rule` values: split on the first `:` and the last `=`; order is priority.
-fn parse_role_rules(values: &[String]) -> Result<Vec<store::NewRoleRule>, CliError> {
-    let users = scim_core::schema::ResourceType::user();
+/// Reads `--extension-schema` files, each one schema resource; any invalid file is an error
+/// naming it (checked before anything is created).
+fn read_extension_schemas(paths: &[PathBuf]) -> Result<Vec<scim_core::schema::Schema>, CliError> {
+    let mut schemas: Vec<scim_core::schema::Schema> = Vec::with_capacity(paths.len());
+    for path in paths {
+        let bad = |why: String| {
+            CliError::Invalid(format!("--extension-schema {}: {why}", path.display()))
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let doc: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        let schema = scim_core::extension::parse_schema(&doc).map_err(|e| bad(e.detail))?;
+        if schemas
+            .iter()
+            .any(|s| s.id.eq_ignore_ascii_case(&schema.id))
+        {
+            return Err(bad(format!("the schema '{}' is given twice", schema.id)));
+        }
+        schemas.push(schema);
+    }
+    Ok(schemas)
+}
+
+/// Parses `--role-rule` values against the integration's User type: split on the first `:`
+/// and the last `=`; order is priority.
+fn parse_role_rules(
+    values: &[String],
+    users: &scim_core::schema::ResourceType,
+) -> Result<Vec<store::NewRoleRule>, CliError> {
     values
         .iter()
         .enumerate()
@@ -385,7 +419,7 @@ fn parse_role_rules(values: &[String]) -> Result<Vec<store::NewRoleRule>, CliErr
             let (value, role) = rest
                 .rsplit_once('=')
                 .ok_or_else(|| bad("expected kind:value=role".into()))?;
-            provisioning::roles::Rule::parse(kind.trim(), value, role, &users)
+            provisioning::roles::Rule::parse(kind.trim(), value, role, users)
                 .map_err(|e| bad(e.detail))?;
             let source_kind = match kind.trim() {
                 "app_role" => store::RuleSourceKind::AppRole,

@@ -11,6 +11,7 @@ mod error;
 pub mod metrics;
 pub mod preview;
 pub mod roles;
+pub mod schemas;
 
 pub use directory::{Directory, IntegrationScope, Resource};
 pub use error::{DirectoryError, Result};

@@ -381,6 +381,7 @@ async fn create_draft(
             deprovision_policy: "ignore".into(),
             mode: IntegrationMode::Live,
             status: IntegrationStatus::Draft,
+            extension_schemas: Vec::new(),
         })
         .await?;
     ctx.audit(
