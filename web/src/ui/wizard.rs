@@ -702,6 +702,8 @@ struct RolesPage {
     submit_label: &'static str,
     read_only: bool,
     title: String,
+    /// Custom attributes (extension schemas), below the mapping (`ui/extensions.rs`).
+    extensions: super::extensions::ExtensionsSection,
 }
 
 fn kind_str(k: RuleSourceKind) -> &'static str {
@@ -720,9 +722,23 @@ async fn roles_form(
     let ctx = Ctx::load(&req, &state).await?;
     let (tid, iid) = path.into_inner();
     let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::View).await?;
+    let section = super::extensions::ExtensionsSection::new(&ctx, &i);
+    roles_page(&ctx, &state, &tenant, &i, section, StatusCode::OK).await
+}
+
+/// The Roles page with the stored rules and the given extensions section (which may carry
+/// that form's error).
+pub(super) async fn roles_page(
+    ctx: &Ctx,
+    state: &AppState,
+    tenant: &store::Tenant,
+    i: &Integration,
+    extensions: super::extensions::ExtensionsSection,
+    status: StatusCode,
+) -> UiResult {
     let rows = ctx
         .store()
-        .list_role_rules(&iid)
+        .list_role_rules(&i.id)
         .await?
         .into_iter()
         .map(|r| RuleRow {
@@ -733,15 +749,16 @@ async fn roles_form(
         })
         .collect();
     render_roles(
-        &ctx,
-        &state,
-        &tenant,
-        &i,
+        ctx,
+        state,
+        tenant,
+        i,
         rows,
         i.default_role.clone().unwrap_or_default(),
         None,
         None,
-        StatusCode::OK,
+        status,
+        Some(extensions),
     )
     .await
 }
@@ -757,6 +774,7 @@ async fn render_roles(
     default_error: Option<String>,
     error: Option<String>,
     status: StatusCode,
+    extensions: Option<super::extensions::ExtensionsSection>,
 ) -> UiResult {
     let (roles, roles_error) = target_roles(state, ctx, i).await;
     let (stepper, tabs) = nav_for(tenant, i, 3, "roles");
@@ -781,14 +799,18 @@ async fn render_roles(
         },
         read_only: !ctx.viewer.can_edit_tenant(&tenant.id),
         title: connector_title(&i.connector_kind),
+        extensions: extensions.unwrap_or_else(|| super::extensions::ExtensionsSection::new(ctx, i)),
     })?;
     *res.status_mut() = status;
     Ok(res)
 }
 
-/// Reads the mapping table: rows in order, blank rows dropped, each parsed.
-fn read_rules(form: &FormData) -> (Vec<RuleRow>, Vec<(RuleRow, Rule)>) {
-    let users = scim_core::schema::ResourceType::user();
+/// Reads the mapping table: rows in order, blank rows dropped, each parsed against the
+/// integration's User type `users` (so filters may name its extension attributes).
+fn read_rules(
+    form: &FormData,
+    users: &scim_core::schema::ResourceType,
+) -> (Vec<RuleRow>, Vec<(RuleRow, Rule)>) {
     let kinds = form.all("rule_kind");
     let values = form.all("rule_value");
     let roles = form.all("rule_role");
@@ -815,7 +837,7 @@ fn read_rules(form: &FormData) -> (Vec<RuleRow>, Vec<(RuleRow, Rule)>) {
         } else if row.role.is_empty() {
             row.error = Some("Choose the target role.".into());
         } else {
-            match Rule::parse(&row.kind, &row.value, &row.role, &users) {
+            match Rule::parse(&row.kind, &row.value, &row.role, users) {
                 Ok(rule) => parsed.push((row.clone(), rule)),
                 Err(e) => {
                     row.error = Some(if row.kind == "filter" {
@@ -842,7 +864,7 @@ async fn save_roles(
     let (tid, iid) = path.into_inner();
     let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
     let default_role = form.text("default_role");
-    let (rows, parsed) = read_rules(&form);
+    let (rows, parsed) = read_rules(&form, &provisioning::schemas::user_type(&i));
     let default_error = default_role
         .is_empty()
         .then(|| "Choose the role users get when no rule matches.".to_string());
@@ -859,6 +881,7 @@ async fn save_roles(
             default_error,
             error,
             StatusCode::UNPROCESSABLE_ENTITY,
+            None,
         )
         .await;
     }
@@ -937,9 +960,9 @@ async fn preview_roles(
     let form = FormData::from_bytes(&body);
     let ctx = Ctx::load_post(&req, &state, &form).await?;
     let (tid, iid) = path.into_inner();
-    integration_for(&ctx, &tid, &iid, Need::View).await?;
+    let (_, i) = integration_for(&ctx, &tid, &iid, Need::View).await?;
     let default_role = form.text("default_role");
-    let (rows, parsed) = read_rules(&form);
+    let (rows, parsed) = read_rules(&form, &provisioning::schemas::user_type(&i));
     let rules: Vec<Rule> = parsed.iter().map(|(_, r)| r.clone()).collect();
     let preview = provisioning::preview::preview_rules(
         ctx.store(),
@@ -1365,7 +1388,7 @@ mod tests {
               rule_kind=app_role&rule_value=&rule_role=&\
               rule_kind=app_role&rule_value=Admin&rule_role=",
         );
-        let (rows, parsed) = read_rules(&form);
+        let (rows, parsed) = read_rules(&form, &scim_core::schema::ResourceType::user());
         assert_eq!(rows.len(), 3, "the blank row is dropped");
         assert_eq!(parsed.len(), 1);
         assert!(
