@@ -670,7 +670,8 @@ async fn user(
         .ok_or(UiError::NotFound)?;
     let attrs: serde_json::Map<String, Value> =
         serde_json::from_str(&row.resource).unwrap_or_default();
-    let users_type = scim_core::schema::ResourceType::user();
+    // The integration's own User type, so rules on its extension attributes parse and match.
+    let users_type = provisioning::schemas::user_type(&integration);
     let meta = scim_core::resource::Meta {
         created: chrono::Utc::now(),
         last_modified: chrono::Utc::now(),
