@@ -30,7 +30,7 @@ pub struct TokenCache {
 
 struct Entry {
     auth: TokenAuth,
-    /// The integration's User type, built from `auth.extension_schemas`.
+    /// The integration's User type, built from the token lookup's extension schemas.
     user_type: Arc<ResourceType>,
     checked: Instant,
     touched: Instant,
@@ -94,9 +94,11 @@ pub async fn authenticate(
                     tracing::error!(error = %e, "token lookup failed");
                     ScimError::new(503, None, "authentication is temporarily unavailable")
                 })?;
-            let auth =
+            let mut auth =
                 found.ok_or_else(|| unauthorized("the token is invalid, revoked or expired"))?;
-            let user_type = Arc::new(user_type_with(&auth.extension_schemas));
+            // Moved out, not kept: a cache hit clones `auth`, and must not copy schemas.
+            let schemas = std::mem::take(&mut auth.extension_schemas);
+            let user_type = Arc::new(user_type_with(&schemas));
             if let Ok(mut m) = state.tokens.entries.lock() {
                 if m.len() > 10_000 {
                     m.clear();
