@@ -175,6 +175,24 @@ async fn extension_attributes_per_integration(s: TestServer) {
         json!(["adele.vance@contoso.com"])
     );
 
+    // PUT normalises the same way.
+    let r = s
+        .call(
+            &ep,
+            "PUT",
+            &format!("/Users/{id}"),
+            Some(json!({
+                "schemas": [USER],
+                "userName": "adele@contoso.com",
+                AT: {"tracking": "False"},
+                AP: {"platformRole": "OPERATOR"}
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body[AT]["tracking"], json!(false));
+    assert_eq!(r.body[AP]["platformRole"], "OPERATOR");
+
     // Discovery: this integration serves both schemas, the other neither.
     let r = s.call(&ep, "GET", "/Schemas", None).await;
     let ids = schema_ids(&r.body);
