@@ -177,6 +177,10 @@ pub enum IntegrationCommand {
         /// PERCENT % of the linked users would be removed within an hour) or `off`.
         #[arg(long, default_value = "10,20%")]
         delete_guard: String,
+        /// A JSON file holding one SCIM schema resource (RFC 7643 §7) that extends the
+        /// integration's User type, e.g. the target app's custom attributes (repeatable).
+        #[arg(long = "extension-schema", value_name = "FILE.json")]
+        extension_schemas: Vec<PathBuf>,
     },
 }
 
@@ -323,6 +327,7 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
                     lifecycle,
                     push_groups,
                     delete_guard,
+                    extension_schemas,
                 },
         } => {
             if store.get_tenant(&tenant).await?.is_none() {
@@ -340,7 +345,9 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
                 config.allow_private_targets,
             )
             .map_err(CliError::Invalid)?;
-            let rules = parse_role_rules(&role_rules)?;
+            let extension_schemas = read_extension_schemas(&extension_schemas)?;
+            let users = scim_core::extension::user_type_with(&extension_schemas);
+            let rules = parse_role_rules(&role_rules, &users)?;
             let policy = provisioning::planner::Policy {
                 default_role: default_role.clone(),
                 deprovision: provisioning::planner::Deprovision::parse(&deprovision)
@@ -377,6 +384,7 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
                         Mode::DryRun => store::IntegrationMode::DryRun,
                     },
                     status: store::IntegrationStatus::Active,
+                    extension_schemas,
                 })
                 .await?;
             store.replace_role_rules(&integration.id, rules).await?;
@@ -464,14 +472,40 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Parses `--role-rule` values with the planner's rule parser; order is priority.
-fn parse_role_rules(values: &[String]) -> Result<Vec<store::NewRoleRule>, CliError> {
-    let users = scim_core::schema::ResourceType::user();
+/// Reads `--extension-schema` files, each one schema resource; any invalid file is an error
+/// naming it (checked before anything is created).
+fn read_extension_schemas(paths: &[PathBuf]) -> Result<Vec<scim_core::schema::Schema>, CliError> {
+    let mut schemas: Vec<scim_core::schema::Schema> = Vec::with_capacity(paths.len());
+    for path in paths {
+        let bad = |why: String| {
+            CliError::Invalid(format!("--extension-schema {}: {why}", path.display()))
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let doc: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        let schema = scim_core::extension::parse_schema(&doc).map_err(|e| bad(e.detail))?;
+        if schemas
+            .iter()
+            .any(|s| s.id.eq_ignore_ascii_case(&schema.id))
+        {
+            return Err(bad(format!("the schema '{}' is given twice", schema.id)));
+        }
+        schemas.push(schema);
+    }
+    Ok(schemas)
+}
+
+/// Parses `--role-rule` values with the planner's rule parser, against the integration's User
+/// type; order is priority.
+fn parse_role_rules(
+    values: &[String],
+    users: &scim_core::schema::ResourceType,
+) -> Result<Vec<store::NewRoleRule>, CliError> {
     values
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            let rule = provisioning::planner::RoleRule::parse_line(v, &users)
+            let rule = provisioning::planner::RoleRule::parse_line(v, users)
                 .map_err(|e| CliError::Invalid(format!("--role-rule '{v}': {}", e.detail)))?;
             let source_kind = match rule.kind() {
                 "app_role" => store::RuleSourceKind::AppRole,

@@ -18,6 +18,7 @@ use scim_core::sort::sort_resources;
 use scim_core::{ScimError, ScimType};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use std::sync::Arc;
 use store::Store;
 use store::scim::{GroupRow, ListQuery, MemberRow, SortKey, UserRow};
 use store::{MemberType, SubjectKind};
@@ -29,6 +30,21 @@ pub struct IntegrationScope {
     pub integration_id: String,
     /// `<public url>/scim/v2/<integration id>`, for `meta.location` and `$ref`.
     pub base_url: String,
+    /// The integration's User type ([`crate::schemas::user_type`]): built once per token
+    /// lookup and shared, so a request pays no query and no parse for it.
+    pub user_type: Arc<ResourceType>,
+}
+
+impl IntegrationScope {
+    /// A scope whose User type is the standard one (core + Enterprise, no extensions).
+    pub fn new(tenant_id: String, integration_id: String, base_url: String) -> Self {
+        Self {
+            tenant_id,
+            integration_id,
+            base_url,
+            user_type: Arc::new(ResourceType::user()),
+        }
+    }
 }
 
 /// A rendered resource and what the HTTP layer needs around it.
@@ -122,7 +138,8 @@ impl Directory {
         }
     }
 
-    /// The User resource type served.
+    /// The standard User resource type (an integration with extension schemas serves
+    /// [`IntegrationScope::user_type`] instead).
     pub fn user_type(&self) -> &ResourceType {
         &self.users
     }
@@ -159,7 +176,7 @@ impl Directory {
             version: row.version,
         };
         Ok(Resource {
-            body: resource::render(&self.users, &row.id, attrs, &meta),
+            body: resource::render(&s.user_type, &row.id, attrs, &meta),
             etag: meta.etag(),
             location: meta.location,
             name: row.user_name.clone(),
@@ -264,7 +281,7 @@ impl Directory {
         body: &Value,
         correlation_id: &str,
     ) -> Result<Resource> {
-        let attrs = resource::parse_create(&self.users, body)?;
+        let attrs = resource::parse_create(&s.user_type, body)?;
         let now = now_ms();
         let row = self.user_row(s, store::new_id(), &attrs, now, 1)?;
         let corr = correlation_id.to_string();
@@ -300,7 +317,7 @@ impl Directory {
     ) -> Result<Resource> {
         let row = self.load_user(s, id).await?;
         let mut r = self.render_user(s, &row)?;
-        r.body = projection.apply(&self.users, std::mem::take(&mut r.body));
+        r.body = projection.apply(&s.user_type, std::mem::take(&mut r.body));
         Ok(r)
     }
 
@@ -358,7 +375,7 @@ impl Directory {
             let row = self.load_user(s, id).await?;
             check_if_match(if_match, row.version)?;
             let current = parse_stored(&row.resource)?;
-            let (next, notes) = change(&self.users, id, &current)?;
+            let (next, notes) = change(&s.user_type, id, &current)?;
             if next == current {
                 return Ok((self.render_user(s, &row)?, notes));
             }
@@ -440,7 +457,7 @@ impl Directory {
         s: &IntegrationScope,
         req: &SearchRequest,
     ) -> Result<ListResponse<Map<String, Value>>> {
-        let plan = Plan::new(&self.users, req, self.caps.max_results)?;
+        let plan = Plan::new(&s.user_type, req, self.caps.max_results)?;
         // The IdPs' lookup before every create: at most one user, by the unique index.
         if let Some(user_name) = plan
             .filter
@@ -483,12 +500,12 @@ impl Directory {
                     if plan
                         .filter
                         .as_ref()
-                        .is_none_or(|f| matches(f, &body, &self.users))
+                        .is_none_or(|f| matches(f, &body, &s.user_type))
                     {
                         items.push(body);
                     }
                 }
-                Ok(plan.page_in_memory(&self.users, items))
+                Ok(plan.page_in_memory(&s.user_type, items))
             }
         }
     }
@@ -505,7 +522,7 @@ impl Directory {
             .iter()
             .map(|r| {
                 self.render_user(s, r)
-                    .map(|x| plan.projection.apply(&self.users, x.body))
+                    .map(|x| plan.projection.apply(&s.user_type, x.body))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(ListResponse::new(items, total, plan.start_index))

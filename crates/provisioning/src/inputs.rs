@@ -19,9 +19,10 @@ pub enum InputError {
     Invalid(String),
 }
 
-/// The User type an integration's users and rules are read with.
-pub fn user_type(_integration: &Integration) -> ResourceType {
-    ResourceType::user()
+/// The User type an integration's users and rules are read with (with its registered
+/// extension schemas).
+pub fn user_type(integration: &Integration) -> ResourceType {
+    crate::schemas::user_type(integration)
 }
 
 /// The integration's policies as the planner reads them.

@@ -13,6 +13,7 @@ pub mod inputs;
 pub mod metrics;
 pub mod planner;
 pub mod preview;
+pub mod schemas;
 pub mod throttle;
 
 pub use directory::{Directory, IntegrationScope, Resource};

@@ -9,6 +9,7 @@
 
 pub mod discovery;
 pub mod error;
+pub mod extension;
 pub mod filter;
 pub mod messages;
 pub mod patch;

@@ -610,6 +610,18 @@ fn apply_filtered(
             }
         }
     };
+    // ActivTrak's Entra app: `replace` on `…:userPrincipalNames[value eq null].value` means
+    // "these are the values", not "add one where none is null" (which would append forever).
+    if op == Op::Replace
+        && is_value_eq_null(filter)
+        && (simple || (def.is_none() && items.iter().all(|i| !i.is_object())))
+    {
+        *items = as_items(value.unwrap_or(&Value::Null));
+        if items.is_empty() {
+            container.shift_remove(key);
+        }
+        return Ok(());
+    }
     let matched: Vec<usize> = (0..items.len())
         .filter(|&i| element_matches(filter, &items[i], def))
         .collect();
@@ -716,6 +728,11 @@ fn collect_eq(filter: &Filter, obj: &mut Map<String, Value>) {
         }
         _ => {}
     }
+}
+
+/// `value eq null`, exactly.
+fn is_value_eq_null(filter: &Filter) -> bool {
+    matches!(filter, Filter::Compare(p, CompareOp::Eq, CompValue::Null) if p.urn.is_none() && p.is("value"))
 }
 
 fn only_value_terms(filter: &Filter) -> bool {

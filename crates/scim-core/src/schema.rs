@@ -59,7 +59,7 @@ pub enum Uniqueness {
 }
 
 /// One attribute definition, serialised exactly as `/Schemas` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AttributeDef {
     pub name: String,
@@ -173,7 +173,7 @@ impl AttributeDef {
 }
 
 /// A schema: URN, name and attributes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Schema {
     pub id: String,
     pub name: String,

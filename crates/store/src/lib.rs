@@ -42,7 +42,7 @@ pub use queries::events::{Event, EventQuery, MAX_EVENT_PAGE, NewEvent, OK_OUTCOM
 pub use queries::guard::{Hold, HoldState, REMOVAL_OPERATIONS};
 pub use queries::insights::Bucket;
 pub use queries::integrations::{
-    Integration, IntegrationPolicies, IntegrationUpdate, NewIntegration,
+    Integration, IntegrationPolicies, IntegrationUpdate, NewIntegration, encode_extension_schemas,
 };
 pub use queries::ops::QueueStats;
 pub use queries::role_rules::{NewRoleRule, RoleRule};

@@ -1,13 +1,18 @@
 //! Bearer-token authentication for the SCIM API. A token is hashed (SHA-256) and looked up;
 //! results are cached for a few seconds so a burst of requests costs one lookup. A token of
 //! one integration used on another's URL gets the same 401 as an unknown token.
+//!
+//! The cache also holds the integration's User type (its extension schemas, parsed once per
+//! lookup), so the hot path pays no query for it and a settings change shows within [`TTL`].
 
 use crate::app::AppState;
 use actix_web::HttpRequest;
 use provisioning::IntegrationScope;
 use scim_core::ScimError;
+use scim_core::extension::user_type_with;
+use scim_core::schema::ResourceType;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use store::TokenAuth;
 
@@ -25,12 +30,15 @@ pub struct TokenCache {
 
 struct Entry {
     auth: TokenAuth,
+    /// The integration's User type, built from the token lookup's extension schemas.
+    user_type: Arc<ResourceType>,
     checked: Instant,
     touched: Instant,
 }
 
 impl TokenCache {
-    /// Forgets every cached token (after a revocation).
+    /// Forgets every cached token (after a revocation, or a change of an integration's
+    /// extension schemas, so this process serves the new User type at once).
     pub fn clear(&self) {
         if let Ok(mut m) = self.entries.lock() {
             m.clear();
@@ -66,9 +74,15 @@ pub async fn authenticate(
     let cached = state.tokens.entries.lock().ok().and_then(|m| {
         m.get(&hash)
             .filter(|e| now.duration_since(e.checked) < TTL)
-            .map(|e| (e.auth.clone(), now.duration_since(e.touched) >= TOUCH_EVERY))
+            .map(|e| {
+                (
+                    e.auth.clone(),
+                    e.user_type.clone(),
+                    now.duration_since(e.touched) >= TOUCH_EVERY,
+                )
+            })
     });
-    let (auth, touch) = match cached {
+    let (auth, user_type, touch) = match cached {
         Some(hit) => hit,
         None => {
             let found = state
@@ -80,8 +94,11 @@ pub async fn authenticate(
                     tracing::error!(error = %e, "token lookup failed");
                     ScimError::new(503, None, "authentication is temporarily unavailable")
                 })?;
-            let auth =
+            let mut auth =
                 found.ok_or_else(|| unauthorized("the token is invalid, revoked or expired"))?;
+            // Moved out, not kept: a cache hit clones `auth`, and must not copy schemas.
+            let schemas = std::mem::take(&mut auth.extension_schemas);
+            let user_type = Arc::new(user_type_with(&schemas));
             if let Ok(mut m) = state.tokens.entries.lock() {
                 if m.len() > 10_000 {
                     m.clear();
@@ -90,12 +107,13 @@ pub async fn authenticate(
                     hash.clone(),
                     Entry {
                         auth: auth.clone(),
+                        user_type: user_type.clone(),
                         checked: now,
                         touched: now,
                     },
                 );
             }
-            (auth, true)
+            (auth, user_type, true)
         }
     };
     if auth.integration_id != integration_id {
@@ -119,5 +137,6 @@ pub async fn authenticate(
         tenant_id: auth.tenant_id,
         integration_id: auth.integration_id,
         base_url: state.config.scim_url(integration_id),
+        user_type,
     })
 }

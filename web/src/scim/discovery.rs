@@ -3,7 +3,7 @@
 use super::respond::{Reply, begin, finish, read_json};
 use crate::app::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
-use provisioning::DirectoryError;
+use provisioning::{DirectoryError, IntegrationScope};
 use scim_core::ScimError;
 use scim_core::discovery::{
     all_schemas, resource_type_doc, schema_doc, service_provider_config as spc,
@@ -16,21 +16,22 @@ async fn discovery(
     state: web::Data<AppState>,
     integration: String,
     op: &str,
-    make: impl FnOnce(&AppState, &str) -> Result<Value, ScimError>,
+    make: impl FnOnce(&AppState, &IntegrationScope) -> Result<Value, ScimError>,
 ) -> HttpResponse {
     let (call, scope) = match begin(&req, &state, &integration, op, None).await {
         Ok(x) => x,
         Err(response) => return response,
     };
-    let result = make(&state, &scope.base_url)
+    let result = make(&state, &scope)
         .map(Reply::ok)
         .map_err(DirectoryError::from);
     finish(&state, Some(&scope), call, result).await
 }
 
-fn types(state: &AppState) -> Vec<scim_core::schema::ResourceType> {
+/// The integration's resource types: its own User type (with its extension schemas) and Group.
+fn types(state: &AppState, scope: &IntegrationScope) -> Vec<scim_core::schema::ResourceType> {
     vec![
-        state.directory.user_type().clone(),
+        (*scope.user_type).clone(),
         state.directory.group_type().clone(),
     ]
 }
@@ -45,7 +46,7 @@ pub async fn service_provider_config(
         state,
         p.into_inner(),
         "GET /ServiceProviderConfig",
-        |s, base| Ok(spc(s.directory.capabilities(), base)),
+        |s, scope| Ok(spc(s.directory.capabilities(), &scope.base_url)),
     )
     .await
 }
@@ -60,10 +61,10 @@ pub async fn resource_types(
         state,
         p.into_inner(),
         "GET /ResourceTypes",
-        |s, base| {
-            let docs: Vec<Value> = types(s)
+        |s, scope| {
+            let docs: Vec<Value> = types(s, scope)
                 .iter()
-                .map(|rt| resource_type_doc(rt, base))
+                .map(|rt| resource_type_doc(rt, &scope.base_url))
                 .collect();
             let n = docs.len() as u64;
             Ok(serde_json::to_value(ListResponse::new(docs, n, 1)).unwrap_or_default())
@@ -83,11 +84,11 @@ pub async fn resource_type(
         state,
         integration,
         "GET /ResourceTypes/{id}",
-        move |s, base| {
-            types(s)
+        move |s, scope| {
+            types(s, scope)
                 .iter()
                 .find(|rt| rt.id.eq_ignore_ascii_case(&id))
-                .map(|rt| resource_type_doc(rt, base))
+                .map(|rt| resource_type_doc(rt, &scope.base_url))
                 .ok_or_else(|| ScimError::not_found(format!("no resource type '{id}'")))
         },
     )
@@ -99,11 +100,11 @@ pub async fn schemas(
     state: web::Data<AppState>,
     p: web::Path<String>,
 ) -> HttpResponse {
-    discovery(req, state, p.into_inner(), "GET /Schemas", |s, base| {
-        let rts = types(s);
+    discovery(req, state, p.into_inner(), "GET /Schemas", |s, scope| {
+        let rts = types(s, scope);
         let docs: Vec<Value> = all_schemas(&rts)
             .into_iter()
-            .map(|sc| schema_doc(sc, base))
+            .map(|sc| schema_doc(sc, &scope.base_url))
             .collect();
         let n = docs.len() as u64;
         Ok(serde_json::to_value(ListResponse::new(docs, n, 1)).unwrap_or_default())
@@ -122,12 +123,12 @@ pub async fn schema(
         state,
         integration,
         "GET /Schemas/{id}",
-        move |s, base| {
-            let rts = types(s);
+        move |s, scope| {
+            let rts = types(s, scope);
             all_schemas(&rts)
                 .into_iter()
                 .find(|sc| sc.id.eq_ignore_ascii_case(&id))
-                .map(|sc| schema_doc(sc, base))
+                .map(|sc| schema_doc(sc, &scope.base_url))
                 .ok_or_else(|| ScimError::not_found(format!("no schema '{id}'")))
         },
     )

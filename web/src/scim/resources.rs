@@ -176,7 +176,7 @@ pub async fn get(
         let search =
             SearchRequest::from_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
         let rt = match kind {
-            Kind::User => state.directory.user_type(),
+            Kind::User => &*scope.user_type,
             Kind::Group => state.directory.group_type(),
         };
         let projection = Projection::parse(

@@ -12,6 +12,7 @@ mod assets;
 mod audit;
 mod chart;
 mod error;
+mod extensions;
 mod form;
 pub mod guard;
 mod integrations;
@@ -65,6 +66,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     audit::configure(cfg);
     // Before `integrations`: `/t/{tid}/integrations/new` must not match `…/{iid}`.
     wizard::configure(cfg);
+    extensions::configure(cfg);
     integrations::configure(cfg);
     logs::configure(cfg);
 }

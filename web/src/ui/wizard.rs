@@ -382,6 +382,7 @@ async fn create_draft(
             policies: store::IntegrationPolicies::default(),
             mode: IntegrationMode::Live,
             status: IntegrationStatus::Draft,
+            extension_schemas: Vec::new(),
         })
         .await?;
     ctx.audit(
@@ -704,6 +705,8 @@ struct RolesPage {
     submit_label: &'static str,
     read_only: bool,
     title: String,
+    /// Custom attributes (extension schemas), below the mapping (`ui/extensions.rs`).
+    extensions: super::extensions::ExtensionsSection,
 }
 
 fn kind_str(k: RuleSourceKind) -> &'static str {
@@ -722,9 +725,23 @@ async fn roles_form(
     let ctx = Ctx::load(&req, &state).await?;
     let (tid, iid) = path.into_inner();
     let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::View).await?;
+    let section = super::extensions::ExtensionsSection::new(&ctx, &i);
+    roles_page(&ctx, &state, &tenant, &i, section, StatusCode::OK).await
+}
+
+/// The Roles page with the stored rules and the given extensions section (which may carry
+/// that form's error).
+pub(super) async fn roles_page(
+    ctx: &Ctx,
+    state: &AppState,
+    tenant: &store::Tenant,
+    i: &Integration,
+    extensions: super::extensions::ExtensionsSection,
+    status: StatusCode,
+) -> UiResult {
     let rows = ctx
         .store()
-        .list_role_rules(&iid)
+        .list_role_rules(&i.id)
         .await?
         .into_iter()
         .map(|r| RuleRow {
@@ -735,15 +752,16 @@ async fn roles_form(
         })
         .collect();
     render_roles(
-        &ctx,
-        &state,
-        &tenant,
-        &i,
+        ctx,
+        state,
+        tenant,
+        i,
         rows,
         i.default_role.clone().unwrap_or_default(),
         None,
         None,
-        StatusCode::OK,
+        status,
+        Some(extensions),
     )
     .await
 }
@@ -759,6 +777,7 @@ async fn render_roles(
     default_error: Option<String>,
     error: Option<String>,
     status: StatusCode,
+    extensions: Option<super::extensions::ExtensionsSection>,
 ) -> UiResult {
     let (roles, roles_error) = target_roles(state, ctx, i).await;
     let (stepper, tabs) = nav_for(tenant, i, 3, "roles");
@@ -783,12 +802,14 @@ async fn render_roles(
         },
         read_only: !ctx.viewer.can_edit_tenant(&tenant.id),
         title: connector_title(&i.connector_kind),
+        extensions: extensions.unwrap_or_else(|| super::extensions::ExtensionsSection::new(ctx, i)),
     })?;
     *res.status_mut() = status;
     Ok(res)
 }
 
-/// Reads the mapping table: rows in order, blank rows dropped, each parsed.
+/// Reads the mapping table: rows in order, blank rows dropped, each parsed against the
+/// integration's User type `users` (so filters may name its extension attributes).
 fn read_rules(
     form: &FormData,
     users: &scim_core::schema::ResourceType,
@@ -877,6 +898,7 @@ async fn save_roles(
             default_error,
             error,
             StatusCode::UNPROCESSABLE_ENTITY,
+            None,
         )
         .await;
     }

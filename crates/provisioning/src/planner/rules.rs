@@ -2,7 +2,7 @@
 //! matching. An invalid rule is refused when it is saved; the worker never meets one.
 
 use scim_core::ScimError;
-use scim_core::filter::{Filter, matches, parse_filter, validate_filter};
+use scim_core::filter::{Filter, matches, parse_filter, qualify_short_names, validate_filter};
 use scim_core::schema::ResourceType;
 use serde_json::{Map, Value};
 
@@ -44,7 +44,8 @@ impl RoleRule {
             "app_role" => Source::AppRole(value.to_string()),
             "group" => Source::Group(value.to_string()),
             "filter" => {
-                let f = parse_filter(value)?;
+                // `department eq "Sales"`: a name only one extension has means that one.
+                let f = qualify_short_names(parse_filter(value)?, users);
                 validate_filter(&f, users)?;
                 Source::Filter(f)
             }
@@ -189,6 +190,11 @@ mod tests {
         let r = RoleRule::parse_line("group:Sales Managers=Manager", &rt).unwrap();
         assert!(r.maps_group("sales managers"));
         assert!(RoleRule::parse("filter", "shoeSize eq 1", "X", &rt).is_err());
+        // Short names of the enterprise extension resolve.
+        let r = RoleRule::parse("filter", r#"department eq "Sales""#, "X", &rt).unwrap();
+        let u = user(json!({"userName": "a",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Sales"}}));
+        assert!(r.matches(&u, &[], &rt), "{r:?}");
         assert!(RoleRule::parse("nope", "x", "X", &rt).is_err());
         assert!(RoleRule::parse("group", " ", "X", &rt).is_err());
         assert!(RoleRule::parse("group", "G", " ", &rt).is_err());

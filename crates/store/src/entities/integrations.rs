@@ -28,6 +28,10 @@ pub struct Model {
     pub status: IntegrationStatus,
     pub created_at: i64,
     pub updated_at: i64,
+    /// JSON array of SCIM schema resources: the integration's User extensions (migration
+    /// 000011); validated before it is written.
+    #[sea_orm(column_type = "Text")]
+    pub extension_schemas: String,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -39,6 +39,9 @@ pub struct TokenAuth {
     pub integration_id: String,
     /// The integration's tenant.
     pub tenant_id: String,
+    /// The integration's User extension schemas, so the SCIM layer can build (and cache with
+    /// the token) the integration's User type without another query.
+    pub extension_schemas: Vec<scim_core::schema::Schema>,
 }
 
 /// A token as listed in the UI (no secret).
@@ -126,6 +129,9 @@ impl Store {
             token_id: token.id,
             integration_id: integration.id,
             tenant_id: integration.tenant_id,
+            extension_schemas: super::integrations::decode_extension_schemas(
+                &integration.extension_schemas,
+            )?,
         }))
     }
 

@@ -31,6 +31,7 @@ pub fn new_integration(tenant_id: &str, name: &str) -> NewIntegration {
         policies: store::IntegrationPolicies::default(),
         mode: IntegrationMode::Live,
         status: IntegrationStatus::Draft,
+        extension_schemas: Vec::new(),
     }
 }
 

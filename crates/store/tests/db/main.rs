@@ -6,6 +6,8 @@ mod audit_events;
 #[cfg(test)]
 mod common;
 #[cfg(test)]
+mod extension_schemas;
+#[cfg(test)]
 mod filters;
 #[cfg(test)]
 mod groups;
