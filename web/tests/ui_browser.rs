@@ -708,3 +708,123 @@ async fn a_failed_create_is_found_traced_and_retried_in_a_browser() {
     shot(&c, "44-user-view").await;
     c.close().await.unwrap();
 }
+
+/// The deletion guard in the browser: an Entra scoping mistake is held with a red banner that
+/// lists who would lose access; Discard keeps the accounts, Approve removes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deletion_guard_is_approved_or_discarded_in_a_browser() {
+    use common::target::{eventually, exists, post_user, wait_idle};
+    let fake = FakeActiveCampaign::start(
+        FakeConfig::default().account(AccountConfig::new("acme", AC_KEY).groups(["User"])),
+    )
+    .await;
+    let s = TestServer::start(Backend::Sqlite).await.unwrap();
+    let (ok, out, err) = s.cli_stdin(
+        &[
+            "admin",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--role",
+            "platform-admin",
+        ],
+        PASSWORD,
+    );
+    assert!(ok, "{out}{err}");
+    let base_url = format!("base_url={}", fake.base_url());
+    let key = format!("api_key={AC_KEY}");
+    let ep = s.endpoint_with(
+        "Acme",
+        &[
+            "--setting",
+            &base_url,
+            "--secret",
+            &key,
+            "--default-role",
+            "User",
+            "--deprovision",
+            "delete",
+            "--delete-guard",
+            "1,10%",
+        ],
+    );
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(post_user(&s, &ep, &format!("guard{i}@contoso.com"), None).await);
+    }
+    eventually(&fake, 60, "6 users", |a| {
+        (0..6).all(|i| exists(a, &format!("guard{i}@contoso.com")))
+    })
+    .await;
+    let held_after = |from: usize, to: usize| {
+        let (s, ep, ids) = (&s, &ep, &ids);
+        async move {
+            for id in &ids[from..to] {
+                assert_eq!(
+                    s.call(ep, "DELETE", &format!("/Users/{id}"), None)
+                        .await
+                        .status,
+                    204
+                );
+            }
+            wait_idle(s, ep).await;
+            tokio::time::sleep(Duration::from_millis(1500)).await; // the 1 s settle window
+            wait_idle(s, ep).await;
+        }
+    };
+    held_after(0, 4).await;
+
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    let base = s.base.clone();
+    sign_in(&c, &base, "ops@example.com").await;
+    let overview = format!("{base}/t/{}/integrations/{}", ep.tenant, ep.id);
+    c.goto(&overview).await.unwrap();
+    let banner = text_of(&c, "#guard-banner").await;
+    assert!(banner.contains("4 users would lose access"), "{banner}");
+    for i in 0..4 {
+        assert!(
+            banner.contains(&format!("guard{i}@contoso.com")),
+            "{banner}"
+        );
+    }
+    shot(&c, "guard-01-held").await;
+    click(&c, "#guard-discard").await;
+    wait_text(&c, "4 held removals discarded").await;
+    assert!(
+        c.find(Locator::Css("#guard-banner")).await.is_err(),
+        "the banner is gone"
+    );
+    shot(&c, "guard-02-discarded").await;
+    wait_idle(&s, &ep).await;
+    let snap = fake.account_state("acme").unwrap();
+    assert!(
+        (0..6).all(|i| exists(&snap, &format!("guard{i}@contoso.com"))),
+        "kept"
+    );
+
+    // The next mistake: held again, and this time approved.
+    held_after(4, 6).await;
+    c.goto(&overview).await.unwrap();
+    let banner = text_of(&c, "#guard-banner").await;
+    assert!(banner.contains("2 users would lose access"), "{banner}");
+    click(&c, "#guard-approve").await;
+    wait_text(&c, "2 held removals approved").await;
+    shot(&c, "guard-03-approved").await;
+    eventually(&fake, 30, "the approved two are deleted", |a| {
+        !exists(a, "guard4@contoso.com")
+            && !exists(a, "guard5@contoso.com")
+            && exists(a, "guard0@contoso.com")
+    })
+    .await;
+    // The decisions are in the audit log.
+    let st = s.store().await;
+    let audit = st.list_audit(Some(&ep.tenant), 50, None).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    assert!(
+        actions.contains(&"integration.guard.discard")
+            && actions.contains(&"integration.guard.approve"),
+        "{actions:?}"
+    );
+    c.close().await.unwrap();
+}

@@ -289,7 +289,15 @@ struct OverviewPage {
     chart: super::chart::Chart,
     warnings: Vec<String>,
     /// Removals the deletion guard holds for an admin's decision.
-    held: Vec<provisioning::guard::HeldUser>,
+    held: Vec<HeldRow>,
+}
+
+/// One held removal on the overview: who, what, and their history in the log (the user may
+/// be deleted in the identity provider already, so not their user page).
+struct HeldRow {
+    user_name: String,
+    action: String,
+    href: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -371,7 +379,19 @@ async fn overview(
         policy: super::wizard::describe_policy(&integration.deprovision_policy),
         chart,
         warnings,
-        held: provisioning::guard::show(ctx.store(), &iid).await?.users,
+        held: provisioning::guard::show(ctx.store(), &iid)
+            .await?
+            .users
+            .into_iter()
+            .map(|u| HeldRow {
+                href: format!(
+                    "/t/{tid}/log?integration={iid}&user={}",
+                    urlencoding::encode(&u.user_name)
+                ),
+                user_name: u.user_name,
+                action: u.action,
+            })
+            .collect(),
         can_edit: ctx.viewer.can_edit_tenant(&tid),
         integration,
     };
