@@ -616,39 +616,3 @@ async fn failed_job_is_kept_and_retried(s: TestServer) {
     .await;
     wait_idle(&s, &ep).await;
 }
-
-/// Measures (does not assert) how close converging 1,000 new users comes to the rate-limit
-/// floor (one request per 210 ms). Run: `cargo nextest run -p scimbridge --test provisioning
-/// --run-ignored only converge_1000`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement of several minutes, not a test"]
-async fn converge_1000_users_against_the_floor() {
-    let s = TestServer::start(common::Backend::Sqlite).await.unwrap();
-    let f = fake().await;
-    let ep = integration(&s, &f, &[]);
-    let server = std::sync::Arc::new(s);
-    let started = Instant::now();
-    let mut set = tokio::task::JoinSet::new();
-    for i in 0..1000 {
-        let (srv, ep) = (server.clone(), ep.clone());
-        set.spawn(async move { post_user(&srv, &ep, &format!("k{i:04}@contoso.com"), None).await });
-        if set.len() >= 32 {
-            set.join_next().await.unwrap().unwrap();
-        }
-    }
-    while let Some(r) = set.join_next().await {
-        r.unwrap();
-    }
-    eventually(&f, 600, "1000 users", |a| {
-        a.users.iter().filter(|u| u.email.starts_with('k')).count() == 1000
-    })
-    .await;
-    let secs = started.elapsed().as_secs_f64();
-    let requests = f.request_log().len();
-    let floor = requests as f64 * 0.210;
-    eprintln!(
-        "converged 1000 users in {secs:.1} s; {requests} requests; floor {floor:.1} s; ratio {:.3}; max/s {}",
-        secs / floor,
-        f.max_requests_in_any_second("acme")
-    );
-}
