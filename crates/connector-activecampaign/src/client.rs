@@ -177,6 +177,20 @@ impl ActiveCampaign {
         Ok(to_target(u, roles))
     }
 
+    /// `PUT /users/{id}` with `fields` in the `user` envelope, the answer not needed.
+    async fn put_user(&self, id: &str, fields: Value, what: &str) -> Result<()> {
+        let _: Value = self
+            .call(
+                Method::PUT,
+                &["users", id],
+                &[],
+                Some(json!({"user": fields})),
+                what,
+            )
+            .await?;
+        Ok(())
+    }
+
     /// A long random password; tenants sign in by SSO, so nobody needs to know it.
     fn random_password() -> String {
         let mut bytes = [0u8; 24];
@@ -355,16 +369,7 @@ impl Connector for ActiveCampaign {
     async fn set_roles(&self, id: &str, roles: &[String]) -> Result<()> {
         let what = format!("set permission group of user {id}");
         let group = single_role(roles, &what)?;
-        let _: Value = self
-            .call(
-                Method::PUT,
-                &["users", id],
-                &[],
-                Some(json!({"user": {"group": group}})),
-                &what,
-            )
-            .await?;
-        Ok(())
+        self.put_user(id, json!({"group": group}), &what).await
     }
 
     async fn rotate_password(&self, id: &str, roles: &[String]) -> Result<()> {
@@ -373,16 +378,8 @@ impl Connector for ActiveCampaign {
         let what = format!("scramble the password of user {id}");
         // `group` rides along: a PUT without it was answered 422 (§1.4, recorded conflict).
         let group = single_role(roles, &what)?;
-        let _: Value = self
-            .call(
-                Method::PUT,
-                &["users", id],
-                &[],
-                Some(json!({"user": {"group": group, "password": Self::random_password()}})),
-                &what,
-            )
-            .await?;
-        Ok(())
+        let fields = json!({"group": group, "password": Self::random_password()});
+        self.put_user(id, fields, &what).await
     }
 
     async fn delete_user(&self, id: &str) -> Result<()> {
