@@ -551,15 +551,24 @@ struct UsersQuery {
 }
 
 fn target_badge(link: Option<&store::outbox::TargetLink>) -> (&'static str, String) {
+    use provisioning::planner::AccountState;
     match link {
         None => ("neutral", "not synced yet".into()),
         Some(l) if l.last_error.is_some() => ("error", "failed".into()),
-        Some(l) => match l.last_result.as_deref() {
-            Some("dry_run") => ("neutral", "dry run".into()),
-            Some("deleted") => ("neutral", "deleted".into()),
-            Some(r) => ("success", r.replace('_', " ")),
-            None => ("success", "linked".into()),
-        },
+        Some(l) if l.last_result.as_deref() == Some("dry_run") => ("neutral", "dry run".into()),
+        Some(l) => {
+            // What we know of the account, so a deprovisioned user never looks healthy.
+            let known = provisioning::inputs::known_from_link(Some(l));
+            let roles = known.roles.join(", ");
+            match known.state {
+                AccountState::Active if roles.is_empty() => ("success", "active".into()),
+                AccountState::Active => ("success", format!("active · {roles}")),
+                AccountState::Deprovisioned => ("warning", format!("no access · {roles}")),
+                AccountState::Deactivated => ("warning", "deactivated".into()),
+                AccountState::Deleted => ("neutral", "deleted".into()),
+                AccountState::Absent => ("neutral", "no account".into()),
+            }
+        }
     }
 }
 
