@@ -283,8 +283,10 @@ struct OverviewPage {
     last_inbound: Option<When>,
     last_target_ok: Option<When>,
     default_role: String,
-    rules: usize,
-    policy: String,
+    /// Each rule in words, highest priority first.
+    rules: Vec<String>,
+    /// Each policy in words: (what, choice).
+    policies: Vec<(&'static str, String)>,
     can_edit: bool,
     chart: super::chart::Chart,
     warnings: Vec<String>,
@@ -353,6 +355,7 @@ async fn overview(
         .filter(|j| matches!(j.state, JobState::Pending | JobState::Running))
         .count();
     let failed = jobs.iter().filter(|j| j.state == JobState::Failed).count();
+    let (rules, policies, _) = super::wizard::review_of(&ctx, &integration).await?;
     let frame = integration_frame(&ctx, &tenant, &integration, "").await?;
     let page = OverviewPage {
         frame,
@@ -375,8 +378,8 @@ async fn overview(
         .await?
         .map(|e| When::from_ms(e.at)),
         default_role: integration.default_role.clone().unwrap_or_default(),
-        rules: ctx.store().list_role_rules(&iid).await?.len(),
-        policy: super::wizard::describe_policy(&integration.deprovision_policy),
+        rules,
+        policies,
         chart,
         warnings,
         held: provisioning::guard::show(ctx.store(), &iid)

@@ -1305,8 +1305,10 @@ struct ActivatePage {
     integration: Integration,
     connector: String,
     default_role: String,
-    rules: usize,
-    policy: String,
+    /// Each rule in words, highest priority first.
+    rules: Vec<String>,
+    /// Each policy in words: (what, choice).
+    policies: Vec<(&'static str, String)>,
     mode: &'static str,
     action: String,
     /// After activation: the token, shown once.
@@ -1337,11 +1339,7 @@ async fn render_activate(
     i: Integration,
     token: Option<String>,
 ) -> UiResult {
-    let rules = ctx.store().list_role_rules(&i.id).await?.len();
-    let mut problems = Vec::new();
-    if i.default_role.is_none() {
-        problems.push("No default role yet: complete step 3, Roles.".to_string());
-    }
+    let (rules, policies, problems) = review_of(ctx, &i).await?;
     let frame = if token.is_some() {
         ctx.frame(
             "Integration activated",
@@ -1360,7 +1358,7 @@ async fn render_activate(
         connector: connector_title(&i.connector_kind),
         default_role: i.default_role.clone().unwrap_or_default(),
         rules,
-        policy: describe_policy(&i.deprovision_policy),
+        policies,
         mode: if i.mode == IntegrationMode::Live {
             "Live"
         } else {
@@ -1373,6 +1371,66 @@ async fn render_activate(
         problems,
         integration: i,
     })
+}
+
+/// The rules and policies in words, and what stops activation (one check for the review page
+/// and the activate action).
+pub async fn review_of(
+    ctx: &Ctx,
+    i: &Integration,
+) -> Result<(Vec<String>, Vec<(&'static str, String)>, Vec<String>), UiError> {
+    let mut problems = Vec::new();
+    let (rules, policy) = match provisioning::inputs::load_rules(ctx.store(), i).await {
+        Ok(r) => (
+            r.rules
+                .iter()
+                .map(|rule| format!("{} → {}", rule.describe(), rule.target_role))
+                .collect::<Vec<_>>(),
+            Some(r.policy),
+        ),
+        Err(e) => {
+            problems.push(format!("The saved rules or policies are not valid: {e}"));
+            (Vec::new(), None)
+        }
+    };
+    let mut policies = Vec::new();
+    if let Some(p) = &policy {
+        if let Err(e) = p.validate(&descriptor(&i.connector_kind)?.capabilities) {
+            problems.push(format!("Policy: {e}."));
+        }
+        if rules.is_empty() && p.default_role.is_none() {
+            problems.push(
+                "No rule and no default role: nobody would get an account. Complete step 3, Roles."
+                    .into(),
+            );
+        }
+        policies = vec![
+            ("When a user is deactivated", describe_policy(&p.deprovision.to_string())),
+            (
+                "When no rule matches",
+                match p.unmatched() {
+                    provisioning::planner::Unmatched::Default => "give the default role".into(),
+                    provisioning::planner::Unmatched::Deprovision => {
+                        format!("remove access ({})", p.deprovision.removal().describe())
+                    }
+                    provisioning::planner::Unmatched::Keep => "keep the role they have".into(),
+                },
+            ),
+            (
+                "An account exists",
+                match p.lifecycle {
+                    provisioning::planner::Lifecycle::Assignment => {
+                        "while the user is assigned".into()
+                    }
+                    provisioning::planner::Lifecycle::Groups => {
+                        "only while the user is in a mapped group".into()
+                    }
+                },
+            ),
+            ("Deletion guard", p.guard.describe()),
+        ];
+    }
+    Ok((rules, policies, problems))
 }
 
 async fn activate(
@@ -1393,10 +1451,10 @@ async fn activate(
             )),
         );
     }
-    if i.default_role.is_none() {
+    if let Some(problem) = review_of(&ctx, &i).await?.2.into_iter().next() {
         return ctx.redirect(
             &format!("/t/{tid}/integrations/{iid}/roles"),
-            Some(Flash::error("Choose a default role before activating.")),
+            Some(Flash::error(problem)),
         );
     }
     let now = store::now_ms();
