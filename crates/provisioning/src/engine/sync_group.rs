@@ -146,9 +146,12 @@ impl Worker {
         Ok(())
     }
 
-    /// The target id of the group pushed for the IdP group `name`; with `create`, the group
-    /// is created in the target first when it is not there yet (a user job may run before
-    /// its group's job).
+    /// The target id of the group pushed for the IdP group `name`. The IdP group is found by
+    /// name, its pushed group by the IdP group's id (so a user job that runs before its
+    /// group's rename job renames the pushed group instead of creating a second one); with
+    /// `create`, a group not pushed yet is created first (a user job may run before its
+    /// group's job). A name no IdP group has any more is looked up among the pushed groups
+    /// by the name they were pushed with.
     pub(crate) async fn target_group(
         &self,
         calls: &Calls<'_>,
@@ -156,21 +159,38 @@ impl Worker {
         create: bool,
     ) -> Result<Option<String>, JobError> {
         let integration = &calls.job.integration_id;
-        let links = self.store.list_group_links(integration).await?;
-        if let Some(l) = links.iter().find(|l| l.name.eq_ignore_ascii_case(name)) {
-            return Ok(Some(l.target_id.clone()));
-        }
-        if !create {
-            return Ok(None);
-        }
         let groups = store::scim::list_groups_unpaged(self.store.db(), integration, None).await?;
         let Some(g) = groups
             .into_iter()
             .find(|g| g.display_name.eq_ignore_ascii_case(name))
         else {
-            return Ok(None);
+            let links = self.store.list_group_links(integration).await?;
+            return Ok(links
+                .into_iter()
+                .find(|l| l.name.eq_ignore_ascii_case(name))
+                .map(|l| l.target_id));
         };
         let c = calls.connector()?;
+        let now = self.now_ms();
+        if let Some(l) = self.store.get_group_link(integration, &g.id).await? {
+            if l.name != g.display_name {
+                calls
+                    .run(
+                        "rename_group",
+                        json!({"group": g.display_name, "target_id": l.target_id}),
+                        false,
+                        c.rename_group(&l.target_id, &g.display_name),
+                    )
+                    .await?;
+                self.store
+                    .upsert_group_link(integration, &g.id, &l.target_id, &g.display_name, now)
+                    .await?;
+            }
+            return Ok(Some(l.target_id));
+        }
+        if !create {
+            return Ok(None);
+        }
         let created = calls
             .run(
                 "create_group",
@@ -180,13 +200,7 @@ impl Worker {
             )
             .await?;
         self.store
-            .upsert_group_link(
-                integration,
-                &g.id,
-                &created.id,
-                &g.display_name,
-                self.now_ms(),
-            )
+            .upsert_group_link(integration, &g.id, &created.id, &g.display_name, now)
             .await?;
         Ok(Some(created.id))
     }
