@@ -257,6 +257,16 @@ async fn enforcement_throttling_and_cli_reset(s: TestServer) {
         429
     );
 
+    // The lock holds inside an existing session too: no code guessing through the account page.
+    let regen = ta
+        .post(
+            "/account/totp",
+            "/account/totp/recovery",
+            &[("code", &code(&secret, 1))],
+        )
+        .await;
+    assert_eq!(regen.status, 403, "{}", regen.body);
+
     // The CLI escape hatch removes the second factor.
     let out = s.cli(&["admin", "reset-totp", "--email", "TA@example.com"]);
     assert_eq!(out["totp_reset"], true);

@@ -431,6 +431,24 @@ async fn enable(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) 
     ctx.render(&page)
 }
 
+/// Guesses in a signed-in session count toward the same throttle as sign-ins, so a stolen
+/// session cannot try codes (or the password, to disable TOTP) without limit.
+fn throttled(ctx: &Ctx) -> Result<[String; 1], UiError> {
+    let keys = [format!("email:{}", ctx.viewer.email)];
+    if ctx
+        .state
+        .ui
+        .throttle
+        .locked_for(&keys, now_secs())
+        .is_some()
+    {
+        return Err(UiError::Forbidden(
+            "Too many failed attempts. Try again in 15 minutes.".into(),
+        ));
+    }
+    Ok(keys)
+}
+
 /// Re-checks the viewer's identity for a change: a current TOTP code (or a recovery code).
 async fn second_factor_ok(ctx: &Ctx, code: &str) -> Result<bool, UiError> {
     if otp::is_recovery_code(code) {
@@ -449,6 +467,7 @@ async fn second_factor_ok(ctx: &Ctx, code: &str) -> Result<bool, UiError> {
 async fn disable(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> UiResult {
     let form = FormData::from_bytes(&body);
     let ctx = Ctx::load_post(&req, &state, &form).await?;
+    let keys = throttled(&ctx)?;
     let user = ctx
         .store()
         .get_staff_user(&ctx.viewer.id)
@@ -461,6 +480,7 @@ async fn disable(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes)
     .await?;
     let ok = password_ok && second_factor_ok(&ctx, &form.text("code")).await?;
     if !ok {
+        ctx.state.ui.throttle.fail(&keys, now_secs());
         let mut page = AccountPage::new(&ctx).await?;
         page.error = Some("The password or the code is not correct.".into());
         return with_status(ctx.render(&page), StatusCode::UNPROCESSABLE_ENTITY);
@@ -488,7 +508,9 @@ async fn regenerate(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
     if !ctx.store().totp_enabled(&ctx.viewer.id).await? {
         return ctx.redirect(ENROL_PATH, None);
     }
+    let keys = throttled(&ctx)?;
     if !check_code(&ctx.state, &ctx.viewer.id, &form.text("code"), now_secs()).await? {
+        ctx.state.ui.throttle.fail(&keys, now_secs());
         let mut page = AccountPage::new(&ctx).await?;
         page.error = Some("That code is not correct, or was used already.".into());
         return with_status(ctx.render(&page), StatusCode::UNPROCESSABLE_ENTITY);
