@@ -125,6 +125,12 @@ pub enum AdminCommand {
         #[arg(long)]
         tenant: Option<String>,
     },
+    /// Remove a staff member's TOTP second factor and recovery codes (a locked-out admin);
+    /// they enrol again at their next sign-in where TOTP is required.
+    ResetTotp {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -310,6 +316,28 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
                 })
                 .await?;
             print(json!({"id": user.id, "email": user.email, "role": role_name, "tenant": tenant}));
+        }
+        Command::Admin {
+            command: AdminCommand::ResetTotp { email },
+        } => {
+            let user = store
+                .find_staff_by_email(email.trim())
+                .await?
+                .ok_or_else(|| CliError::Invalid(format!("no staff account {}", email.trim())))?;
+            let was_enabled = store.delete_totp(&user.id).await?;
+            store
+                .record_audit(store::NewAudit {
+                    at: now,
+                    tenant_id: user.tenant_id.clone(),
+                    actor_id: None,
+                    actor_email: "cli".into(),
+                    action: "staff.totp_reset".into(),
+                    target_kind: "staff_user".into(),
+                    target_id: Some(user.id.clone()),
+                    detail: None,
+                })
+                .await?;
+            print(json!({"id": user.id, "email": user.email, "totp_reset": was_enabled}));
         }
         Command::Integration {
             command:

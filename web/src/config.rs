@@ -34,6 +34,8 @@ pub struct Config {
     /// Seconds a planned removal waits before the deletion guard counts it (so a burst shows
     /// its size before the first account goes).
     pub guard_settle_secs: u64,
+    /// Every staff member must sign in with a TOTP second factor (`SCIMBRIDGE_REQUIRE_TOTP`).
+    pub require_totp: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -53,6 +55,7 @@ impl std::fmt::Debug for Config {
             .field("event_retention_days", &self.event_retention_days)
             .field("prune_interval_secs", &self.prune_interval_secs)
             .field("guard_settle_secs", &self.guard_settle_secs)
+            .field("require_totp", &self.require_totp)
             .finish()
     }
 }
@@ -72,6 +75,7 @@ impl Default for Config {
             event_retention_days: 30,
             prune_interval_secs: 3600,
             guard_settle_secs: 30,
+            require_totp: false,
         }
     }
 }
@@ -109,6 +113,7 @@ impl Config {
             "event_retention_days",
             "prune_interval_secs",
             "guard_settle_secs",
+            "require_totp",
         ]));
         let mut cfg: Config = fig
             .extract()

@@ -9,6 +9,7 @@ pub mod events;
 pub mod ops;
 pub mod password;
 pub mod scim;
+pub mod totp;
 pub mod ui;
 
 /// The version shown in asset URLs (cache busting) and `--version`.

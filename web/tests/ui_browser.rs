@@ -828,3 +828,105 @@ async fn the_deletion_guard_is_approved_or_discarded_in_a_browser() {
     );
     c.close().await.unwrap();
 }
+
+/// Staff TOTP in the browser: enrol from the account menu (QR code and secret on the page),
+/// confirm with a code computed here, see the recovery codes once, then sign out and sign in
+/// again with the password and a code — and once more with a recovery code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn totp_enrolment_and_sign_in_in_a_browser() {
+    let s = TestServer::start(Backend::Sqlite).await.unwrap();
+    let (ok, out, err) = s.cli_stdin(
+        &[
+            "admin",
+            "create",
+            "--email",
+            "admin@example.com",
+            "--role",
+            "platform-admin",
+        ],
+        PASSWORD,
+    );
+    assert!(ok, "{out} {err}");
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    let base = s.base.clone();
+    let code_at = |secret: &[u8], steps: i64| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        scimbridge::totp::code_at(secret, (now + 30 * steps) as u64).unwrap()
+    };
+
+    sign_in(&c, &base, "admin@example.com").await;
+    click(&c, "#nav-totp").await;
+    wait_for(&c, "#totp-qr").await;
+    let qr = wait_for(&c, "#totp-qr")
+        .await
+        .attr("src")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(qr.starts_with("data:image/svg+xml;base64,"), "{qr}");
+    // The QR code is drawn: the image has its size (a broken data URI would not).
+    let width = c
+        .execute(
+            "return document.getElementById('totp-qr').naturalWidth",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(width.as_u64().unwrap_or(0) > 0, "QR image did not load");
+    shot(&c, "50-totp-enrol").await;
+    let secret = scimbridge::totp::secret_from_base32(&text_of(&c, "#totp-secret").await).unwrap();
+    fill(&c, "#code", &code_at(&secret, 0)).await;
+    click(
+        &c,
+        "form[action='/account/totp/enable'] button[type=submit]",
+    )
+    .await;
+    wait_for(&c, ".recovery-code").await;
+    let codes: Vec<String> = {
+        let mut v = vec![];
+        for e in c.find_all(Locator::Css(".recovery-code")).await.unwrap() {
+            v.push(e.text().await.unwrap());
+        }
+        v
+    };
+    assert_eq!(codes.len(), 10);
+    shot(&c, "51-totp-recovery-codes").await;
+
+    // Sign out, sign in: the password leads to the code step, the code to the console.
+    sign_out(&c, &base).await;
+    fill(&c, "#email", "admin@example.com").await;
+    fill(&c, "#password", PASSWORD).await;
+    click(&c, "form[action='/login'] button[type=submit]").await;
+    wait_for(&c, "form[action='/login/totp'] #code").await;
+    shot(&c, "52-totp-sign-in-step").await;
+    fill(&c, "#code", &code_at(&secret, 1)).await;
+    click(&c, "form[action='/login/totp'] button[type=submit]").await;
+    wait_for(&c, ".topbar").await;
+    c.goto(&format!("{base}/account/totp")).await.unwrap();
+    assert!(
+        text_of(&c, "#totp-on")
+            .await
+            .contains("10 unused recovery codes")
+    );
+
+    // A recovery code works once.
+    sign_out(&c, &base).await;
+    fill(&c, "#email", "admin@example.com").await;
+    fill(&c, "#password", PASSWORD).await;
+    click(&c, "form[action='/login'] button[type=submit]").await;
+    fill(&c, "#code", &codes[3]).await;
+    click(&c, "form[action='/login/totp'] button[type=submit]").await;
+    wait_for(&c, ".topbar").await;
+    c.goto(&format!("{base}/account/totp")).await.unwrap();
+    assert!(
+        text_of(&c, "#totp-on")
+            .await
+            .contains("9 unused recovery codes")
+    );
+    shot(&c, "53-totp-on").await;
+    c.close().await.unwrap();
+}

@@ -49,6 +49,7 @@ pub use queries::role_rules::{NewRoleRule, RoleRule};
 pub use queries::staff::{NewStaffUser, StaffUser};
 pub use queries::tenants::Tenant;
 pub use queries::tokens::{IssuedToken, TokenAuth, TokenInfo};
+pub use queries::totp::{PLATFORM_SCOPE, TotpSecret};
 pub use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
 pub use types::{
     Direction, IntegrationMode, IntegrationStatus, JobState, MemberType, RuleSourceKind, StaffRole,

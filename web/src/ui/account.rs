@@ -110,7 +110,7 @@ fn login_page(
 }
 
 /// The pre-session nonce: the request's, or a new one.
-fn login_nonce(req: &HttpRequest) -> String {
+pub(super) fn login_nonce(req: &HttpRequest) -> String {
     req.cookie(LOGIN_CSRF_COOKIE)
         .map(|c| c.value().to_string())
         .filter(|v| v.len() >= 16 && v.len() <= 64)
@@ -118,7 +118,11 @@ fn login_nonce(req: &HttpRequest) -> String {
 }
 
 /// Checks a pre-session form's CSRF token against the nonce cookie.
-fn check_login_csrf(req: &HttpRequest, state: &AppState, form: &FormData) -> Result<(), UiError> {
+pub(super) fn check_login_csrf(
+    req: &HttpRequest,
+    state: &AppState,
+    form: &FormData,
+) -> Result<(), UiError> {
     let nonce = req
         .cookie(LOGIN_CSRF_COOKIE)
         .map(|c| c.value().to_string())
@@ -153,7 +157,7 @@ fn dummy_hash() -> &'static str {
     HASH.get_or_init(|| crate::password::hash("not-a-real-password").unwrap_or_default())
 }
 
-fn client_ip(req: &HttpRequest) -> String {
+pub(super) fn client_ip(req: &HttpRequest) -> String {
     req.peer_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_else(|| "unknown".into())
@@ -213,6 +217,18 @@ async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
             );
         }
     };
+    if state.store().totp_enabled(&user.id).await? {
+        // The password is right; the session waits for the second factor. The failure count
+        // is not reset here, so re-entering the password buys no new code guesses.
+        let mut res = HttpResponse::SeeOther()
+            .insert_header((
+                header::LOCATION,
+                format!("/login/totp?next={}", urlencoding::encode(&next)),
+            ))
+            .finish();
+        let _ = res.add_cookie(&state.ui.pending.cookie(&user, now)?);
+        return Ok(res);
+    }
     state.ui.throttle.succeed(&keys[0]);
     state
         .store()

@@ -11,6 +11,9 @@ pub enum UiError {
     /// Not signed in (or the session ended): go to the sign-in page, then back to `0`.
     #[error("sign in required")]
     SignIn(String),
+    /// Go to this local path first (staff who must enrol in TOTP).
+    #[error("redirect")]
+    Redirect(String),
     /// Not there, or not the viewer's to see.
     #[error("not found")]
     NotFound,
@@ -48,7 +51,7 @@ struct ErrorPage<'a> {
 impl ResponseError for UiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            UiError::SignIn(_) => StatusCode::SEE_OTHER,
+            UiError::SignIn(_) | UiError::Redirect(_) => StatusCode::SEE_OTHER,
             UiError::NotFound => StatusCode::NOT_FOUND,
             UiError::Forbidden(_) | UiError::Csrf => StatusCode::FORBIDDEN,
             UiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -62,6 +65,11 @@ impl ResponseError for UiError {
                 let to = format!("/login?next={}", urlencoding::encode(next));
                 return HttpResponse::SeeOther()
                     .insert_header((header::LOCATION, to))
+                    .finish();
+            }
+            UiError::Redirect(to) => {
+                return HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, to.as_str()))
                     .finish();
             }
             UiError::NotFound => (

@@ -18,6 +18,7 @@ pub mod guard;
 mod integrations;
 mod logs;
 pub mod session;
+mod totp;
 mod view;
 mod wizard;
 
@@ -41,6 +42,8 @@ pub struct UiState {
     pub keys: SessionKeys,
     pub throttle: guard::LoginThrottle,
     pub setup: guard::SetupGate,
+    /// Signs the pending cookie between the password and the TOTP code.
+    pub pending: totp::PendingKeys,
 }
 
 impl UiState {
@@ -54,6 +57,10 @@ impl UiState {
             ),
             throttle: guard::LoginThrottle::default(),
             setup: guard::SetupGate::default(),
+            pending: totp::PendingKeys::new(
+                master_key.derive("ui-totp-pending"),
+                public_url.starts_with("https://"),
+            ),
         })
     }
 }
@@ -62,6 +69,7 @@ impl UiState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     assets::configure(cfg);
     account::configure(cfg);
+    totp::configure(cfg);
     admin::configure(cfg);
     audit::configure(cfg);
     // Before `integrations`: `/t/{tid}/integrations/new` must not match `…/{iid}`.
@@ -105,6 +113,12 @@ impl Ctx {
             .filter(|u| !u.disabled)
             .filter(|u| session::password_fingerprint(&u.password_hash) == claims.pwv)
             .ok_or_else(sign_in)?;
+        // Staff who must use TOTP and have none can do nothing but enrol.
+        if let Some(to) =
+            totp::enrolment_redirect(state, req.path(), &user.id, user.tenant_id.as_deref()).await?
+        {
+            return Err(UiError::Redirect(to));
+        }
         let renewed = if SessionKeys::wants_renewal(&claims, now) {
             Some(
                 ui.keys

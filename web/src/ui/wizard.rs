@@ -1405,7 +1405,10 @@ pub async fn review_of(
             );
         }
         policies = vec![
-            ("When a user is deactivated", describe_policy(&p.deprovision.to_string())),
+            (
+                "When a user is deactivated",
+                describe_policy(&p.deprovision.to_string()),
+            ),
             (
                 "When no rule matches",
                 match p.unmatched() {

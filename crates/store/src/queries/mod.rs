@@ -10,3 +10,4 @@ pub mod role_rules;
 pub mod staff;
 pub mod tenants;
 pub mod tokens;
+pub mod totp;

@@ -30,6 +30,8 @@ mod staff_tenants;
 #[cfg(test)]
 mod tokens;
 #[cfg(test)]
+mod totp;
+#[cfg(test)]
 mod users;
 #[cfg(test)]
 mod writer;

@@ -299,3 +299,55 @@ async fn migration_10_adds_policies_and_the_guard_tables_and_reverts() {
         assert_eq!(again.policies, store::IntegrationPolicies::default());
     }
 }
+
+/// Migration 000013: the staff TOTP tables; `down` drops them (and the secrets with them), `up`
+/// brings them back empty.
+#[tokio::test]
+async fn migration_13_adds_the_totp_tables_and_reverts() {
+    use migration::Migrator;
+    use migration::sea_orm_migration::MigratorTrait;
+    for db in test_stores().await {
+        let s = &db.store;
+        let staff = s
+            .create_staff_user(store::NewStaffUser {
+                email: "ops@example.com".into(),
+                password_hash: "h".into(),
+                role: store::StaffRole::PlatformAdmin,
+                tenant_id: None,
+            })
+            .await
+            .unwrap();
+        s.begin_totp_enrolment(&staff.id, b"0123456789abcdefghij", 1)
+            .await
+            .unwrap();
+        assert!(
+            s.confirm_totp(&staff.id, 7, &["a".repeat(64)], 2)
+                .await
+                .unwrap()
+        );
+        s.set_totp_required(store::PLATFORM_SCOPE, true, 3)
+            .await
+            .unwrap();
+        let conn = s.db();
+        let backend = conn.get_database_backend();
+        let txn = s.begin_write().await.unwrap();
+        Migrator::down(&txn, Some(reverting_after(10)))
+            .await
+            .unwrap();
+        txn.commit().await.unwrap();
+        for table in ["staff_totp", "staff_recovery_codes", "totp_requirements"] {
+            let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+            let gone = conn
+                .query_one_raw(Statement::from_string(backend, sql))
+                .await;
+            assert!(gone.is_err(), "{}: {table} still there", db.label);
+        }
+        s.migrate().await.unwrap();
+        assert!(!s.totp_enabled(&staff.id).await.unwrap(), "{}", db.label);
+        assert!(!s.totp_required(None).await.unwrap());
+        assert_eq!(
+            s.get_staff_user(&staff.id).await.unwrap().map(|u| u.email),
+            Some("ops@example.com".into())
+        );
+    }
+}
