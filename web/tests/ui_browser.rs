@@ -918,6 +918,7 @@ async fn totp_enrolment_and_sign_in_in_a_browser() {
     fill(&c, "#email", "admin@example.com").await;
     fill(&c, "#password", PASSWORD).await;
     click(&c, "form[action='/login'] button[type=submit]").await;
+    wait_for(&c, "form[action='/login/totp'] #code").await;
     fill(&c, "#code", &codes[3]).await;
     click(&c, "form[action='/login/totp'] button[type=submit]").await;
     wait_for(&c, ".topbar").await;
