@@ -196,7 +196,11 @@ pub fn master_key(config: &Config) -> Result<store::MasterKey, CliError> {
 
 /// Opens the configured store with `key` and migrates it.
 pub async fn open_store(config: &Config, key: store::MasterKey) -> Result<Store, CliError> {
-    let store = Store::connect(&config.database_url, key).await?;
+    let opts = store::StoreOptions {
+        sqlite_busy_timeout: std::time::Duration::from_millis(config.sqlite_busy_timeout_ms),
+        ..Default::default()
+    };
+    let store = Store::connect_with(&config.database_url, key, opts).await?;
     store.migrate().await?;
     Ok(store)
 }

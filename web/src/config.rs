@@ -31,6 +31,10 @@ pub struct Config {
     pub event_retention_days: u64,
     /// Seconds between two retention rounds.
     pub prune_interval_secs: u64,
+    /// SQLite: how long a statement waits for another connection's write lock before it
+    /// fails (milliseconds). Inside the server every write goes through one writer, so this
+    /// only matters when another process (a CLI command, a second server) writes at once.
+    pub sqlite_busy_timeout_ms: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -49,6 +53,7 @@ impl std::fmt::Debug for Config {
             .field("job_lease_secs", &self.job_lease_secs)
             .field("event_retention_days", &self.event_retention_days)
             .field("prune_interval_secs", &self.prune_interval_secs)
+            .field("sqlite_busy_timeout_ms", &self.sqlite_busy_timeout_ms)
             .finish()
     }
 }
@@ -67,6 +72,7 @@ impl Default for Config {
             job_lease_secs: 120,
             event_retention_days: 30,
             prune_interval_secs: 3600,
+            sqlite_busy_timeout_ms: 5_000,
         }
     }
 }
@@ -103,6 +109,7 @@ impl Config {
             "job_lease_secs",
             "event_retention_days",
             "prune_interval_secs",
+            "sqlite_busy_timeout_ms",
         ]));
         let mut cfg: Config = fig
             .extract()
