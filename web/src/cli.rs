@@ -243,7 +243,14 @@ async fn health(base: &str) -> Result<(), CliError> {
     let body = response.text().await.unwrap_or_default();
     let first_line = body.lines().next().unwrap_or_default().trim();
     if status == reqwest::StatusCode::OK {
-        println!("{}", if first_line.is_empty() { "ok" } else { first_line });
+        println!(
+            "{}",
+            if first_line.is_empty() {
+                "ok"
+            } else {
+                first_line
+            }
+        );
         Ok(())
     } else {
         Err(CliError::NotReady(format!(
@@ -447,7 +454,9 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
 
 /// `health` is answered in [`run`], before the store is opened.
 fn unreachable_health() -> Result<(), CliError> {
-    Err(CliError::Invalid("health is handled before the store opens".into()))
+    Err(CliError::Invalid(
+        "health is handled before the store opens".into(),
+    ))
 }
 
 /// Parses `--role-rule` values: split on the first `:` and the last `=`; order is priority.

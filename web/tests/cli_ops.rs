@@ -44,7 +44,11 @@ async fn cli_commands_are_quiet_unless_asked() {
     // Something wrong still says so, on stderr.
     let bad = s.cli_output(&["token", "issue", "--integration", "nope"], None);
     assert!(!bad.status.success());
-    assert!(stderr(&bad).contains("no integration nope"), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("no integration nope"),
+        "{}",
+        stderr(&bad)
+    );
 }
 
 #[cfg(unix)]

@@ -1,12 +1,12 @@
 //! The [`Store`] handle: connecting, pool configuration, migrations, transactions.
 
+use crate::Result;
 use crate::crypto::{MasterKey, SecretBox};
 use crate::pg_lookup::UserNameLookups;
 use crate::pg_read::PgReader;
 use crate::sqlite_read::DirectReader;
 use crate::sqlite_write::DirectWriter;
 use crate::writer::{Writer, WriterConnections};
-use crate::Result;
 use migration::{Migrator, sea_orm_migration::MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{

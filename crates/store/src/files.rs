@@ -85,6 +85,10 @@ mod tests {
         std::fs::write(&db, b"kept").unwrap();
         secure_sqlite_files(&db).unwrap();
         assert_eq!((mode(&db), mode(&wal)), (0o600, 0o600));
-        assert_eq!(std::fs::read(&db).unwrap(), b"kept", "an existing file is not truncated");
+        assert_eq!(
+            std::fs::read(&db).unwrap(),
+            b"kept",
+            "an existing file is not truncated"
+        );
     }
 }
