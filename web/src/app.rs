@@ -109,9 +109,11 @@ pub async fn serve(
         crate::ops::spawn_retention(state.store().clone(), retention_days, prune_every),
     ];
     let announcer = state.clone();
+    // Signals are ours, not actix's: the stop order below matters.
     let mut server = HttpServer::new(move || App::new().configure(configure(state.clone())))
         .bind(&bind)?
-        .shutdown_timeout(30);
+        .shutdown_timeout(30)
+        .disable_signals();
     announce_setup(&announcer, &public_url).await;
     // Every AppState clone holds the event queue open; the event writer finishes (and `serve`
     // returns after SIGTERM) only once all of them are gone.
@@ -126,13 +128,49 @@ pub async fn serve(
         tokio::spawn(w.run(stopped))
     });
     tracing::info!(%bind, worker = run_worker, "scimbridge listening");
-    server.run().await?;
-    // Stopped (Ctrl-C / SIGTERM): finish or give back in-flight jobs, flush queued events.
+    let server = server.run();
+    let http = server.handle();
+    let mut running = tokio::spawn(server);
+    let ended_early = tokio::select! {
+        ended = &mut running => Some(ended),
+        () = stop_requested() => None,
+    };
+    // Stop order (Ctrl-C / SIGTERM): first the worker stops claiming and finishes or gives
+    // back its in-flight jobs, while everything it uses is still up (a database connection
+    // opened by an HTTP worker thread dies with that thread's runtime: stopping HTTP first
+    // made the worker's last claims fail); then HTTP stops accepting and finishes its
+    // requests; then the queued provisioning events are written.
     let _ = stop_worker.send(true);
     if let Some(w) = worker {
         let _ = w.await;
     }
+    let served = match ended_early {
+        Some(ended) => ended,
+        None => {
+            http.stop(true).await;
+            running.await
+        }
+    };
     background.into_iter().flatten().for_each(|t| t.abort());
     let _ = writer.await;
-    Ok(())
+    served.map_err(std::io::Error::other)?
+}
+
+/// Resolves at the first Ctrl-C or SIGTERM.
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only"),
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

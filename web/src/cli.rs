@@ -16,6 +16,10 @@ pub struct Cli {
     /// Optional TOML configuration file (environment variables override it).
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
+    /// More log output on stderr: `-v` info, `-vv` debug (commands other than `serve` print
+    /// only warnings and errors by default; `RUST_LOG` overrides both).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -28,6 +32,14 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (migrates the database first).
     Serve,
+    /// Ask a running server whether it is ready (`GET /readyz`): exit 0 when it is, 1 with
+    /// the reason otherwise. For container health checks (the image has no curl).
+    Health {
+        /// Base URL of the server; default: the configured bind address (a wildcard address
+        /// such as 0.0.0.0 is asked on loopback).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Manage tenants.
@@ -226,16 +238,80 @@ pub enum CliError {
     Invalid(String),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    #[error("not ready: {0}")]
+    NotReady(String),
 }
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let config = Config::load(cli.config.as_deref())?;
-    crate::init_tracing(&config.log_format);
+    // The server logs what it does; a command is quiet unless something is wrong (the
+    // migration lines of every command were noise on stderr).
+    let level = match (cli.verbose, &cli.command) {
+        (0, Command::Serve) | (1, _) => "info",
+        (0, _) => "warn",
+        _ => "debug",
+    };
+    crate::init_tracing(&config.log_format, level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if let Command::Health { url } = &cli.command {
+        // Touches neither the database nor the master key: it asks the server.
+        let url = url.clone().unwrap_or_else(|| local_url(&config.bind));
+        return runtime.block_on(health(&url));
+    }
     runtime.block_on(run_async(config, cli.command))
+}
+
+/// `http://` + the bind address, a wildcard host replaced by loopback.
+fn local_url(bind: &str) -> String {
+    let (host, port) = bind.rsplit_once(':').unwrap_or((bind, "8080"));
+    let host = match host {
+        "0.0.0.0" | "" => "127.0.0.1",
+        "[::]" | "::" => "[::1]",
+        h => h,
+    };
+    format!("http://{host}:{port}")
+}
+
+/// `GET <base>/readyz`: Ok when it answers 200, else why not (one line).
+async fn health(base: &str) -> Result<(), CliError> {
+    let url = format!("{}/readyz", base.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| CliError::NotReady(format!("cannot build an HTTP client: {e}")))?;
+    let response = client.get(&url).send().await.map_err(|e| {
+        let why = if e.is_timeout() {
+            "no answer within 5 s".to_string()
+        } else if e.is_connect() {
+            "nothing answers there".to_string()
+        } else {
+            e.to_string()
+        };
+        CliError::NotReady(format!("{url}: {why}"))
+    })?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    let first_line = body.lines().next().unwrap_or_default().trim();
+    if status == reqwest::StatusCode::OK {
+        println!(
+            "{}",
+            if first_line.is_empty() {
+                "ok"
+            } else {
+                first_line
+            }
+        );
+        Ok(())
+    } else {
+        Err(CliError::NotReady(format!(
+            "{url} answered {status}: {}",
+            first_line.chars().take(200).collect::<String>()
+        )))
+    }
 }
 
 /// The configured master key, or the key file in the data folder (created on first use).
@@ -250,7 +326,11 @@ pub fn master_key(config: &Config) -> Result<store::MasterKey, CliError> {
 
 /// Opens the configured store with `key` and migrates it.
 pub async fn open_store(config: &Config, key: store::MasterKey) -> Result<Store, CliError> {
-    let store = Store::connect(&config.database_url, key).await?;
+    let opts = store::StoreOptions {
+        sqlite_busy_timeout: std::time::Duration::from_millis(config.sqlite_busy_timeout_ms),
+        ..Default::default()
+    };
+    let store = Store::connect_with(&config.database_url, key, opts).await?;
     store.migrate().await?;
     Ok(store)
 }
@@ -265,6 +345,7 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
     let now = chrono::Utc::now().timestamp_millis();
     match command {
         Command::Serve => crate::app::serve(config, store, &key).await?,
+        Command::Health { .. } => unreachable_health()?,
         Command::Migrate => print(json!({"migrated": true})),
         Command::Tenant {
             command: TenantCommand::Create { name },
@@ -498,6 +579,13 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// `health` is answered in [`run`], before the store is opened.
+fn unreachable_health() -> Result<(), CliError> {
+    Err(CliError::Invalid(
+        "health is handled before the store opens".into(),
+    ))
 }
 
 /// Reads `--extension-schema` files, each one schema resource; any invalid file is an error

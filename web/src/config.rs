@@ -36,6 +36,10 @@ pub struct Config {
     pub guard_settle_secs: u64,
     /// Every staff member must sign in with a TOTP second factor (`SCIMBRIDGE_REQUIRE_TOTP`).
     pub require_totp: bool,
+    /// SQLite: how long a statement waits for another connection's write lock before it
+    /// fails (milliseconds). Inside the server every write goes through one writer, so this
+    /// only matters when another process (a CLI command, a second server) writes at once.
+    pub sqlite_busy_timeout_ms: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -56,6 +60,7 @@ impl std::fmt::Debug for Config {
             .field("prune_interval_secs", &self.prune_interval_secs)
             .field("guard_settle_secs", &self.guard_settle_secs)
             .field("require_totp", &self.require_totp)
+            .field("sqlite_busy_timeout_ms", &self.sqlite_busy_timeout_ms)
             .finish()
     }
 }
@@ -76,6 +81,7 @@ impl Default for Config {
             prune_interval_secs: 3600,
             guard_settle_secs: 30,
             require_totp: false,
+            sqlite_busy_timeout_ms: 5_000,
         }
     }
 }
@@ -114,6 +120,7 @@ impl Config {
             "prune_interval_secs",
             "guard_settle_secs",
             "require_totp",
+            "sqlite_busy_timeout_ms",
         ]));
         let mut cfg: Config = fig
             .extract()

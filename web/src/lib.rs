@@ -15,10 +15,12 @@ pub mod ui;
 /// The version shown in asset URLs (cache busting) and `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Installs the tracing subscriber once (`RUST_LOG` filters; `json` or `text`).
-pub fn init_tracing(format: &str) {
+/// Installs the tracing subscriber once (`json` or `text`). `RUST_LOG` filters when set;
+/// otherwise `default_level` (e.g. `info` for the server, `warn` for a CLI command).
+pub fn init_tracing(format: &str, default_level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

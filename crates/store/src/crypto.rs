@@ -93,7 +93,7 @@ pub fn load_or_create_key_file(path: impl AsRef<Path>) -> Result<MasterKey> {
         Err(e) => return Err(io("cannot read", e)),
     }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| io("cannot create folder for", e))?;
+        crate::files::create_private_dir(parent)?;
     }
     let key = MasterKey::generate();
     let mut opts = std::fs::OpenOptions::new();

@@ -1,12 +1,12 @@
 //! The [`Store`] handle: connecting, pool configuration, migrations, transactions.
 
+use crate::Result;
 use crate::crypto::{MasterKey, SecretBox};
 use crate::pg_lookup::UserNameLookups;
 use crate::pg_read::PgReader;
 use crate::sqlite_read::DirectReader;
 use crate::sqlite_write::DirectWriter;
 use crate::writer::{Writer, WriterConnections};
-use crate::{Result, StoreError};
 use migration::{Migrator, sea_orm_migration::MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
@@ -87,12 +87,11 @@ impl Store {
                 .and_then(Path::parent)
                 .filter(|p| !p.as_os_str().is_empty())
             {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    StoreError::InvalidData(format!(
-                        "cannot create database folder {}: {e}",
-                        parent.display()
-                    ))
-                })?;
+                crate::files::create_private_dir(parent)?;
+            }
+            // Before SQLite creates it (world-readable under the usual umask).
+            if let Some(path) = sqlite_path(url).filter(|_| !url.contains(":memory:")) {
+                crate::files::secure_sqlite_files(path)?;
             }
             // Every connection to `:memory:` is its own database: keep just one, and no
             // separate writer connection.

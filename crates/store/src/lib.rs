@@ -19,6 +19,7 @@ pub mod crypto;
 mod db;
 pub mod entities;
 mod error;
+mod files;
 pub mod filter_sql;
 pub mod jobs;
 pub mod outbox;

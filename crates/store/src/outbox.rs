@@ -3,22 +3,122 @@
 //!
 //! PostgreSQL claims with `FOR UPDATE SKIP LOCKED`, so several instances share the work; on
 //! SQLite one worker runs. A job whose lease ran out (its process died) is claimed again.
+//!
+//! On SQLite every write here goes through the one group-commit writer ([`Store::write`]):
+//! a write on a pooled connection competes with the writer for the database's single write
+//! lock, and under SCIM load one of the two waited out its busy timeout and failed (a 5xx for
+//! the IdP, a lost job outcome for the worker). The statements are written so that none of
+//! them can fail on a constraint (a failing statement would make the writer run its batch
+//! again with savepoints). On PostgreSQL rows are locked one by one and the statements run on
+//! the pool; a deadlock or serialization failure is retried ([`retry_contended`]).
 
 use crate::entities::{jobs, target_links};
 use crate::types::JobState;
+use crate::write_txn::is_contention;
 use crate::{Result, Store, StoreError};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, Statement,
+    QueryOrder, QueryTrait, Statement,
 };
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// A claimed job.
 pub type Job = jobs::Model;
 /// A SCIM user's link to its target record.
 pub type TargetLink = target_links::Model;
 
+/// Attempts of a PostgreSQL statement that keeps losing deadlocks or serialization conflicts.
+const CONTENTION_ATTEMPTS: u32 = 5;
+
+/// Runs `op`, and again (up to [`CONTENTION_ATTEMPTS`] times, pausing a little longer each
+/// time) while PostgreSQL aborts it to break a deadlock or a serialization conflict.
+pub(crate) async fn retry_contended<T, F, Fut>(mut op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut attempt = 1;
+    loop {
+        match op().await {
+            Err(StoreError::Db(e)) if is_contention(&e) && attempt < CONTENTION_ATTEMPTS => {
+                tokio::time::sleep(Duration::from_millis(5 << attempt)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The condition "another pending job exists for this job's subject" (SQLite), with its
+/// values: the subject's integration, kind and id.
+const PENDING_SIBLING: &str = "EXISTS (SELECT 1 FROM jobs p WHERE p.integration_id = ? \
+     AND p.subject_kind = ? AND p.subject_id = ? AND p.state = 'pending')";
+
+fn sqlite(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
+}
+
+fn subject_values(job: &Job) -> [sea_orm::Value; 3] {
+    [
+        job.integration_id.clone().into(),
+        job.subject_kind.as_str().into(),
+        job.subject_id.clone().into(),
+    ]
+}
+
 impl Store {
+    /// True when writes must go through the one writer: SQLite has one write lock per
+    /// database, and the writer's connection holds it most of the time under load.
+    pub(crate) fn serial_writes(&self) -> bool {
+        self.backend() == DbBackend::Sqlite
+    }
+
+    /// Runs `statements` in order as one unit of the writer; how many rows each changed.
+    pub(crate) async fn write_statements(&self, statements: Vec<Statement>) -> Result<Vec<u64>> {
+        let statements = Arc::new(statements);
+        self.write(move |txn| {
+            let statements = Arc::clone(&statements);
+            async move {
+                let mut counts = Vec::with_capacity(statements.len());
+                for s in statements.iter() {
+                    counts.push(crate::Execute::execute_counted(&*txn, s.clone()).await?);
+                }
+                Ok::<_, StoreError>(counts)
+            }
+        })
+        .await
+    }
+
+    /// Runs one write statement where it cannot collide: through the writer on SQLite, on
+    /// the pool (retrying contention) on PostgreSQL. How many rows it changed.
+    pub(crate) async fn write_statement(&self, statement: Statement) -> Result<u64> {
+        if self.serial_writes() {
+            let counts = self.write_statements(vec![statement]).await?;
+            return Ok(counts.first().copied().unwrap_or(0));
+        }
+        retry_contended(|| async {
+            Ok(self
+                .db()
+                .execute_raw(statement.clone())
+                .await?
+                .rows_affected())
+        })
+        .await
+    }
+
+    /// Runs `statement` (returning one integer per row, e.g. `RETURNING id`) as a unit of the
+    /// writer; those integers.
+    async fn write_returning(&self, statement: Statement) -> Result<Vec<i64>> {
+        self.write(move |txn| {
+            let statement = statement.clone();
+            async move { Ok::<_, StoreError>(txn.query_i64s(statement).await?) }
+        })
+        .await
+    }
+
     /// Claims up to `limit` due jobs for `worker` until `now + lease_ms`. Jobs whose subject
     /// is being worked on elsewhere (an unexpired running job) are left alone, so one subject
     /// is never pushed by two workers at once.
@@ -57,7 +157,12 @@ impl Store {
                            AND r.locked_until >= {p6} AND r.id <> j.id)
                    ORDER BY j.run_after, j.id
                    LIMIT {p7} {lock})
-               RETURNING *"#,
+               RETURNING {returning}"#,
+            returning = if backend == DbBackend::Postgres {
+                "*"
+            } else {
+                "id"
+            },
             p1 = p(1),
             p2 = p(2),
             p3 = p(3),
@@ -75,21 +180,39 @@ impl Store {
             now.into(),
             (limit as i64).into(),
         ];
-        let mut claimed = jobs::Entity::find()
-            .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
-            .all(self.db())
-            .await?;
+        let statement = Statement::from_sql_and_values(backend, sql, values);
+        let mut claimed = if self.serial_writes() {
+            // The claim is a write: the writer runs it. The rows are read afterwards; a
+            // claimed job is ours until its lease ends, nothing else changes it meanwhile.
+            let ids = self.write_returning(statement).await?;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            jobs::Entity::find()
+                .filter(jobs::Column::Id.is_in(ids))
+                .filter(jobs::Column::LockedBy.eq(worker))
+                .all(self.db())
+                .await?
+        } else {
+            retry_contended(|| async {
+                Ok(jobs::Entity::find()
+                    .from_raw_sql(statement.clone())
+                    .all(self.db())
+                    .await?)
+            })
+            .await?
+        };
         claimed.sort_by_key(|j| (j.run_after, j.id));
         Ok(claimed)
     }
 
     /// A job is done: it is removed (its events stay in the log).
     pub async fn complete_job(&self, id: i64, worker: &str) -> Result<()> {
-        jobs::Entity::delete_many()
+        let delete = jobs::Entity::delete_many()
             .filter(jobs::Column::Id.eq(id))
             .filter(jobs::Column::LockedBy.eq(worker))
-            .exec(self.db())
-            .await?;
+            .build(self.backend());
+        self.write_statement(delete).await?;
         Ok(())
     }
 
@@ -97,6 +220,64 @@ impl Store {
     /// pending job for the same subject exists, that one carries on (it is level-triggered)
     /// and is held back until `run_after` too; this one is removed.
     pub async fn retry_job(
+        &self,
+        job: &Job,
+        worker: &str,
+        run_after: i64,
+        error: &str,
+        now: i64,
+    ) -> Result<()> {
+        if self.serial_writes() {
+            // One unit, so nothing comes between the three statements, and none can fail:
+            // a pending job of the subject takes over the back-off and the error, and this
+            // one is then removed; otherwise this one goes back to pending.
+            let [i, k, sid] = subject_values(job);
+            let mine = "EXISTS (SELECT 1 FROM jobs m WHERE m.id = ? AND m.locked_by = ?)";
+            let statements = vec![
+                sqlite(
+                    &format!(
+                        "UPDATE jobs SET run_after = ?, last_error = ? WHERE integration_id = ? \
+                         AND subject_kind = ? AND subject_id = ? AND state = 'pending' \
+                         AND run_after < ? AND {mine}"
+                    ),
+                    vec![
+                        run_after.into(),
+                        error.into(),
+                        i.clone(),
+                        k.clone(),
+                        sid.clone(),
+                        run_after.into(),
+                        job.id.into(),
+                        worker.into(),
+                    ],
+                ),
+                sqlite(
+                    &format!(
+                        "DELETE FROM jobs WHERE id = ? AND locked_by = ? AND {PENDING_SIBLING}"
+                    ),
+                    vec![job.id.into(), worker.into(), i, k, sid],
+                ),
+                sqlite(
+                    "UPDATE jobs SET state = 'pending', run_after = ?, last_error = ?, \
+                     locked_until = NULL, locked_by = NULL, updated_at = ? \
+                     WHERE id = ? AND locked_by = ?",
+                    vec![
+                        run_after.into(),
+                        error.into(),
+                        now.into(),
+                        job.id.into(),
+                        worker.into(),
+                    ],
+                ),
+            ];
+            self.write_statements(statements).await?;
+            return Ok(());
+        }
+        retry_contended(|| self.retry_job_pooled(job, worker, run_after, error, now)).await
+    }
+
+    /// [`Store::retry_job`] on PostgreSQL.
+    async fn retry_job_pooled(
         &self,
         job: &Job,
         worker: &str,
@@ -151,6 +332,35 @@ impl Store {
     /// Gives a claimed job back untouched (graceful shutdown).
     pub async fn release_job(&self, job: &Job, worker: &str, now: i64) -> Result<()> {
         let run_after = job.run_after.min(now);
+        if self.serial_writes() {
+            // A newer pending job exists: it will do the work, this one goes.
+            let [i, k, sid] = subject_values(job);
+            let statements = vec![
+                sqlite(
+                    &format!(
+                        "DELETE FROM jobs WHERE id = ? AND locked_by = ? AND {PENDING_SIBLING}"
+                    ),
+                    vec![job.id.into(), worker.into(), i, k, sid],
+                ),
+                sqlite(
+                    "UPDATE jobs SET state = 'pending', attempts = ?, run_after = ?, \
+                     locked_until = NULL, locked_by = NULL WHERE id = ? AND locked_by = ?",
+                    vec![
+                        (job.attempts - 1).max(0).into(),
+                        run_after.into(),
+                        job.id.into(),
+                        worker.into(),
+                    ],
+                ),
+            ];
+            self.write_statements(statements).await?;
+            return Ok(());
+        }
+        retry_contended(|| self.release_job_pooled(job, worker, run_after)).await
+    }
+
+    /// [`Store::release_job`] on PostgreSQL.
+    async fn release_job_pooled(&self, job: &Job, worker: &str, run_after: i64) -> Result<()> {
         let res = jobs::Entity::update_many()
             .col_expr(
                 jobs::Column::State,
@@ -187,7 +397,7 @@ impl Store {
 
     /// Marks a job failed for good; it stays visible and can be retried.
     pub async fn fail_job(&self, id: i64, worker: &str, error: &str, now: i64) -> Result<()> {
-        jobs::Entity::update_many()
+        let update = jobs::Entity::update_many()
             .col_expr(
                 jobs::Column::State,
                 sea_orm::sea_query::Expr::value(JobState::Failed.as_str()),
@@ -200,8 +410,8 @@ impl Store {
             .col_expr(jobs::Column::UpdatedAt, now.into())
             .filter(jobs::Column::Id.eq(id))
             .filter(jobs::Column::LockedBy.eq(worker))
-            .exec(self.db())
-            .await?;
+            .build(self.backend());
+        self.write_statement(update).await?;
         Ok(())
     }
 
@@ -231,6 +441,27 @@ impl Store {
             q = q.filter(jobs::Column::Id.eq(id));
         }
         let failed = q.all(self.db()).await?;
+        if self.serial_writes() {
+            // Per job: removed if its subject has a pending job (also one requeued just
+            // before it), else requeued. One unit, no statement that can fail.
+            let mut statements = Vec::with_capacity(failed.len() * 2);
+            for job in &failed {
+                let [i, k, sid] = subject_values(job);
+                statements.push(sqlite(
+                    &format!(
+                        "DELETE FROM jobs WHERE id = ? AND state = 'failed' AND {PENDING_SIBLING}"
+                    ),
+                    vec![job.id.into(), i, k, sid],
+                ));
+                statements.push(sqlite(
+                    "UPDATE jobs SET state = 'pending', attempts = 0, run_after = ?, \
+                     updated_at = ? WHERE id = ? AND state = 'failed'",
+                    vec![now.into(), now.into(), job.id.into()],
+                ));
+            }
+            self.write_statements(statements).await?;
+            return Ok(failed.len() as u64);
+        }
         for job in &failed {
             let res = jobs::Entity::update_many()
                 .col_expr(
@@ -285,18 +516,25 @@ impl Store {
                  RETURNING next_at"
             }
         };
-        let row = self
-            .db()
-            .query_one_raw(Statement::from_sql_and_values(
-                backend,
-                sql,
-                [key.into(), now.into(), interval_ms.into()],
-            ))
+        let statement = Statement::from_sql_and_values(
+            backend,
+            sql,
+            [key.into(), now.into(), interval_ms.into()],
+        );
+        let next_at = if self.serial_writes() {
+            self.write_returning(statement).await?.first().copied()
+        } else {
+            retry_contended(|| async {
+                match self.db().query_one_raw(statement.clone()).await? {
+                    Some(row) => Ok(Some(row.try_get::<i64>("", "next_at")?)),
+                    None => Ok(None),
+                }
+            })
             .await?
-            .ok_or_else(|| {
-                StoreError::InvalidData("rate slot reservation returned nothing".into())
-            })?;
-        let next_at: i64 = row.try_get("", "next_at")?;
+        };
+        let next_at = next_at.ok_or_else(|| {
+            StoreError::InvalidData("rate slot reservation returned nothing".into())
+        })?;
         Ok(next_at - interval_ms)
     }
 
@@ -324,7 +562,7 @@ impl Store {
             last_result: Set(link.last_result),
             last_error: Set(link.last_error),
         };
-        target_links::Entity::insert(am)
+        let upsert = target_links::Entity::insert(am)
             .on_conflict(
                 OnConflict::columns([
                     target_links::Column::IntegrationId,
@@ -339,16 +577,19 @@ impl Store {
                 ])
                 .to_owned(),
             )
-            .exec_without_returning(self.db())
-            .await?;
+            .build(self.backend());
+        self.write_statement(upsert).await?;
         Ok(())
     }
 
     /// Removes a link (the target record is gone).
     pub async fn delete_link(&self, integration_id: &str, scim_user_id: &str) -> Result<()> {
-        target_links::Entity::delete_by_id((integration_id.to_owned(), scim_user_id.to_owned()))
-            .exec(self.db())
-            .await?;
+        let delete = target_links::Entity::delete_by_id((
+            integration_id.to_owned(),
+            scim_user_id.to_owned(),
+        ))
+        .build(self.backend());
+        self.write_statement(delete).await?;
         Ok(())
     }
 

@@ -115,6 +115,19 @@ impl DirectWriter {
         Ok(u64::try_from(changed).unwrap_or(0))
     }
 
+    /// Runs `stmt`, which returns rows whose first column is an integer (`… RETURNING id`);
+    /// those integers.
+    pub(crate) fn query_i64s(&self, stmt: Statement) -> std::result::Result<Vec<i64>, DbErr> {
+        let conn = self.lock().map_err(|e| exec_error(e.to_string()))?;
+        let run = || {
+            let values = params(stmt.values)?;
+            let mut prepared = conn.prepare_cached(&stmt.sql)?;
+            let rows = prepared.query_map(rusqlite::params_from_iter(values), |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<Vec<i64>>>()
+        };
+        run().map_err(statement_error)
+    }
+
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
         self.conn
             .lock()

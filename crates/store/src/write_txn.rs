@@ -116,6 +116,19 @@ impl WriteTxn {
         }
     }
 
+    /// Runs `stmt`, a statement returning rows whose first column is an integer (an
+    /// `UPDATE … RETURNING id`), on either path; those integers.
+    pub(crate) async fn query_i64s(&self, stmt: Statement) -> Result<Vec<i64>, DbErr> {
+        match &self.inner {
+            Inner::Sqlx(txn) => self
+                .noted(txn.query_all_raw(stmt).await)?
+                .iter()
+                .map(|row| row.try_get_by_index::<i64>(0))
+                .collect(),
+            Inner::Direct(d) => d.query_i64s(stmt),
+        }
+    }
+
     /// Runs `sql`, a statement without values or rows (`SAVEPOINT …`, `ROLLBACK TO …`), on
     /// either path.
     pub(crate) async fn batch(&self, sql: &str) -> crate::Result<()> {
@@ -178,7 +191,7 @@ impl ConnectionTrait for WriteTxn {
 
 /// A deadlock (`40P01`) or serialization failure (`40001`): PostgreSQL aborted the
 /// transaction to break a conflict with another one, and running it again can succeed.
-fn is_contention(err: &DbErr) -> bool {
+pub(crate) fn is_contention(err: &DbErr) -> bool {
     use sea_orm::RuntimeErr;
     if let DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) = err
         && let sea_orm::sqlx::Error::Database(db) = &**e

@@ -229,11 +229,11 @@ async fn run_batch(store: &Store, conns: &WriterConnections, jobs: Vec<Job>) -> 
 /// unit if a unit failed, or unit by unit if it lost a deadlock. `None`: a unit needed rows,
 /// which `lane` cannot give (nothing was written, no one answered).
 async fn run_on(store: &Store, lane: Lane<'_>, jobs: &[Job]) -> Result<Option<Result<()>>> {
-    Ok(match attempt(store, lane, jobs, false).await? {
+    Ok(match attempt(store, lane, jobs, false, true).await? {
         Attempt::Done(outcome) => Some(outcome),
         Attempt::NeedsRows => None,
         Attempt::Contended => Some(one_by_one(store, lane, jobs).await?),
-        Attempt::UnitFailed => match attempt(store, lane, jobs, true).await? {
+        Attempt::UnitFailed => match attempt(store, lane, jobs, true, true).await? {
             Attempt::Done(outcome) => Some(outcome),
             Attempt::NeedsRows => None,
             Attempt::Contended => Some(one_by_one(store, lane, jobs).await?),
@@ -250,15 +250,31 @@ async fn run_on(store: &Store, lane: Lane<'_>, jobs: &[Job]) -> Result<Option<Re
 async fn one_by_one(store: &Store, lane: Lane<'_>, jobs: &[Job]) -> Result<Result<()>> {
     let mut first_failure = Ok(());
     for job in jobs {
-        if let Attempt::Done(Err(e)) =
-            attempt(store, lane, std::slice::from_ref(job), false).await?
-            && first_failure.is_ok()
-        {
-            first_failure = Err(e);
+        let mut tries = 1;
+        loop {
+            // A lone unit that loses a deadlock or serialization conflict runs again a few
+            // times; the last try's outcome is its caller's answer.
+            let retry = tries < LONE_ATTEMPTS;
+            match attempt(store, lane, std::slice::from_ref(job), false, retry).await? {
+                Attempt::Contended if retry => {
+                    tokio::time::sleep(std::time::Duration::from_millis(5 << tries)).await;
+                    tries += 1;
+                }
+                Attempt::Done(Err(e)) => {
+                    if first_failure.is_ok() {
+                        first_failure = Err(e);
+                    }
+                    break;
+                }
+                _ => break,
+            }
         }
     }
     Ok(first_failure)
 }
+
+/// Tries of a lone unit that keeps losing deadlocks or serialization conflicts (PostgreSQL).
+const LONE_ATTEMPTS: u32 = 5;
 
 /// How one run of a batch ended.
 enum Attempt {
@@ -273,7 +289,33 @@ enum Attempt {
     Contended,
 }
 
+/// How long the writer keeps trying to take SQLite's write lock from another process (a CLI
+/// command, a second server on the same file) before its batch fails: the busy timeout
+/// applies to each try, this bounds them all.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Begins a transaction on `lane`. While another process holds SQLite's write lock the
+/// writer waits for it (every caller of the batch would otherwise get an error).
 async fn begin(store: &Store, lane: Lane<'_>) -> Result<WriteTxn> {
+    let started = std::time::Instant::now();
+    loop {
+        match begin_once(store, lane).await {
+            Err(e) if is_locked(&e) && started.elapsed() < LOCK_PATIENCE => {
+                tracing::debug!(error = %e, "the database is locked by another process; waiting");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// SQLite's "database is locked" (`SQLITE_BUSY`), as either path reports it.
+fn is_locked(e: &StoreError) -> bool {
+    let text = e.to_string();
+    text.contains("database is locked") || text.contains("(code: 5)")
+}
+
+async fn begin_once(store: &Store, lane: Lane<'_>) -> Result<WriteTxn> {
     Ok(match lane {
         Lane::Sqlx(Some(c)) => WriteTxn::sqlx(begin_immediate(c).await?),
         Lane::Sqlx(None) => WriteTxn::sqlx(store.begin_write().await?),
@@ -286,8 +328,15 @@ async fn begin(store: &Store, lane: Lane<'_>) -> Result<WriteTxn> {
 
 /// Runs every job once on one transaction. With `savepoints`, each unit runs inside its own
 /// SAVEPOINT and a failing one is rolled back to it (a single unit needs none: its failure
-/// rolls back the transaction). Without, the first failing unit ends the attempt.
-async fn attempt(store: &Store, lane: Lane<'_>, jobs: &[Job], savepoints: bool) -> Result<Attempt> {
+/// rolls back the transaction). Without, the first failing unit ends the attempt. A lone
+/// unit's lost deadlock is its caller's answer unless `retry_lone_contention`.
+async fn attempt(
+    store: &Store,
+    lane: Lane<'_>,
+    jobs: &[Job],
+    savepoints: bool,
+    retry_lone_contention: bool,
+) -> Result<Attempt> {
     let txn = Arc::new(begin(store, lane).await?);
     let alone = jobs.len() == 1;
     let mut delivers = Vec::with_capacity(jobs.len());
@@ -308,7 +357,7 @@ async fn attempt(store: &Store, lane: Lane<'_>, jobs: &[Job], savepoints: bool) 
             txn.rollback().await?;
             return Ok(Attempt::NeedsRows);
         }
-        if !alone && txn.take_contended() {
+        if (!alone || retry_lone_contention) && txn.take_contended() {
             drop(deliver);
             let txn = Arc::try_unwrap(txn).map_err(|_| kept())?;
             txn.rollback().await?;

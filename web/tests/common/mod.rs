@@ -284,6 +284,22 @@ impl TestServer {
         )
     }
 
+    /// Runs `scimbridge <args>` with the harness's environment, without `RUST_LOG` unless
+    /// `rust_log` is given; the whole output.
+    pub fn cli_output(&self, args: &[&str], rust_log: Option<&str>) -> std::process::Output {
+        let mut c = self.command(args);
+        match rust_log {
+            Some(level) => c.env("RUST_LOG", level),
+            None => c.env_remove("RUST_LOG"),
+        };
+        c.stdin(Stdio::null()).output().unwrap()
+    }
+
+    /// The folder holding the server's SQLite database.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     /// Opens the server's database directly (to inspect jobs, links and events).
     pub async fn store(&self) -> store::Store {
         let key = store::MasterKey::from_base64(&self.master_key).unwrap();

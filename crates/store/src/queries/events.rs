@@ -288,11 +288,10 @@ impl Store {
             if ids.is_empty() {
                 return Ok(total);
             }
-            let res = pe::Entity::delete_many()
+            let delete = pe::Entity::delete_many()
                 .filter(pe::Column::Id.is_in(ids))
-                .exec(self.db())
-                .await?;
-            total += res.rows_affected;
+                .build(self.backend());
+            total += self.write_statement(delete).await?;
         }
     }
 }

@@ -4,13 +4,14 @@
 //! A hold row exists for every removal (move to the deprovision role, deactivate, delete) the
 //! worker has planned but not yet carried out: `pending` while the guard's settle window runs,
 //! `held` when the guard tripped, `approved` / `discarded` after an admin's decision.
+//! Writes go where they cannot collide (`Store::write_statement`: the writer on SQLite).
 
 use crate::entities::{deprovision_holds, provisioning_events, target_group_links, target_links};
 use crate::types::Direction;
 use crate::{Result, Store};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QueryTrait,
 };
 
 /// A hold row's state.
@@ -104,7 +105,7 @@ impl Store {
             first_seen_at: Set(now),
             updated_at: Set(now),
         };
-        deprovision_holds::Entity::insert(am)
+        let upsert = deprovision_holds::Entity::insert(am)
             .on_conflict(
                 OnConflict::columns([
                     deprovision_holds::Column::IntegrationId,
@@ -113,8 +114,8 @@ impl Store {
                 .update_columns([deprovision_holds::Column::Action])
                 .to_owned(),
             )
-            .exec_without_returning(self.db())
-            .await?;
+            .build(self.backend());
+        self.write_statement(upsert).await?;
         self.get_hold(integration_id, scim_user_id)
             .await?
             .ok_or(crate::StoreError::NotFound)
@@ -128,24 +129,24 @@ impl Store {
         state: HoldState,
         now: i64,
     ) -> Result<()> {
-        deprovision_holds::Entity::update_many()
+        let update = deprovision_holds::Entity::update_many()
             .col_expr(deprovision_holds::Column::State, state.as_str().into())
             .col_expr(deprovision_holds::Column::UpdatedAt, now.into())
             .filter(deprovision_holds::Column::IntegrationId.eq(integration_id))
             .filter(deprovision_holds::Column::ScimUserId.eq(scim_user_id))
-            .exec(self.db())
-            .await?;
+            .build(self.backend());
+        self.write_statement(update).await?;
         Ok(())
     }
 
     /// Forgets a user's hold row (carried out, or no longer wanted).
     pub async fn clear_hold(&self, integration_id: &str, scim_user_id: &str) -> Result<()> {
-        deprovision_holds::Entity::delete_by_id((
+        let delete = deprovision_holds::Entity::delete_by_id((
             integration_id.to_owned(),
             scim_user_id.to_owned(),
         ))
-        .exec(self.db())
-        .await?;
+        .build(self.backend());
+        self.write_statement(delete).await?;
         Ok(())
     }
 
@@ -178,13 +179,16 @@ impl Store {
         now: i64,
     ) -> Result<Vec<Hold>> {
         let rows = self.list_holds(integration_id, Some(from)).await?;
-        deprovision_holds::Entity::update_many()
+        // Only the rows read: one that turned `from` meanwhile waits for the next decision.
+        let ids: Vec<&str> = rows.iter().map(|h| h.scim_user_id.as_str()).collect();
+        let update = deprovision_holds::Entity::update_many()
             .col_expr(deprovision_holds::Column::State, to.as_str().into())
             .col_expr(deprovision_holds::Column::UpdatedAt, now.into())
             .filter(deprovision_holds::Column::IntegrationId.eq(integration_id))
             .filter(deprovision_holds::Column::State.eq(from.as_str()))
-            .exec(self.db())
-            .await?;
+            .filter(deprovision_holds::Column::ScimUserId.is_in(ids))
+            .build(self.backend());
+        self.write_statement(update).await?;
         Ok(rows)
     }
 
@@ -251,7 +255,7 @@ impl Store {
             name: Set(name.to_owned()),
             last_sync_at: Set(now),
         };
-        target_group_links::Entity::insert(am)
+        let upsert = target_group_links::Entity::insert(am)
             .on_conflict(
                 OnConflict::columns([
                     target_group_links::Column::IntegrationId,
@@ -264,19 +268,19 @@ impl Store {
                 ])
                 .to_owned(),
             )
-            .exec_without_returning(self.db())
-            .await?;
+            .build(self.backend());
+        self.write_statement(upsert).await?;
         Ok(())
     }
 
     /// Forgets a pushed group (deleted in the target).
     pub async fn delete_group_link(&self, integration_id: &str, scim_group_id: &str) -> Result<()> {
-        target_group_links::Entity::delete_by_id((
+        let delete = target_group_links::Entity::delete_by_id((
             integration_id.to_owned(),
             scim_group_id.to_owned(),
         ))
-        .exec(self.db())
-        .await?;
+        .build(self.backend());
+        self.write_statement(delete).await?;
         Ok(())
     }
 

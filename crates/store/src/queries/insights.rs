@@ -5,7 +5,7 @@ use crate::entities::{jobs, provisioning_events as pe};
 use crate::types::JobState;
 use crate::{Result, Store};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement, Value,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryTrait, Statement, Value,
 };
 
 /// Activity in one time bucket.
@@ -95,13 +95,12 @@ impl Store {
     /// Deletes a failed job of the integration (the support view's "discard"). Returns whether
     /// one was deleted.
     pub async fn discard_failed_job(&self, integration_id: &str, job_id: i64) -> Result<bool> {
-        let res = jobs::Entity::delete_many()
+        let delete = jobs::Entity::delete_many()
             .filter(jobs::Column::IntegrationId.eq(integration_id))
             .filter(jobs::Column::Id.eq(job_id))
             .filter(jobs::Column::State.eq(JobState::Failed))
-            .exec(self.db())
-            .await?;
-        Ok(res.rows_affected > 0)
+            .build(self.backend());
+        Ok(self.write_statement(delete).await? > 0)
     }
 
     /// Epoch ms of the integration's newest event matching `direction` (`None`: any).
@@ -155,24 +154,39 @@ impl Store {
         now: i64,
     ) -> Result<u64> {
         let mut queued = 0;
-        // Bounded transactions: a large directory never holds SQLite's write lock for long.
+        // Each chunk of 500 is a unit of the writer (bounded: a large directory never holds
+        // the write lock for long; on SQLite it never competes with the writer for it).
         for chunk in user_ids.chunks(500) {
-            let txn = self.begin_write().await?;
-            for id in chunk {
-                if crate::jobs::enqueue_job(
-                    &txn,
-                    integration_id,
-                    crate::types::SubjectKind::User,
-                    id,
-                    Some(correlation_id),
-                    now,
-                )
-                .await?
-                {
-                    queued += 1;
-                }
-            }
-            txn.commit().await?;
+            let chunk: std::sync::Arc<[String]> = chunk.into();
+            let integration_id: std::sync::Arc<str> = integration_id.into();
+            let correlation_id: std::sync::Arc<str> = correlation_id.into();
+            queued += self
+                .write(move |txn| {
+                    let (chunk, integration_id, correlation_id) = (
+                        chunk.clone(),
+                        integration_id.clone(),
+                        correlation_id.clone(),
+                    );
+                    async move {
+                        let mut added = 0;
+                        for id in chunk.iter() {
+                            if crate::jobs::enqueue_job(
+                                &*txn,
+                                &integration_id,
+                                crate::types::SubjectKind::User,
+                                id,
+                                Some(&correlation_id),
+                                now,
+                            )
+                            .await?
+                            {
+                                added += 1;
+                            }
+                        }
+                        Ok::<u64, crate::StoreError>(added)
+                    }
+                })
+                .await?;
         }
         Ok(queued)
     }

@@ -4,7 +4,8 @@
 use crate::entities::provisioning_events as pe;
 use crate::{Result, Store};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    Statement,
 };
 
 /// The outbox at one moment.
@@ -73,10 +74,9 @@ impl Store {
         if ids.is_empty() {
             return Ok(0);
         }
-        let res = pe::Entity::delete_many()
+        let delete = pe::Entity::delete_many()
             .filter(pe::Column::Id.is_in(ids))
-            .exec(self.db())
-            .await?;
-        Ok(res.rows_affected)
+            .build(self.backend());
+        self.write_statement(delete).await
     }
 }

@@ -4,7 +4,8 @@ use crate::crypto::{generate_token, hash_token};
 use crate::entities::{integrations, scim_tokens};
 use crate::{Result, Store, new_id};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QueryTrait,
+    sea_query::Expr,
 };
 use serde::Serialize;
 use subtle::ConstantTimeEq;
@@ -161,11 +162,12 @@ impl Store {
 
     /// Records a use of the token at `now` (callers throttle this).
     pub async fn touch_token_used(&self, token_id: &str, now: i64) -> Result<()> {
-        scim_tokens::Entity::update_many()
+        // On the SCIM request path: through the writer on SQLite, never beside it.
+        let update = scim_tokens::Entity::update_many()
             .col_expr(scim_tokens::Column::LastUsedAt, Expr::value(now))
             .filter(scim_tokens::Column::Id.eq(token_id))
-            .exec(self.db())
-            .await?;
+            .build(self.backend());
+        self.write_statement(update).await?;
         Ok(())
     }
 }

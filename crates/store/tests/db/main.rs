@@ -22,6 +22,8 @@ mod migrations;
 #[cfg(test)]
 mod ops;
 #[cfg(test)]
+mod outbox;
+#[cfg(test)]
 mod perf;
 #[cfg(test)]
 mod secrets;

@@ -1,0 +1,167 @@
+//! The worker's writes on the outbox (on SQLite they are units of the one writer, written so
+//! that no statement can fail): outcomes with and without a newer pending job of the same
+//! subject, requeueing failed jobs, rate-limit slots, links.
+
+use crate::common::tenant_with_integration;
+use store::jobs::enqueue_job;
+use store::outbox::TargetLink;
+use store::testing::test_stores;
+use store::{JobState, SubjectKind};
+
+/// (state, run_after, last_error, attempts) of every job of `subject`, oldest first.
+async fn jobs_of(
+    s: &store::Store,
+    integration: &str,
+    subject: &str,
+) -> Vec<(JobState, i64, Option<String>, i32)> {
+    s.open_jobs(integration)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.subject_id == subject)
+        .map(|j| (j.state, j.run_after, j.last_error, j.attempts))
+        .collect()
+}
+
+#[tokio::test]
+async fn outcomes_merge_into_a_newer_pending_job() {
+    for db in test_stores().await {
+        let (s, label) = (&db.store, db.label);
+        let (_, i) = tenant_with_integration(s, "Acme").await;
+        let enqueue = |subject: &'static str, at: i64| {
+            let id = i.id.clone();
+            async move {
+                enqueue_job(s.db(), &id, SubjectKind::User, subject, None, at)
+                    .await
+                    .unwrap()
+            }
+        };
+
+        // Retry without a newer job: back to pending with the error and the back-off.
+        enqueue("a", 100).await;
+        let a = s
+            .claim_jobs("w", 1_000, 60_000, 10)
+            .await
+            .unwrap()
+            .remove(0);
+        s.retry_job(&a, "w", 5_000, "503", 1_000).await.unwrap();
+        assert_eq!(
+            jobs_of(s, &i.id, "a").await,
+            vec![(JobState::Pending, 5_000, Some("503".into()), 1)],
+            "{label}"
+        );
+        // Another worker's retry (the lease went elsewhere) changes nothing.
+        let a = s
+            .claim_jobs("w", 6_000, 60_000, 10)
+            .await
+            .unwrap()
+            .remove(0);
+        s.retry_job(&a, "other", 9_000, "nope", 6_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            jobs_of(s, &i.id, "a").await[0].0,
+            JobState::Running,
+            "{label}"
+        );
+
+        // Retry while a newer change queued a pending job: that one carries the back-off
+        // and the error, the claimed one goes.
+        enqueue("a", 6_500).await;
+        s.retry_job(&a, "w", 20_000, "429", 7_000).await.unwrap();
+        assert_eq!(
+            jobs_of(s, &i.id, "a").await,
+            vec![(JobState::Pending, 20_000, Some("429".into()), 0)],
+            "{label}"
+        );
+
+        // Release (shutdown): untouched attempts, due now; merged into a newer pending job.
+        enqueue("b", 100).await;
+        let b = s.claim_jobs("w", 1_000, 60_000, 1).await.unwrap().remove(0);
+        assert_eq!(b.subject_id, "b", "{label}");
+        s.release_job(&b, "w", 2_000).await.unwrap();
+        assert_eq!(
+            jobs_of(s, &i.id, "b").await,
+            vec![(JobState::Pending, 100, None, 0)],
+            "{label}"
+        );
+        let b = s.claim_jobs("w", 2_000, 60_000, 1).await.unwrap().remove(0);
+        enqueue("b", 2_100).await;
+        s.release_job(&b, "w", 2_200).await.unwrap();
+        assert_eq!(
+            jobs_of(s, &i.id, "b").await,
+            vec![(JobState::Pending, 2_100, None, 0)],
+            "{label}"
+        );
+
+        // Complete removes only our own claim; fail keeps the job with its reason.
+        enqueue("c", 100).await;
+        enqueue("d", 100).await;
+        let claimed = s.claim_jobs("w", 2_500, 60_000, 10).await.unwrap();
+        let by = |subject: &str| claimed.iter().find(|j| j.subject_id == subject).unwrap();
+        s.complete_job(by("c").id, "other").await.unwrap();
+        assert_eq!(jobs_of(s, &i.id, "c").await.len(), 1, "{label}");
+        s.complete_job(by("c").id, "w").await.unwrap();
+        assert!(jobs_of(s, &i.id, "c").await.is_empty(), "{label}");
+        s.fail_job(by("d").id, "w", "unknown role", 3_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            jobs_of(s, &i.id, "d").await,
+            vec![(JobState::Failed, 100, Some("unknown role".into()), 1)],
+            "{label}"
+        );
+
+        // Requeueing failed jobs: a fresh start, or merged into a pending job of the subject.
+        enqueue("d", 50_000).await;
+        enqueue("e", 100).await;
+        let e = s.claim_jobs("w", 3_200, 60_000, 10).await.unwrap();
+        let e = e.iter().find(|j| j.subject_id == "e").unwrap();
+        s.fail_job(e.id, "w", "boom", 3_300).await.unwrap();
+        assert_eq!(s.retry_failed_jobs(&i.id, None, 4_000).await.unwrap(), 2);
+        assert_eq!(
+            jobs_of(s, &i.id, "d").await,
+            vec![(JobState::Pending, 50_000, None, 0)],
+            "{label}: merged into the pending job"
+        );
+        assert_eq!(
+            jobs_of(s, &i.id, "e").await,
+            vec![(JobState::Pending, 4_000, Some("boom".into()), 0)],
+            "{label}: requeued"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rate_slots_and_links() {
+    for db in test_stores().await {
+        let (s, label) = (&db.store, db.label);
+        // Slots are 210 ms apart whoever asks; an idle account's next slot is now.
+        let key = "activecampaign:acme";
+        assert_eq!(s.reserve_rate_slot(key, 210, 1_000).await.unwrap(), 1_000);
+        assert_eq!(s.reserve_rate_slot(key, 210, 1_000).await.unwrap(), 1_210);
+        assert_eq!(s.reserve_rate_slot(key, 210, 1_100).await.unwrap(), 1_420);
+        assert_eq!(s.reserve_rate_slot(key, 210, 9_000).await.unwrap(), 9_000);
+
+        let (_, i) = tenant_with_integration(s, "Acme").await;
+        let link = |target: &str, pushed: &str| TargetLink {
+            integration_id: i.id.clone(),
+            scim_user_id: "u1".into(),
+            target_id: Some(target.into()),
+            last_pushed: Some(pushed.into()),
+            last_sync_at: Some(1),
+            last_result: Some("ok".into()),
+            last_error: None,
+        };
+        s.upsert_link(link("t1", "v1")).await.unwrap();
+        s.upsert_link(link("t2", "v2")).await.unwrap();
+        let got = s.get_link(&i.id, "u1").await.unwrap().unwrap();
+        assert_eq!(
+            (got.target_id.as_deref(), got.last_pushed.as_deref()),
+            (Some("t2"), Some("v2")),
+            "{label}"
+        );
+        s.delete_link(&i.id, "u1").await.unwrap();
+        assert!(s.get_link(&i.id, "u1").await.unwrap().is_none(), "{label}");
+    }
+}
