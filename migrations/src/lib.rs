@@ -20,6 +20,7 @@ mod m20261203_000007_group_members_by_group;
 mod m20261206_000008_events_outcome_partial;
 mod m20261206_000009_pg_byte_order_keys;
 mod m20261207_000010_planner_policies_guard_groups;
+mod m20261207_000012_signin_guards;
 
 /// Runs every migration of this crate, in order.
 pub struct Migrator;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000008_events_outcome_partial::Migration),
             Box::new(m20261206_000009_pg_byte_order_keys::Migration),
             Box::new(m20261207_000010_planner_policies_guard_groups::Migration),
+            Box::new(m20261207_000012_signin_guards::Migration),
         ]
     }
 }

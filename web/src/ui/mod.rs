@@ -34,12 +34,10 @@ use store::Store;
 /// Result of a UI handler.
 pub type UiResult = Result<HttpResponse, UiError>;
 
-/// UI-wide state: session keys and the sign-in guards.
+/// UI-wide state: the session keys (the sign-in guards live in the database, see `guard`).
 #[derive(Debug)]
 pub struct UiState {
     pub keys: SessionKeys,
-    pub throttle: guard::LoginThrottle,
-    pub setup: guard::SetupGate,
 }
 
 impl UiState {
@@ -51,8 +49,6 @@ impl UiState {
                 master_key.derive("ui-csrf"),
                 public_url.starts_with("https://"),
             ),
-            throttle: guard::LoginThrottle::default(),
-            setup: guard::SetupGate::default(),
         })
     }
 }
