@@ -743,6 +743,23 @@ async fn pause_resume_and_delete(s: TestServer) {
     );
 }
 
+async fn post_setup(ui: &Ui, form: &str, token: &str, email: &str) -> common::ui::Page {
+    let fields = [
+        ("token", token),
+        ("email", email),
+        ("password", PASSWORD),
+        ("confirm", PASSWORD),
+    ];
+    // Once an admin exists the setup page has no form: take the nonce-bound token of sign-in.
+    let page = ui.get(form).await.body;
+    let page = if page.contains("name=\"csrf\"") {
+        page
+    } else {
+        ui.get("/login").await.body
+    };
+    ui.post_csrf(&csrf_of(&page), "/setup", &fields).await
+}
+
 /// Two instances on one database share the sign-in guards: the setup link printed by one
 /// works on the other, exactly once; five failed sign-ins spread over both lock the email on
 /// both.
@@ -774,30 +791,21 @@ async fn two_instances_share_the_setup_link_and_throttling(s: TestServer) {
         "instance one's link, on two"
     );
     let token = path_one.split("token=").nth(1).unwrap().to_string();
-    let fields = |email: &'static str| {
-        [
-            ("token", token.clone()),
-            ("email", email.to_string()),
-            ("password", PASSWORD.to_string()),
-            ("confirm", PASSWORD.to_string()),
-        ]
-    };
-    let post = |ui: &Ui, email: &'static str| {
-        let f = fields(email);
-        let p = path_one.clone();
-        async move {
-            let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            ui.post(&p, "/setup", &f).await
-        }
-    };
-    let ok = post(&on_two, "root@example.com").await;
+    let ok = post_setup(&on_two, &path_one, &token, "root@example.com").await;
     assert_eq!(ok.status, 303, "{}", ok.body);
     assert_eq!(ok.location.as_deref(), Some("/tenants"));
     // Exactly once: not again on either instance, and instance two's own link is spent too.
     let on_one = Ui::new(&s.base);
-    assert_eq!(post(&on_one, "again@example.com").await.status, 403);
     assert_eq!(
-        post(&Ui::new(&two.base), "again@example.com").await.status,
+        post_setup(&on_one, &path_one, &token, "again@example.com")
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        post_setup(&Ui::new(&two.base), &path_one, &token, "again@example.com")
+            .await
+            .status,
         403
     );
     assert_eq!(Ui::new(&two.base).get(&path_two).await.status, 403);
