@@ -303,7 +303,7 @@ async fn migration_10_adds_policies_and_the_guard_tables_and_reverts() {
 /// How many migrations come before the one named `name` (to revert it and every later one).
 fn kept_before(name: &str) -> usize {
     use migration::Migrator;
-    use migration::sea_orm_migration::{MigrationName, MigratorTrait};
+    use migration::sea_orm_migration::MigratorTrait;
     Migrator::migrations()
         .iter()
         .position(|m| m.name() == name)
