@@ -21,6 +21,7 @@ mod m20261206_000008_events_outcome_partial;
 mod m20261206_000009_pg_byte_order_keys;
 mod m20261207_000010_planner_policies_guard_groups;
 mod m20261207_000011_integration_extension_schemas;
+mod m20261207_000012_signin_guards;
 mod m20261207_000013_staff_totp;
 
 /// Runs every migration of this crate, in order.
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000009_pg_byte_order_keys::Migration),
             Box::new(m20261207_000010_planner_policies_guard_groups::Migration),
             Box::new(m20261207_000011_integration_extension_schemas::Migration),
+            Box::new(m20261207_000012_signin_guards::Migration),
             Box::new(m20261207_000013_staff_totp::Migration),
         ]
     }

@@ -63,11 +63,14 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
 async fn announce_setup(state: &AppState, public_url: &str) {
     match state.store().count_staff_users().await {
         Ok(0) => {
+            // Each instance stores (the hash of) a new token: the tokens other instances
+            // printed stay valid, and the plaintext exists only on this stdout.
             let token = crate::ui::session::random_token(24);
-            state
-                .ui
-                .setup
-                .arm(token.clone(), chrono::Utc::now().timestamp());
+            let now = chrono::Utc::now().timestamp();
+            if let Err(e) = crate::ui::guard::arm(state.store(), &token, now).await {
+                tracing::warn!(error = %e, "could not store the first-run setup token");
+                return;
+            }
             let minutes = crate::ui::guard::SETUP_TTL_SECS / 60;
             println!(
                 "\nscimbridge has no admin yet. Create the first one (link valid {minutes} minutes, once):\n\n    {public_url}/setup?token={token}\n"

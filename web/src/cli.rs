@@ -72,6 +72,16 @@ pub enum Command {
         #[command(subcommand)]
         command: GuardCommand,
     },
+    /// Copy the SQLite database to FILE while `serve` runs (PostgreSQL: use `pg_dump -Fc`).
+    /// Prints `{"backup": FILE, "bytes": N}`.
+    Backup {
+        /// The backup file to write (mode 0600).
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -341,6 +351,9 @@ fn print(v: serde_json::Value) {
 
 async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
     let key = master_key(&config)?;
+    if let Command::Backup { to, force } = &command {
+        return backup(&config, key, to, *force).await;
+    }
     let store = open_store(&config, key.clone()).await?;
     let now = chrono::Utc::now().timestamp_millis();
     match command {
@@ -577,6 +590,8 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
             }
             print(serde_json::to_value(state?).unwrap_or_default());
         }
+        // Handled before the store is migrated.
+        Command::Backup { .. } => {}
     }
     Ok(())
 }
@@ -587,6 +602,41 @@ fn unreachable_health() -> Result<(), CliError> {
         "health is handled before the store opens".into(),
     ))
 }
+
+/// `scimbridge backup`: copies the database as it is (no migration first, so the copy is
+/// exactly what the running server uses).
+async fn backup(
+    config: &Config,
+    key: store::MasterKey,
+    to: &std::path::Path,
+    force: bool,
+) -> Result<(), CliError> {
+    if !config.database_url.starts_with("sqlite:") {
+        return Err(CliError::Invalid(PG_BACKUP_HELP.into()));
+    }
+    let store = Store::connect(&config.database_url, key).await?;
+    let written = store.backup_sqlite(to, force).await;
+    store.close().await?;
+    match written {
+        Ok(bytes) => {
+            print(json!({"backup": to, "bytes": bytes}));
+            Ok(())
+        }
+        Err(store::BackupError::NotSqliteFile) => Err(CliError::Invalid(
+            "backup needs a SQLite database file (an in-memory database has nothing to copy)"
+                .into(),
+        )),
+        Err(e) => Err(CliError::Invalid(format!("backup failed: {e}"))),
+    }
+}
+
+/// What `backup` says on PostgreSQL.
+const PG_BACKUP_HELP: &str = "scimbridge backup copies SQLite databases only. On PostgreSQL use \
+pg_dump, which takes a consistent snapshot while scimbridge runs:\n\
+    pg_dump -Fc --no-owner -f scimbridge.dump \"$SCIMBRIDGE_DATABASE_URL\"\n\
+and restore into an empty database (stop scimbridge first):\n\
+    pg_restore --no-owner --exit-on-error -d \"$SCIMBRIDGE_DATABASE_URL\" scimbridge.dump\n\
+Keep the master key with the dump: the integrations' secrets cannot be read without it.";
 
 /// Reads `--extension-schema` files, each one schema resource; any invalid file is an error
 /// naming it (checked before anything is created).

@@ -841,7 +841,170 @@ async fn no_secret_is_logged_stored_or_shown(backend: Backend) {
     assert!(log.contains("scimbridge listening"), "{log}");
 }
 
+// ---------------------------------------------------------------------------------------
+// Backup and restore.
+
+/// The restore drill: a server with users, groups, tokens, an integration with a secret and
+/// events is backed up while it serves; a new server on a copy of the backup (same master key)
+/// authenticates the same SCIM token, reads the same users and groups, decrypts the secret and
+/// keeps the events. On PostgreSQL the command points to `pg_dump` and fails.
+async fn backup_while_serving_and_restore_drill(backend: Backend) {
+    let mut s = start(backend, ServeOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scimbridge-backup.db");
+    let file_arg = file.to_str().unwrap();
+    if backend == Backend::Postgres {
+        let err = s.cli_fails(&["backup", "--to", file_arg]);
+        assert!(
+            err.contains("pg_dump -Fc") && err.contains("pg_restore"),
+            "{err}"
+        );
+        assert!(!file.exists());
+        return;
+    }
+    let f = fake("ac-key-backup").await;
+    let ep = integration(&s, &f, "ac-key-backup");
+    let mut ids = Vec::new();
+    let mut correlation = String::new();
+    for n in 0..3 {
+        let r = s
+            .call(
+                &ep,
+                "POST",
+                "/Users",
+                Some(user(&format!("u{n}@example.com"))),
+            )
+            .await;
+        assert_eq!(r.status, 201);
+        correlation = r.header("x-correlation-id").unwrap().to_string();
+        ids.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    let g = s
+        .call(
+            &ep,
+            "POST",
+            "/Groups",
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "Sales",
+                "members": [{"value": ids[0]}, {"value": ids[1]}]
+            })),
+        )
+        .await;
+    assert_eq!(g.status, 201);
+    let patched = s
+        .call(
+            &ep,
+            "PATCH",
+            &format!("/Users/{}", ids[2]),
+            Some(json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": false}]})),
+        )
+        .await;
+    assert_eq!(patched.status, 200);
+    let second_token = s.cli(&["token", "issue", "--integration", &ep.id])["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Events are written in batches: wait for the last request's.
+    let live = s.store().await;
+    let events_of = |store: store::Store, c: String| async move {
+        store
+            .list_events(&store::EventQuery {
+                correlation_id: Some(c),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while events_of(live.clone(), correlation.clone()).await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the create's event was not written"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let users_before = s.call(&ep, "GET", "/Users", None).await;
+    let groups_before = s.call(&ep, "GET", "/Groups", None).await;
+    assert_eq!(users_before.body["totalResults"], 3);
+
+    // Backed up while it serves (and while SCIM reads go on).
+    let reads = {
+        let (http, url, token) = (s.http.clone(), ep.url.clone(), ep.token.clone());
+        tokio::spawn(async move {
+            for _ in 0..50 {
+                let r = http
+                    .get(format!("{url}/Users"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await;
+                assert_eq!(r.unwrap().status().as_u16(), 200);
+            }
+        })
+    };
+    let out = s.cli(&["backup", "--to", file_arg]);
+    reads.await.unwrap();
+    assert_eq!(out["backup"], file_arg);
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!(out["bytes"].as_u64(), Some(meta.len()));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    }
+    let err = s.cli_fails(&["backup", "--to", file_arg]);
+    assert!(err.contains("--force"), "{err}");
+    let again = s.cli(&["backup", "--to", file_arg, "--force"]);
+    assert_eq!(again["backup"], file_arg);
+
+    // Stop, and restore onto a new server.
+    assert!(s.terminate_and_wait(Duration::from_secs(20)).is_some());
+    let r = s.restored_from(&file).await;
+    let url = ep.url.replace(&s.base, &r.base);
+    let users_after = r
+        .call_with(&url, Some(&ep.token), "GET", "/Users", None)
+        .await;
+    assert_eq!(users_after.status, 200, "the SCIM token authenticates");
+    // Identical but for the public URL in `meta.location` (the new server has another port).
+    let moved = |v: &Value| v.to_string().replace(&s.base, &r.base);
+    assert_eq!(users_after.body.to_string(), moved(&users_before.body));
+    let groups_after = r
+        .call_with(&url, Some(&ep.token), "GET", "/Groups", None)
+        .await;
+    assert_eq!(groups_after.body.to_string(), moved(&groups_before.body));
+    assert_eq!(
+        groups_after.body["Resources"][0]["members"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let second = r
+        .call_with(&url, Some(&second_token), "GET", "/Users", None)
+        .await;
+    assert_eq!(second.status, 200, "the second token too");
+    let wrong = r
+        .call_with(&url, Some("scb_wrong"), "GET", "/Users", None)
+        .await;
+    assert_eq!(wrong.status, 401);
+    let restored = r.store().await;
+    let i = restored
+        .get_integration_unscoped(&ep.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        restored.integration_secrets(&i).unwrap()["api_key"],
+        "ac-key-backup"
+    );
+    assert!(
+        events_of(restored.clone(), correlation).await > 0,
+        "events kept"
+    );
+}
+
 per_backend!(
+    backup_while_serving_and_restore_drill,
     readyz_and_inbound_metrics,
     outbound_metrics_and_worker_readiness,
     retention_prunes_old_events,

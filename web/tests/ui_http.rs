@@ -743,8 +743,102 @@ async fn pause_resume_and_delete(s: TestServer) {
     );
 }
 
+async fn post_setup(ui: &Ui, form: &str, token: &str, email: &str) -> common::ui::Page {
+    let fields = [
+        ("token", token),
+        ("email", email),
+        ("password", PASSWORD),
+        ("confirm", PASSWORD),
+    ];
+    // Once an admin exists the setup page has no form: take the nonce-bound token of sign-in.
+    let page = ui.get(form).await.body;
+    let page = if page.contains("name=\"csrf\"") {
+        page
+    } else {
+        ui.get("/login").await.body
+    };
+    ui.post_csrf(&csrf_of(&page), "/setup", &fields).await
+}
+
+/// Two instances on one database share the sign-in guards: the setup link printed by one
+/// works on the other, exactly once; five failed sign-ins spread over both lock the email on
+/// both.
+async fn two_instances_share_the_setup_link_and_throttling(s: TestServer) {
+    let first = s.setup_url().await;
+    let two = s.another_instance().await;
+    // The second instance prints a working link of its own too.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while s.setup_urls().len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "instance two printed no setup link"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let second = s.setup_urls()[1].clone();
+    assert_ne!(first, second);
+    let path = |url: &str| url[url.find("/setup").unwrap()..].to_string();
+    let (path_one, path_two) = (path(&first), path(&second));
+    let on_two = Ui::new(&two.base);
+    assert_eq!(
+        on_two.get(&path_two).await.status,
+        200,
+        "instance two's own link"
+    );
+    assert_eq!(
+        on_two.get(&path_one).await.status,
+        200,
+        "instance one's link, on two"
+    );
+    let token = path_one.split("token=").nth(1).unwrap().to_string();
+    let ok = post_setup(&on_two, &path_one, &token, "root@example.com").await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert_eq!(ok.location.as_deref(), Some("/tenants"));
+    // Exactly once: not again on either instance, and instance two's own link is spent too.
+    let on_one = Ui::new(&s.base);
+    assert_eq!(
+        post_setup(&on_one, &path_one, &token, "again@example.com")
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        post_setup(&Ui::new(&two.base), &path_one, &token, "again@example.com")
+            .await
+            .status,
+        403
+    );
+    assert_eq!(Ui::new(&two.base).get(&path_two).await.status, 403);
+    let store = s.store().await;
+    assert_eq!(store.count_staff_users().await.unwrap(), 1);
+    assert!(
+        !store
+            .setup_token_valid(&token, store::now_ms())
+            .await
+            .unwrap()
+    );
+
+    // Failed sign-ins: three on one, two on two → locked on both, even with the password.
+    let (a1, a2) = (Ui::new(&s.base), Ui::new(&two.base));
+    for (ui, n) in [(&a1, 3), (&a2, 2)] {
+        for _ in 0..n {
+            let p = ui.sign_in("root@example.com", "guess guess guess").await;
+            assert_eq!(p.status, 401);
+        }
+    }
+    for ui in [&a1, &a2] {
+        let locked = ui.sign_in("root@example.com", PASSWORD).await;
+        assert_eq!(locked.status, 429, "{}", locked.body);
+        assert!(locked.body.contains("Too many failed sign-ins"));
+    }
+    // Another account is not locked (the address has its own, higher limit).
+    admin(&s, "other@example.com", "platform-admin", None);
+    assert_eq!(a2.sign_in("other@example.com", PASSWORD).await.status, 303);
+}
+
 on_both_backends!(
     first_run_setup,
+    two_instances_share_the_setup_link_and_throttling,
     sign_in_throttling_and_password_change,
     csrf_and_origin_are_checked,
     tenant_isolation_and_read_only_support,

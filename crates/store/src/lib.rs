@@ -15,6 +15,7 @@
 //! Both SQLite (default, single file, WAL) and PostgreSQL are supported; the tests run every
 //! case against both (see the `testing` feature).
 
+mod backup;
 pub mod crypto;
 mod db;
 pub mod entities;
@@ -35,6 +36,7 @@ pub mod types;
 mod write_txn;
 mod writer;
 
+pub use backup::BackupError;
 pub use crypto::{MasterKey, SecretBox};
 pub use db::{Store, StoreOptions};
 pub use error::{Result, StoreError};
@@ -47,6 +49,7 @@ pub use queries::integrations::{
 };
 pub use queries::ops::QueueStats;
 pub use queries::role_rules::{NewRoleRule, RoleRule};
+pub use queries::signin::LoginFailures;
 pub use queries::staff::{NewStaffUser, StaffUser};
 pub use queries::tenants::Tenant;
 pub use queries::tokens::{IssuedToken, TokenAuth, TokenInfo};

@@ -1,5 +1,6 @@
 //! Signing in and out, first-run setup, and changing one's password.
 
+use super::guard;
 use super::session::{LOGIN_CSRF_COOKIE, random_token};
 use super::view::{Flash, Frame};
 use super::{Ctx, FormData, UiError, UiResult, html_response, now_secs, safe_next};
@@ -184,7 +185,7 @@ async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
             status,
         )
     };
-    if let Some(wait) = state.ui.throttle.locked_for(&keys, now) {
+    if let Some(wait) = guard::locked_for(state.store(), &keys, now).await? {
         return fail(
             format!(
                 "Too many failed sign-ins. Try again in {} minute{}.",
@@ -209,7 +210,7 @@ async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
             );
         }
         _ => {
-            state.ui.throttle.fail(&keys, now);
+            guard::fail(state.store(), &keys, now).await?;
             tracing::info!(ip = %client_ip(&req), "failed sign-in");
             return fail(
                 "The email or password is not correct.".into(),
@@ -229,7 +230,7 @@ async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
         let _ = res.add_cookie(&state.ui.pending.cookie(&user, now)?);
         return Ok(res);
     }
-    state.ui.throttle.succeed(&keys[0]);
+    guard::succeed(state.store(), &keys[0]).await?;
     state
         .store()
         .touch_staff_login(&user.id, store::now_ms())
@@ -278,7 +279,7 @@ async fn setup_form(
     let token = q.token.clone().unwrap_or_default();
     let page_state = if state.store().count_staff_users().await? > 0 {
         "done"
-    } else if state.ui.setup.check(&token, now_secs()) {
+    } else if guard::check(state.store(), &token, now_secs()).await? {
         "valid"
     } else {
         "invalid"
@@ -364,7 +365,7 @@ async fn setup(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
             StatusCode::FORBIDDEN,
         );
     }
-    if !state.ui.setup.check(&token, now) {
+    if !guard::check(state.store(), &token, now).await? {
         return setup_page(
             &state,
             &req,
@@ -389,7 +390,7 @@ async fn setup(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
             StatusCode::UNPROCESSABLE_ENTITY,
         );
     }
-    if !state.ui.setup.consume(&token, now) {
+    if !guard::consume(state.store(), &token, now).await? {
         return setup_page(
             &state,
             &req,

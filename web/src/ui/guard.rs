@@ -1,16 +1,19 @@
-//! Process-local guards of the sign-in flow: failed-login throttling and the one-time first-run
-//! setup token.
+//! Guards of the sign-in flow: failed-login throttling and the one-time first-run setup token.
 //!
-//! Both live in memory on purpose: throttling state is worthless after a restart, and the setup
-//! token is printed by the process that holds it (a restart prints a new one).
+//! Both are kept in the database (`store::queries::signin`), so every instance behind one
+//! proxy counts the same failures and accepts the same setup links. This module holds the
+//! policy (limits, window, lifetime); times are epoch seconds passed in by the caller.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use store::{Store, StoreError};
 
 /// Failures allowed per account (`email:` keys) within the window before sign-in is refused.
 pub const MAX_FAILURES: u32 = 5;
 /// Failures allowed per client address (`ip:` keys): higher, as an office shares one address.
 pub const MAX_FAILURES_PER_IP: u32 = 30;
+/// The throttling window (seconds).
+pub const WINDOW_SECS: i64 = 15 * 60;
+/// Seconds the first-run setup link stays valid.
+pub const SETUP_TTL_SECS: i64 = 60 * 60;
 
 fn limit(key: &str) -> u32 {
     if key.starts_with("ip:") {
@@ -19,102 +22,66 @@ fn limit(key: &str) -> u32 {
         MAX_FAILURES
     }
 }
-/// The throttling window (seconds).
-pub const WINDOW_SECS: i64 = 15 * 60;
-/// Keys kept at most; the oldest windows are dropped first when full.
-const MAX_KEYS: usize = 100_000;
 
-/// Counts failed sign-ins per email and per client address.
-#[derive(Debug, Default)]
-pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, (u32, i64)>>,
+/// Seconds until a key with `failures` counted since `window_start` may try again, if locked.
+fn wait_secs(key: &str, failures: u32, window_start: i64, now: i64) -> Option<i64> {
+    let end = window_start + WINDOW_SECS;
+    (failures >= limit(key) && now < end).then_some(end - now)
 }
 
-impl LoginThrottle {
-    /// Seconds until `keys` may try again, or `None` if none of them is locked.
-    pub fn locked_for(&self, keys: &[String], now: i64) -> Option<i64> {
-        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        keys.iter()
-            .filter_map(|k| map.get(k).map(|v| (limit(k), v)))
-            .filter(|(max, (n, start))| n >= max && now < start + WINDOW_SECS)
-            .map(|(_, (_, start))| start + WINDOW_SECS - now)
-            .max()
-    }
-
-    /// Records a failure for each key.
-    pub fn fail(&self, keys: &[String], now: i64) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_KEYS {
-            map.retain(|_, (_, start)| now < *start + WINDOW_SECS);
-        }
-        for k in keys {
-            let e = map.entry(k.clone()).or_insert((0, now));
-            if now >= e.1 + WINDOW_SECS {
-                *e = (0, now);
-            }
-            e.0 += 1;
+/// Seconds until `keys` may try again, or `None` if none of them is locked.
+pub async fn locked_for(
+    store: &Store,
+    keys: &[String],
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    let mut longest = None;
+    for k in keys {
+        if let Some(f) = store.login_failures(k).await? {
+            let wait = wait_secs(k, f.failures, f.window_start / 1000, now);
+            longest = longest.max(wait);
         }
     }
-
-    /// Forgets the failures of an email after a successful sign-in.
-    pub fn succeed(&self, key: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(key);
-    }
+    Ok(longest)
 }
 
-/// Seconds the first-run setup link stays valid.
-pub const SETUP_TTL_SECS: i64 = 60 * 60;
-
-/// The one-time first-run setup token.
-#[derive(Default)]
-pub struct SetupGate {
-    token: Mutex<Option<(String, i64)>>,
+/// Records a failure for each key.
+pub async fn fail(store: &Store, keys: &[String], now: i64) -> Result<(), StoreError> {
+    for k in keys {
+        store
+            .record_login_failure(k, now * 1000, WINDOW_SECS * 1000)
+            .await?;
+    }
+    Ok(())
 }
 
-/// Says whether the gate is armed, never the token.
-impl std::fmt::Debug for SetupGate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let armed = self
-            .token
-            .lock()
-            .map(|t| t.is_some())
-            .unwrap_or_else(|p| p.into_inner().is_some());
-        f.debug_struct("SetupGate").field("armed", &armed).finish()
-    }
+/// Forgets the failures of a key after a successful sign-in.
+pub async fn succeed(store: &Store, key: &str) -> Result<(), StoreError> {
+    store.clear_login_failures(key).await
 }
 
-impl SetupGate {
-    /// Arms the gate with `token`, valid until `now + SETUP_TTL_SECS`.
-    pub fn arm(&self, token: String, now: i64) {
-        *self.token.lock().unwrap_or_else(|p| p.into_inner()) = Some((token, now + SETUP_TTL_SECS));
-    }
+/// Stores `token` (hashed) as a setup token valid until `now + SETUP_TTL_SECS`. Tokens that
+/// other instances stored stay valid: each instance prints its own working link.
+pub async fn arm(store: &Store, token: &str, now: i64) -> Result<(), StoreError> {
+    store
+        .add_setup_token(token, (now + SETUP_TTL_SECS) * 1000, now * 1000)
+        .await
+}
 
-    /// Whether `candidate` is the armed, unexpired token (constant time).
-    pub fn check(&self, candidate: &str, now: i64) -> bool {
-        use subtle::ConstantTimeEq;
-        let guard = self.token.lock().unwrap_or_else(|p| p.into_inner());
-        match guard.as_ref() {
-            Some((t, expires)) if now < *expires => t.as_bytes().ct_eq(candidate.as_bytes()).into(),
-            _ => false,
-        }
+/// Whether `candidate` is a live setup token.
+pub async fn check(store: &Store, candidate: &str, now: i64) -> Result<bool, StoreError> {
+    if candidate.is_empty() {
+        return Ok(false);
     }
+    store.setup_token_valid(candidate, now * 1000).await
+}
 
-    /// Uses the token up: true exactly once for the armed, unexpired token.
-    pub fn consume(&self, candidate: &str, now: i64) -> bool {
-        let mut guard = self.token.lock().unwrap_or_else(|p| p.into_inner());
-        let ok = match guard.as_ref() {
-            Some((t, expires)) if now < *expires => {
-                use subtle::ConstantTimeEq;
-                t.as_bytes().ct_eq(candidate.as_bytes()).into()
-            }
-            _ => false,
-        };
-        if ok {
-            *guard = None;
-        }
-        ok
+/// Uses the setup tokens up: true exactly once, on one instance, for a live token.
+pub async fn consume(store: &Store, candidate: &str, now: i64) -> Result<bool, StoreError> {
+    if candidate.is_empty() {
+        return Ok(false);
     }
+    store.consume_setup_token(candidate, now * 1000).await
 }
 
 #[cfg(test)]
@@ -122,36 +89,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn throttle_locks_after_max_failures_and_unlocks_after_the_window() {
-        let t = LoginThrottle::default();
-        let keys = vec!["email:a@x".to_string(), "ip:1.2.3.4".to_string()];
-        for _ in 0..MAX_FAILURES - 1 {
-            t.fail(&keys, 100);
-        }
-        assert_eq!(t.locked_for(&keys, 100), None);
-        t.fail(&keys, 100);
-        assert_eq!(t.locked_for(&keys, 160), Some(WINDOW_SECS - 60));
-        // Another account from the same address is not locked yet…
-        let other = ["email:b@x".to_string(), "ip:1.2.3.4".to_string()];
-        assert_eq!(t.locked_for(&other, 160), None);
-        // …until the address itself reaches its higher limit.
-        for _ in 0..MAX_FAILURES_PER_IP - MAX_FAILURES {
-            t.fail(&other[1..], 170);
-        }
-        assert!(t.locked_for(&other, 180).is_some());
-        assert_eq!(t.locked_for(&keys, 100 + WINDOW_SECS), None);
-        t.succeed("email:a@x");
-        assert_eq!(t.locked_for(&["email:a@x".into()], 160), None);
-    }
-
-    #[test]
-    fn setup_token_is_single_use_and_expires() {
-        let g = SetupGate::default();
-        assert!(!g.check("x", 0));
-        g.arm("tok".into(), 0);
-        assert!(g.check("tok", 10) && !g.check("tok2", 10));
-        assert!(!g.check("tok", SETUP_TTL_SECS));
-        assert!(g.consume("tok", 10));
-        assert!(!g.consume("tok", 11));
+    fn a_key_locks_at_its_limit_until_the_window_ends() {
+        assert_eq!(wait_secs("email:a@x", MAX_FAILURES - 1, 100, 100), None);
+        assert_eq!(
+            wait_secs("email:a@x", MAX_FAILURES, 100, 160),
+            Some(WINDOW_SECS - 60)
+        );
+        assert_eq!(
+            wait_secs("email:a@x", MAX_FAILURES, 100, 100 + WINDOW_SECS),
+            None
+        );
+        // An address has the higher limit.
+        assert_eq!(wait_secs("ip:1.2.3.4", MAX_FAILURES, 100, 160), None);
+        assert!(wait_secs("ip:1.2.3.4", MAX_FAILURES_PER_IP, 100, 160).is_some());
     }
 }

@@ -36,12 +36,10 @@ use store::Store;
 /// Result of a UI handler.
 pub type UiResult = Result<HttpResponse, UiError>;
 
-/// UI-wide state: session keys and the sign-in guards.
+/// UI-wide state: the session keys (the sign-in guards live in the database, see `guard`).
 #[derive(Debug)]
 pub struct UiState {
     pub keys: SessionKeys,
-    pub throttle: guard::LoginThrottle,
-    pub setup: guard::SetupGate,
     /// Signs the pending cookie between the password and the TOTP code.
     pub pending: totp::PendingKeys,
 }
@@ -55,8 +53,6 @@ impl UiState {
                 master_key.derive("ui-csrf"),
                 public_url.starts_with("https://"),
             ),
-            throttle: guard::LoginThrottle::default(),
-            setup: guard::SetupGate::default(),
             pending: totp::PendingKeys::new(
                 master_key.derive("ui-totp-pending"),
                 public_url.starts_with("https://"),

@@ -12,6 +12,7 @@
 //! enrolment redirects to enrolment ([`enrolment_redirect`]).
 
 use super::account::{check_login_csrf, client_ip, login_nonce, verify_password};
+use super::guard;
 use super::session::password_fingerprint;
 use super::view::{Crumb, Flash, Frame};
 use super::{Ctx, FormData, UiError, UiResult, html_response, now_secs, safe_next};
@@ -223,7 +224,7 @@ async fn step(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) ->
         format!("email:{}", user.email),
         format!("ip:{}", client_ip(&req)),
     ];
-    if let Some(wait) = state.ui.throttle.locked_for(&keys, now) {
+    if let Some(wait) = guard::locked_for(state.store(), &keys, now).await? {
         let mins = (wait + 59) / 60;
         return step_page(
             &state,
@@ -247,7 +248,7 @@ async fn step(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) ->
         check_code(&state, &user.id, &code, now).await?
     };
     if !ok {
-        state.ui.throttle.fail(&keys, now);
+        guard::fail(state.store(), &keys, now).await?;
         tracing::info!(ip = %client_ip(&req), "failed second sign-in step");
         return step_page(
             &state,
@@ -257,7 +258,7 @@ async fn step(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) ->
             StatusCode::UNAUTHORIZED,
         );
     }
-    state.ui.throttle.succeed(&keys[0]);
+    guard::succeed(state.store(), &keys[0]).await?;
     state
         .store()
         .touch_staff_login(&user.id, store::now_ms())
@@ -433,13 +434,10 @@ async fn enable(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) 
 
 /// Guesses in a signed-in session count toward the same throttle as sign-ins, so a stolen
 /// session cannot try codes (or the password, to disable TOTP) without limit.
-fn throttled(ctx: &Ctx) -> Result<[String; 1], UiError> {
+async fn throttled(ctx: &Ctx) -> Result<[String; 1], UiError> {
     let keys = [format!("email:{}", ctx.viewer.email)];
-    if ctx
-        .state
-        .ui
-        .throttle
-        .locked_for(&keys, now_secs())
+    if guard::locked_for(ctx.store(), &keys, now_secs())
+        .await?
         .is_some()
     {
         return Err(UiError::Forbidden(
@@ -467,7 +465,7 @@ async fn second_factor_ok(ctx: &Ctx, code: &str) -> Result<bool, UiError> {
 async fn disable(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> UiResult {
     let form = FormData::from_bytes(&body);
     let ctx = Ctx::load_post(&req, &state, &form).await?;
-    let keys = throttled(&ctx)?;
+    let keys = throttled(&ctx).await?;
     let user = ctx
         .store()
         .get_staff_user(&ctx.viewer.id)
@@ -480,7 +478,7 @@ async fn disable(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes)
     .await?;
     let ok = password_ok && second_factor_ok(&ctx, &form.text("code")).await?;
     if !ok {
-        ctx.state.ui.throttle.fail(&keys, now_secs());
+        guard::fail(ctx.store(), &keys, now_secs()).await?;
         let mut page = AccountPage::new(&ctx).await?;
         page.error = Some("The password or the code is not correct.".into());
         return with_status(ctx.render(&page), StatusCode::UNPROCESSABLE_ENTITY);
@@ -508,9 +506,9 @@ async fn regenerate(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
     if !ctx.store().totp_enabled(&ctx.viewer.id).await? {
         return ctx.redirect(ENROL_PATH, None);
     }
-    let keys = throttled(&ctx)?;
+    let keys = throttled(&ctx).await?;
     if !check_code(&ctx.state, &ctx.viewer.id, &form.text("code"), now_secs()).await? {
-        ctx.state.ui.throttle.fail(&keys, now_secs());
+        guard::fail(ctx.store(), &keys, now_secs()).await?;
         let mut page = AccountPage::new(&ctx).await?;
         page.error = Some("That code is not correct, or was used already.".into());
         return with_status(ctx.render(&page), StatusCode::UNPROCESSABLE_ENTITY);

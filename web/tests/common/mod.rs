@@ -243,6 +243,39 @@ impl TestServer {
         Instance { child, base }
     }
 
+    /// A new server (new folder, new port, same master key and serve options) on a copy of
+    /// the SQLite file `backup`: a restore.
+    pub async fn restored_from(&self, backup: &std::path::Path) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scimbridge.db");
+        std::fs::copy(backup, &file).unwrap();
+        let port = free_port();
+        let mut server = Self {
+            child: Command::new("true").spawn().unwrap(),
+            base: format!("http://127.0.0.1:{port}"),
+            db_url: format!("sqlite://{}", file.display()),
+            _dir: dir,
+            pg_db: None,
+            master_key: self.master_key.clone(),
+            http: self.http.clone(),
+            serve: self.serve.clone(),
+        };
+        let _ = server.child.wait();
+        server.child = server.spawn_serve(port);
+        wait_healthy(&server.http, &server.base, &mut server.child).await;
+        server
+    }
+
+    /// Every first-run setup link printed on stdout so far (by this and other instances).
+    pub fn setup_urls(&self) -> Vec<String> {
+        let text =
+            std::fs::read_to_string(self._dir.path().join("serve.stdout")).unwrap_or_default();
+        text.lines()
+            .filter(|l| l.contains("/setup?token="))
+            .map(|l| l.trim().to_string())
+            .collect()
+    }
+
     /// The first-run setup link the server printed on stdout (waits up to 10 s for it).
     pub async fn setup_url(&self) -> String {
         let path = self._dir.path().join("serve.stdout");

@@ -28,6 +28,8 @@ mod perf;
 #[cfg(test)]
 mod secrets;
 #[cfg(test)]
+mod signin;
+#[cfg(test)]
 mod staff_tenants;
 #[cfg(test)]
 mod tokens;

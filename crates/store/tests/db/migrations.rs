@@ -331,9 +331,12 @@ async fn migration_13_adds_the_totp_tables_and_reverts() {
         let conn = s.db();
         let backend = conn.get_database_backend();
         let txn = s.begin_write().await.unwrap();
-        Migrator::down(&txn, Some(reverting_after(10)))
-            .await
-            .unwrap();
+        Migrator::down(
+            &txn,
+            Some(reverting_after(kept_before("m20261207_000013_staff_totp"))),
+        )
+        .await
+        .unwrap();
         txn.commit().await.unwrap();
         for table in ["staff_totp", "staff_recovery_codes", "totp_requirements"] {
             let sql = format!("SELECT COUNT(*) AS n FROM {table}");
@@ -349,5 +352,56 @@ async fn migration_13_adds_the_totp_tables_and_reverts() {
             s.get_staff_user(&staff.id).await.unwrap().map(|u| u.email),
             Some("ops@example.com".into())
         );
+    }
+}
+
+/// How many migrations come before the one named `name` (to revert it and every later one).
+fn kept_before(name: &str) -> usize {
+    use migration::Migrator;
+    use migration::sea_orm_migration::MigratorTrait;
+    Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == name)
+        .unwrap_or_else(|| panic!("no migration {name}"))
+}
+
+/// Migration 000012: the sign-in guards' tables; `down` drops them, `up` brings them back.
+#[tokio::test]
+async fn migration_12_adds_the_signin_guard_tables_and_reverts() {
+    use migration::Migrator;
+    use migration::sea_orm_migration::MigratorTrait;
+    for db in test_stores().await {
+        let conn = db.store.db();
+        let backend = conn.get_database_backend();
+        let tables = ["login_failures", "setup_tokens"];
+        let present = |table: &'static str| async move {
+            let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+            conn.query_one_raw(Statement::from_string(backend, sql))
+                .await
+                .is_ok()
+        };
+        db.store
+            .record_login_failure("email:a@x", 1, 1_000)
+            .await
+            .unwrap();
+        let txn = db.store.begin_write().await.unwrap();
+        Migrator::down(
+            &txn,
+            Some(reverting_after(kept_before(
+                "m20261207_000012_signin_guards",
+            ))),
+        )
+        .await
+        .unwrap();
+        txn.commit().await.unwrap();
+        for t in tables {
+            assert!(!present(t).await, "{}: {t} still there", db.label);
+        }
+        db.store.migrate().await.unwrap();
+        for t in tables {
+            assert!(present(t).await, "{}: {t} missing after up", db.label);
+        }
+        db.store.add_setup_token("t", 10, 0).await.unwrap();
+        assert!(db.store.setup_token_valid("t", 1).await.unwrap());
     }
 }
