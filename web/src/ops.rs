@@ -242,6 +242,13 @@ async fn metrics_page(state: web::Data<AppState>) -> HttpResponse {
                 .oldest_pending_created_at
                 .map_or(0.0, |at| (now - at).max(0) as f64 / 1000.0);
             metrics::gauge!(OLDEST_PENDING).set(age);
+            if let Ok(Ok(held)) =
+                tokio::time::timeout(DB_TIMEOUT, state.store().held_by_integration()).await
+            {
+                for (integration, users) in held {
+                    provisioning::metrics::guard_held(&integration, users);
+                }
+            }
         }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "metrics: could not read the job queue");

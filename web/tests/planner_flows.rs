@@ -447,12 +447,30 @@ async fn guard_holds_an_entra_scoping_mistake(s: TestServer) {
         .await
         .unwrap();
     assert_eq!(events.iter().filter(|e| e.outcome == "held").count(), 60);
+    // And in /metrics, from the database.
+    let metrics = |s: &TestServer| {
+        let url = format!("{}/metrics", s.base);
+        let http = s.http.clone();
+        async move { http.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let held_line = format!(
+        "scimbridge_guard_held_users{{integration=\"{}\"}} 60",
+        ep.id
+    );
+    let page = metrics(s).await;
+    assert!(
+        page.contains(&held_line),
+        "{held_line} not in /metrics:\n{page}"
+    );
     // Approve: they run.
     let approved = s.cli(&["guard", "approve", "--integration", &ep.id]);
     assert_eq!(approved["users"].as_array().unwrap().len(), 60);
     eventually(&f, 60, "60 deleted after approval", |a| count(a) == 40).await;
     let after = s.cli(&["guard", "show", "--integration", &ep.id]);
     assert_eq!(after, json!({"held": false, "users": []}));
+    let page = metrics(s).await;
+    let zero = format!("scimbridge_guard_held_users{{integration=\"{}\"}} 0", ep.id);
+    assert!(page.contains(&zero), "{zero} not in /metrics:\n{page}");
 }
 
 async fn guard_discard_keeps_the_accounts(s: TestServer) {

@@ -101,7 +101,6 @@ pub async fn approve(
     store
         .enqueue_users(integration_id, &ids, "guard-approved", now)
         .await?;
-    crate::metrics::guard_held(integration_id, 0);
     Ok(before)
 }
 
@@ -116,7 +115,6 @@ pub async fn discard(
     store
         .move_holds(integration_id, HoldState::Held, HoldState::Discarded, now)
         .await?;
-    crate::metrics::guard_held(integration_id, 0);
     Ok(before)
 }
 

@@ -14,7 +14,7 @@ pub const JOB_RETRIES: &str = "scimbridge_job_retries_total";
 /// Jobs finished, by `result` (`done` or `failed`).
 pub const JOBS_FINISHED: &str = "scimbridge_jobs_finished_total";
 
-/// Users whose removal the deletion guard holds, by `integration` (this process's view).
+/// Users whose removal the deletion guard holds, by `integration` (from the database).
 pub const GUARD_HELD: &str = "scimbridge_guard_held_users";
 /// Removals the deletion guard held, by `integration`.
 pub const GUARD_HOLDS: &str = "scimbridge_guard_holds_total";
@@ -48,8 +48,9 @@ pub fn describe() {
     );
 }
 
-/// The number of held removals of an integration.
-pub(crate) fn guard_held(integration_id: &str, users: u64) {
+/// The number of held removals of an integration (set when `/metrics` is scraped, from the
+/// database, so every instance reports the same).
+pub fn guard_held(integration_id: &str, users: u64) {
     metrics::gauge!(GUARD_HELD, "integration" => integration_id.to_string()).set(users as f64);
 }
 

@@ -304,12 +304,6 @@ impl Worker {
                 .set_hold_state(integration, &job.subject_id, HoldState::Held, now)
                 .await?;
             crate::metrics::guard_hold(integration);
-            let held_now = self
-                .store
-                .list_holds(integration, Some(HoldState::Held))
-                .await?
-                .len();
-            crate::metrics::guard_held(integration, held_now as u64);
             calls
                 .note(
                     "held",

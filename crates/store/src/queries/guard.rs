@@ -192,6 +192,32 @@ impl Store {
         Ok(rows)
     }
 
+    /// Held removals per integration, every integration listed (0 when none is held): the
+    /// `/metrics` gauge, computed at scrape time so every instance reports the database's
+    /// truth and a decision shows at once.
+    pub async fn held_by_integration(&self) -> Result<Vec<(String, u64)>> {
+        use sea_orm::QuerySelect;
+        let ids: Vec<String> = crate::entities::integrations::Entity::find()
+            .select_only()
+            .column(crate::entities::integrations::Column::Id)
+            .into_tuple()
+            .all(self.db())
+            .await?;
+        let rows: Vec<(String, String)> = deprovision_holds::Entity::find()
+            .select_only()
+            .column(deprovision_holds::Column::IntegrationId)
+            .column(deprovision_holds::Column::State)
+            .into_tuple()
+            .all(self.db())
+            .await?;
+        let mut out: std::collections::BTreeMap<String, u64> =
+            ids.into_iter().map(|id| (id, 0)).collect();
+        for (integration, state) in rows {
+            *out.entry(integration).or_default() += u64::from(state == HoldState::Held.as_str());
+        }
+        Ok(out.into_iter().collect())
+    }
+
     /// Removals waiting (pending or held) for an integration.
     pub async fn count_open_holds(&self, integration_id: &str) -> Result<u64> {
         Ok(deprovision_holds::Entity::find()
