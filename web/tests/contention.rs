@@ -8,7 +8,7 @@ mod common;
 
 use common::{Endpoint, ServeOptions, TestServer};
 use serde_json::json;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -147,15 +147,9 @@ async fn no_5xx_and_nothing_lost(s: TestServer) {
     }
     let links = st.list_links(&ep.id).await.unwrap();
     assert_eq!(links.len(), ids.len(), "one link per user");
-    for link in &links {
-        let pushed = link.last_pushed.as_deref().unwrap_or_default();
-        assert!(
-            pushed.contains("\"firstName\":\"Patched-"),
-            "{}: the PATCH was not pushed: {pushed}",
-            link.scim_user_id
-        );
-    }
-    let mut decided = HashSet::new();
+    // Events come newest first: the first seen for a user is the worker's last decision, and
+    // in dry run it sends the whole profile (nothing is created), so it must carry the PATCH.
+    let mut newest: HashMap<String, String> = HashMap::new();
     let mut before_id = None;
     loop {
         let page = st
@@ -171,8 +165,21 @@ async fn no_5xx_and_nothing_lost(s: TestServer) {
             .unwrap();
         let Some(last) = page.last() else { break };
         before_id = Some(last.id);
-        decided.extend(page.iter().filter_map(|e| e.subject_id.clone()));
+        for e in &page {
+            if let Some(id) = &e.subject_id {
+                newest
+                    .entry(id.clone())
+                    .or_insert_with(|| e.detail.clone().unwrap_or_default());
+            }
+        }
     }
+    for (id, detail) in &newest {
+        assert!(
+            detail.contains("\"first_name\":\"Patched-"),
+            "{id}: the PATCH was not pushed: {detail}"
+        );
+    }
+    let decided: HashSet<String> = newest.keys().cloned().collect();
     let missing: Vec<_> = ids.iter().filter(|id| !decided.contains(*id)).collect();
     assert!(missing.is_empty(), "no dry_run event for {missing:?}");
     let log = s.server_log();

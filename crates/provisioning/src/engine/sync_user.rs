@@ -35,6 +35,14 @@ fn target_user(profile: &Profile, role_ids: Vec<String>) -> DesiredUser {
     }
 }
 
+/// What a step sends, for its event: the profile of a create or update.
+fn profile_of(step: &Step) -> Option<&Profile> {
+    match step {
+        Step::Create { profile, .. } | Step::Update { profile, .. } => Some(profile),
+        _ => None,
+    }
+}
+
 fn roles_of(step: &Step) -> Option<&[String]> {
     match step {
         Step::Create { roles, .. } | Step::Update { roles, .. } | Step::SetRoles { roles } => {
@@ -105,6 +113,9 @@ impl Worker {
             let mut detail = json!({"because": desired.reason, "step": step.describe()});
             if let Some(r) = roles_of(step) {
                 detail["role"] = json!(r);
+            }
+            if let Some(p) = profile_of(step) {
+                detail["profile"] = json!(p);
             }
             if let Some(tid) = &known.target_id {
                 detail["target_id"] = Value::String(tid.clone());
@@ -330,6 +341,9 @@ impl Worker {
         let mut detail = json!({"because": because, "step": step.describe()});
         if let Some(r) = roles_of(step) {
             detail["role"] = json!(r);
+        }
+        if let Some(p) = profile_of(step) {
+            detail["profile"] = json!(p);
         }
         if !tid.is_empty() {
             detail["target_id"] = Value::String(tid.clone());
