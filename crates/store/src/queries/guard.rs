@@ -230,14 +230,14 @@ impl Store {
             .await?)
     }
 
-    /// Removals carried out (or, in dry run, recorded) since `since`.
+    /// Removals carried out since `since` (dry-run events removed nothing and do not count).
     pub async fn count_removals_since(&self, integration_id: &str, since: i64) -> Result<u64> {
         Ok(provisioning_events::Entity::find()
             .filter(provisioning_events::Column::IntegrationId.eq(integration_id))
             .filter(provisioning_events::Column::Direction.eq(Direction::Outbound))
             .filter(provisioning_events::Column::At.gte(since))
             .filter(provisioning_events::Column::Operation.is_in(REMOVAL_OPERATIONS))
-            .filter(provisioning_events::Column::Outcome.is_in([crate::OK_OUTCOME, "dry_run"]))
+            .filter(provisioning_events::Column::Outcome.eq(crate::OK_OUTCOME))
             .count(self.db())
             .await?)
     }
