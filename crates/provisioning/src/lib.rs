@@ -1,7 +1,9 @@
-//! `provisioning` is the domain layer. Today it holds the [`directory::Directory`]: it applies
-//! SCIM operations to an integration's stored users and groups and, in the same transaction,
-//! queues an outbound job for every subject whose desired state changed. The worker that
-//! drains those jobs into target apps builds on this crate.
+//! `provisioning` is the domain layer: the [`directory::Directory`] applies SCIM operations to
+//! an integration's stored users and groups and, in the same transaction, queues an outbound
+//! job for every subject whose desired state changed; the [`planner`] (pure) decides what a
+//! user should look like in the target and which calls get it there; [`inputs`] loads the
+//! planner's inputs for every surface; the [`engine`] drains the jobs through connectors under
+//! the shared [`throttle`] and the deletion [`guard`].
 //!
 //! It depends on `scim-core` (protocol) and `store` (persistence), never on the web layer.
 
