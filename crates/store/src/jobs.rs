@@ -35,7 +35,8 @@ pub(crate) struct JobRequest<'a> {
 /// level-triggered, it reads the subject's current state when it runs; an existing job's
 /// back-off is kept). A job that is already running does not absorb the request: a new pending
 /// job is added so the latest change is not lost. Safe under concurrency: relies on the
-/// partial unique index over pending jobs with `INSERT … ON CONFLICT DO NOTHING`.
+/// partial unique index over pending jobs with `INSERT … ON CONFLICT DO UPDATE … WHERE false`
+/// (see [`enqueue_statement`]).
 ///
 /// Usable inside the caller's transaction. Returns true if a new job was added.
 pub async fn enqueue_job<C: Execute>(
@@ -114,7 +115,12 @@ fn enqueue_statement(job: &JobRequest<'_>) -> InsertStatement {
     // A literal, not a bound parameter: SQLite matches the conflict target against the
     // partial index's WHERE clause textually.
     .target_and_where(Expr::cust(r#""state" = 'pending'"#))
-    .do_nothing()
+    // `DO UPDATE … WHERE false` changes nothing (the existing job keeps its back-off and the
+    // statement reports 0 rows) but, unlike `DO NOTHING`, locks the pending job on PostgreSQL
+    // until the caller commits. The claim skips locked rows, so a job the new change coalesces
+    // into cannot be claimed, and read the subject, before that change is visible.
+    .update_column(jobs::Column::UpdatedAt)
+    .action_and_where(Expr::cust("false"))
     .to_owned();
     jobs::Entity::insert(am)
         .on_conflict(on_conflict)

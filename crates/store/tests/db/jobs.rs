@@ -217,3 +217,43 @@ async fn user_writes_queue_their_job_or_nothing() {
         }
     }
 }
+
+/// A change that coalesces into a pending job keeps that job from being claimed until the
+/// change commits: otherwise the worker could claim it, read the subject before the change is
+/// visible, and the change would be pushed by nobody. (PostgreSQL: on SQLite the writer runs
+/// the change and the claim one after the other, so they cannot interleave.)
+#[tokio::test]
+async fn a_coalesced_change_holds_its_job_until_it_commits() {
+    for db in test_stores().await {
+        if db.label != "postgres" {
+            continue;
+        }
+        let s = &db.store;
+        let (_, i) = tenant_with_integration(s, "Acme").await;
+        assert!(
+            enqueue_job(s.db(), &i.id, SubjectKind::User, "u1", None, 10)
+                .await
+                .unwrap()
+        );
+        let change = s.db().begin().await.unwrap();
+        assert!(
+            !enqueue_job(&change, &i.id, SubjectKind::User, "u1", None, 11)
+                .await
+                .unwrap(),
+            "coalesced into the pending job"
+        );
+        assert!(
+            s.claim_jobs("w", 1_000, 60_000, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "the job was claimed while the change that joined it was not yet committed"
+        );
+        change.commit().await.unwrap();
+        let claimed = s.claim_jobs("w", 1_000, 60_000, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].subject_id, "u1");
+        // The coalesced write left the job as it was.
+        assert_eq!(claimed[0].run_after, 10);
+    }
+}
