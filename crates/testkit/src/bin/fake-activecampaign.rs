@@ -3,7 +3,9 @@
 //! Prints one JSON line on stdout, e.g.
 //! `{"base_url":"http://127.0.0.1:4010/api/3","tokens":["t1"],"account":"account1",
 //!   "owner_user_id":"1","rate_limit":5,"groups":{"Admin":"3","Manager":"4"}}`
-//! and then serves until killed (Ctrl-C / SIGINT stops it cleanly).
+//! and then serves until SIGINT (Ctrl-C) or SIGTERM; then prints a second line with what it
+//! saw, e.g. `{"requests":420,"admitted":418,"by_status":{"200":300,"201":118,"429":2},
+//! "max_admitted_in_any_second":5}`, and exits.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -13,7 +15,7 @@ use clap::Parser;
 use rand::Rng;
 use serde_json::{Map, Value, json};
 use testkit::fake_activecampaign::{
-    AccountConfig, FakeActiveCampaign, FakeConfig, OwnerConfig, RetryAfter,
+    AccountConfig, FakeActiveCampaign, FakeConfig, OwnerConfig, RetryAfter, max_in_any_window,
 };
 
 #[derive(Debug, Parser)]
@@ -138,10 +140,47 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
 
+    wait_for_stop().await;
+    // What the fake saw, for benchmarks: did the client stay within the account's limit?
+    let log = fake.request_log();
+    let mut by_status = Map::new();
+    for e in &log {
+        let n = by_status
+            .entry(e.status.to_string())
+            .or_insert(Value::from(0u64));
+        *n = Value::from(n.as_u64().unwrap_or(0) + 1);
+    }
+    let admitted: Vec<Duration> = log
+        .iter()
+        .filter(|e| e.admitted)
+        .map(|e| e.since_start)
+        .collect();
+    let summary = json!({
+        "requests": log.len(),
+        "admitted": admitted.len(),
+        "by_status": by_status,
+        "max_admitted_in_any_second": max_in_any_window(&admitted, Duration::from_secs(1)),
+    });
+    let _ = writeln!(stdout, "{summary}").and_then(|()| stdout.flush());
+    fake.stop().await;
+    ExitCode::SUCCESS
+}
+
+/// Returns on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
     if let Err(e) = tokio::signal::ctrl_c().await {
         eprintln!("fake-activecampaign: cannot wait for Ctrl-C: {e}");
         std::future::pending::<()>().await;
     }
-    fake.stop().await;
-    ExitCode::SUCCESS
 }
