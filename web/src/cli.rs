@@ -455,10 +455,11 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
             if store.get_tenant(&tenant).await?.is_none() {
                 return Err(CliError::Invalid(format!("no tenant {tenant}")));
             }
-            let settings: serde_json::Map<String, serde_json::Value> = settings
+            let mut settings: serde_json::Map<String, serde_json::Value> = settings
                 .into_iter()
                 .map(|(k, v)| (k, serde_json::Value::String(v)))
                 .collect();
+            crate::connectors::normalize_settings(&connector, &mut settings);
             let secrets: BTreeMap<String, String> = secrets.into_iter().collect();
             crate::connectors::validate(
                 &connector,

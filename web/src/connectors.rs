@@ -20,6 +20,18 @@ pub fn descriptor(kind: &str) -> Option<&'static Descriptor> {
     descriptors().into_iter().find(|d| d.kind == kind)
 }
 
+/// Rewrites settings typed in a friendlier form into what the connector calls, so the form
+/// and the CLI show and store the exact URL: an ActiveCampaign account name or host becomes
+/// its API URL. Settings it cannot read are left for [`validate`] to explain.
+pub fn normalize_settings(kind: &str, settings: &mut Map<String, Value>) {
+    if kind == connector_activecampaign::KIND
+        && let Some(Value::String(url)) = settings.get_mut("base_url")
+        && let Ok(full) = connector_activecampaign::api_url(url)
+    {
+        *url = full;
+    }
+}
+
 /// Checks a connector kind, its settings and the target URL; the error says what to fix.
 pub fn validate(
     kind: &str,

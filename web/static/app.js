@@ -10,7 +10,40 @@
     });
   }
 
+  // Times are rendered in UTC (to match the identity provider's logs); the toggle shows them
+  // in the browser's time zone instead and remembers the choice.
+  function showTimes(root, local) {
+    root.querySelectorAll("time[data-utc]").forEach(function (t) {
+      if (!t.dataset.utcText) t.dataset.utcText = t.textContent;
+      var d = new Date(t.getAttribute("datetime"));
+      t.textContent = local && !isNaN(d) ? d.toLocaleString(undefined, {
+        year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+        second: "2-digit", timeZoneName: "short"
+      }) : t.dataset.utcText;
+    });
+    document.querySelectorAll("[data-time-toggle]").forEach(function (b) {
+      b.textContent = local ? "show UTC" : "show local time";
+      b.setAttribute("aria-pressed", local ? "true" : "false");
+    });
+  }
+
+  function localTimes() {
+    try { return window.localStorage.getItem("scb-time") === "local"; } catch (e) { return false; }
+  }
+
   function init(root) {
+    root.querySelectorAll("[data-time-toggle]").forEach(function (btn) {
+      if (btn.dataset.bound) return;
+      btn.dataset.bound = "1";
+      btn.hidden = false;
+      btn.addEventListener("click", function () {
+        var local = !localTimes();
+        try { window.localStorage.setItem("scb-time", local ? "local" : "utc"); } catch (e) { /* private mode */ }
+        showTimes(document, local);
+      });
+    });
+    if (localTimes()) showTimes(root, true);
+
     // Copy buttons: data-copy="<input id>".
     root.querySelectorAll("[data-copy]").forEach(function (btn) {
       if (btn.dataset.bound) return;

@@ -819,7 +819,14 @@ async fn the_deletion_guard_is_approved_or_discarded_in_a_browser() {
     .await;
     // The decisions are in the audit log.
     let st = s.store().await;
-    let audit = st.list_audit(Some(&ep.tenant), 50, None).await.unwrap();
+    let audit = st
+        .list_audit(&store::AuditQuery {
+            tenant_id: Some(ep.tenant.clone()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
     assert!(
         actions.contains(&"integration.guard.discard")

@@ -78,7 +78,13 @@ async fn first_run_setup(s: TestServer) {
 
     // The audit log recorded it.
     let audit = ui.get("/audit").await;
-    assert!(audit.body.contains("setup.first_admin"));
+    assert!(
+        audit
+            .body
+            .contains("root@example.com set up this installation as its first administrator"),
+        "{}",
+        audit.body
+    );
 
     // Sign out ends the session.
     let out = ui.post("/tenants", "/logout", &[]).await;
@@ -391,7 +397,18 @@ async fn tokens_rotate_from_the_ui(s: TestServer) {
     assert_eq!(scim(old_token).await, 401);
     assert_eq!(scim(new_token).await, 200);
     let audit = ui.get(&format!("/audit?tenant={tid}")).await;
-    assert!(audit.body.contains("token.issue") && audit.body.contains("token.revoke"));
+    assert!(
+        audit.body.contains(&format!(
+            "ops@example.com revoked the SCIM token {old_prefix}… of ActiveCampaign (AC)"
+        )),
+        "{}",
+        audit.body
+    );
+    assert!(
+        audit
+            .body
+            .contains("ops@example.com issued a SCIM token (scb_")
+    );
 }
 
 /// The log, traces, CSV export and failed jobs stay inside their tenant; support may retry but
@@ -735,11 +752,163 @@ async fn pause_resume_and_delete(s: TestServer) {
         401,
         "the deleted integration's token is dead"
     );
+    let audit = ui.get(&format!("/audit?tenant={tid}")).await.body;
     assert!(
-        ui.get(&format!("/audit?tenant={tid}"))
+        audit.contains("deleted the integration &#39;")
+            || audit.contains("deleted the integration '"),
+        "{audit}"
+    );
+}
+
+/// The audit log speaks in sentences with before → after, filters by person, action and
+/// time, and exports the same selection as CSV; the log takes custom UTC bounds.
+async fn audit_log_in_sentences(s: TestServer) {
+    admin(&s, "it.admin@contoso.com", "platform-admin", None);
+    admin(&s, "second@contoso.com", "platform-admin", None);
+    let t = s.cli(&["tenant", "create", "--name", "Contoso"]);
+    let tid = t["id"].as_str().unwrap();
+    let created = s.cli(&[
+        "integration",
+        "create",
+        "--tenant",
+        tid,
+        "--name",
+        "Sales team",
+        "--connector",
+        "activecampaign",
+        "--setting",
+        "base_url=https://contoso.api-us1.com",
+        "--secret",
+        "api_key=k",
+        "--mode",
+        "dry-run",
+        "--default-role",
+        "User",
+        "--role-rule",
+        "group:Sales=Sales",
+    ]);
+    let iid = created["id"].as_str().unwrap();
+    let ui = Ui::new(&s.base);
+    assert_eq!(
+        ui.sign_in("it.admin@contoso.com", PASSWORD).await.status,
+        303
+    );
+    let roles = format!("/t/{tid}/integrations/{iid}/roles");
+    let saved = ui
+        .post(
+            &roles,
+            &roles,
+            &[
+                ("default_role", "Viewer"),
+                ("rule_kind", "group"),
+                ("rule_value", "Sales Managers"),
+                ("rule_role", "Manager"),
+                ("rule_kind", "group"),
+                ("rule_value", "Sales"),
+                ("rule_role", "Sales"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let other = Ui::new(&s.base);
+    assert_eq!(
+        other.sign_in("second@contoso.com", PASSWORD).await.status,
+        303
+    );
+    let overview = format!("/t/{tid}/integrations/{iid}");
+    assert_eq!(
+        other
+            .post(
+                &overview,
+                &format!("{overview}/status"),
+                &[("action", "pause")]
+            )
             .await
-            .body
-            .contains("integration.delete")
+            .status,
+        303
+    );
+
+    let page = ui.get(&format!("/audit?tenant={tid}")).await;
+    assert_eq!(page.status, 200);
+    let text = page.body.replace("&#39;", "'").replace("&gt;", ">");
+    assert!(
+        text.contains(
+            "it.admin@contoso.com changed the role mapping of ActiveCampaign (Sales team)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("added group 'Sales Managers' → Manager"),
+        "{text}"
+    );
+    assert!(text.contains("default role: User → Viewer"), "{text}");
+    assert!(text.contains("second@contoso.com paused ActiveCampaign (Sales team)"));
+    // By person, by action.
+    let by_person = ui
+        .get(&format!("/audit?tenant={tid}&person=second%40contoso.com"))
+        .await
+        .body;
+    assert!(by_person.contains("paused ActiveCampaign") && !by_person.contains("role mapping of"));
+    let by_action = ui
+        .get(&format!("/audit?tenant={tid}&action=integration.roles"))
+        .await
+        .body;
+    assert!(by_action.contains("role mapping of") && !by_action.contains("paused ActiveCampaign"));
+    // By time: a window in the past holds nothing; a bad bound is a message, not an error page.
+    let past = ui
+        .get(&format!(
+            "/audit?tenant={tid}&from=2020-01-01T00:00&to=2020-01-02T00:00"
+        ))
+        .await;
+    assert_eq!(past.status, 200);
+    assert!(past.body.contains("Nothing matches these filters"));
+    let bad = ui.get(&format!("/audit?tenant={tid}&to=tomorrow")).await;
+    assert_eq!(bad.status, 200);
+    assert!(
+        bad.body.contains("id=\"audit-filter-error\""),
+        "{}",
+        bad.body
+    );
+    // CSV of the same selection.
+    let csv = ui
+        .get(&format!("/audit.csv?tenant={tid}&action=integration.roles"))
+        .await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.body.starts_with("time_utc,person,action,what,changes"));
+    assert!(
+        csv.body.contains("added group 'Sales Managers' → Manager"),
+        "{}",
+        csv.body
+    );
+    assert!(!csv.body.contains("integration.pause"));
+    // Another tenant's admin gets nothing of it.
+    let t2 = s.cli(&["tenant", "create", "--name", "Fabrikam"]);
+    admin(&s, "fab@fabrikam.com", "tenant-admin", t2["id"].as_str());
+    let fab = Ui::new(&s.base);
+    assert_eq!(fab.sign_in("fab@fabrikam.com", PASSWORD).await.status, 303);
+    assert_eq!(
+        fab.get(&format!("/audit.csv?tenant={tid}")).await.status,
+        404
+    );
+    let own = fab.get("/audit").await.body;
+    assert!(!own.contains("Sales team"));
+
+    // The log takes custom UTC bounds and says what is wrong with a bad one.
+    let log = ui
+        .get(&format!(
+            "/t/{tid}/log?from=2020-01-01T00:00&to=2020-01-01T01:00"
+        ))
+        .await;
+    assert_eq!(log.status, 200);
+    assert!(log.body.contains("value=\"2020-01-01T00:00\""));
+    let bad = ui.get(&format!("/t/{tid}/log?from=yesterday")).await;
+    assert_eq!(bad.status, 200);
+    assert!(bad.body.contains("id=\"log-filter-error\""));
+    assert_eq!(
+        ui.get(&format!("/t/{tid}/log.csv?from=yesterday"))
+            .await
+            .status,
+        400
     );
 }
 
@@ -845,4 +1014,5 @@ on_both_backends!(
     tokens_rotate_from_the_ui,
     support_views_are_scoped,
     pause_resume_and_delete,
+    audit_log_in_sentences,
 );

@@ -5,6 +5,7 @@ use crate::errors::{classify, transport};
 use crate::model::{GroupsPage, User, UserEnvelope, UserGroupEnvelope, UsersPage};
 use async_trait::async_trait;
 use base64::Engine;
+use connector_api::exchange::{self, Exchange};
 use connector_api::{
     AccountIdentity, Connector, ConnectorError, Descriptor, DesiredUser, NoThrottle, Page, Result,
     Role, TargetUser, Throttle,
@@ -37,6 +38,53 @@ impl std::fmt::Debug for ActiveCampaign {
     }
 }
 
+/// The API base URL (ending in `/api/3`) for what an admin typed: the full API URL from
+/// Settings → Developer, the account's API host (`contoso.api-us1.com`), the app's address
+/// (`contoso.activehosted.com`), or only the account name (`contoso`). The last two are read
+/// as `https://<account>.api-us1.com`, the usual region: the UI shows the URL it will call,
+/// so an account in another region is corrected by pasting the URL from Settings → Developer.
+pub fn api_url(input: &str) -> std::result::Result<String, String> {
+    let t = input.trim().trim_end_matches('/');
+    if t.is_empty() {
+        return Err("the API URL is empty: paste it from Settings → Developer".into());
+    }
+    let is_label =
+        |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let with_scheme = if let Some((_, rest)) = input.trim().split_once("://") {
+        if rest.trim_matches('/').is_empty() {
+            return Err(format!("the API URL '{input}' has no host"));
+        }
+        t.to_owned()
+    } else if let Some(account) = t
+        .to_ascii_lowercase()
+        .strip_suffix(".activehosted.com")
+        .filter(|a| is_label(a))
+    {
+        format!("https://{account}.api-us1.com")
+    } else if is_label(t) {
+        format!("https://{}.api-us1.com", t.to_ascii_lowercase())
+    } else if t.contains('.') || t.contains(':') {
+        format!("https://{t}")
+    } else {
+        return Err(format!(
+            "'{input}' is not an API URL: paste it from Settings → Developer, e.g. https://contoso.api-us1.com/api/3"
+        ));
+    };
+    let full = if with_scheme.ends_with("/api/3") {
+        with_scheme
+    } else {
+        format!("{with_scheme}/api/3")
+    };
+    let url =
+        Url::parse(&full).map_err(|e| format!("the API URL '{input}' is not a valid URL: {e}"))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err(format!(
+            "the API URL must start with https://, got '{input}'"
+        ));
+    }
+    Ok(full)
+}
+
 impl ActiveCampaign {
     /// A connector for `base_url` (with or without `/api/3`) and `api_key`; `policy` says
     /// whether the URL may be private (the HTTP client comes from `target-http`).
@@ -45,19 +93,8 @@ impl ActiveCampaign {
         api_key: &str,
         policy: target_http::Policy,
     ) -> std::result::Result<Self, String> {
-        let trimmed = base_url.trim().trim_end_matches('/');
-        let full = if trimmed.ends_with("/api/3") {
-            trimmed.to_string()
-        } else {
-            format!("{trimmed}/api/3")
-        };
-        let base = Url::parse(&format!("{full}/"))
+        let base = Url::parse(&format!("{}/", api_url(base_url)?))
             .map_err(|e| format!("the API URL '{base_url}' is not a valid URL: {e}"))?;
-        if !matches!(base.scheme(), "https" | "http") {
-            return Err(format!(
-                "the API URL must start with https://, got '{base_url}'"
-            ));
-        }
         if api_key.trim().is_empty() {
             return Err("the API key is empty".into());
         }
@@ -95,24 +132,47 @@ impl ActiveCampaign {
         what: &str,
     ) -> Result<(u16, String)> {
         self.throttle.acquire().await?;
+        let path = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let sent = body.map(|b| b.to_string());
+        let started = std::time::Instant::now();
+        let report = |status: Option<u16>, response: Option<&str>| {
+            exchange::record(Exchange::new(
+                method.as_str(),
+                &path,
+                status,
+                sent.as_deref(),
+                response,
+                started.elapsed(),
+            ));
+        };
         let mut rb = self
             .http
-            .request(method, url)
+            .request(method.clone(), url)
             .header("Api-Token", &self.api_key)
             .header("Accept", "application/json");
-        if let Some(b) = body {
+        if let Some(b) = &sent {
             rb = rb
                 .header("Content-Type", "application/json")
-                .body(b.to_string());
+                .body(b.clone());
         }
-        let resp = rb.send().await.map_err(|e| transport(&e, what))?;
+        let resp = rb.send().await.map_err(|e| {
+            report(None, None);
+            transport(&e, what)
+        })?;
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let text = resp.text().await.map_err(|e| transport(&e, what))?;
+        let text = resp.text().await.map_err(|e| {
+            report(Some(status), None);
+            transport(&e, what)
+        })?;
+        report(Some(status), Some(&text));
         if (200..300).contains(&status) {
             Ok((status, text))
         } else {
@@ -421,6 +481,40 @@ mod tests {
         }
         assert!(ActiveCampaign::new("ftp://x", "k", Policy::STRICT).is_err());
         assert!(ActiveCampaign::new("https://x", " ", Policy::STRICT).is_err());
+    }
+
+    #[test]
+    fn what_the_admin_screen_shows_becomes_the_api_url() {
+        for (given, want) in [
+            ("contoso", "https://contoso.api-us1.com/api/3"),
+            (" Contoso ", "https://contoso.api-us1.com/api/3"),
+            ("contoso.api-us1.com", "https://contoso.api-us1.com/api/3"),
+            ("contoso.api-us3.com/", "https://contoso.api-us3.com/api/3"),
+            (
+                "contoso.activehosted.com",
+                "https://contoso.api-us1.com/api/3",
+            ),
+            (
+                "https://contoso.api-us1.com",
+                "https://contoso.api-us1.com/api/3",
+            ),
+            (
+                "https://contoso.api-us1.com/api/3/",
+                "https://contoso.api-us1.com/api/3",
+            ),
+            ("http://127.0.0.1:4010/api/3", "http://127.0.0.1:4010/api/3"),
+        ] {
+            assert_eq!(api_url(given).as_deref(), Ok(want), "{given}");
+        }
+        for bad in [
+            "",
+            "   ",
+            "contoso corp",
+            "ftp://contoso.api-us1.com",
+            "https://",
+        ] {
+            assert!(api_url(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod client;
 mod errors;
 mod model;
 
-pub use client::ActiveCampaign;
+pub use client::{ActiveCampaign, api_url};
 
 use connector_api::{Capabilities, Descriptor, Field, FieldKind, RoleCardinality, UserKey};
 
@@ -27,7 +27,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         Field {
             key: "base_url",
             label: "API URL",
-            help: "In ActiveCampaign: Settings → Developer → API Access → URL, e.g. https://youraccount.api-us1.com",
+            help: "In ActiveCampaign: Settings → Developer → API Access → URL, e.g. https://youraccount.api-us1.com. The account name alone (youraccount) also works: it is read as https://youraccount.api-us1.com/api/3, and the form shows the URL that will be called.",
             kind: FieldKind::Url,
             required: true,
             placeholder: "https://youraccount.api-us1.com",

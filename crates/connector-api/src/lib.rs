@@ -8,6 +8,8 @@ use async_trait::async_trait;
 use serde::Serialize;
 use std::time::Duration;
 
+pub mod exchange;
+
 /// A user as the target app knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TargetUser {

@@ -40,7 +40,7 @@ pub use backup::BackupError;
 pub use crypto::{MasterKey, SecretBox};
 pub use db::{Store, StoreOptions};
 pub use error::{Result, StoreError};
-pub use queries::audit::{AuditEntry, MAX_AUDIT_PAGE, NewAudit};
+pub use queries::audit::{AuditEntry, AuditQuery, MAX_AUDIT_PAGE, NewAudit};
 pub use queries::events::{Event, EventQuery, MAX_EVENT_PAGE, NewEvent, OK_OUTCOME};
 pub use queries::guard::{Hold, HoldState, REMOVAL_OPERATIONS};
 pub use queries::insights::Bucket;

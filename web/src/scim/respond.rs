@@ -179,6 +179,9 @@ pub async fn finish(
     call: Call,
     result: Result<Reply, DirectoryError>,
 ) -> HttpResponse {
+    // What we answered, in short, for the trace: the resource's id and version (the body
+    // itself is the stored resource, so it is not copied into every event).
+    let mut answer = None;
     let (mut response, status, error) = match result {
         Ok(Reply::NoContent) => (HttpResponse::NoContent().finish(), 204, None),
         Ok(Reply::Serialized(body)) => (
@@ -196,6 +199,13 @@ pub async fn finish(
         }) => {
             let mut b = HttpResponse::build(status);
             b.insert_header((header::CONTENT_TYPE, SCIM_JSON));
+            if scope.is_some() {
+                answer = Some(json!({
+                    "id": body.get("id"),
+                    "etag": etag.as_deref(),
+                    "location": location.as_deref(),
+                }));
+            }
             if let Some(etag) = etag {
                 b.insert_header((header::ETAG, etag));
             }
@@ -238,6 +248,9 @@ pub async fn finish(
         }
         if let Some(body) = call.request_body {
             detail["request"] = body;
+        }
+        if let Some(a) = answer {
+            detail["response"] = a;
         }
         state
             .events

@@ -4,6 +4,7 @@
 //! Every query is scoped by the tenant in the URL, which the viewer must be allowed to see.
 
 use super::integrations::{Need, Tabs, integration_for, integration_frame, tenant_for};
+use super::time_window::TimeWindow;
 use super::view::{Crumb, Flash, Frame, When};
 use super::{Ctx, FormData, UiError, UiResult};
 use crate::app::AppState;
@@ -54,28 +55,35 @@ pub struct LogFilter {
     /// `inbound`, `outbound` or empty.
     #[serde(default)]
     direction: String,
-    /// `1h`, `24h`, `7d`, `30d` or empty (all).
+    /// `1h`, `24h`, `7d`, `30d` or empty (all); see [`TimeWindow`].
     #[serde(default)]
     range: String,
+    /// Custom start, UTC (`YYYY-MM-DDTHH:MM`).
+    #[serde(default)]
+    from: String,
+    /// Custom end, UTC, exclusive.
+    #[serde(default)]
+    to: String,
     /// Keyset cursor: the last event id of the previous page.
     before: Option<i64>,
 }
 
 impl LogFilter {
-    /// The store query for a tenant.
-    fn query(&self, tenant_id: &str, limit: u64) -> EventQuery {
+    fn window(&self) -> TimeWindow {
+        TimeWindow {
+            range: self.range.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+        }
+    }
+
+    /// The store query for a tenant, or what is wrong with the time filter.
+    fn query(&self, tenant_id: &str, limit: u64) -> Result<EventQuery, String> {
         let some = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
         let user = self.user.trim();
         let looks_like_id = user.len() == 36 && user.chars().filter(|c| *c == '-').count() == 4;
-        let from = match self.range.as_str() {
-            "1h" => Some(3_600_000),
-            "24h" => Some(86_400_000),
-            "7d" => Some(7 * 86_400_000),
-            "30d" => Some(30 * 86_400_000),
-            _ => None,
-        }
-        .map(|span: i64| store::now_ms() - span);
-        EventQuery {
+        let bounds = self.window().bounds(store::now_ms())?;
+        Ok(EventQuery {
             tenant_id: Some(tenant_id.to_string()),
             integration_id: some(&self.integration),
             subject: (!looks_like_id).then(|| some(user)).flatten(),
@@ -87,11 +95,12 @@ impl LogFilter {
                 "outbound" => Some(Direction::Outbound),
                 _ => None,
             },
-            from,
+            from: bounds.from,
+            to: bounds.to,
             before_id: self.before,
             limit,
             ..EventQuery::default()
-        }
+        })
     }
 
     /// The query string of these filters (without the cursor).
@@ -103,6 +112,8 @@ impl LogFilter {
             ("status", &self.status),
             ("direction", &self.direction),
             ("range", &self.range),
+            ("from", &self.from),
+            ("to", &self.to),
         ];
         pairs
             .iter()
@@ -149,13 +160,27 @@ fn outcome_badge(e: &Event) -> (&'static str, String) {
     }
 }
 
-/// The one line that explains an event.
-fn summary(e: &Event) -> String {
-    let Some(d) = e
-        .detail
+/// The event's recorded detail, if it is JSON.
+fn detail_of(e: &Event) -> Option<Value> {
+    e.detail
         .as_deref()
         .and_then(|d| serde_json::from_str::<Value>(d).ok())
-    else {
+}
+
+/// What we read differently from what the identity provider sent ("Tenant URL flag …").
+fn normalisation_notes(e: &Event) -> Vec<String> {
+    detail_of(e)
+        .and_then(|d| d.get("normalised").and_then(Value::as_array).cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|n| n.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The one line that explains an event; normalisation notes in `shown_once` are left out
+/// (the page states them once for the integration).
+fn summary(e: &Event, shown_once: &[String]) -> String {
+    let Some(d) = detail_of(e) else {
         return String::new();
     };
     let text = |v: &Value| match v {
@@ -180,16 +205,59 @@ fn summary(e: &Event) -> String {
     if let Some(because) = d.get("because") {
         parts.push(format!("because {}", text(because)));
     }
-    if let Some(n) = d.get("normalised").and_then(Value::as_array) {
-        parts.push(format!(
-            "normalised: {}",
-            n.iter().map(text).collect::<Vec<_>>().join("; ")
-        ));
+    let notes: Vec<String> = normalisation_notes(e)
+        .into_iter()
+        .filter(|n| !shown_once.contains(n))
+        .collect();
+    if !notes.is_empty() {
+        parts.push(format!("normalised: {}", notes.join("; ")));
     }
     parts.join(" · ")
 }
 
-fn log_row(tid: &str, e: &Event, names: &HashMap<String, String>) -> LogRow {
+/// The rows of a page of events, and the notes that hold for every request of an
+/// integration on it (at least two requests), which the rows then leave out.
+fn log_rows(
+    tid: &str,
+    events: &[Event],
+    names: &HashMap<String, String>,
+) -> (Vec<LogRow>, Vec<(String, Vec<String>)>) {
+    let mut common: HashMap<&str, (usize, Vec<String>)> = HashMap::new();
+    for e in events.iter().filter(|e| e.direction == Direction::Inbound) {
+        let notes = normalisation_notes(e);
+        common
+            .entry(e.integration_id.as_str())
+            .and_modify(|(n, c)| {
+                *n += 1;
+                c.retain(|x| notes.contains(x));
+            })
+            .or_insert((1, notes));
+    }
+    common.retain(|_, (n, c)| *n >= 2 && !c.is_empty());
+    let none = Vec::new();
+    let rows = events
+        .iter()
+        .map(|e| {
+            let once = common
+                .get(e.integration_id.as_str())
+                .map_or(&none, |(_, c)| c);
+            log_row(tid, e, names, once)
+        })
+        .collect();
+    let mut facts: Vec<(String, Vec<String>)> = common
+        .into_iter()
+        .map(|(id, (_, notes))| {
+            (
+                names.get(id).cloned().unwrap_or_else(|| id.to_owned()),
+                notes,
+            )
+        })
+        .collect();
+    facts.sort();
+    (rows, facts)
+}
+
+fn log_row(tid: &str, e: &Event, names: &HashMap<String, String>, shown_once: &[String]) -> LogRow {
     let subject = e
         .subject_name
         .clone()
@@ -213,7 +281,7 @@ fn log_row(tid: &str, e: &Event, names: &HashMap<String, String>) -> LogRow {
         status: outcome_badge(e),
         duration: e.duration_ms.map(|d| format!("{d} ms")).unwrap_or_default(),
         attempt: e.attempt.map(|a| a.to_string()).unwrap_or_default(),
-        summary: summary(e),
+        summary: summary(e, shown_once),
         trace_href: format!("/t/{tid}/trace/{}", urlencoding::encode(&e.correlation_id)),
     }
 }
@@ -235,6 +303,11 @@ struct LogPage {
     newest: Option<String>,
     csv: String,
     filtered: bool,
+    /// What is wrong with the time filter, if anything.
+    error: Option<String>,
+    /// Notes true of every request of an integration on this page, shown once above the
+    /// table instead of on each row: (integration, notes).
+    facts: Vec<(String, Vec<String>)>,
 }
 
 async fn integration_names(ctx: &Ctx, tid: &str) -> Result<HashMap<String, String>, UiError> {
@@ -257,10 +330,10 @@ async fn log(
     let tenant = tenant_for(&ctx, &path, Need::View).await?;
     let filter = q.into_inner();
     let names = integration_names(&ctx, &tenant.id).await?;
-    let events = ctx
-        .store()
-        .list_events(&filter.query(&tenant.id, LOG_PAGE))
-        .await?;
+    let (events, error) = match filter.query(&tenant.id, LOG_PAGE) {
+        Ok(q) => (ctx.store().list_events(&q).await?, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
     let qs = filter.query_string();
     let base = format!("/t/{}/log", tenant.id);
     let older = (events.len() as u64 == LOG_PAGE)
@@ -280,10 +353,7 @@ async fn log(
             format!("{base}?{qs}")
         }
     });
-    let rows = events
-        .iter()
-        .map(|e| log_row(&tenant.id, e, &names))
-        .collect();
+    let (rows, facts) = log_rows(&tenant.id, &events, &names);
     let mut integrations: Vec<Choice> = names
         .into_iter()
         .map(|(value, label)| Choice { value, label })
@@ -300,6 +370,8 @@ async fn log(
             format!("{base}.csv?{qs}")
         },
         tenant_id: tenant.id,
+        error,
+        facts,
         filtered: filter.is_filtered(),
         filter,
         integrations,
@@ -340,7 +412,11 @@ async fn log_csv(
     loop {
         let page = ctx
             .store()
-            .list_events(&filter.query(&tenant.id, store::MAX_EVENT_PAGE))
+            .list_events(
+                &filter
+                    .query(&tenant.id, store::MAX_EVENT_PAGE)
+                    .map_err(UiError::BadRequest)?,
+            )
             .await?;
         for e in &page {
             let at = chrono::DateTime::from_timestamp_millis(e.at)
@@ -389,7 +465,7 @@ async fn log_csv(
 }
 
 /// Cells that a spreadsheet would run as a formula get a leading apostrophe (CSV injection).
-fn spreadsheet_safe(field: &str) -> String {
+pub(super) fn spreadsheet_safe(field: &str) -> String {
     if field.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{field}")
     } else {
@@ -417,8 +493,63 @@ struct TraceStep {
     error: Option<String>,
     /// The redacted request body, pretty-printed.
     request: Option<String>,
+    /// What we answered the identity provider (inbound): id, ETag, Location.
+    answer: Vec<(String, String)>,
+    /// The account's id in the target app (outbound).
+    target_id: Option<String>,
+    /// The HTTP requests behind an outbound call.
+    http: Vec<HttpExchange>,
     /// Everything else recorded.
     detail: String,
+}
+
+/// One HTTP request to the target, as the trace shows it.
+struct HttpExchange {
+    method: String,
+    path: String,
+    /// (badge class, status or "no answer").
+    status: (&'static str, String),
+    ms: String,
+    request: Option<String>,
+    response: Option<String>,
+}
+
+impl HttpExchange {
+    fn from_json(v: &Value) -> Self {
+        let text = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        // Bodies are stored masked and compact; shown indented when they are JSON.
+        let body = |k: &str| {
+            v.get(k).and_then(Value::as_str).map(|b| {
+                serde_json::from_str::<Value>(b)
+                    .ok()
+                    .and_then(|j| serde_json::to_string_pretty(&j).ok())
+                    .unwrap_or_else(|| b.to_owned())
+            })
+        };
+        let status = match v.get("status").and_then(Value::as_u64) {
+            Some(s) if s < 400 => ("success", s.to_string()),
+            Some(s @ (429 | 503)) => ("warning", s.to_string()),
+            Some(s) => ("error", s.to_string()),
+            None => ("error", "no answer".into()),
+        };
+        Self {
+            method: text("method"),
+            path: text("path"),
+            status,
+            ms: v
+                .get("ms")
+                .and_then(Value::as_u64)
+                .map(|ms| format!("{ms} ms"))
+                .unwrap_or_default(),
+            request: body("request"),
+            response: body("response"),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -469,6 +600,29 @@ fn trace_step(e: &Event) -> TraceStep {
         request: d
             .get("request")
             .and_then(|r| serde_json::to_string_pretty(r).ok()),
+        answer: d
+            .get("response")
+            .and_then(Value::as_object)
+            .map(|a| {
+                [("id", "Id"), ("etag", "ETag"), ("location", "Location")]
+                    .iter()
+                    .filter_map(|(k, label)| {
+                        a.get(*k)
+                            .and_then(Value::as_str)
+                            .map(|v| ((*label).to_owned(), v.to_owned()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        target_id: d
+            .get("target_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        http: d
+            .get("http")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(HttpExchange::from_json).collect())
+            .unwrap_or_default(),
         detail: serde_json::to_string_pretty(&d).unwrap_or_default(),
     }
 }
@@ -742,7 +896,10 @@ async fn user(
             .as_ref()
             .and_then(|l| l.last_error.clone())
             .unwrap_or_default(),
-        history: history.iter().map(|e| log_row(&tid, e, &names)).collect(),
+        history: history
+            .iter()
+            .map(|e| log_row(&tid, e, &names, &[]))
+            .collect(),
         log_href: format!(
             "/t/{tid}/log?integration={iid}&user={}",
             urlencoding::encode(&row_name)
@@ -931,16 +1088,76 @@ mod tests {
             ..LogFilter::default()
         };
         assert_eq!(f.query_string(), "user=ada%40example.com&status=error");
-        let q = f.query("t1", 50);
+        let q = f.query("t1", 50).unwrap();
         assert_eq!(q.subject.as_deref(), Some("ada@example.com"));
         assert_eq!(q.subject_id, None);
         let by_id = LogFilter {
             user: "0b7d3c2e-1111-4222-8333-444455556666".into(),
             ..LogFilter::default()
         };
-        let q = by_id.query("t1", 50);
+        let q = by_id.query("t1", 50).unwrap();
         assert_eq!(q.subject, None);
         assert!(q.subject_id.is_some());
         assert_eq!(q.tenant_id.as_deref(), Some("t1"), "always tenant-scoped");
+        // A custom window in UTC, kept in the links; a bad one is a message, not a query.
+        let window = LogFilter {
+            from: "2026-12-07T09:30".into(),
+            to: "2026-12-07T10:00".into(),
+            ..LogFilter::default()
+        };
+        assert_eq!(
+            window.query_string(),
+            "from=2026-12-07T09%3A30&to=2026-12-07T10%3A00"
+        );
+        let q = window.query("t1", 50).unwrap();
+        assert_eq!(
+            (q.from, q.to),
+            (Some(1_796_635_800_000), Some(1_796_637_600_000))
+        );
+        let bad = LogFilter {
+            to: "soon".into(),
+            ..LogFilter::default()
+        };
+        assert!(bad.query("t1", 50).is_err());
+    }
+
+    fn inbound(integration: &str, notes: &[&str]) -> Event {
+        Event {
+            id: 1,
+            at: 0,
+            tenant_id: "t1".into(),
+            integration_id: integration.into(),
+            direction: Direction::Inbound,
+            correlation_id: "c".into(),
+            operation: "PATCH /Users".into(),
+            subject_kind: None,
+            subject_id: None,
+            subject_name: None,
+            http_status: Some(200),
+            outcome: "ok".into(),
+            duration_ms: None,
+            attempt: None,
+            detail: Some(serde_json::json!({ "normalised": notes }).to_string()),
+        }
+    }
+
+    #[test]
+    fn a_note_on_every_request_of_an_integration_is_shown_once() {
+        let flag = "Tenant URL flag aadOptscim062020";
+        let events = [
+            inbound("i1", &[flag, "op 'Replace' read as 'replace'"]),
+            inbound("i1", &[flag]),
+            inbound("i2", &[flag]),
+        ];
+        let names = HashMap::from([("i1".to_string(), "Sales".to_string())]);
+        let (rows, facts) = log_rows("t1", &events, &names);
+        assert_eq!(facts, vec![("Sales".to_string(), vec![flag.to_string()])]);
+        assert_eq!(
+            rows[0].summary,
+            "normalised: op 'Replace' read as 'replace'"
+        );
+        assert_eq!(rows[1].summary, "");
+        // One request of i2 on the page: its note stays on its row.
+        assert_eq!(rows[2].summary, format!("normalised: {flag}"));
     }
 }

@@ -188,7 +188,10 @@ impl Ctx {
 #[derive(Debug, Clone)]
 pub struct When {
     pub relative: String,
+    /// `2026-12-07 09:30:12 UTC`.
     pub exact: String,
+    /// RFC 3339 with milliseconds, for `<time datetime>` (the local-time toggle reads it).
+    pub iso: String,
 }
 
 impl When {
@@ -199,12 +202,15 @@ impl When {
 
     /// From epoch milliseconds, relative to `now_ms`.
     pub fn from_ms_at(ms: i64, now_ms: i64) -> Self {
-        let exact = chrono::DateTime::from_timestamp_millis(ms)
-            .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-            .unwrap_or_default();
+        let at = chrono::DateTime::from_timestamp_millis(ms);
         Self {
             relative: relative(now_ms - ms),
-            exact,
+            exact: at
+                .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_default(),
+            iso: at
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                .unwrap_or_default(),
         }
     }
 

@@ -305,6 +305,7 @@ fn read_connection_form(
             errors.insert(f.key.to_string(), format!("Enter the {}.", f.label));
         }
     }
+    crate::connectors::normalize_settings(d.kind, &mut settings);
     let name = form.text("name");
     let name_error = if name.is_empty() {
         Some("Give the integration a name, e.g. \"ActiveCampaign (Sales)\".".to_string())
@@ -500,7 +501,11 @@ async fn save_connection(
         .filter(|(k, v)| stored.get(*k) != Some(*v))
         .map(|(k, _)| k)
         .collect();
-    let detail = serde_json::json!({"name": sub.name, "settings": sub.settings, "secrets_replaced": replaced});
+    let detail = serde_json::json!({
+        "before": {"name": i.name, "settings": i.settings},
+        "after": {"name": sub.name, "settings": sub.settings},
+        "secrets_replaced": replaced,
+    });
     ctx.store()
         .update_integration_settings(
             &tid,
@@ -867,7 +872,25 @@ async fn save_roles(
     let (tid, iid) = path.into_inner();
     let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
     let default_role = form.text("default_role");
-    let (rows, parsed) = read_rules(&form, &provisioning::inputs::user_type(&i));
+    let (mut rows, parsed) = read_rules(&form, &provisioning::inputs::user_type(&i));
+    // Roles are the target's: one it does not have is refused here, not found later by a
+    // job. (When the roles cannot be listed, the names are taken as typed.)
+    let (known_roles, _) = target_roles(&state, &ctx, &i).await;
+    let unknown_role = |role: &str| {
+        (!role.is_empty()
+            && !known_roles.is_empty()
+            && !known_roles.iter().any(|k| k.eq_ignore_ascii_case(role)))
+        .then(|| {
+            format!(
+                "{} has no role '{role}'. It has: {}.",
+                connector_title(&i.connector_kind),
+                known_roles.join(", ")
+            )
+        })
+    };
+    for row in rows.iter_mut().filter(|r| r.error.is_none()) {
+        row.error = unknown_role(&row.role);
+    }
     // No default role is allowed (users no rule matches then lose access, or keep their
     // role), unless the policy says they get the default role.
     let default_error = {
@@ -884,6 +907,7 @@ async fn save_roles(
                 }
             })
             .err()
+            .or_else(|| unknown_role(&default_role))
     };
     if default_error.is_some() || rows.iter().any(|r| r.error.is_some()) {
         let error = Some("Some rules need attention: see the marked rows.".to_string())
@@ -916,9 +940,20 @@ async fn save_roles(
             target_role: row.role.clone(),
         })
         .collect();
+    // Before and after, so the audit log can say what changed.
+    let before: Vec<serde_json::Value> = ctx
+        .store()
+        .list_role_rules(&iid)
+        .await?
+        .iter()
+        .map(|r| serde_json::json!({"kind": r.source_kind.as_str(), "value": r.source_value, "role": r.target_role}))
+        .collect();
     let detail = serde_json::json!({
-        "default_role": default_role,
-        "rules": parsed.iter().map(|(r, _)| serde_json::json!({"kind": r.kind, "value": r.value, "role": r.role})).collect::<Vec<_>>(),
+        "default_role": {"before": i.default_role, "after": Some(&default_role).filter(|d| !d.is_empty())},
+        "rules": {
+            "before": before,
+            "after": parsed.iter().map(|(r, _)| serde_json::json!({"kind": r.kind, "value": r.value, "role": r.role})).collect::<Vec<_>>(),
+        },
     });
     ctx.store()
         .update_integration_settings(

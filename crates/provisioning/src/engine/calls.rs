@@ -67,8 +67,8 @@ impl Calls<'_> {
             .await;
     }
 
-    /// Runs one target call: timing, metrics, event. (The connector takes a rate-limit slot
-    /// for each HTTP request it sends.)
+    /// Runs one target call: timing, metrics, event with the HTTP exchanges the connector
+    /// reported. (The connector takes a rate-limit slot for each HTTP request it sends.)
     pub async fn run<T, F>(
         &self,
         operation: &str,
@@ -80,7 +80,9 @@ impl Calls<'_> {
         F: std::future::Future<Output = connector_api::Result<T>>,
     {
         let started = Instant::now();
-        let result = f.await;
+        // The HTTP requests behind the call (method, path, status, masked bodies) go with
+        // its event, for the trace.
+        let (result, http) = connector_api::exchange::capture(f).await;
         let outcome = match &result {
             Ok(_) => OK_OUTCOME,
             Err(e) if e.is_retryable() => "retry",
@@ -95,6 +97,9 @@ impl Calls<'_> {
         let mut d = detail;
         if let Err(e) = &result {
             d["error"] = Value::String(e.to_string());
+        }
+        if !http.is_empty() {
+            d["http"] = json!(http);
         }
         self.record(operation, outcome, Some(started), d, attributed)
             .await;

@@ -2,7 +2,9 @@
 
 use crate::entities::audit_log;
 use crate::{Result, Store};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+};
 use serde::Serialize;
 
 /// Largest page [`Store::list_audit`] returns.
@@ -87,27 +89,68 @@ impl Store {
         Ok(())
     }
 
-    /// Audit entries, newest first; one tenant's, or all (`None`, platform view). Page with
-    /// `before_id` = the last id of the previous page; `limit` is capped at
-    /// [`MAX_AUDIT_PAGE`].
-    pub async fn list_audit(
-        &self,
-        tenant_id: Option<&str>,
-        limit: u64,
-        before_id: Option<i64>,
-    ) -> Result<Vec<AuditEntry>> {
-        let mut q = audit_log::Entity::find();
-        if let Some(t) = tenant_id {
-            q = q.filter(audit_log::Column::TenantId.eq(t));
-        }
-        if let Some(b) = before_id {
-            q = q.filter(audit_log::Column::Id.lt(b));
-        }
+    /// Audit entries matching `q`, newest first. Page with `before_id` = the last id of the
+    /// previous page; `limit` is capped at [`MAX_AUDIT_PAGE`].
+    pub async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
         let rows = q
+            .select()
+            .apply_if(q.before_id, |s, b| s.filter(audit_log::Column::Id.lt(b)))
             .order_by_desc(audit_log::Column::Id)
-            .limit(limit.clamp(1, MAX_AUDIT_PAGE))
+            .limit(q.limit.clamp(1, MAX_AUDIT_PAGE))
             .all(self.db())
             .await?;
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// The people who appear in the audit entries of `tenant_id` (all tenants: `None`), for
+    /// the log's person filter; sorted.
+    pub async fn audit_actors(&self, tenant_id: Option<&str>) -> Result<Vec<String>> {
+        let mut actors: Vec<String> = audit_log::Entity::find()
+            .select_only()
+            .column(audit_log::Column::ActorEmail)
+            .distinct()
+            .apply_if(tenant_id, |s, t| {
+                s.filter(audit_log::Column::TenantId.eq(t))
+            })
+            .into_tuple()
+            .all(self.db())
+            .await?;
+        actors.sort_by_key(|a| a.to_lowercase());
+        Ok(actors)
+    }
+}
+
+/// Which audit entries [`Store::list_audit`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// One tenant's entries, or all (`None`, the platform view).
+    pub tenant_id: Option<String>,
+    /// Only this person's (their e-mail, exactly as recorded).
+    pub actor_email: Option<String>,
+    /// Only this action, e.g. `integration.roles`.
+    pub action: Option<String>,
+    /// Epoch ms, inclusive.
+    pub from: Option<i64>,
+    /// Epoch ms, exclusive.
+    pub to: Option<i64>,
+    /// Keyset cursor: entries older than this id.
+    pub before_id: Option<i64>,
+    /// Page size.
+    pub limit: u64,
+}
+
+impl AuditQuery {
+    fn select(&self) -> sea_orm::Select<audit_log::Entity> {
+        use audit_log::Column as C;
+        audit_log::Entity::find()
+            .apply_if(self.tenant_id.as_deref(), |s, t| {
+                s.filter(C::TenantId.eq(t))
+            })
+            .apply_if(self.actor_email.as_deref(), |s, a| {
+                s.filter(C::ActorEmail.eq(a))
+            })
+            .apply_if(self.action.as_deref(), |s, a| s.filter(C::Action.eq(a)))
+            .apply_if(self.from, |s, f| s.filter(C::At.gte(f)))
+            .apply_if(self.to, |s, t| s.filter(C::At.lt(t)))
     }
 }

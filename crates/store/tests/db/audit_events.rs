@@ -1,6 +1,6 @@
 use crate::common::{query_plan, tenant_with_integration};
 use store::testing::test_stores;
-use store::{Direction, EventQuery, NewAudit, NewEvent, SubjectKind};
+use store::{AuditEntry, AuditQuery, Direction, EventQuery, NewAudit, NewEvent, SubjectKind};
 
 fn event(tenant: &str, integration: &str, at: i64, name: &str, outcome: &str) -> NewEvent {
     NewEvent {
@@ -136,7 +136,7 @@ async fn events_insert_in_batches_and_list_newest_first_with_keyset() {
 }
 
 #[tokio::test]
-async fn audit_log_scoped_and_paged() {
+async fn audit_log_scoped_filtered_and_paged() {
     for db in test_stores().await {
         let s = &db.store;
         let (ta, _) = tenant_with_integration(s, "Acme").await;
@@ -146,8 +146,18 @@ async fn audit_log_scoped_and_paged() {
                 at: n,
                 tenant_id: Some(if n < 3 { ta.id.clone() } else { tb.id.clone() }),
                 actor_id: None,
-                actor_email: "admin@example.com".into(),
-                action: "integration.update".into(),
+                actor_email: if n == 1 {
+                    "Bob@example.com"
+                } else {
+                    "admin@example.com"
+                }
+                .into(),
+                action: if n == 2 {
+                    "token.revoke"
+                } else {
+                    "integration.roles"
+                }
+                .into(),
                 target_kind: "integration".into(),
                 target_id: Some(format!("t{n}")),
                 detail: None,
@@ -155,19 +165,46 @@ async fn audit_log_scoped_and_paged() {
             .await
             .unwrap();
         }
-        let mine = s.list_audit(Some(&ta.id), 2, None).await.unwrap();
+        let at = |rows: Vec<AuditEntry>| rows.iter().map(|a| a.at).collect::<Vec<_>>();
+        let q = |f: &dyn Fn(&mut AuditQuery)| {
+            let mut q = AuditQuery {
+                tenant_id: Some(ta.id.clone()),
+                limit: 2,
+                ..Default::default()
+            };
+            f(&mut q);
+            q
+        };
+        let mine = s.list_audit(&q(&|_| {})).await.unwrap();
+        let last = mine.last().map(|a| a.id);
+        assert_eq!(at(mine), [2, 1], "{}", db.label);
+        let next = s.list_audit(&q(&|q| q.before_id = last)).await.unwrap();
+        assert_eq!(at(next), [0]);
+        let all = AuditQuery {
+            limit: 100,
+            ..Default::default()
+        };
+        assert_eq!(s.list_audit(&all).await.unwrap().len(), 5);
+        // Person, action and time filters.
+        let bob = q(&|q| q.actor_email = Some("Bob@example.com".into()));
+        assert_eq!(at(s.list_audit(&bob).await.unwrap()), [1], "{}", db.label);
+        let revokes = q(&|q| q.action = Some("token.revoke".into()));
+        assert_eq!(at(s.list_audit(&revokes).await.unwrap()), [2]);
+        let window = q(&|q| {
+            q.from = Some(1);
+            q.to = Some(2);
+            q.limit = 10;
+        });
+        assert_eq!(at(s.list_audit(&window).await.unwrap()), [1]);
+        // The people of one tenant, and of all.
         assert_eq!(
-            mine.iter().map(|a| a.at).collect::<Vec<_>>(),
-            [2, 1],
-            "{}",
-            db.label
+            s.audit_actors(Some(&tb.id)).await.unwrap(),
+            ["admin@example.com"]
         );
-        let next = s
-            .list_audit(Some(&ta.id), 2, mine.last().map(|a| a.id))
-            .await
-            .unwrap();
-        assert_eq!(next.iter().map(|a| a.at).collect::<Vec<_>>(), [0]);
-        assert_eq!(s.list_audit(None, 100, None).await.unwrap().len(), 5);
+        assert_eq!(
+            s.audit_actors(None).await.unwrap(),
+            ["admin@example.com", "Bob@example.com"]
+        );
     }
 }
 
