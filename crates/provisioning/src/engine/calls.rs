@@ -79,6 +79,23 @@ impl Calls<'_> {
     where
         F: std::future::Future<Output = connector_api::Result<T>>,
     {
+        self.run_noting_id(operation, detail, attributed, f, |_| None)
+            .await
+    }
+
+    /// [`Self::run`] for a call that gives the account its id in the target (a create): the
+    /// event records the new id.
+    pub async fn run_noting_id<T, F>(
+        &self,
+        operation: &str,
+        detail: Value,
+        attributed: bool,
+        f: F,
+        id_of: impl Fn(&T) -> Option<String>,
+    ) -> connector_api::Result<T>
+    where
+        F: std::future::Future<Output = connector_api::Result<T>>,
+    {
         let started = Instant::now();
         // The HTTP requests behind the call (method, path, status, masked bodies) go with
         // its event, for the trace.
@@ -100,6 +117,9 @@ impl Calls<'_> {
         }
         if !http.is_empty() {
             d["http"] = json!(http);
+        }
+        if let Some(id) = result.as_ref().ok().and_then(id_of) {
+            d["target_id"] = Value::String(id);
         }
         self.record(operation, outcome, Some(started), d, attributed)
             .await;

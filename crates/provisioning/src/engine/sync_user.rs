@@ -359,7 +359,12 @@ impl Worker {
             Step::Create { profile, roles } => {
                 let ids = calls.role_ids(roles).await?;
                 let user = target_user(profile, ids);
-                match calls.run(op, detail, true, c.create_user(&user)).await {
+                match calls
+                    .run_noting_id(op, detail, true, c.create_user(&user), |u| {
+                        Some(u.id.clone())
+                    })
+                    .await
+                {
                     Ok(u) => Ok(Executed::Done(Some(u.id))),
                     // Link, don't duplicate: the e-mail exists already, so adopt that account.
                     Err(ConnectorError::Conflict(e)) => {
