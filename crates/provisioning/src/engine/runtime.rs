@@ -68,7 +68,7 @@ impl Worker {
             })?;
         let caps = self
             .registry
-            .capabilities(&integration.connector_kind)
+            .capabilities_of(&integration)
             .ok_or_else(|| {
                 JobError::Permanent(format!(
                     "unknown connector '{}'",

@@ -32,6 +32,7 @@ fn target_user(profile: &Profile, role_ids: Vec<String>) -> DesiredUser {
         last_name: profile.last_name.clone(),
         phone: None,
         roles: role_ids,
+        attributes: profile.attributes.clone(),
     }
 }
 
@@ -496,6 +497,7 @@ impl Worker {
                 username: profile.username.clone(),
                 first_name: existing.first_name,
                 last_name: existing.last_name,
+                attributes: Default::default(),
             }),
             roles,
             groups: Vec::new(),
