@@ -12,7 +12,10 @@ use store::Integration;
 
 /// Every connector kind this build knows.
 pub fn descriptors() -> Vec<&'static Descriptor> {
-    vec![&connector_activecampaign::DESCRIPTOR]
+    vec![
+        &connector_activecampaign::DESCRIPTOR,
+        &connector_scim::DESCRIPTOR,
+    ]
 }
 
 /// The descriptor of a kind.
@@ -92,7 +95,39 @@ pub fn build(
                     .with_throttle(throttle),
             ))
         }
+        connector_scim::KIND => {
+            let base = setting("base_url");
+            check_target_url(&base, allow_private)?;
+            let profile = connector_scim::named(&setting("profile"))
+                .ok_or_else(|| format!("unknown SCIM profile '{}'", setting("profile")))?;
+            let auth = match setting("auth_header").as_str() {
+                "" => None,
+                other => Some(
+                    connector_scim::AuthHeader::parse(other)
+                        .ok_or_else(|| format!("unknown auth_header '{other}'"))?,
+                ),
+            };
+            let token = secrets.get("token").cloned().unwrap_or_default();
+            Ok(Arc::new(
+                connector_scim::Scim::new(&base, &token, profile, auth, policy(allow_private))?
+                    .with_throttle(throttle),
+            ))
+        }
         other => Err(format!("unknown connector '{other}'")),
+    }
+}
+
+/// What an integration of `kind` with these settings can do: the kind's capabilities, or
+/// for SCIM targets its profile's.
+pub fn capabilities(kind: &str, settings: &Map<String, Value>) -> Option<Capabilities> {
+    match kind {
+        connector_scim::KIND => connector_scim::capabilities_for(
+            settings
+                .get("profile")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+        ),
+        _ => descriptor(kind).map(|d| d.capabilities),
     }
 }
 
@@ -123,6 +158,10 @@ impl ConnectorRegistry for Registry {
 
     fn capabilities(&self, kind: &str) -> Option<Capabilities> {
         descriptor(kind).map(|d| d.capabilities)
+    }
+
+    fn capabilities_of(&self, integration: &Integration) -> Option<Capabilities> {
+        capabilities(&integration.connector_kind, &integration.settings)
     }
 }
 

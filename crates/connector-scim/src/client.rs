@@ -2,7 +2,7 @@
 
 use crate::DESCRIPTOR;
 use crate::errors::{classify, transport};
-use crate::profile::{AuthHeader, Paging, Profile, RoleSlot, UserName, Updates};
+use crate::profile::{AuthHeader, Paging, Profile, RoleSlot, Updates, UserName};
 use async_trait::async_trait;
 use connector_api::{
     AccountIdentity, Capabilities, Connector, ConnectorError, Descriptor, DesiredUser, NoThrottle,
@@ -200,7 +200,13 @@ impl Scim {
             .await
     }
 
-    async fn write(&self, method: Method, segments: &[&str], body: &Value, what: &str) -> Result<Value> {
+    async fn write(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: &Value,
+        what: &str,
+    ) -> Result<Value> {
         Ok(self
             .send(method, self.url(segments, &[]), Some(body), None, what)
             .await?
@@ -242,12 +248,20 @@ impl Scim {
     }
 
     /// One page query: `startIndex` as the profile reads it.
-    fn page_query(&self, page: usize, seen: usize, filter: Option<&str>) -> Vec<(&'static str, String)> {
+    fn page_query(
+        &self,
+        page: usize,
+        seen: usize,
+        filter: Option<&str>,
+    ) -> Vec<(&'static str, String)> {
         let start = match self.profile.paging {
             Paging::Index => seen + 1,
             Paging::PageNumber => page + 1,
         };
-        let mut q = vec![("startIndex", start.to_string()), ("count", PAGE.to_string())];
+        let mut q = vec![
+            ("startIndex", start.to_string()),
+            ("count", PAGE.to_string()),
+        ];
         if let Some(f) = filter {
             q.push(("filter", f.to_string()));
         }
@@ -378,7 +392,10 @@ impl Scim {
             Some(Value::Object(m)) => m,
             _ => Map::new(),
         };
-        for (k, v) in [("givenName", &user.first_name), ("familyName", &user.last_name)] {
+        for (k, v) in [
+            ("givenName", &user.first_name),
+            ("familyName", &user.last_name),
+        ] {
             match v {
                 Some(v) => name.insert(k.into(), Value::String(v.clone())),
                 None => name.remove(k),
@@ -476,12 +493,18 @@ impl Scim {
     }
 
     async fn set_active(&self, id: &str, active: bool) -> Result<()> {
-        let what = format!("{} user {id}", if active { "reactivate" } else { "deactivate" });
+        let what = format!(
+            "{} user {id}",
+            if active { "reactivate" } else { "deactivate" }
+        );
         let users = self.profile.users;
         match self.profile.updates {
             Updates::Patch => {
-                let body = patch(vec![json!({"op": "replace", "path": "active", "value": active})]);
-                self.write(Method::PATCH, &[users, id], &body, &what).await?;
+                let body = patch(vec![
+                    json!({"op": "replace", "path": "active", "value": active}),
+                ]);
+                self.write(Method::PATCH, &[users, id], &body, &what)
+                    .await?;
             }
             Updates::Put => {
                 self.put_changed(&[users, id], &what, |r| {
@@ -497,7 +520,10 @@ impl Scim {
         if ids.is_empty() {
             return Ok(());
         }
-        let what = format!("{} members of group {gid}", if add { "add" } else { "remove" });
+        let what = format!(
+            "{} members of group {gid}",
+            if add { "add" } else { "remove" }
+        );
         let groups = self.profile.groups;
         match self.profile.updates {
             Updates::Patch => {
@@ -525,13 +551,17 @@ impl Scim {
                         .unwrap_or_default();
                     if add {
                         for i in ids {
-                            if !members.iter().any(|m| text(m.get("value")).as_deref() == Some(i)) {
+                            if !members
+                                .iter()
+                                .any(|m| text(m.get("value")).as_deref() == Some(i))
+                            {
                                 members.push(json!({"value": i}));
                             }
                         }
                     } else {
                         members.retain(|m| {
-                            !ids.iter().any(|i| text(m.get("value")).as_deref() == Some(i))
+                            !ids.iter()
+                                .any(|i| text(m.get("value")).as_deref() == Some(i))
                         });
                     }
                     r.insert("members".into(), Value::Array(members));
@@ -550,7 +580,9 @@ impl Scim {
             match self.get(&[path], &[], "read ServiceProviderConfig").await {
                 Ok(a) => {
                     let yes = |k: &str| {
-                        if a.body.get(k).and_then(|v| v.get("supported")) == Some(&Value::Bool(true)) {
+                        if a.body.get(k).and_then(|v| v.get("supported"))
+                            == Some(&Value::Bool(true))
+                        {
                             "yes"
                         } else {
                             "no"
@@ -710,7 +742,8 @@ impl Connector for Scim {
         let answer = match self.profile.updates {
             Updates::Patch => {
                 let body = patch(self.update_ops(user));
-                self.write(Method::PATCH, &[users, id], &body, &what).await?
+                self.write(Method::PATCH, &[users, id], &body, &what)
+                    .await?
             }
             Updates::Put => {
                 let full = self.user_resource(user);
@@ -761,14 +794,22 @@ impl Connector for Scim {
                 let what = format!("add role to user {id}");
                 match self.profile.updates {
                     Updates::Patch => {
-                        let ops = vec![json!({"op": "add", "path": "roles", "value": [{"value": role}]})];
+                        let ops =
+                            vec![json!({"op": "add", "path": "roles", "value": [{"value": role}]})];
                         self.write(Method::PATCH, &[self.profile.users, id], &patch(ops), &what)
                             .await?;
                     }
                     Updates::Put => {
                         self.put_changed(&[self.profile.users, id], &what, |r| {
-                            let mut roles = r.get("roles").and_then(Value::as_array).cloned().unwrap_or_default();
-                            if !roles.iter().any(|x| text(x.get("value")).as_deref() == Some(role)) {
+                            let mut roles = r
+                                .get("roles")
+                                .and_then(Value::as_array)
+                                .cloned()
+                                .unwrap_or_default();
+                            if !roles
+                                .iter()
+                                .any(|x| text(x.get("value")).as_deref() == Some(role))
+                            {
                                 roles.push(json!({"value": role}));
                             }
                             r.insert("roles".into(), Value::Array(roles));
@@ -790,7 +831,9 @@ impl Connector for Scim {
         let what = format!("remove role from user {id}");
         match self.profile.updates {
             Updates::Patch => {
-                let ops = vec![json!({"op": "remove", "path": format!("roles[{}]", user_filter("value", role))})];
+                let ops = vec![
+                    json!({"op": "remove", "path": format!("roles[{}]", user_filter("value", role))}),
+                ];
                 self.write(Method::PATCH, &[self.profile.users, id], &patch(ops), &what)
                     .await?;
             }

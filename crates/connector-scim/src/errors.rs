@@ -88,10 +88,17 @@ mod tests {
     fn rfc_and_plain_bodies() {
         let rfc = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"409","scimType":"uniqueness","detail":"userName taken"}"#;
         match classify(409, None, rfc, "create user") {
-            ConnectorError::Conflict(m) => assert!(m.contains("userName taken [uniqueness]"), "{m}"),
+            ConnectorError::Conflict(m) => {
+                assert!(m.contains("userName taken [uniqueness]"), "{m}")
+            }
             other => panic!("{other:?}"),
         }
-        match classify(400, None, r#"{"message":"emails is required"}"#, "create user") {
+        match classify(
+            400,
+            None,
+            r#"{"message":"emails is required"}"#,
+            "create user",
+        ) {
             ConnectorError::Permanent(m) => assert!(m.contains("emails is required"), "{m}"),
             other => panic!("{other:?}"),
         }
@@ -124,6 +131,9 @@ mod tests {
         assert!(classify(412, None, "", "x").is_retryable());
         assert!(!classify(400, None, "{}", "x").is_retryable());
         assert_eq!(parse_retry_after(Some("99999")), Some(MAX_RETRY_AFTER));
-        assert_eq!(parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+        assert_eq!(
+            parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
+            None
+        );
     }
 }

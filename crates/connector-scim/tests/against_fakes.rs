@@ -26,38 +26,80 @@ fn desired(email: &str, role: &str) -> DesiredUser {
 #[tokio::test]
 async fn activepieces_users_roles_and_quirks() {
     let fake = fake_activepieces::start("k").await.unwrap();
-    let c = Scim::new(&fake.base_url(), "k", named("activepieces").unwrap(), None, POLICY).unwrap();
+    let c = Scim::new(
+        &fake.base_url(),
+        "k",
+        named("activepieces").unwrap(),
+        None,
+        POLICY,
+    )
+    .unwrap();
     assert!(!c.accepts_any_role());
-    let roles: Vec<String> = c.list_roles().await.unwrap().into_iter().map(|r| r.name).collect();
+    let roles: Vec<String> = c
+        .list_roles()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
     assert_eq!(roles, ["ADMIN", "MEMBER", "OPERATOR"]);
     let me = c.test_connection().await.unwrap();
     assert!(me.user_name.contains("PATCH yes"), "{me:?}");
     assert!(me.user_name.contains("CustomUserAttributes"), "{me:?}");
 
-    let created = c.create_user(&desired("Ada@Example.com", "ADMIN")).await.unwrap();
+    let created = c
+        .create_user(&desired("Ada@Example.com", "ADMIN"))
+        .await
+        .unwrap();
     let u = fake.user("ada@example.com").unwrap();
-    assert_eq!((u.platform_role.as_str(), u.given_name.as_str(), u.active), ("ADMIN", "Ada", true));
+    assert_eq!(
+        (u.platform_role.as_str(), u.given_name.as_str(), u.active),
+        ("ADMIN", "Ada", true)
+    );
     // Names and role change: sent with `add`, so Activepieces applies them.
     let mut d = desired("ada@example.com", "OPERATOR");
     d.first_name = Some("Grace".into());
     d.last_name = Some("Hopper".into());
     c.update_user(&created.id, &d).await.unwrap();
     let u = fake.user("ada@example.com").unwrap();
-    assert_eq!((u.given_name.as_str(), u.family_name.as_str(), u.platform_role.as_str()), ("Grace", "Hopper", "OPERATOR"));
+    assert_eq!(
+        (
+            u.given_name.as_str(),
+            u.family_name.as_str(),
+            u.platform_role.as_str()
+        ),
+        ("Grace", "Hopper", "OPERATOR")
+    );
     c.set_roles(&created.id, &["MEMBER".into()]).await.unwrap();
-    assert_eq!(fake.user("ada@example.com").unwrap().platform_role, "MEMBER");
+    assert_eq!(
+        fake.user("ada@example.com").unwrap().platform_role,
+        "MEMBER"
+    );
     // A real boolean deactivates (the string "False" would not).
     c.deactivate_user(&created.id).await.unwrap();
     assert!(!fake.user("ada@example.com").unwrap().active);
     c.reactivate_user(&created.id).await.unwrap();
     assert!(fake.user("ada@example.com").unwrap().active);
     // A second create conflicts; the account is found by e-mail for adoption.
-    let e = c.create_user(&desired("ada@example.com", "ADMIN")).await.unwrap_err();
+    let e = c
+        .create_user(&desired("ada@example.com", "ADMIN"))
+        .await
+        .unwrap_err();
     assert!(matches!(e, ConnectorError::Conflict(_)), "{e:?}");
-    let found = c.find_user_by_email("ADA@example.com").await.unwrap().unwrap();
-    assert_eq!((found.id.as_str(), found.roles.clone()), (created.id.as_str(), vec!["MEMBER".to_string()]));
+    let found = c
+        .find_user_by_email("ADA@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.id.as_str(), found.roles.clone()),
+        (created.id.as_str(), vec!["MEMBER".to_string()])
+    );
     c.delete_user(&created.id).await.unwrap();
-    assert!(!fake.user("ada@example.com").unwrap().active, "DELETE deactivates in Activepieces");
+    assert!(
+        !fake.user("ada@example.com").unwrap().active,
+        "DELETE deactivates in Activepieces"
+    );
     fake.stop().await;
 }
 
@@ -67,30 +109,81 @@ async fn activepieces_150th_user_and_paging_that_ignores_start_index() {
     for i in 0..149 {
         fake.seed_user(&format!("u{i:03}@example.com"), "MEMBER");
     }
-    let c = Scim::new(&fake.base_url(), "k", named("activepieces").unwrap(), None, POLICY).unwrap();
-    let last = c.create_user(&desired("u149@example.com", "MEMBER")).await.unwrap();
-    let found = c.find_user_by_username("u149@example.com").await.unwrap().unwrap();
+    let c = Scim::new(
+        &fake.base_url(),
+        "k",
+        named("activepieces").unwrap(),
+        None,
+        POLICY,
+    )
+    .unwrap();
+    let last = c
+        .create_user(&desired("u149@example.com", "MEMBER"))
+        .await
+        .unwrap();
+    let found = c
+        .find_user_by_username("u149@example.com")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found.id, last.id);
-    assert!(c.find_user_by_username("nobody@example.com").await.unwrap().is_none());
+    assert!(
+        c.find_user_by_username("nobody@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
     // Listing stops when the target repeats its page instead of looping.
     fake.clear_requests();
     let page = c.list_users(0, 1000).await.unwrap();
-    assert_eq!(page.items.len(), 100, "Activepieces serves only its first 100");
-    assert_eq!(fake.requests().len(), 2, "one page, one repeated page, stop");
+    assert_eq!(
+        page.items.len(),
+        100,
+        "Activepieces serves only its first 100"
+    );
+    assert_eq!(
+        fake.requests().len(),
+        2,
+        "one page, one repeated page, stop"
+    );
     fake.stop().await;
 }
 
 #[tokio::test]
 async fn activepieces_projects_members_both_ways() {
     let fake = fake_activepieces::start("k").await.unwrap();
-    let c = Scim::new(&fake.base_url(), "k", named("activepieces").unwrap(), None, POLICY).unwrap();
-    let a = c.create_user(&desired("a@example.com", "MEMBER")).await.unwrap();
-    let b = c.create_user(&desired("b@example.com", "MEMBER")).await.unwrap();
+    let c = Scim::new(
+        &fake.base_url(),
+        "k",
+        named("activepieces").unwrap(),
+        None,
+        POLICY,
+    )
+    .unwrap();
+    let a = c
+        .create_user(&desired("a@example.com", "MEMBER"))
+        .await
+        .unwrap();
+    let b = c
+        .create_user(&desired("b@example.com", "MEMBER"))
+        .await
+        .unwrap();
     let g = c.create_group("Sales").await.unwrap();
-    c.add_group_members(&g.id, &[a.id.clone(), b.id.clone()]).await.unwrap();
-    assert_eq!(fake.member_emails("Sales"), ["a@example.com", "b@example.com"]);
-    c.remove_group_members(&g.id, &[a.id.clone()]).await.unwrap();
-    assert_eq!(fake.member_emails("Sales"), ["b@example.com"], "removed by the filter form");
+    c.add_group_members(&g.id, &[a.id.clone(), b.id.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.member_emails("Sales"),
+        ["a@example.com", "b@example.com"]
+    );
+    c.remove_group_members(&g.id, &[a.id.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.member_emails("Sales"),
+        ["b@example.com"],
+        "removed by the filter form"
+    );
     c.rename_group(&g.id, "Sales EU").await.unwrap();
     assert!(fake.project("Sales EU").is_some());
     assert_eq!(c.list_groups().await.unwrap().len(), 1);
@@ -103,7 +196,14 @@ async fn activepieces_projects_members_both_ways() {
 async fn activtrak_attributes_put_and_page_numbers() {
     let fake = fake_activtrak::start("k").await.unwrap();
     fake.seed_users(149);
-    let c = Scim::new(&fake.base_url(), "k", named("activtrak").unwrap(), None, POLICY).unwrap();
+    let c = Scim::new(
+        &fake.base_url(),
+        "k",
+        named("activtrak").unwrap(),
+        None,
+        POLICY,
+    )
+    .unwrap();
     c.test_connection().await.unwrap();
     let mut d = desired("ada@example.com", "User");
     d.username = "ada@corp.example".into();
@@ -119,9 +219,16 @@ async fn activtrak_attributes_put_and_page_numbers() {
     let u = fake.user("ada@corp.example").unwrap();
     assert_eq!(u.user_principal_names(), ["ada@corp.example"]);
     assert!(!u.tracking() && u.do_not_track());
-    assert_eq!(u.resource["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["employeeNumber"], "42");
+    assert_eq!(
+        u.resource["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["employeeNumber"],
+        "42"
+    );
     // The 150th user: ActivTrak ignores the filter, so the pages are walked by number.
-    let found = c.find_user_by_username("ada@corp.example").await.unwrap().unwrap();
+    let found = c
+        .find_user_by_username("ada@corp.example")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found.id, created.id);
     let paged: Vec<String> = fake
         .requests()
@@ -145,9 +252,13 @@ async fn activtrak_attributes_put_and_page_numbers() {
     assert_eq!(again.id, created.id);
     // Groups by PUT.
     let g = c.create_group("Ops").await.unwrap();
-    c.add_group_members(&g.id, std::slice::from_ref(&created.id)).await.unwrap();
+    c.add_group_members(&g.id, std::slice::from_ref(&created.id))
+        .await
+        .unwrap();
     assert_eq!(fake.group("Ops").unwrap().members, [created.id.clone()]);
-    c.remove_group_members(&g.id, std::slice::from_ref(&created.id)).await.unwrap();
+    c.remove_group_members(&g.id, std::slice::from_ref(&created.id))
+        .await
+        .unwrap();
     assert!(fake.group("Ops").unwrap().members.is_empty());
     c.delete_group(&g.id).await.unwrap();
     c.delete_user(&created.id).await.unwrap();
@@ -158,21 +269,62 @@ async fn activtrak_attributes_put_and_page_numbers() {
 #[tokio::test]
 async fn auth_headers_and_error_classes() {
     let fake = fake_activtrak::start("k").await.unwrap();
-    let bearer = Scim::new(&fake.base_url(), "k", named("activtrak").unwrap(), Some(AuthHeader::Bearer), POLICY).unwrap();
+    let bearer = Scim::new(
+        &fake.base_url(),
+        "k",
+        named("activtrak").unwrap(),
+        Some(AuthHeader::Bearer),
+        POLICY,
+    )
+    .unwrap();
     bearer.test_connection().await.unwrap();
-    let wrong = Scim::new(&fake.base_url(), "nope", named("activtrak").unwrap(), None, POLICY).unwrap();
-    assert!(matches!(wrong.test_connection().await, Err(ConnectorError::Unauthorized(_))));
+    let wrong = Scim::new(
+        &fake.base_url(),
+        "nope",
+        named("activtrak").unwrap(),
+        None,
+        POLICY,
+    )
+    .unwrap();
+    assert!(matches!(
+        wrong.test_connection().await,
+        Err(ConnectorError::Unauthorized(_))
+    ));
     // The generic profile's capitalised paths are not ActivTrak's.
-    let generic = Scim::new(&fake.base_url(), "k", named("generic").unwrap(), Some(AuthHeader::ApiKey), POLICY).unwrap();
-    assert!(matches!(generic.get_user("1").await, Err(ConnectorError::NotFound(_)) | Ok(None)));
+    let generic = Scim::new(
+        &fake.base_url(),
+        "k",
+        named("generic").unwrap(),
+        Some(AuthHeader::ApiKey),
+        POLICY,
+    )
+    .unwrap();
+    assert!(matches!(
+        generic.get_user("1").await,
+        Err(ConnectorError::NotFound(_)) | Ok(None)
+    ));
     fake.fail_next(1, 429, Some(3));
     match bearer.list_groups().await {
-        Err(ConnectorError::RateLimited { retry_after, .. }) => assert_eq!(retry_after, Some(Duration::from_secs(3))),
+        Err(ConnectorError::RateLimited { retry_after, .. }) => {
+            assert_eq!(retry_after, Some(Duration::from_secs(3)))
+        }
         other => panic!("{other:?}"),
     }
     fake.fail_next(1, 503, None);
-    assert!(matches!(bearer.list_groups().await, Err(ConnectorError::Transient(_))));
-    let e = bearer.create_user(&DesiredUser { email: String::new(), ..desired("", "User") }).await.unwrap_err();
-    assert!(matches!(&e, ConnectorError::Permanent(m) if m.contains("emails is required")), "{e:?}");
+    assert!(matches!(
+        bearer.list_groups().await,
+        Err(ConnectorError::Transient(_))
+    ));
+    let e = bearer
+        .create_user(&DesiredUser {
+            email: String::new(),
+            ..desired("", "User")
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ConnectorError::Permanent(m) if m.contains("emails is required")),
+        "{e:?}"
+    );
     fake.stop().await;
 }

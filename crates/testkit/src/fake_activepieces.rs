@@ -291,7 +291,9 @@ impl Activepieces {
                         u.external_id = text(Some(e));
                     }
                 }
-                ("replace", Some(p)) if p.eq_ignore_ascii_case("active") => u.active = truthy(&value),
+                ("replace", Some(p)) if p.eq_ignore_ascii_case("active") => {
+                    u.active = truthy(&value)
+                }
                 ("replace", Some(p)) if p.eq_ignore_ascii_case("externalId") => {
                     u.external_id = text(Some(&value));
                 }
@@ -370,9 +372,8 @@ impl Activepieces {
                 }
                 ("remove", Some(p)) => {
                     // Only `members[value eq "<id>"]`; `members` + a value array is ignored.
-                    if let Some(inner) = p
-                        .strip_prefix("members[")
-                        .and_then(|r| r.strip_suffix(']'))
+                    if let Some(inner) =
+                        p.strip_prefix("members[").and_then(|r| r.strip_suffix(']'))
                         && let Some(uid) = eq_filter(inner, "value")
                     {
                         self.projects[pi].members.retain(|m| m != &uid);
@@ -422,7 +423,10 @@ impl Activepieces {
     fn groups_route(&mut self, req: &Req, rest: &str, body: &Map<String, Value>) -> Reply {
         match (req.method.as_str(), rest) {
             ("GET", "") => {
-                if let Some(x) = req.param("filter").and_then(|f| eq_filter(f, "displayName")) {
+                if let Some(x) = req
+                    .param("filter")
+                    .and_then(|f| eq_filter(f, "displayName"))
+                {
                     // Quirk: the display name is looked up as the project's externalId.
                     let found: Vec<Value> = self
                         .projects

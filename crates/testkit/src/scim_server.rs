@@ -126,7 +126,11 @@ impl<A> Shared<A> {
     }
 }
 
-async fn handle<A: App>(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared<A>>) -> HttpResponse {
+async fn handle<A: App>(
+    req: HttpRequest,
+    body: web::Bytes,
+    shared: web::Data<Shared<A>>,
+) -> HttpResponse {
     let query = req.query_string().to_owned();
     let parsed = Req {
         method: req.method().as_str().to_owned(),

@@ -31,44 +31,98 @@ fn user(email: &str, upn: Option<&str>, tracking: bool) -> Value {
 async fn auth_by_api_key_or_bearer_and_lower_case_paths() {
     let fake = fake_activtrak::start(KEY).await.unwrap();
     let http = reqwest::Client::new();
-    let r = http.get(format!("{}/users", fake.base_url())).bearer_auth(KEY).send().await.unwrap();
+    let r = http
+        .get(format!("{}/users", fake.base_url()))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let r = http.get(format!("{}/users", fake.base_url())).header("x-api-key", "bad").send().await.unwrap();
+    let r = http
+        .get(format!("{}/users", fake.base_url()))
+        .header("x-api-key", "bad")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 401);
     let (s, _) = call(&fake, "GET", "/Users", None).await;
     assert_eq!(s, 404, "paths are lower-case");
     let (s, v) = call(&fake, "GET", "/ping", None).await;
     assert_eq!((s, v), (200, json!("Pong")));
     let (_, v) = call(&fake, "GET", "/schemas", None).await;
-    assert!(v["Resources"].as_array().unwrap().iter().any(|s| s["id"] == USER_EXTENSION));
+    assert!(
+        v["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == USER_EXTENSION)
+    );
     fake.stop().await;
 }
 
 #[tokio::test]
 async fn post_upserts_and_user_name_is_read_only() {
     let fake = fake_activtrak::start(KEY).await.unwrap();
-    let (s, v) = call(&fake, "POST", "/users", Some(user("ada@example.com", Some("ada@corp.example"), true))).await;
+    let (s, v) = call(
+        &fake,
+        "POST",
+        "/users",
+        Some(user("ada@example.com", Some("ada@corp.example"), true)),
+    )
+    .await;
     assert_eq!(s, 201);
     assert_eq!(v["userName"], "ada@corp.example", "the UPN wins");
     let id = v["id"].clone();
-    let (s, v) = call(&fake, "POST", "/users", Some(user("ada@example.com", Some("ada@corp.example"), false))).await;
+    let (s, v) = call(
+        &fake,
+        "POST",
+        "/users",
+        Some(user("ada@example.com", Some("ada@corp.example"), false)),
+    )
+    .await;
     assert_eq!(s, 200, "POST of an existing user updates it");
     assert_eq!(v["id"], id);
     assert_eq!(fake.live_users(), 1);
-    assert!(fake.user("ada@corp.example").unwrap().do_not_track(), "tracking=false → Do Not Track");
+    assert!(
+        fake.user("ada@corp.example").unwrap().do_not_track(),
+        "tracking=false → Do Not Track"
+    );
     let (s, v) = call(&fake, "POST", "/users", Some(json!({"userName": "x"}))).await;
-    assert_eq!((s, v["message"].as_str()), (400, Some("emails is required")), "plain JSON errors");
-    let (s, v) = call(&fake, "POST", "/users", Some(user("bob@example.com", None, true))).await;
-    assert_eq!((s, v["userName"].as_str()), (201, Some("bob@example.com")), "no UPN: the primary e-mail");
+    assert_eq!(
+        (s, v["message"].as_str()),
+        (400, Some("emails is required")),
+        "plain JSON errors"
+    );
+    let (s, v) = call(
+        &fake,
+        "POST",
+        "/users",
+        Some(user("bob@example.com", None, true)),
+    )
+    .await;
+    assert_eq!(
+        (s, v["userName"].as_str()),
+        (201, Some("bob@example.com")),
+        "no UPN: the primary e-mail"
+    );
     // PUT replaces, userName stays; PATCH is not offered.
     let bid = v["id"].as_str().unwrap().to_string();
     let mut body = user("bob@example.com", None, true);
     body["userName"] = json!("renamed");
     body["active"] = json!(false);
     let (s, v) = call(&fake, "PUT", &format!("/users/{bid}"), Some(body)).await;
-    assert_eq!((s, v["userName"].as_str(), &v["active"]), (200, Some("bob@example.com"), &json!(false)));
+    assert_eq!(
+        (s, v["userName"].as_str(), &v["active"]),
+        (200, Some("bob@example.com"), &json!(false))
+    );
     assert!(fake.user("bob@example.com").unwrap().do_not_track());
-    let (s, _) = call(&fake, "PATCH", &format!("/users/{bid}"), Some(json!({"Operations": []}))).await;
+    let (s, _) = call(
+        &fake,
+        "PATCH",
+        &format!("/users/{bid}"),
+        Some(json!({"Operations": []})),
+    )
+    .await;
     assert_eq!(s, 405);
     let (s, _) = call(&fake, "DELETE", &format!("/users/{bid}"), None).await;
     assert_eq!(s, 204);
@@ -84,12 +138,28 @@ async fn start_index_is_a_page_number_and_filters_are_ignored() {
     fake.seed_users(150);
     let (_, p2) = call(&fake, "GET", "/users?startIndex=2&count=100", None).await;
     assert_eq!(p2["totalResults"], 150);
-    assert_eq!(p2["Resources"].as_array().unwrap().len(), 50, "page 2 holds users 101–150");
+    assert_eq!(
+        p2["Resources"].as_array().unwrap().len(),
+        50,
+        "page 2 holds users 101–150"
+    );
     assert_eq!(p2["Resources"][49]["userName"], "seed-149@example.com");
-    let (_, f) = call(&fake, "GET", "/users?filter=userName%20eq%20%22seed-149@example.com%22", None).await;
+    let (_, f) = call(
+        &fake,
+        "GET",
+        "/users?filter=userName%20eq%20%22seed-149@example.com%22",
+        None,
+    )
+    .await;
     assert_eq!(f["totalResults"], 150, "the filter is ignored");
     fake.with(|a| a.understands_filter = true);
-    let (_, f) = call(&fake, "GET", "/users?filter=userName%20eq%20%22seed-149@example.com%22", None).await;
+    let (_, f) = call(
+        &fake,
+        "GET",
+        "/users?filter=userName%20eq%20%22seed-149@example.com%22",
+        None,
+    )
+    .await;
     assert_eq!(f["totalResults"], 1);
     fake.stop().await;
 }
@@ -97,13 +167,37 @@ async fn start_index_is_a_page_number_and_filters_are_ignored() {
 #[tokio::test]
 async fn groups_by_put() {
     let fake = fake_activtrak::start(KEY).await.unwrap();
-    let (_, u) = call(&fake, "POST", "/users", Some(user("ada@example.com", None, true))).await;
-    let (s, g) = call(&fake, "POST", "/groups", Some(json!({"displayName": "Ops", "members": []}))).await;
+    let (_, u) = call(
+        &fake,
+        "POST",
+        "/users",
+        Some(user("ada@example.com", None, true)),
+    )
+    .await;
+    let (s, g) = call(
+        &fake,
+        "POST",
+        "/groups",
+        Some(json!({"displayName": "Ops", "members": []})),
+    )
+    .await;
     assert_eq!(s, 201);
     let gid = g["id"].as_str().unwrap().to_string();
-    let (s, g) = call(&fake, "PUT", &format!("/groups/{gid}"), Some(json!({"displayName": "Ops EU", "members": [{"value": u["id"]}]}))).await;
+    let (s, g) = call(
+        &fake,
+        "PUT",
+        &format!("/groups/{gid}"),
+        Some(json!({"displayName": "Ops EU", "members": [{"value": u["id"]}]})),
+    )
+    .await;
     assert_eq!((s, g["members"].as_array().unwrap().len()), (200, 1));
-    let (_, u2) = call(&fake, "GET", &format!("/users/{}", u["id"].as_str().unwrap()), None).await;
+    let (_, u2) = call(
+        &fake,
+        "GET",
+        &format!("/users/{}", u["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
     assert_eq!(u2["groups"][0]["display"], "Ops EU");
     let (s, _) = call(&fake, "DELETE", &format!("/groups/{gid}"), None).await;
     assert_eq!(s, 204);

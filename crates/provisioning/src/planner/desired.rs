@@ -48,9 +48,7 @@ impl Profile {
         let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
         let attributes = user
             .iter()
-            .filter(|(k, v)| {
-                !v.is_null() && !NOT_PASSED.iter().any(|n| n.eq_ignore_ascii_case(k))
-            })
+            .filter(|(k, v)| !v.is_null() && !NOT_PASSED.iter().any(|n| n.eq_ignore_ascii_case(k)))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         Self {

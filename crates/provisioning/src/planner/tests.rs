@@ -729,7 +729,10 @@ fn profile_carries_the_other_attributes_by_name() {
     assert_eq!(p.attributes["externalId"], "e-1");
     assert_eq!(p.attributes[enterprise]["employeeNumber"], "42");
     for gone in ["userName", "active", "roles", "id", "meta", "schemas"] {
-        assert!(!p.attributes.contains_key(gone), "{gone} is not passed through");
+        assert!(
+            !p.attributes.contains_key(gone),
+            "{gone} is not passed through"
+        );
     }
 }
 
@@ -745,12 +748,16 @@ fn attribute_changes_update_only_targets_that_take_them() {
     };
     let mut k = active_known(&["User"]);
     for c in [&caps_ac(), &takes] {
-        k.profile = plan(&r.desired(Some(&subject(&before, true, &[]))), &Known::default(), c)
-            .into_iter()
-            .find_map(|s| match s {
-                Step::Create { profile, .. } => Some(profile),
-                _ => None,
-            });
+        k.profile = plan(
+            &r.desired(Some(&subject(&before, true, &[]))),
+            &Known::default(),
+            c,
+        )
+        .into_iter()
+        .find_map(|s| match s {
+            Step::Create { profile, .. } => Some(profile),
+            _ => None,
+        });
         let s = subject(&after, true, &[]);
         let planned = steps(&r, Some(&s), &k, c);
         if c.attributes {
@@ -759,7 +766,11 @@ fn attribute_changes_update_only_targets_that_take_them() {
                 "{planned:?}"
             );
         } else {
-            assert_eq!(planned, vec![], "ActiveCampaign-like targets ignore attributes");
+            assert_eq!(
+                planned,
+                vec![],
+                "ActiveCampaign-like targets ignore attributes"
+            );
         }
     }
 }
