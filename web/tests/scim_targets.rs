@@ -467,6 +467,229 @@ async fn acqueon_table_into_a_generic_target(s: TestServer) {
     wait_idle(&s, &ep).await;
 }
 
+/// The target integration's user named `name`, if any.
+async fn user_in(s: &TestServer, target: &Endpoint, name: &str) -> Option<Value> {
+    let filter = format!("userName eq \"{name}\"");
+    let r = s
+        .call(
+            target,
+            "GET",
+            &format!("/Users?filter={}", urlencode(&filter)),
+            None,
+        )
+        .await;
+    r.body["Resources"].as_array()?.first().cloned()
+}
+
+/// The target integration's group named `name`: its member ids, sorted (None: no group).
+async fn members_in(s: &TestServer, target: &Endpoint, name: &str) -> Option<Vec<String>> {
+    let filter = format!("displayName eq \"{name}\"");
+    let r = s
+        .call(
+            target,
+            "GET",
+            &format!("/Groups?filter={}", urlencode(&filter)),
+            None,
+        )
+        .await;
+    let g = r.body["Resources"].as_array()?.first()?.clone();
+    let mut ids: Vec<String> = g["members"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m["value"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    Some(ids)
+}
+
+async fn until_user(
+    s: &TestServer,
+    target: &Endpoint,
+    name: &str,
+    what: &str,
+    cond: impl Fn(Option<&Value>) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let u = user_in(s, target, name).await;
+        if cond(u.as_ref()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: {name} is {u:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn until_members(
+    s: &TestServer,
+    target: &Endpoint,
+    name: &str,
+    want: Option<Vec<String>>,
+    what: &str,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut want = want;
+    if let Some(w) = want.as_mut() {
+        w.sort();
+    }
+    loop {
+        let got = members_in(s, target, name).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {name} has {got:?}, want {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn entra_lifecycle_into_a_generic_target(s: TestServer) {
+    let target = s.endpoint_with(
+        "Target",
+        &[
+            "--setting",
+            "base_url=https://acme.api-us1.com/api/3",
+            "--secret",
+            "api_key=unused",
+            "--mode",
+            "dry-run",
+        ],
+    );
+    let ep = scim_endpoint(
+        &s,
+        &target.url,
+        &target.token,
+        &[
+            "--setting",
+            "profile=generic",
+            "--setting",
+            "push_groups=true",
+            "--default-role",
+            "User",
+            "--role-rule",
+            "app_role:Admin=Admin",
+            "--deprovision",
+            "deactivate",
+        ],
+    );
+    let mut body = user("ada@contoso.com", Some("Admin"));
+    body[ENTERPRISE] = json!({"department": "Ops"});
+    let ada = post_user_body(&s, &ep, body).await;
+    let bob = post_user_body(&s, &ep, user("bob@contoso.com", None)).await;
+    until_user(
+        &s,
+        &target,
+        "ada@contoso.com",
+        "created with the app role",
+        |u| {
+            u.is_some_and(|u| {
+                u["roles"][0]["value"] == "Admin"
+                    && u["name"]["givenName"] == "Given"
+                    && u[ENTERPRISE]["department"] == "Ops"
+            })
+        },
+    )
+    .await;
+    until_user(&s, &target, "bob@contoso.com", "default role", |u| {
+        u.is_some_and(|u| u["roles"][0]["value"] == "User")
+    })
+    .await;
+    patch(
+        &s,
+        &ep,
+        &format!("/Users/{ada}"),
+        json!([
+            {"op": "Replace", "path": "name.givenName", "value": "Augusta"},
+            {"op": "Replace", "path": format!("{ENTERPRISE}:department"), "value": "Sales"}
+        ]),
+    )
+    .await;
+    until_user(
+        &s,
+        &target,
+        "ada@contoso.com",
+        "names and attributes",
+        |u| {
+            u.is_some_and(|u| {
+                u["name"]["givenName"] == "Augusta" && u[ENTERPRISE]["department"] == "Sales"
+            })
+        },
+    )
+    .await;
+    patch(
+        &s,
+        &ep,
+        &format!("/Users/{ada}"),
+        json!([{"op": "Replace", "path": "active", "value": "False"}]),
+    )
+    .await;
+    until_user(&s, &target, "ada@contoso.com", "deactivated", |u| {
+        u.is_some_and(|u| u["active"] == false)
+    })
+    .await;
+    patch(
+        &s,
+        &ep,
+        &format!("/Users/{ada}"),
+        json!([{"op": "Replace", "path": "active", "value": "True"}]),
+    )
+    .await;
+    until_user(&s, &target, "ada@contoso.com", "reactivated", |u| {
+        u.is_some_and(|u| u["active"] == true)
+    })
+    .await;
+    // Groups pushed, members added and removed in both of Entra's forms.
+    let ada_t = user_in(&s, &target, "ada@contoso.com").await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bob_t = user_in(&s, &target, "bob@contoso.com").await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let g = post_group(&s, &ep, "Sales").await;
+    until_members(&s, &target, "Sales", Some(vec![]), "group pushed").await;
+    add_member(&s, &ep, &g, &ada).await;
+    add_member(&s, &ep, &g, &bob).await;
+    until_members(
+        &s,
+        &target,
+        "Sales",
+        Some(vec![ada_t.clone(), bob_t.clone()]),
+        "members added",
+    )
+    .await;
+    patch(
+        &s,
+        &ep,
+        &format!("/Groups/{g}"),
+        json!([{"op": "Remove", "path": "members", "value": [{"value": ada}]}]),
+    )
+    .await;
+    until_members(
+        &s,
+        &target,
+        "Sales",
+        Some(vec![bob_t.clone()]),
+        "classic removal",
+    )
+    .await;
+    remove_member(&s, &ep, &g, &bob).await;
+    until_members(&s, &target, "Sales", Some(vec![]), "filter removal").await;
+    let r = s.call(&ep, "DELETE", &format!("/Groups/{g}"), None).await;
+    assert_eq!(r.status, 204);
+    until_members(&s, &target, "Sales", None, "group deleted").await;
+    let r = s.call(&ep, "DELETE", &format!("/Users/{ada}"), None).await;
+    assert_eq!(r.status, 204);
+    until_user(&s, &target, "ada@contoso.com", "deleted", |u| u.is_none()).await;
+    wait_idle(&s, &ep).await;
+}
+
 // ------------------------------------------------------------------ 429 / 503
 
 async fn rate_limits_and_outages_lose_and_double_nothing(s: TestServer) {
@@ -518,12 +741,159 @@ async fn rate_limits_and_outages_lose_and_double_nothing(s: TestServer) {
         .count();
     assert_eq!(created, 3, "nothing doubled");
     assert_eq!(f.with(|a| a.users.len()), 3);
+    // Without push_groups, groups only drive roles: no project is created.
+    post_group(&s, &ep, "Not pushed").await;
+    wait_idle(&s, &ep).await;
+    assert!(f.with(|a| a.projects.is_empty()));
+    f.stop().await;
+}
+
+// ------------------------------------------------------------------ CLI contract and wizard
+
+async fn cli_contract_and_wizard(s: TestServer) {
+    let f = fake_activepieces::start("ap-key").await.unwrap();
+    let tenant = s.cli(&["tenant", "create", "--name", "Contract"]);
+    let tid = tenant["id"].as_str().unwrap().to_string();
+    let base = format!("base_url={}", f.base_url());
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "integration",
+            "create",
+            "--tenant",
+            &tid,
+            "--name",
+            "AP",
+            "--connector",
+            "scim",
+            "--setting",
+            &base,
+            "--secret",
+            "token=ap-key",
+        ];
+        args.extend_from_slice(extra);
+        args.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+    };
+    let run = |extra: &[&str]| {
+        let args = create(extra);
+        s.cli(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let fails = |extra: &[&str]| {
+        let args = create(extra);
+        s.cli_fails(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let out = run(&[
+        "--setting",
+        "profile=activepieces",
+        "--setting",
+        "auth_header=authorization",
+        "--setting",
+        "push_groups=true",
+        "--default-role",
+        "MEMBER",
+        "--role-rule",
+        "app_role:Admin=ADMIN",
+        "--deprovision",
+        "deactivate",
+        "--mode",
+        "live",
+    ]);
+    let mut keys: Vec<&str> = out
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["id", "prefix", "scim_url", "token"]);
+    let e = fails(&[
+        "--setting",
+        "profile=salesforce",
+        "--default-role",
+        "MEMBER",
+    ]);
+    assert!(
+        e.contains("must be one of generic, activepieces, activtrak"),
+        "{e}"
+    );
+    let e = fails(&[
+        "--setting",
+        "profile=generic",
+        "--setting",
+        "auth_header=basic",
+        "--default-role",
+        "R",
+    ]);
+    assert!(e.contains("auth_header"), "{e}");
+    let e = s.cli_fails(&[
+        "integration",
+        "create",
+        "--tenant",
+        &tid,
+        "--name",
+        "AP",
+        "--connector",
+        "scim",
+        "--setting",
+        &base,
+        "--setting",
+        "profile=generic",
+        "--default-role",
+        "R",
+    ]);
+    assert!(e.contains("needs 'token'"), "{e}");
+
+    // The wizard offers "SCIM 2.0 app" with the profile as a choice.
+    common::ui::admin(&s, "ops@example.com", "platform-admin", None);
+    let ui = common::ui::Ui::new(&s.base);
+    ui.sign_in("ops@example.com", common::ui::PASSWORD).await;
+    let cards = ui.get(&format!("/t/{tid}/integrations/new")).await;
+    assert!(cards.body.contains("SCIM 2.0 app"), "{}", cards.body);
+    let new = format!("/t/{tid}/integrations/new/scim");
+    let form = ui.get(&new).await;
+    assert_eq!(form.status, 200);
+    for o in ["generic", "activepieces", "activtrak"] {
+        assert!(
+            form.body.contains(&format!("<option value=\"{o}\"")),
+            "{o}: {}",
+            form.body
+        );
+    }
+    assert!(form.body.contains("<select id=\"f-profile\""));
+    let base_url = f.base_url();
+    let borrowed = [
+        ("name", "Activepieces"),
+        ("profile", "activepieces"),
+        ("base_url", base_url.as_str()),
+        ("token", "ap-key"),
+    ];
+    let tested = ui
+        .post(&new, &format!("/t/{tid}/connectors/scim/test"), &borrowed)
+        .await;
+    assert!(
+        tested.body.contains("data-ok=\"true\"") && tested.body.contains("PATCH yes"),
+        "{}",
+        tested.body
+    );
+    let saved = ui.post(&new, &new, &borrowed).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let connection = ui
+        .get(&saved.location.unwrap().replace("/roles", "/connection"))
+        .await;
+    assert!(
+        connection
+            .body
+            .contains("<option value=\"activepieces\" selected"),
+        "{}",
+        connection.body
+    );
     f.stop().await;
 }
 
 on_both_backends!(
+    cli_contract_and_wizard,
     entra_lifecycle_into_activepieces,
     entra_lifecycle_into_activtrak,
     acqueon_table_into_a_generic_target,
+    entra_lifecycle_into_a_generic_target,
     rate_limits_and_outages_lose_and_double_nothing,
 );

@@ -176,7 +176,7 @@ async fn activepieces_projects_members_both_ways() {
         fake.member_emails("Sales"),
         ["a@example.com", "b@example.com"]
     );
-    c.remove_group_members(&g.id, &[a.id.clone()])
+    c.remove_group_members(&g.id, std::slice::from_ref(&a.id))
         .await
         .unwrap();
     assert_eq!(
@@ -255,7 +255,10 @@ async fn activtrak_attributes_put_and_page_numbers() {
     c.add_group_members(&g.id, std::slice::from_ref(&created.id))
         .await
         .unwrap();
-    assert_eq!(fake.group("Ops").unwrap().members, [created.id.clone()]);
+    assert_eq!(
+        fake.group("Ops").unwrap().members,
+        std::slice::from_ref(&created.id)
+    );
     c.remove_group_members(&g.id, std::slice::from_ref(&created.id))
         .await
         .unwrap();
@@ -326,5 +329,31 @@ async fn auth_headers_and_error_classes() {
         matches!(&e, ConnectorError::Permanent(m) if m.contains("emails is required")),
         "{e:?}"
     );
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn put_sends_if_match_when_the_target_gives_etags() {
+    let fake = fake_activtrak::start("k").await.unwrap();
+    fake.with(|a| a.etags = true);
+    let c = Scim::new(
+        &fake.base_url(),
+        "k",
+        named("activtrak").unwrap(),
+        None,
+        POLICY,
+    )
+    .unwrap();
+    let u = c
+        .create_user(&desired("ada@example.com", "User"))
+        .await
+        .unwrap();
+    c.deactivate_user(&u.id).await.unwrap();
+    assert_eq!(fake.with(|a| a.if_match_seen), 1);
+    assert!(!fake.user("ada@example.com").unwrap().active());
+    // Without ETags no If-Match is sent.
+    fake.with(|a| a.etags = false);
+    c.reactivate_user(&u.id).await.unwrap();
+    assert_eq!(fake.with(|a| a.if_match_seen), 1);
     fake.stop().await;
 }

@@ -32,6 +32,8 @@ pub struct AtUser {
     pub resource: Map<String, Value>,
     /// Deleted by `DELETE` (Do Not Track, agents deleted); no longer served.
     pub deleted: bool,
+    /// Bumped by every write; the ETag `W/"<version>"` when `etags` is on.
+    pub version: u64,
 }
 
 impl AtUser {
@@ -90,6 +92,10 @@ pub struct Activtrak {
     pub groups: Vec<AtGroup>,
     /// Answer `userName eq "…"` filters (off: filters are ignored) [inf].
     pub understands_filter: bool,
+    /// Send ETags on user reads and check `If-Match` on user PUTs (412 on a mismatch) [inf].
+    pub etags: bool,
+    /// `If-Match` headers received on user PUTs.
+    pub if_match_seen: usize,
     next: u64,
 }
 
@@ -180,6 +186,7 @@ impl Activtrak {
             id: id.clone(),
             resource: body,
             deleted: false,
+            version: 1,
         });
         id
     }
@@ -281,6 +288,7 @@ impl Activtrak {
                     r.insert("userName".into(), Value::String(name));
                     self.users[i].resource = r;
                     self.users[i].deleted = false;
+                    self.users[i].version += 1;
                     let u = self.users[i].clone();
                     return Reply::json(200, self.render_user(&u));
                 }
@@ -291,6 +299,9 @@ impl Activtrak {
                 }
             }
             ("GET", id) => match self.users.iter().find(|u| u.id == id && !u.deleted) {
+                Some(u) if self.etags => {
+                    Reply::json(200, self.render_user(u)).with_etag(format!("W/\"{}\"", u.version))
+                }
                 Some(u) => Reply::json(200, self.render_user(u)),
                 None => message(404, "User not found"),
             },
@@ -298,6 +309,13 @@ impl Activtrak {
                 let Some(i) = self.users.iter().position(|u| u.id == id && !u.deleted) else {
                     return message(404, "User not found");
                 };
+                if let Some(tag) = req.header("if-match") {
+                    self.if_match_seen += 1;
+                    if self.etags && tag != format!("W/\"{}\"", self.users[i].version) {
+                        return message(412, "The user was changed meanwhile");
+                    }
+                }
+                self.users[i].version += 1;
                 let user_name = self.users[i].user_name().to_owned();
                 let mut r = body;
                 r.remove("id");

@@ -47,14 +47,23 @@ pub struct Reply {
     pub status: u16,
     pub body: Option<Value>,
     pub content_type: &'static str,
+    /// An `ETag` header.
+    pub etag: Option<String>,
 }
 
 impl Reply {
+    /// The same reply with an `ETag`.
+    pub fn with_etag(mut self, tag: String) -> Self {
+        self.etag = Some(tag);
+        self
+    }
+
     pub fn json(status: u16, body: Value) -> Self {
         Self {
             status,
             body: Some(body),
             content_type: "application/scim+json",
+            etag: None,
         }
     }
 
@@ -63,6 +72,7 @@ impl Reply {
             status,
             body: Some(body),
             content_type: "application/json",
+            etag: None,
         }
     }
 
@@ -71,6 +81,7 @@ impl Reply {
             status,
             body: None,
             content_type: "application/json",
+            etag: None,
         }
     }
 
@@ -174,6 +185,9 @@ async fn handle<A: App>(
     let mut b = HttpResponse::build(status);
     if let Some(s) = retry_after {
         b.insert_header(("Retry-After", s.to_string()));
+    }
+    if let Some(tag) = &reply.etag {
+        b.insert_header(("ETag", tag.clone()));
     }
     match reply.body {
         Some(v) => b.content_type(reply.content_type).body(v.to_string()),

@@ -207,3 +207,43 @@ async fn groups_by_put() {
     assert_eq!(s, 503);
     fake.stop().await;
 }
+
+#[tokio::test]
+async fn etags_when_switched_on() {
+    let fake = fake_activtrak::start(KEY).await.unwrap();
+    fake.with(|a| a.etags = true);
+    let (_, v) = call(
+        &fake,
+        "POST",
+        "/users",
+        Some(user("ada@example.com", None, true)),
+    )
+    .await;
+    let id = v["id"].as_str().unwrap().to_string();
+    let r = reqwest::Client::new()
+        .get(format!("{}/users/{id}", fake.base_url()))
+        .header("x-api-key", KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["etag"], "W/\"1\"");
+    let put = |tag: &'static str| {
+        let url = format!("{}/users/{id}", fake.base_url());
+        async move {
+            reqwest::Client::new()
+                .put(url)
+                .header("x-api-key", KEY)
+                .header("If-Match", tag)
+                .json(&user("ada@example.com", None, false))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(put("W/\"1\"").await, 200);
+    assert_eq!(put("W/\"1\"").await, 412, "the version moved on");
+    assert_eq!(fake.with(|a| a.if_match_seen), 2);
+    fake.stop().await;
+}

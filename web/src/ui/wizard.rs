@@ -1414,7 +1414,7 @@ pub async fn review_of(
     };
     let mut policies = Vec::new();
     if let Some(p) = &policy {
-        if let Err(e) = p.validate(&caps_of(&i)?) {
+        if let Err(e) = p.validate(&caps_of(i)?) {
             problems.push(format!("Policy: {e}."));
         }
         if rules.is_empty() && p.default_role.is_none() {

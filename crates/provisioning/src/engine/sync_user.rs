@@ -21,7 +21,7 @@ enum Executed {
     /// Done; a create's new id.
     Done(Option<String>),
     /// We know the account differently now (adopted an existing one, or it vanished).
-    Replace(Known),
+    Replace(Box<Known>),
 }
 
 fn target_user(profile: &Profile, role_ids: Vec<String>) -> DesiredUser {
@@ -223,7 +223,7 @@ impl Worker {
                 let replaced = matches!(outcome, Executed::Replace(_));
                 match outcome {
                     Executed::Done(id) => known.apply(step, id.as_deref()),
-                    Executed::Replace(k) => known = k,
+                    Executed::Replace(k) => known = *k,
                 }
                 if step.removes_access() {
                     self.store
@@ -350,11 +350,11 @@ impl Worker {
             detail["target_id"] = Value::String(tid.clone());
         }
         let vanished = || {
-            Executed::Replace(Known {
+            Executed::Replace(Box::new(Known {
                 state: AccountState::Absent,
                 ever_member: known.ever_member,
                 ..Known::default()
-            })
+            }))
         };
         let result: Result<Executed, ConnectorError> = match step {
             Step::Create { profile, roles } => {
@@ -489,7 +489,7 @@ impl Worker {
                 ),
             )
             .await;
-        Ok(Executed::Replace(Known {
+        Ok(Executed::Replace(Box::new(Known {
             target_id: Some(existing.id.clone()),
             state: AccountState::Active,
             profile: Some(Profile {
@@ -503,6 +503,6 @@ impl Worker {
             groups: Vec::new(),
             ever_member: known.ever_member,
             key_owner: false,
-        }))
+        })))
     }
 }
