@@ -205,6 +205,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn scim_capabilities_follow_the_profile() {
+        let with = |profile: &str| -> Map<String, Value> {
+            serde_json::from_value(serde_json::json!({"profile": profile})).unwrap_or_default()
+        };
+        let generic = capabilities(connector_scim::KIND, &with("generic"));
+        let activepieces = capabilities(connector_scim::KIND, &with("activepieces"));
+        assert_eq!(
+            generic.map(|c| c.roles),
+            Some(connector_api::RoleCardinality::Many)
+        );
+        assert_eq!(
+            activepieces.map(|c| c.roles),
+            Some(connector_api::RoleCardinality::One)
+        );
+        assert!(capabilities(connector_scim::KIND, &with("salesforce")).is_none());
+        let settings: Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "base_url": "https://ap.example.com/api/v1/scim/v2", "profile": "salesforce"}))
+        .unwrap_or_default();
+        let secrets = BTreeMap::from([("token".to_string(), "t".to_string())]);
+        let throttle = Arc::new(connector_api::NoThrottle);
+        assert!(
+            build(
+                connector_scim::KIND,
+                &settings,
+                &secrets,
+                false,
+                throttle.clone()
+            )
+            .is_err()
+        );
+        let mut ok = settings.clone();
+        ok.insert("profile".into(), Value::String("activtrak".into()));
+        assert!(build(connector_scim::KIND, &ok, &secrets, false, throttle).is_ok());
+    }
+
+    #[test]
     fn target_urls() {
         assert!(check_target_url("https://acme.api-us1.com", false).is_ok());
         for bad in [

@@ -247,6 +247,8 @@ async fn entra_lifecycle_into_activtrak(s: TestServer) {
             "profile=activtrak",
             "--setting",
             "auth_header=authorization",
+            "--setting",
+            "push_groups=true",
             "--default-role",
             "User",
             "--deprovision",
@@ -275,6 +277,29 @@ async fn entra_lifecycle_into_activtrak(s: TestServer) {
         f.user("seed-120@example.com").unwrap().resource["name"]["givenName"],
         "Given"
     );
+    // Groups by read-modify-PUT (ActivTrak has no PATCH).
+    let ada_at = f.user("ada@contoso.com").unwrap().id;
+    let g = post_group(&s, &ep, "Ops").await;
+    add_member(&s, &ep, &g, &ada).await;
+    until(30, "member added", || {
+        f.group("Ops")
+            .is_some_and(|g| g.members == [ada_at.clone()])
+    })
+    .await;
+    patch(
+        &s,
+        &ep,
+        &format!("/Groups/{g}"),
+        json!([{"op": "Remove", "path": "members", "value": [{"value": ada}]}]),
+    )
+    .await;
+    until(30, "member removed", || {
+        f.group("Ops").is_some_and(|g| g.members.is_empty())
+    })
+    .await;
+    let r = s.call(&ep, "DELETE", &format!("/Groups/{g}"), None).await;
+    assert_eq!(r.status, 204);
+    until(30, "group deleted", || f.group("Ops").is_none()).await;
     // tracking=false passes through: Do Not Track.
     patch(
         &s,
@@ -432,6 +457,18 @@ async fn acqueon_table_into_a_generic_target(s: TestServer) {
         "E2 ∪",
     )
     .await;
+    // E6: the IdP reads membership consistent with the roles.
+    let g = s.call(&ep, "GET", &format!("/Groups/{g2}"), None).await;
+    let mut members: Vec<&str> = g.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    members.sort_unstable();
+    let mut want = [u.as_str(), v.as_str()];
+    want.sort_unstable();
+    assert_eq!(members, want, "E6");
     // E5: active=false is acknowledged and changes nothing.
     patch(
         &s,
