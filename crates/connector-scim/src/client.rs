@@ -14,7 +14,7 @@ use scim_core::messages::PATCH_OP;
 use scim_core::schema::{GROUP_SCHEMA, USER_SCHEMA};
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Page size asked for.
 const PAGE: usize = 100;
@@ -30,6 +30,9 @@ pub struct Scim {
     auth: AuthHeader,
     profile: &'static Profile,
     throttle: Arc<dyn Throttle>,
+    /// PATCH or PUT: the profile's, unless the target's ServiceProviderConfig says it has no
+    /// PATCH (read once, on the first change).
+    updates: Arc<Mutex<Option<Updates>>>,
 }
 
 impl std::fmt::Debug for Scim {
@@ -117,7 +120,34 @@ impl Scim {
             auth: auth.unwrap_or(profile.auth),
             profile,
             throttle: Arc::new(NoThrottle),
+            updates: Arc::new(Mutex::new(None)),
         })
+    }
+
+    /// How changes are sent: a profile with PATCH falls back to read-modify-PUT when the
+    /// target's ServiceProviderConfig says `patch.supported: false`.
+    async fn updates(&self) -> Result<Updates> {
+        if self.profile.updates == Updates::Put {
+            return Ok(Updates::Put);
+        }
+        if let Some(u) = *self.updates.lock().unwrap_or_else(PoisonError::into_inner) {
+            return Ok(u);
+        }
+        let Some(path) = self.profile.service_provider_config else {
+            return Ok(Updates::Patch);
+        };
+        let found = match self.get(&[path], &[], "read ServiceProviderConfig").await {
+            Ok(a)
+                if a.body.get("patch").and_then(|p| p.get("supported"))
+                    == Some(&Value::Bool(false)) =>
+            {
+                Updates::Put
+            }
+            Ok(_) | Err(ConnectorError::NotFound(_)) => Updates::Patch,
+            Err(e) => return Err(e),
+        };
+        *self.updates.lock().unwrap_or_else(PoisonError::into_inner) = Some(found);
+        Ok(found)
     }
 
     /// Takes a rate-limit slot from `throttle` before every request.
@@ -498,7 +528,7 @@ impl Scim {
             if active { "reactivate" } else { "deactivate" }
         );
         let users = self.profile.users;
-        match self.profile.updates {
+        match self.updates().await? {
             Updates::Patch => {
                 let body = patch(vec![
                     json!({"op": "replace", "path": "active", "value": active}),
@@ -525,7 +555,7 @@ impl Scim {
             if add { "add" } else { "remove" }
         );
         let groups = self.profile.groups;
-        match self.profile.updates {
+        match self.updates().await? {
             Updates::Patch => {
                 let ops: Vec<Value> = if add {
                     let values: Vec<Value> = ids.iter().map(|i| json!({"value": i})).collect();
@@ -739,7 +769,7 @@ impl Connector for Scim {
     async fn update_user(&self, id: &str, user: &DesiredUser) -> Result<TargetUser> {
         let what = format!("update user {id}");
         let users = self.profile.users;
-        let answer = match self.profile.updates {
+        let answer = match self.updates().await? {
             Updates::Patch => {
                 let body = patch(self.update_ops(user));
                 self.write(Method::PATCH, &[users, id], &body, &what)
@@ -768,7 +798,7 @@ impl Connector for Scim {
         }
         let what = format!("set roles of user {id}");
         let users = self.profile.users;
-        match self.profile.updates {
+        match self.updates().await? {
             Updates::Patch => {
                 let mut ops = self.role_ops(roles);
                 if ops.is_empty() {
@@ -792,7 +822,7 @@ impl Connector for Scim {
         match self.profile.role {
             RoleSlot::Roles => {
                 let what = format!("add role to user {id}");
-                match self.profile.updates {
+                match self.updates().await? {
                     Updates::Patch => {
                         let ops =
                             vec![json!({"op": "add", "path": "roles", "value": [{"value": role}]})];
@@ -829,7 +859,7 @@ impl Connector for Scim {
             return Ok(());
         }
         let what = format!("remove role from user {id}");
-        match self.profile.updates {
+        match self.updates().await? {
             Updates::Patch => {
                 let ops = vec![
                     json!({"op": "remove", "path": format!("roles[{}]", user_filter("value", role))}),
@@ -913,7 +943,7 @@ impl Connector for Scim {
     async fn rename_group(&self, id: &str, name: &str) -> Result<()> {
         let what = format!("rename group {id}");
         let groups = self.profile.groups;
-        match self.profile.updates {
+        match self.updates().await? {
             Updates::Patch => {
                 let ops = vec![json!({"op": "replace", "path": "displayName", "value": name})];
                 self.write(Method::PATCH, &[groups, id], &patch(ops), &what)

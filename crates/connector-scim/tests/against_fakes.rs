@@ -357,3 +357,57 @@ async fn put_sends_if_match_when_the_target_gives_etags() {
     assert_eq!(fake.with(|a| a.if_match_seen), 1);
     fake.stop().await;
 }
+
+/// A minimal RFC target whose ServiceProviderConfig says it has no PATCH.
+#[derive(Default)]
+struct NoPatch {
+    user: serde_json::Value,
+    puts: usize,
+}
+
+impl testkit::scim_server::App for NoPatch {
+    fn handle(&mut self, req: &testkit::scim_server::Req) -> testkit::scim_server::Reply {
+        use testkit::scim_server::Reply;
+        match (req.method.as_str(), req.path.as_str()) {
+            ("GET", "/scim/ServiceProviderConfig") => {
+                Reply::json(200, json!({"patch": {"supported": false}}))
+            }
+            ("GET", "/scim/Users/1") => Reply::json(200, self.user.clone()),
+            ("PUT", "/scim/Users/1") => {
+                self.puts += 1;
+                self.user = req.body.clone().and_then(Result::ok).unwrap_or_default();
+                Reply::json(200, self.user.clone())
+            }
+            _ => Reply::scim_error(501, "not implemented"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn generic_targets_without_patch_get_put() {
+    let app = NoPatch {
+        user: json!({"id": "1", "userName": "ada@example.com", "active": true}),
+        puts: 0,
+    };
+    let fake = testkit::scim_server::FakeServer::start(app, "no-patch")
+        .await
+        .unwrap();
+    let base = format!("{}/scim", fake.origin());
+    let c = Scim::new(&base, "k", named("generic").unwrap(), None, POLICY).unwrap();
+    c.deactivate_user("1").await.unwrap();
+    c.add_role("1", "Admin").await.unwrap();
+    assert_eq!(fake.with(|a| a.puts), 2);
+    assert_eq!(fake.with(|a| a.user["active"].clone()), json!(false));
+    assert_eq!(
+        fake.with(|a| a.user["roles"][0]["value"].clone()),
+        json!("Admin")
+    );
+    let spc_reads = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("ServiceProviderConfig"))
+        .count();
+    assert_eq!(spc_reads, 1, "read once");
+    assert!(fake.requests().iter().all(|r| r.method != "PATCH"));
+    fake.stop().await;
+}

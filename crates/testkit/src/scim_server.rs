@@ -252,7 +252,7 @@ impl<A: App> std::fmt::Debug for FakeServer<A> {
 
 impl<A: App> FakeServer<A> {
     /// Starts `app` on `127.0.0.1` (any free port) on a thread of its own.
-    pub(crate) async fn start(app: A, name: &'static str) -> io::Result<Self> {
+    pub async fn start(app: A, name: &'static str) -> io::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
