@@ -483,14 +483,9 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
                 lifecycle: provisioning::planner::Lifecycle::parse(&lifecycle)
                     .map_err(|e| CliError::Invalid(format!("--lifecycle: {e}")))?,
                 group_push: provisioning::planner::GroupPush::parse(
-                    push_groups.as_deref().unwrap_or(
-                        // The connector setting `push_groups=true` (SCIM targets) pushes every group.
-                        if settings.get("push_groups").and_then(|v| v.as_str()) == Some("true") {
-                            "all"
-                        } else {
-                            "none"
-                        },
-                    ),
+                    push_groups
+                        .as_deref()
+                        .unwrap_or(crate::connectors::initial_group_push(&settings)),
                 )
                 .map_err(|e| CliError::Invalid(format!("--push-groups: {e}")))?,
                 guard: provisioning::planner::DeleteGuard::parse(&delete_guard)

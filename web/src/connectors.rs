@@ -117,6 +117,17 @@ pub fn build(
     }
 }
 
+/// The group push an integration starts with: `all` when its settings ask for it
+/// (`push_groups=true`, SCIM targets), else `none`; the CLI's `--push-groups` and the
+/// wizard's Policy step change it.
+pub fn initial_group_push(settings: &Map<String, Value>) -> &'static str {
+    if settings.get("push_groups").and_then(Value::as_str) == Some("true") {
+        "all"
+    } else {
+        "none"
+    }
+}
+
 /// What an integration of `kind` with these settings can do: the kind's capabilities, or
 /// for SCIM targets its profile's.
 pub fn capabilities(kind: &str, settings: &Map<String, Value>) -> Option<Capabilities> {

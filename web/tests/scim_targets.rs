@@ -902,6 +902,7 @@ async fn cli_contract_and_wizard(s: TestServer) {
         ("profile", "activepieces"),
         ("base_url", base_url.as_str()),
         ("token", "ap-key"),
+        ("push_groups", "true"),
     ];
     let tested = ui
         .post(&new, &format!("/t/{tid}/connectors/scim/test"), &borrowed)
@@ -913,8 +914,9 @@ async fn cli_contract_and_wizard(s: TestServer) {
     );
     let saved = ui.post(&new, &new, &borrowed).await;
     assert_eq!(saved.status, 303, "{}", saved.body);
+    let saved_location = saved.location.unwrap();
     let connection = ui
-        .get(&saved.location.unwrap().replace("/roles", "/connection"))
+        .get(&saved_location.replace("/roles", "/connection"))
         .await;
     assert!(
         connection
@@ -922,6 +924,16 @@ async fn cli_contract_and_wizard(s: TestServer) {
             .contains("<option value=\"activepieces\" selected"),
         "{}",
         connection.body
+    );
+    // push_groups=true starts the Policy step at "every group".
+    let location = saved_location.replace("/roles", "/policy");
+    let policy = ui.get(&location).await;
+    assert!(
+        policy
+            .body
+            .contains("name=\"group_push\" value=\"all\" checked"),
+        "{}",
+        policy.body
     );
     f.stop().await;
 }

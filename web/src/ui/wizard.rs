@@ -380,6 +380,7 @@ async fn create_draft(
         *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(res);
     }
+    let group_push = crate::connectors::initial_group_push(&sub.settings);
     let integration = ctx
         .store()
         .create_integration(store::NewIntegration {
@@ -390,7 +391,10 @@ async fn create_draft(
             secrets: sub.secrets,
             default_role: None,
             deprovision_policy: "ignore".into(),
-            policies: store::IntegrationPolicies::default(),
+            policies: store::IntegrationPolicies {
+                group_push: (group_push != "none").then(|| group_push.to_string()),
+                ..store::IntegrationPolicies::default()
+            },
             mode: IntegrationMode::Live,
             status: IntegrationStatus::Draft,
             extension_schemas: Vec::new(),
