@@ -758,12 +758,16 @@ impl Connector for Scim {
             .write(Method::POST, &[self.profile.users], &body, &what)
             .await?;
         let t = self.target_user(&created);
-        if t.id.is_empty() {
-            return Err(ConnectorError::Permanent(format!(
-                "{what}: the target answered without an id"
-            )));
+        if !t.id.is_empty() {
+            return Ok(t);
         }
-        Ok(t)
+        // Some targets answer 201 with no body: look the new account up.
+        let sent = text(body.get("userName")).unwrap_or_default();
+        self.find_user_by_username(&sent).await?.ok_or_else(|| {
+            ConnectorError::Permanent(format!(
+                "{what}: the target answered without an id and the account cannot be found"
+            ))
+        })
     }
 
     async fn update_user(&self, id: &str, user: &DesiredUser) -> Result<TargetUser> {

@@ -373,6 +373,12 @@ impl testkit::scim_server::App for NoPatch {
                 Reply::json(200, json!({"patch": {"supported": false}}))
             }
             ("GET", "/scim/Users/1") => Reply::json(200, self.user.clone()),
+            // A create answered 201 with no body; the account is then found by userName.
+            ("POST", "/scim/Users") => Reply::empty(201),
+            ("GET", "/scim/Users") => Reply::json(
+                200,
+                json!({"totalResults": 1, "Resources": [self.user.clone()]}),
+            ),
             ("PUT", "/scim/Users/1") => {
                 self.puts += 1;
                 self.user = req.body.clone().and_then(Result::ok).unwrap_or_default();
@@ -394,6 +400,11 @@ async fn generic_targets_without_patch_get_put() {
         .unwrap();
     let base = format!("{}/scim", fake.origin());
     let c = Scim::new(&base, "k", named("generic").unwrap(), None, POLICY).unwrap();
+    let created = c
+        .create_user(&desired("ada@example.com", "User"))
+        .await
+        .unwrap();
+    assert_eq!(created.id, "1", "found after an empty 201");
     c.deactivate_user("1").await.unwrap();
     c.add_role("1", "Admin").await.unwrap();
     assert_eq!(fake.with(|a| a.puts), 2);
