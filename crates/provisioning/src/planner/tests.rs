@@ -589,7 +589,12 @@ fn arb_caps() -> impl Strategy<Value = Capabilities> {
         Just(caps_ac()),
         Just(caps_many()),
         Just(caps_email()),
-        Just(caps_groups())
+        Just(caps_groups()),
+        // A SCIM target: attributes passed through.
+        Just(Capabilities {
+            attributes: true,
+            ..caps_groups()
+        })
     ]
 }
 
