@@ -199,8 +199,9 @@ pub enum IntegrationCommand {
         #[arg(long, default_value = "assignment")]
         lifecycle: String,
         /// IdP groups created in the target: `none`, `ruled` (those named in rules) or `all`.
-        #[arg(long, default_value = "none")]
-        push_groups: String,
+        /// Default `none`, or `all` with the connector setting `push_groups=true`.
+        #[arg(long)]
+        push_groups: Option<String>,
         /// The deletion guard: `USERS,PERCENT%` (hold when more than USERS users and more than
         /// PERCENT % of the linked users would be removed within an hour) or `off`.
         #[arg(long, default_value = "10,20%")]
@@ -482,15 +483,17 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
                     .map_err(|e| CliError::Invalid(format!("--unmatched: {e}")))?,
                 lifecycle: provisioning::planner::Lifecycle::parse(&lifecycle)
                     .map_err(|e| CliError::Invalid(format!("--lifecycle: {e}")))?,
-                group_push: provisioning::planner::GroupPush::parse(&push_groups)
-                    .map_err(|e| CliError::Invalid(format!("--push-groups: {e}")))?,
+                group_push: provisioning::planner::GroupPush::parse(
+                    push_groups
+                        .as_deref()
+                        .unwrap_or(crate::connectors::initial_group_push(&settings)),
+                )
+                .map_err(|e| CliError::Invalid(format!("--push-groups: {e}")))?,
                 guard: provisioning::planner::DeleteGuard::parse(&delete_guard)
                     .map_err(|e| CliError::Invalid(format!("--delete-guard: {e}")))?,
             };
-            if let Some(d) = crate::connectors::descriptor(&connector) {
-                policy
-                    .validate(&d.capabilities)
-                    .map_err(CliError::Invalid)?;
+            if let Some(caps) = crate::connectors::capabilities(&connector, &settings) {
+                policy.validate(&caps).map_err(CliError::Invalid)?;
             }
             let integration = store
                 .create_integration(store::NewIntegration {

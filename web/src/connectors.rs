@@ -12,7 +12,10 @@ use store::Integration;
 
 /// Every connector kind this build knows.
 pub fn descriptors() -> Vec<&'static Descriptor> {
-    vec![&connector_activecampaign::DESCRIPTOR]
+    vec![
+        &connector_activecampaign::DESCRIPTOR,
+        &connector_scim::DESCRIPTOR,
+    ]
 }
 
 /// The descriptor of a kind.
@@ -104,7 +107,50 @@ pub fn build(
                     .with_throttle(throttle),
             ))
         }
+        connector_scim::KIND => {
+            let base = setting("base_url");
+            check_target_url(&base, allow_private)?;
+            let profile = connector_scim::named(&setting("profile"))
+                .ok_or_else(|| format!("unknown SCIM profile '{}'", setting("profile")))?;
+            let auth = match setting("auth_header").as_str() {
+                "" => None,
+                other => Some(
+                    connector_scim::AuthHeader::parse(other)
+                        .ok_or_else(|| format!("unknown auth_header '{other}'"))?,
+                ),
+            };
+            let token = secrets.get("token").cloned().unwrap_or_default();
+            Ok(Arc::new(
+                connector_scim::Scim::new(&base, &token, profile, auth, policy(allow_private))?
+                    .with_throttle(throttle),
+            ))
+        }
         other => Err(format!("unknown connector '{other}'")),
+    }
+}
+
+/// The group push an integration starts with: `all` when its settings ask for it
+/// (`push_groups=true`, SCIM targets), else `none`; the CLI's `--push-groups` and the
+/// wizard's Policy step change it.
+pub fn initial_group_push(settings: &Map<String, Value>) -> &'static str {
+    if settings.get("push_groups").and_then(Value::as_str) == Some("true") {
+        "all"
+    } else {
+        "none"
+    }
+}
+
+/// What an integration of `kind` with these settings can do: the kind's capabilities, or
+/// for SCIM targets its profile's.
+pub fn capabilities(kind: &str, settings: &Map<String, Value>) -> Option<Capabilities> {
+    match kind {
+        connector_scim::KIND => connector_scim::capabilities_for(
+            settings
+                .get("profile")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+        ),
+        _ => descriptor(kind).map(|d| d.capabilities),
     }
 }
 
@@ -135,6 +181,10 @@ impl ConnectorRegistry for Registry {
 
     fn capabilities(&self, kind: &str) -> Option<Capabilities> {
         descriptor(kind).map(|d| d.capabilities)
+    }
+
+    fn capabilities_of(&self, integration: &Integration) -> Option<Capabilities> {
+        capabilities(&integration.connector_kind, &integration.settings)
     }
 }
 
@@ -176,6 +226,42 @@ pub fn limiter(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scim_capabilities_follow_the_profile() {
+        let with = |profile: &str| -> Map<String, Value> {
+            serde_json::from_value(serde_json::json!({"profile": profile})).unwrap_or_default()
+        };
+        let generic = capabilities(connector_scim::KIND, &with("generic"));
+        let activepieces = capabilities(connector_scim::KIND, &with("activepieces"));
+        assert_eq!(
+            generic.map(|c| c.roles),
+            Some(connector_api::RoleCardinality::Many)
+        );
+        assert_eq!(
+            activepieces.map(|c| c.roles),
+            Some(connector_api::RoleCardinality::One)
+        );
+        assert!(capabilities(connector_scim::KIND, &with("salesforce")).is_none());
+        let settings: Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "base_url": "https://ap.example.com/api/v1/scim/v2", "profile": "salesforce"}))
+        .unwrap_or_default();
+        let secrets = BTreeMap::from([("token".to_string(), "t".to_string())]);
+        let throttle = Arc::new(connector_api::NoThrottle);
+        assert!(
+            build(
+                connector_scim::KIND,
+                &settings,
+                &secrets,
+                false,
+                throttle.clone()
+            )
+            .is_err()
+        );
+        let mut ok = settings.clone();
+        ok.insert("profile".into(), Value::String("activtrak".into()));
+        assert!(build(connector_scim::KIND, &ok, &secrets, false, throttle).is_ok());
+    }
 
     #[test]
     fn target_urls() {

@@ -51,5 +51,6 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         key: UserKey::Id,
         groups: false,
         rotate_password: true,
+        attributes: false,
     },
 };

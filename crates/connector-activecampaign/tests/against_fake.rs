@@ -37,6 +37,7 @@ fn desired(email: &str, role: &str) -> DesiredUser {
         last_name: Some("Vance".into()),
         phone: None,
         roles: vec![role.into()],
+        attributes: Default::default(),
     }
 }
 

@@ -33,6 +33,10 @@ pub struct DesiredUser {
     pub phone: Option<String>,
     /// Role ids to hold (one for single-role targets).
     pub roles: Vec<String>,
+    /// The IdP user's other attributes by SCIM name (core, enterprise and registered
+    /// extensions keyed by their URN), for connectors with `Capabilities::attributes`.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A role (permission group, seat type…) of the target.
@@ -92,6 +96,9 @@ pub struct Capabilities {
     /// `rotate_password` is implemented: deprovisioning without a native deactivate also
     /// scrambles the password.
     pub rotate_password: bool,
+    /// The target takes the IdP user's attributes by name (`DesiredUser::attributes`, SCIM
+    /// targets): a change of any of them is an update.
+    pub attributes: bool,
 }
 
 /// A connector failure, classified for retry decisions; `message` is readable by support.
@@ -147,6 +154,8 @@ pub enum FieldKind {
     Url,
     Text,
     Secret,
+    /// One of these values (the first is the default shown).
+    Choice(&'static [&'static str]),
 }
 
 /// One setting of a connector, as the UI and CLI show it.
@@ -198,6 +207,19 @@ impl Descriptor {
             let present = source.any(|(k, v)| k == f.key && !v.trim().is_empty());
             if f.required && !present {
                 return Err(format!("{} needs '{}' ({})", self.title, f.key, f.label));
+            }
+            if let FieldKind::Choice(options) = f.kind
+                && let Some((_, v)) = settings
+                    .clone()
+                    .find(|(k, v)| *k == f.key && !v.trim().is_empty())
+                && !options.contains(&v.trim())
+            {
+                return Err(format!(
+                    "{}: '{}' must be one of {}, not '{v}'",
+                    self.title,
+                    f.key,
+                    options.join(", ")
+                ));
             }
         }
         for (k, _) in settings {
@@ -254,6 +276,11 @@ pub trait Connector: Send + Sync {
     async fn test_connection(&self) -> Result<AccountIdentity>;
     /// The target's roles, looked up live.
     async fn list_roles(&self) -> Result<Vec<Role>>;
+    /// The target takes any role name as it is (e.g. SCIM `roles[].value`): role names are
+    /// their own ids and `list_roles` may be empty.
+    fn accepts_any_role(&self) -> bool {
+        false
+    }
     async fn get_user(&self, id: &str) -> Result<Option<TargetUser>>;
     async fn find_user_by_email(&self, email: &str) -> Result<Option<TargetUser>>;
     async fn find_user_by_username(&self, username: &str) -> Result<Option<TargetUser>>;

@@ -171,6 +171,7 @@ pub fn known_from_link(link: Option<&TargetLink>) -> Known {
             email,
             first_name: text("firstName"),
             last_name: text("lastName"),
+            attributes: Default::default(),
         }),
         roles: role,
         ..Known::default()
@@ -238,6 +239,7 @@ mod tests {
                 username: "a".into(),
                 first_name: None,
                 last_name: Some("L".into()),
+                attributes: Default::default(),
             }),
             roles: vec!["A".into(), "B".into()],
             groups: vec!["G".into()],

@@ -29,6 +29,7 @@ const CAPS: Capabilities = Capabilities {
     key: UserKey::Id,
     groups: true,
     rotate_password: false,
+    attributes: false,
 };
 
 static DESCRIPTOR: Descriptor = Descriptor {

@@ -841,8 +841,7 @@ async fn user(
         .ok_or(UiError::NotFound)?;
     let link = ctx.store().get_link(&iid, &uid).await?;
     let known = provisioning::inputs::known_from_link(link.as_ref());
-    let caps = crate::connectors::descriptor(&integration.connector_kind)
-        .map(|d| d.capabilities)
+    let caps = crate::connectors::capabilities(&integration.connector_kind, &integration.settings)
         .ok_or(UiError::NotFound)?;
     let explanation = rules.explain(Some(&input.subject()), &known, &caps);
     let row_name = input.user_name.clone();

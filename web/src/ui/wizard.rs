@@ -80,6 +80,11 @@ fn descriptor(kind: &str) -> Result<&'static Descriptor, UiError> {
     crate::connectors::descriptor(kind).ok_or(UiError::NotFound)
 }
 
+/// What the integration's connector can do (a SCIM target's depends on its profile).
+fn caps_of(i: &Integration) -> Result<connector_api::Capabilities, UiError> {
+    crate::connectors::capabilities(&i.connector_kind, &i.settings).ok_or(UiError::NotFound)
+}
+
 // ------------------------------------------------------------------ step 1: connector
 
 struct Card {
@@ -150,6 +155,8 @@ struct FieldView {
     label: &'static str,
     help: &'static str,
     input_type: &'static str,
+    /// A choice's values (rendered as a select); empty for free input.
+    options: Vec<&'static str>,
     required: bool,
     placeholder: &'static str,
     /// Current value (never for secrets).
@@ -192,8 +199,12 @@ fn field_views(
             help: f.help,
             input_type: match f.kind {
                 FieldKind::Url => "url",
-                FieldKind::Text => "text",
+                FieldKind::Text | FieldKind::Choice(_) => "text",
                 FieldKind::Secret => "password",
+            },
+            options: match f.kind {
+                FieldKind::Choice(o) => o.to_vec(),
+                _ => Vec::new(),
             },
             required: f.required && !(f.is_secret() && stored_secrets.iter().any(|s| s == f.key)),
             placeholder: f.placeholder,
@@ -370,6 +381,7 @@ async fn create_draft(
         *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(res);
     }
+    let group_push = crate::connectors::initial_group_push(&sub.settings);
     let integration = ctx
         .store()
         .create_integration(store::NewIntegration {
@@ -380,7 +392,10 @@ async fn create_draft(
             secrets: sub.secrets,
             default_role: None,
             deprovision_policy: "ignore".into(),
-            policies: store::IntegrationPolicies::default(),
+            policies: store::IntegrationPolicies {
+                group_push: (group_push != "none").then(|| group_push.to_string()),
+                ..store::IntegrationPolicies::default()
+            },
             mode: IntegrationMode::Live,
             status: IntegrationStatus::Draft,
             extension_schemas: Vec::new(),
@@ -562,6 +577,14 @@ async fn run_test(connector: Result<Arc<dyn Connector>, String>, title: &str) ->
         }
     };
     match tokio::time::timeout(TARGET_TIMEOUT, connector.test_connection()).await {
+        // A SCIM target's token has no owning user; its answer says what the target supports.
+        Ok(Ok(id)) if id.user_id.is_empty() => TestResult {
+            ok: true,
+            message: format!(
+                "Connected to {title} \"{}\". It supports: {}.",
+                id.account, id.user_name
+            ),
+        },
         Ok(Ok(id)) => TestResult {
             ok: true,
             message: format!(
@@ -1025,7 +1048,7 @@ async fn preview_roles(
         policy,
         users,
     };
-    let caps = descriptor(&i.connector_kind)?.capabilities;
+    let caps = caps_of(&i)?;
     let preview = provisioning::preview::preview_rules(ctx.store(), &iid, &rules, &caps).await?;
     let mut parsed_iter = parsed.iter().zip(preview.rules.iter());
     let out_rows = rows
@@ -1214,7 +1237,7 @@ async fn render_policy(
     let (roles, roles_error) = target_roles(state, ctx, i).await;
     let (stepper, tabs) = nav_for(tenant, i, 4, "policy");
     let frame = wizard_frame(ctx, tenant, Some(i)).await?;
-    let caps = descriptor(&i.connector_kind)?.capabilities;
+    let caps = caps_of(i)?;
     let mut res = ctx.render(&PolicyPage {
         frame,
         stepper,
@@ -1252,7 +1275,7 @@ async fn save_policy(
     let (tid, iid) = path.into_inner();
     let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
     let f = PolicyForm::read(&form);
-    let caps = descriptor(&i.connector_kind)?.capabilities;
+    let caps = caps_of(&i)?;
     let policy = match f.policy(&i, &caps) {
         Ok(p) => p,
         Err(e) => {
@@ -1430,7 +1453,7 @@ pub async fn review_of(
     };
     let mut policies = Vec::new();
     if let Some(p) = &policy {
-        if let Err(e) = p.validate(&descriptor(&i.connector_kind)?.capabilities) {
+        if let Err(e) = p.validate(&caps_of(i)?) {
             problems.push(format!("Policy: {e}."));
         }
         if rules.is_empty() && p.default_role.is_none() {

@@ -45,6 +45,11 @@ pub trait ConnectorRegistry: Send + Sync {
     fn rate_limit(&self, integration: &Integration) -> (String, Duration);
     /// What the connector kind can do (also in dry run, where no connector is built).
     fn capabilities(&self, kind: &str) -> Option<Capabilities>;
+    /// What this integration's connector can do, where its settings matter (a SCIM
+    /// connector's profile); the kind's by default.
+    fn capabilities_of(&self, integration: &Integration) -> Option<Capabilities> {
+        self.capabilities(&integration.connector_kind)
+    }
 }
 
 /// The time, as a parameter.

@@ -66,15 +66,12 @@ impl Worker {
                 InputError::Store(e) => JobError::from(e),
                 InputError::Invalid(e) => JobError::Permanent(e),
             })?;
-        let caps = self
-            .registry
-            .capabilities(&integration.connector_kind)
-            .ok_or_else(|| {
-                JobError::Permanent(format!(
-                    "unknown connector '{}'",
-                    integration.connector_kind
-                ))
-            })?;
+        let caps = self.registry.capabilities_of(&integration).ok_or_else(|| {
+            JobError::Permanent(format!(
+                "unknown connector '{}'",
+                integration.connector_kind
+            ))
+        })?;
         let connector = match integration.mode {
             IntegrationMode::DryRun => None,
             IntegrationMode::Live => {

@@ -21,7 +21,7 @@ enum Executed {
     /// Done; a create's new id.
     Done(Option<String>),
     /// We know the account differently now (adopted an existing one, or it vanished).
-    Replace(Known),
+    Replace(Box<Known>),
 }
 
 fn target_user(profile: &Profile, role_ids: Vec<String>) -> DesiredUser {
@@ -32,6 +32,7 @@ fn target_user(profile: &Profile, role_ids: Vec<String>) -> DesiredUser {
         last_name: profile.last_name.clone(),
         phone: None,
         roles: role_ids,
+        attributes: profile.attributes.clone(),
     }
 }
 
@@ -222,7 +223,7 @@ impl Worker {
                 let replaced = matches!(outcome, Executed::Replace(_));
                 match outcome {
                     Executed::Done(id) => known.apply(step, id.as_deref()),
-                    Executed::Replace(k) => known = k,
+                    Executed::Replace(k) => known = *k,
                 }
                 if step.removes_access() {
                     self.store
@@ -349,11 +350,11 @@ impl Worker {
             detail["target_id"] = Value::String(tid.clone());
         }
         let vanished = || {
-            Executed::Replace(Known {
+            Executed::Replace(Box::new(Known {
                 state: AccountState::Absent,
                 ever_member: known.ever_member,
                 ..Known::default()
-            })
+            }))
         };
         let result: Result<Executed, ConnectorError> = match step {
             Step::Create { profile, roles } => {
@@ -493,7 +494,7 @@ impl Worker {
                 ),
             )
             .await;
-        Ok(Executed::Replace(Known {
+        Ok(Executed::Replace(Box::new(Known {
             target_id: Some(existing.id.clone()),
             state: AccountState::Active,
             profile: Some(Profile {
@@ -501,11 +502,12 @@ impl Worker {
                 username: profile.username.clone(),
                 first_name: existing.first_name,
                 last_name: existing.last_name,
+                attributes: Default::default(),
             }),
             roles,
             groups: Vec::new(),
             ever_member: known.ever_member,
             key_owner: false,
-        }))
+        })))
     }
 }

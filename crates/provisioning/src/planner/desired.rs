@@ -15,7 +15,18 @@ pub struct Profile {
     pub first_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
+    /// Every other attribute of the user by its SCIM name (core ones, and the enterprise and
+    /// registered extensions under their URN), for targets that take them
+    /// (`Capabilities::attributes`); the role and groups come from the rules, not from here.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub attributes: Map<String, Value>,
 }
+
+/// Attributes never passed through: identity and bookkeeping of the IdP's copy, the secret,
+/// and what the rules decide (roles, groups, active).
+const NOT_PASSED: [&str; 8] = [
+    "id", "meta", "schemas", "userName", "active", "roles", "groups", "password",
+];
 
 impl Profile {
     /// The profile of a rendered SCIM user: e-mail = the primary one, else the work one, else
@@ -35,11 +46,17 @@ impl Profile {
             .unwrap_or_else(|| username.clone());
         let name = user.get("name");
         let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+        let attributes = user
+            .iter()
+            .filter(|(k, v)| !v.is_null() && !NOT_PASSED.iter().any(|n| n.eq_ignore_ascii_case(k)))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         Self {
             email,
             username,
             first_name: non_empty(text(name.and_then(|n| n.get("givenName")))),
             last_name: non_empty(text(name.and_then(|n| n.get("familyName")))),
+            attributes,
         }
     }
 }

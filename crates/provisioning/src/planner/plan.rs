@@ -203,9 +203,13 @@ fn remove(removal: &Removal, known: &Known, caps: &Capabilities) -> Vec<Step> {
 
 /// The steps that bring an account (existing or not) to `roles` and `profile`.
 fn converge(d: &Desired, roles: Vec<String>, known: &Known, caps: &Capabilities) -> Vec<Step> {
-    let Some(profile) = d.profile.clone() else {
+    let Some(mut profile) = d.profile.clone() else {
         return Vec::new();
     };
+    // Attributes count only for targets that take them; for others a change is no update.
+    if !caps.attributes {
+        profile.attributes.clear();
+    }
     let mut steps = Vec::new();
     let joins = |steps: &mut Vec<Step>, had: &[String]| {
         if caps.groups {

@@ -20,6 +20,7 @@ fn caps_ac() -> Capabilities {
         key: UserKey::Id,
         groups: false,
         rotate_password: true,
+        attributes: false,
     }
 }
 
@@ -113,6 +114,7 @@ fn active_known(roles: &[&str]) -> Known {
             username: "a@x".into(),
             first_name: Some("G".into()),
             last_name: Some("F".into()),
+            attributes: Default::default(),
         }),
         roles: roles.iter().map(|r| r.to_string()).collect(),
         ..Known::default()
@@ -121,6 +123,14 @@ fn active_known(roles: &[&str]) -> Known {
 
 fn steps(r: &IntegrationRules, s: Option<&Subject<'_>>, k: &Known, c: &Capabilities) -> Vec<Step> {
     plan(&r.desired(s), k, c)
+}
+
+/// The profile a target without `Capabilities::attributes` is sent.
+fn plain_profile(u: &Map<String, Value>) -> Profile {
+    Profile {
+        attributes: Map::new(),
+        ..Profile::of(u)
+    }
 }
 
 fn names(v: &[&str]) -> Vec<String> {
@@ -141,13 +151,13 @@ fn single_slot_targets_take_the_highest_priority_role() {
     assert_eq!(
         steps(&r, Some(&s), &Known::default(), &caps_ac()),
         vec![Step::Create {
-            profile: Profile::of(&u),
+            profile: plain_profile(&u),
             roles: names(&["Admin"])
         }]
     );
     // Already Manager → only a role change.
     let mut k = active_known(&["Manager"]);
-    k.profile = Some(Profile::of(&u));
+    k.profile = Some(plain_profile(&u));
     assert_eq!(
         steps(&r, Some(&s), &k, &caps_ac()),
         vec![Step::SetRoles {
@@ -165,12 +175,12 @@ fn multi_role_targets_get_every_matching_role() {
     assert_eq!(
         steps(&r, Some(&s), &Known::default(), &caps_many()),
         vec![Step::Create {
-            profile: Profile::of(&u),
+            profile: plain_profile(&u),
             roles: names(&["Admin", "Support"])
         }]
     );
     let mut k = active_known(&["Support", "Manager"]);
-    k.profile = Some(Profile::of(&u));
+    k.profile = Some(plain_profile(&u));
     assert_eq!(
         steps(&r, Some(&s), &k, &caps_many()),
         vec![
@@ -241,14 +251,14 @@ fn unmatched_keep_leaves_the_role_and_creates_nothing() {
     let u = user("a@x", &[]);
     let s = subject(&u, true, &[]);
     let mut k = active_known(&["Manager"]);
-    k.profile = Some(Profile::of(&u));
+    k.profile = Some(plain_profile(&u));
     assert!(steps(&r, Some(&s), &k, &caps_ac()).is_empty());
     // A profile change is still pushed, with the role the account holds.
     k.profile.as_mut().unwrap().last_name = Some("Old".into());
     assert_eq!(
         steps(&r, Some(&s), &k, &caps_ac()),
         vec![Step::Update {
-            profile: Profile::of(&u),
+            profile: plain_profile(&u),
             roles: names(&["Manager"])
         }]
     );
@@ -315,7 +325,7 @@ fn reactivation_restores_the_role() {
     let r = rules(STD, policy(Some("User"), "role:No access"));
     let mut k = active_known(&["No access"]);
     k.state = AccountState::Deprovisioned;
-    k.profile = Some(Profile::of(&u));
+    k.profile = Some(plain_profile(&u));
     assert_eq!(
         steps(&r, Some(&s), &k, &caps_ac()),
         vec![Step::SetRoles {
@@ -324,7 +334,7 @@ fn reactivation_restores_the_role() {
     );
     let mut k = active_known(&["Admin"]);
     k.state = AccountState::Deactivated;
-    k.profile = Some(Profile::of(&u));
+    k.profile = Some(plain_profile(&u));
     assert_eq!(
         steps(&r, Some(&s), &k, &caps_many()),
         vec![Step::Reactivate]
@@ -369,14 +379,14 @@ fn email_keyed_targets_change_email_by_remove_and_add() {
     let mut k = active_known(&["User"]);
     k.profile = Some(Profile {
         email: "old@x".into(),
-        ..Profile::of(&u)
+        ..plain_profile(&u)
     });
     assert_eq!(
         steps(&r, Some(&s), &k, &caps_email()),
         vec![
             Step::Delete,
             Step::Create {
-                profile: Profile::of(&u),
+                profile: plain_profile(&u),
                 roles: names(&["User"])
             }
         ]
@@ -404,7 +414,7 @@ fn groups_are_pushed_when_the_target_has_them() {
         }]
     );
     let mut k = active_known(&["Support"]);
-    k.profile = Some(Profile::of(&u));
+    k.profile = Some(plain_profile(&u));
     k.groups = names(&["Support", "Sales Managers"]);
     assert_eq!(
         steps(&r, Some(&s), &k, &caps_groups()),
@@ -579,7 +589,12 @@ fn arb_caps() -> impl Strategy<Value = Capabilities> {
         Just(caps_ac()),
         Just(caps_many()),
         Just(caps_email()),
-        Just(caps_groups())
+        Just(caps_groups()),
+        // A SCIM target: attributes passed through.
+        Just(Capabilities {
+            attributes: true,
+            ..caps_groups()
+        })
     ]
 }
 
@@ -651,6 +666,7 @@ fn arb_known() -> impl Strategy<Value = Known> {
                     username: email.into(),
                     first_name: Some("G".into()),
                     last_name: Some("F".into()),
+                    attributes: Default::default(),
                 }),
                 roles,
                 groups,
@@ -697,5 +713,69 @@ proptest! {
         // The state now matches: planning again changes nothing.
         let again = plan(&r.desired(s), &known, &caps);
         prop_assert!(again.is_empty(), "second plan: {:?}\nknown: {:?}", again, known);
+    }
+}
+
+// ------------------------------------------------------------------ attribute passthrough
+
+#[test]
+fn profile_carries_the_other_attributes_by_name() {
+    let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let u = scim_core::resource::normalize(
+        &ResourceType::user(),
+        &json!({"userName": "a@x", "emails": [{"value": "a@x", "primary": true}],
+                "displayName": "Ada", "active": true, "externalId": "e-1",
+                "roles": [{"value": "Admin"}], "name": {"givenName": "G"},
+                enterprise: {"employeeNumber": "42"}}),
+    )
+    .unwrap();
+    let p = Profile::of(&u);
+    assert_eq!(p.attributes["displayName"], "Ada");
+    assert_eq!(p.attributes["externalId"], "e-1");
+    assert_eq!(p.attributes[enterprise]["employeeNumber"], "42");
+    for gone in ["userName", "active", "roles", "id", "meta", "schemas"] {
+        assert!(
+            !p.attributes.contains_key(gone),
+            "{gone} is not passed through"
+        );
+    }
+}
+
+#[test]
+fn attribute_changes_update_only_targets_that_take_them() {
+    let r = rules(STD, policy(Some("User"), "role:No access"));
+    let before = user("a@x", &[]);
+    let mut after = before.clone();
+    after.insert("displayName".into(), json!("New name"));
+    let takes = Capabilities {
+        attributes: true,
+        ..caps_ac()
+    };
+    let mut k = active_known(&["User"]);
+    for c in [&caps_ac(), &takes] {
+        k.profile = plan(
+            &r.desired(Some(&subject(&before, true, &[]))),
+            &Known::default(),
+            c,
+        )
+        .into_iter()
+        .find_map(|s| match s {
+            Step::Create { profile, .. } => Some(profile),
+            _ => None,
+        });
+        let s = subject(&after, true, &[]);
+        let planned = steps(&r, Some(&s), &k, c);
+        if c.attributes {
+            assert!(
+                matches!(&planned[..], [Step::Update { profile, .. }] if profile.attributes["displayName"] == "New name"),
+                "{planned:?}"
+            );
+        } else {
+            assert_eq!(
+                planned,
+                vec![],
+                "ActiveCampaign-like targets ignore attributes"
+            );
+        }
     }
 }
