@@ -646,6 +646,18 @@ async fn no_secret_is_logged_stored_or_shown(backend: Backend) {
         .await;
     assert_eq!(saved.status, 303, "{}", saved.body);
     let activate = format!("{base}/activate");
+    // The test server's Tenant URL is http on loopback: the review says Entra refuses it.
+    let review = ui.get(&activate).await;
+    assert!(
+        review.body.contains("id=\"tenant-url-warning\"")
+            && review.body.contains("is http and a local address"),
+        "{}",
+        review.body
+    );
+    assert!(
+        !review.body.contains("activate-confirm-note"),
+        "rules exist"
+    );
     let activated = ui.post(&activate, &activate, &[]).await;
     assert_eq!(activated.status, 200, "{}", activated.body);
     let token = token_in(&activated.body);

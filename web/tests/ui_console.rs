@@ -232,6 +232,47 @@ async fn roles_are_the_targets_and_account_names_become_urls(s: TestServer) {
             .body
             .contains("https://contoso.api-us1.com/api/3")
     );
+
+    // A draft with no rule whose unmatched users keep their role would change nobody:
+    // activation asks first.
+    let new = format!("/t/{}/integrations/new/activecampaign", ep.tenant);
+    let draft = ui
+        .post(
+            &new,
+            &new,
+            &[
+                ("name", "Nobody changes"),
+                ("base_url", f.base_url()),
+                ("api_key", TOKEN),
+            ],
+        )
+        .await;
+    assert_eq!(draft.status, 303, "{}", draft.body);
+    let base = draft
+        .location
+        .unwrap()
+        .trim_end_matches("/roles")
+        .to_string();
+    let policy = format!("{base}/policy");
+    let saved = ui
+        .post(
+            &policy,
+            &policy,
+            &[
+                ("deprovision", "delete"),
+                ("unmatched", "keep"),
+                ("mode", "dry_run"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let review = ui.get(&format!("{base}/activate")).await;
+    assert!(
+        review.body.contains("id=\"activate-confirm-note\"")
+            && review.body.contains("data-confirm="),
+        "{}",
+        review.body
+    );
 }
 
 on_both_backends!(

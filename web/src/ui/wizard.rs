@@ -1374,6 +1374,32 @@ struct ActivatePage {
     scim_url: String,
     selftest_url: String,
     problems: Vec<String>,
+    /// Why the identity provider may not reach the Tenant URL (http, loopback).
+    url_warning: Option<String>,
+    /// A question to confirm before activating (an integration that would change nobody).
+    confirm: Option<String>,
+}
+
+/// Why Entra would refuse `scim_url`, in words with the setting to change: it must be https
+/// and reachable from Microsoft's cloud, so not a loopback or private address.
+fn tenant_url_warning(scim_url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(scim_url).ok()?;
+    let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
+    let local = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| {
+            ip.is_loopback() || ip.is_unspecified() || target_http::forbidden_reason(ip).is_some()
+        });
+    let why = match (url.scheme() == "https", local) {
+        (true, false) => return None,
+        (false, true) => "is http and a local address",
+        (false, false) => "is http, not https",
+        (true, true) => "is a local address",
+    };
+    Some(format!(
+        "The Tenant URL {scim_url} {why}: Microsoft Entra ID refuses it (and Okta cannot reach \
+         it). Set SCIMBRIDGE_PUBLIC_URL to the https address under which the identity provider \
+         reaches this server, and restart it."
+    ))
 }
 
 async fn review(
@@ -1398,6 +1424,14 @@ async fn render_activate(
     token: Option<String>,
 ) -> UiResult {
     let (rules, policies, problems) = review_of(ctx, &i).await?;
+    let confirm = provisioning::inputs::policy_of(&i)
+        .ok()
+        .filter(|p| rules_are_empty_and_unmatched_keep(p, &rules))
+        .map(|_| {
+            "No mapping rule, and users no rule matches keep what they have: activating \
+             changes no account's role. Activate anyway?"
+                .to_string()
+        });
     let frame = if token.is_some() {
         ctx.frame(
             "Integration activated",
@@ -1423,12 +1457,20 @@ async fn render_activate(
             "Dry run"
         },
         action: format!("{base}/activate"),
+        url_warning: tenant_url_warning(&state.config.scim_url(&i.id)),
+        confirm,
         scim_url: state.config.scim_url(&i.id),
         selftest_url: format!("{base}/selftest"),
         token,
         problems,
         integration: i,
     })
+}
+
+/// Whether activating would leave every role as it is: no rule, and "keep" for users no rule
+/// matches.
+fn rules_are_empty_and_unmatched_keep(p: &provisioning::planner::Policy, rules: &[String]) -> bool {
+    rules.is_empty() && p.unmatched() == provisioning::planner::Unmatched::Keep
 }
 
 /// The rules and policies in words, and what stops activation (one check for the review page
@@ -1613,6 +1655,28 @@ fn local_addr(bind: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_tenant_url_must_be_https_and_public() {
+        use super::tenant_url_warning as w;
+        assert_eq!(w("https://scim.contoso.com/scim/v2/i1"), None);
+        for (url, why) in [
+            ("http://scim.contoso.com/scim/v2/i1", "is http, not https"),
+            (
+                "http://127.0.0.1:8080/scim/v2/i1",
+                "is http and a local address",
+            ),
+            ("https://localhost/scim/v2/i1", "is a local address"),
+            ("https://[::1]/scim/v2/i1", "is a local address"),
+            ("https://10.0.0.5/scim/v2/i1", "is a local address"),
+        ] {
+            let text = w(url).unwrap_or_default();
+            assert!(
+                text.contains(why) && text.contains("SCIMBRIDGE_PUBLIC_URL"),
+                "{url}: {text}"
+            );
+        }
+    }
+
     use super::*;
 
     #[test]
