@@ -3,5 +3,13 @@
 //! - [`fake_activecampaign`]: an in-process (or stand-alone, see the
 //!   `fake-activecampaign` binary) fake of the ActiveCampaign API v3 users and
 //!   permission-groups endpoints, faithful to `shared/reference/target-apis.md` §1.
+//! - [`fake_pipedrive`]: Pipedrive API v1 users, roles and the daily token budget (§5.1).
+//! - [`fake_brevo`]: Brevo's organization users (invitations) and its hourly limit (§5.2).
+//! - [`FakeClock`]: the clock those two fakes read, moved forward by tests.
 
 pub mod fake_activecampaign;
+pub mod fake_brevo;
+pub mod fake_pipedrive;
+mod serve;
+
+pub use serve::FakeClock;
