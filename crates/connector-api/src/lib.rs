@@ -219,11 +219,31 @@ pub struct TargetGroup {
     pub name: String,
 }
 
+/// What a target reported about its rate limit with a response (Brevo's
+/// `x-sib-ratelimit-*` headers, a 429's `Retry-After`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitReport {
+    /// Requests (or tokens) per window, when the target says; `None` keeps what is known.
+    pub limit: Option<u64>,
+    /// What is left in the current window.
+    pub remaining: u64,
+    /// Until the window resets.
+    pub reset: Duration,
+}
+
 /// Waits for the target account's next rate-limit slot. Connectors call it before **every**
 /// HTTP request, so a call that needs two requests takes two slots.
 #[async_trait]
 pub trait Throttle: Send + Sync {
     async fn acquire(&self) -> Result<()>;
+    /// Like [`Throttle::acquire`] for a call that costs `cost` units of the account's budget
+    /// (Pipedrive charges tokens per call). Over the budget it answers
+    /// [`ConnectorError::RateLimited`] with the time until the budget resets.
+    async fn acquire_cost(&self, _cost: u32) -> Result<()> {
+        self.acquire().await
+    }
+    /// The target told us where its limit stands; the limiter adopts it.
+    async fn observe(&self, _report: LimitReport) {}
 }
 
 /// A throttle that never waits (tests, tools).

@@ -198,7 +198,10 @@ impl Handler for Shared {
 }
 
 /// Reads `{email, all_features_access, privileges}`; all three required (§5.2).
-fn bundle(body: Option<Value>) -> Result<(String, bool, BTreeMap<String, Vec<String>>), Reply> {
+/// `(email, all_features_access, feature → permissions)`.
+type Invitation = (String, bool, BTreeMap<String, Vec<String>>);
+
+fn bundle(body: Option<Value>) -> Result<Invitation, Reply> {
     let Some(b) = body else {
         return Err(err(400, "invalid_parameter", "Invalid JSON body"));
     };
