@@ -12,7 +12,11 @@ use store::Integration;
 
 /// Every connector kind this build knows.
 pub fn descriptors() -> Vec<&'static Descriptor> {
-    vec![&connector_activecampaign::DESCRIPTOR]
+    vec![
+        &connector_activecampaign::DESCRIPTOR,
+        &connector_pipedrive::DESCRIPTOR,
+        &connector_brevo::DESCRIPTOR,
+    ]
 }
 
 /// The descriptor of a kind.
@@ -48,6 +52,24 @@ pub fn validate(
     d.validate(plain.iter().copied(), secret.iter().copied())?;
     if let Some(url) = settings.get("base_url").and_then(Value::as_str) {
         check_target_url(url, allow_private)?;
+    }
+    let number = |key: &str| match settings.get(key).and_then(Value::as_str) {
+        Some(v) if !v.trim().is_empty() && v.trim().parse::<u64>().map_or(true, |n| n == 0) => {
+            Err(format!("{key} must be a whole number above 0, got '{v}'"))
+        }
+        _ => Ok(()),
+    };
+    match kind {
+        connector_pipedrive::KIND => number("daily_token_budget")?,
+        connector_brevo::KIND => {
+            number("hourly_limit")?;
+            let roles = settings
+                .get("role_privileges")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            connector_brevo::Bundles::parse(roles)?;
+        }
+        _ => {}
     }
     Ok(())
 }
@@ -92,6 +114,35 @@ pub fn build(
                     .with_throttle(throttle),
             ))
         }
+        connector_pipedrive::KIND => {
+            let base = setting("base_url");
+            check_target_url(&base, allow_private)?;
+            let token = secrets.get("api_token").cloned().unwrap_or_default();
+            let set = setting("permission_set_id");
+            Ok(Arc::new(
+                connector_pipedrive::Pipedrive::new(
+                    &base,
+                    &token,
+                    Some(&set),
+                    policy(allow_private),
+                )?
+                .with_throttle(throttle),
+            ))
+        }
+        connector_brevo::KIND => {
+            let base = setting("base_url");
+            check_target_url(&base, allow_private)?;
+            let key = secrets.get("api_key").cloned().unwrap_or_default();
+            Ok(Arc::new(
+                connector_brevo::Brevo::new(
+                    &base,
+                    &key,
+                    &setting("role_privileges"),
+                    policy(allow_private),
+                )?
+                .with_throttle(throttle),
+            ))
+        }
         other => Err(format!("unknown connector '{other}'")),
     }
 }
@@ -118,7 +169,12 @@ impl ConnectorRegistry for Registry {
     }
 
     fn rate_limit(&self, integration: &Integration) -> (String, Duration) {
-        rate_limit(&integration.connector_kind, &integration.settings)
+        let (key, gap) = rate_limit(&integration.connector_kind, &integration.settings);
+        (account_key(key, integration), gap)
+    }
+
+    fn budget(&self, integration: &Integration) -> Option<provisioning::throttle::Budget> {
+        budget(&integration.connector_kind, &integration.settings)
     }
 
     fn capabilities(&self, kind: &str) -> Option<Capabilities> {
@@ -143,7 +199,42 @@ pub fn rate_limit(kind: &str, settings: &Map<String, Value>) -> (String, Duratio
         connector_activecampaign::KIND => {
             (format!("activecampaign:{host}"), Duration::from_millis(210))
         }
+        // Burst limit per 2-second window per token (20 on the smallest plan): ≈18.
+        connector_pipedrive::KIND => (format!("pipedrive:{host}"), Duration::from_millis(110)),
+        // The hourly limit is the budget; the gap only keeps bursts polite.
+        connector_brevo::KIND => (format!("brevo:{host}"), Duration::from_millis(200)),
         other => (format!("{other}:{host}"), Duration::from_millis(200)),
+    }
+}
+
+/// Hosts every customer shares (`api.brevo.com`, `api.pipedrive.com`) say nothing about the
+/// account: there the key is the integration's own. (Two integrations on one Brevo account
+/// still agree, through the remaining count Brevo reports to each.)
+fn account_key(key: String, integration: &Integration) -> String {
+    let shared = ["brevo:", "pipedrive:api.pipedrive.com"]
+        .iter()
+        .any(|p| key.starts_with(p));
+    if shared {
+        format!("{key}:{}", integration.id)
+    } else {
+        key
+    }
+}
+
+/// The account's budget per window, for targets that have one.
+pub fn budget(kind: &str, settings: &Map<String, Value>) -> Option<provisioning::throttle::Budget> {
+    use provisioning::throttle::{Budget, Window};
+    let setting = |k: &str| settings.get(k).and_then(Value::as_str);
+    match kind {
+        connector_pipedrive::KIND => Some(Budget {
+            limit: connector_pipedrive::daily_budget(setting("daily_token_budget")),
+            window: Window::UtcDay,
+        }),
+        connector_brevo::KIND => Some(Budget {
+            limit: connector_brevo::hourly_limit(setting("hourly_limit")),
+            window: Window::Rolling(Duration::from_secs(3600)),
+        }),
+        _ => None,
     }
 }
 

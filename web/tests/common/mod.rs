@@ -378,6 +378,12 @@ impl TestServer {
     /// A new tenant with one ActiveCampaign integration named "<tenant> AC", created by
     /// `scimbridge integration create` with `args` (settings, secrets, roles, …).
     pub fn endpoint_with(&self, tenant_name: &str, args: &[&str]) -> Endpoint {
+        self.endpoint_for(tenant_name, "activecampaign", args)
+    }
+
+    /// A new tenant with one integration of `connector`, created by `scimbridge integration
+    /// create --connector CONNECTOR` with `args`.
+    pub fn endpoint_for(&self, tenant_name: &str, connector: &str, args: &[&str]) -> Endpoint {
         let tenant = self.cli(&["tenant", "create", "--name", tenant_name]);
         let tenant_id = tenant["id"].as_str().unwrap().to_string();
         let name = format!("{tenant_name} AC");
@@ -389,7 +395,7 @@ impl TestServer {
             "--name",
             &name,
             "--connector",
-            "activecampaign",
+            connector,
         ];
         all.extend_from_slice(args);
         let i = self.cli(&all);
