@@ -157,9 +157,15 @@ impl From<store::StoreError> for JobError {
 
 impl From<ConnectorError> for JobError {
     fn from(e: ConnectorError) -> Self {
-        if let ConnectorError::RateLimited { retry_after, .. } = &e {
+        // The limit said when: wait that long without spending an attempt. (Without a time,
+        // e.g. a 503, it may be an outage: back off and count, as for any failure.)
+        if let ConnectorError::RateLimited {
+            retry_after: Some(after),
+            ..
+        } = &e
+        {
             return JobError::Throttled {
-                after: *retry_after,
+                after: Some(*after),
                 error: e.to_string(),
             };
         }
@@ -373,6 +379,7 @@ impl Worker {
                 self.store.retry_job(&job, worker, at, &error, now).await
             }
             Disposition::DeferTo { at, error } => {
+                crate::metrics::job_retry(&job.integration_id);
                 self.store.defer_job(&job, worker, at, &error, now).await
             }
         };
@@ -454,10 +461,18 @@ mod tests {
         );
         assert!(matches!(
             JobError::from(ConnectorError::RateLimited {
-                retry_after: None,
+                retry_after: Some(Duration::from_secs(5)),
                 message: "429".into()
             }),
             JobError::Throttled { .. }
+        ));
+        // No time given (a 503 in an outage): an ordinary retry that counts.
+        assert!(matches!(
+            JobError::from(ConnectorError::RateLimited {
+                retry_after: None,
+                message: "503".into()
+            }),
+            JobError::Retry { .. }
         ));
     }
 
