@@ -170,9 +170,91 @@ impl Throttle for AccountLimiter {
     }
 }
 
+/// Where an account's budget stands and when its queue is through, for the overview.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetSummary {
+    /// Used in the current window (0 when it has reset).
+    pub used: u64,
+    /// The limit that applies: the target's, else the setting.
+    pub limit: u64,
+    /// When the current window resets (epoch ms); `None` when no window is open.
+    pub resets_at: Option<i64>,
+    /// When `queued` calls will have been made (epoch ms), assuming a full window each time;
+    /// `None` when they fit in what is left now.
+    pub eta: Option<i64>,
+}
+
+/// The overview's numbers, pure: `state` from the database, `queued` calls still to make.
+pub fn summarize(
+    budget: &Budget,
+    state: Option<store::BudgetState>,
+    queued: u64,
+    now: i64,
+) -> BudgetSummary {
+    let limit = state
+        .and_then(|s| s.reported_limit)
+        .map_or(budget.limit, |l| l.max(1) as u64);
+    let open = state.filter(|s| s.resets_at > now);
+    let used = open.map_or(0, |s| s.used.max(0) as u64);
+    let resets_at = open.map(|s| s.resets_at);
+    let left = limit.saturating_sub(used);
+    let eta = (queued > left).then(|| {
+        let windows = (queued - left).div_ceil(limit) as i64;
+        let first = resets_at.unwrap_or_else(|| budget.window.next_reset(now));
+        let length = budget.window.next_reset(first) - first;
+        first + (windows - 1) * length
+    });
+    BudgetSummary {
+        used,
+        limit,
+        resets_at,
+        eta,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summaries_and_etas() {
+        let hour = Budget {
+            limit: 100,
+            window: Window::Rolling(Duration::from_secs(3600)),
+        };
+        let st = |used, limit, resets_at| store::BudgetState {
+            used,
+            reported_limit: limit,
+            resets_at,
+        };
+        // Nothing used yet, 50 queued: fits, no ETA.
+        assert_eq!(
+            summarize(&hour, None, 50, 0),
+            BudgetSummary {
+                used: 0,
+                limit: 100,
+                resets_at: None,
+                eta: None
+            }
+        );
+        // 500 invitations, 40 used this hour, resets in 20 minutes: 60 now, then 100 an hour
+        // → the 5th full hour after the reset.
+        let s = summarize(&hour, Some(st(40, None, 1_200_000)), 500, 0);
+        assert_eq!((s.used, s.limit, s.resets_at), (40, 100, Some(1_200_000)));
+        assert_eq!(s.eta, Some(1_200_000 + 4 * 3_600_000));
+        // Brevo reported 200/hour: that governs.
+        let s = summarize(&hour, Some(st(0, Some(200), 600_000)), 450, 0);
+        assert_eq!((s.limit, s.eta), (200, Some(600_000 + 3_600_000)));
+        // A window that has ended counts as unused.
+        assert_eq!(summarize(&hour, Some(st(100, None, 10)), 10, 20).used, 0);
+        // A day: 29,000 of 30,000 tokens used.
+        let day = Budget {
+            limit: 30_000,
+            window: Window::UtcDay,
+        };
+        let s = summarize(&day, Some(st(29_000, None, DAY_MS)), 0, 1_000);
+        assert_eq!((s.used, s.eta), (29_000, None));
+    }
 
     #[test]
     fn windows_reset() {
