@@ -13,6 +13,7 @@
 mod common;
 
 use common::target::{PATCH, add_member, post_group, post_user, remove_member, wait_idle};
+use common::ui::{PASSWORD, Ui, admin};
 use common::{Endpoint, TestServer};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -70,6 +71,14 @@ async fn operations(s: &TestServer, ep: &Endpoint) -> Vec<(String, String)> {
         .into_iter()
         .map(|e| (e.operation, e.outcome))
         .collect()
+}
+
+/// Signs a platform admin in.
+async fn console(s: &TestServer) -> Ui {
+    admin(s, "ops@example.com", "platform-admin", None);
+    let ui = Ui::new(&s.base);
+    assert_eq!(ui.sign_in("ops@example.com", PASSWORD).await.status, 303);
+    ui
 }
 
 async fn pipedrive_lifecycle(s: TestServer) {
@@ -178,6 +187,33 @@ async fn pipedrive_lifecycle(s: TestServer) {
         .map(|b| b.used)
         .unwrap_or(0);
     assert_eq!(used as u64, fake.spent_today(), "our count is Pipedrive's");
+
+    // The console: the connector cards come from the descriptors; test connection shows the
+    // company and the token's owner; the overview shows the budget used today.
+    let ui = console(&s).await;
+    let cards = ui.get(&format!("/t/{}/integrations/new", ep.tenant)).await;
+    assert!(cards.body.contains("Pipedrive") && cards.body.contains("Brevo"));
+    let form = format!("/t/{}/integrations/new/pipedrive", ep.tenant);
+    let page = ui.get(&form).await;
+    assert!(page.body.contains("daily_token_budget") && page.body.contains("permission_set_id"));
+    let api = fake.base_url().replace("/v1", "/api/v1");
+    let tested = ui
+        .post(
+            &form,
+            &format!("/t/{}/connectors/pipedrive/test", ep.tenant),
+            &[("base_url", &api), ("api_token", &fake.token())],
+        )
+        .await;
+    assert!(
+        tested.body.contains("Acme Sales") && tested.body.contains("owner@pipedrive.example"),
+        "{}",
+        tested.body
+    );
+    let overview = ui
+        .get(&format!("/t/{}/integrations/{}", ep.tenant, ep.id))
+        .await;
+    let line = format!("API tokens used today: {} of 30000", fake.spent_today() - 2);
+    assert!(overview.body.contains(&line), "{line}\n{}", overview.body);
     fake.stop().await;
 }
 
@@ -281,6 +317,14 @@ async fn brevo_lifecycle(s: TestServer) {
     assert_eq!(fake.throttled(), 0);
     let ops = operations(&s, &ep).await;
     assert!(ops.iter().any(|(o, _)| o == "delete_user"), "{ops:?}");
+    // The overview: requests this hour, as Brevo counts them.
+    let ui = console(&s).await;
+    let overview = ui
+        .get(&format!("/t/{}/integrations/{}", ep.tenant, ep.id))
+        .await;
+    let used = fake.requests().len();
+    let line = format!("Requests this hour: {used} of 100");
+    assert!(overview.body.contains(&line), "{line}\n{}", overview.body);
     fake.stop().await;
 }
 
