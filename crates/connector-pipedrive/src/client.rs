@@ -128,9 +128,12 @@ impl Pipedrive {
             .map(str::to_string);
         let text = resp.text().await.map_err(|e| transport(&e, what))?;
         if status == 429 {
-            // Spent (the day's budget or the burst window) until Retry-After: every worker
-            // sharing the account waits instead of asking again.
-            if let Some(reset) = parse_retry_after(retry_after.as_deref()) {
+            // A wait longer than the burst window means the day's budget is spent: every
+            // worker sharing the account waits instead of asking again. (A burst 429 is only
+            // retried: reporting it would end the day's window after two seconds.)
+            if let Some(reset) =
+                parse_retry_after(retry_after.as_deref()).filter(|d| *d > crate::BURST_WINDOW)
+            {
                 self.throttle
                     .observe(LimitReport {
                         limit: None,

@@ -21,6 +21,9 @@ use connector_api::{Capabilities, Descriptor, Field, FieldKind, RoleCardinality,
 /// The connector kind stored with integrations.
 pub const KIND: &str = "pipedrive";
 
+/// Pipedrive's burst window (per token); a 429 asking to wait longer is the daily budget.
+pub const BURST_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Tokens per day when the integration does not say (the smallest plan's base budget).
 pub const DEFAULT_DAILY_BUDGET: u64 = 30_000;
 

@@ -180,3 +180,27 @@ async fn refusals_are_classified() {
     assert_eq!((reports[0].remaining, reports[0].limit), (0, None));
     fake.stop().await;
 }
+
+#[tokio::test]
+async fn a_burst_429_is_retried_but_not_reported_as_a_spent_day() {
+    let fake = FakePipedrive::start(PipedriveConfig {
+        daily_budget: 0,
+        burst_limit: 1,
+        ..PipedriveConfig::default()
+    })
+    .await;
+    let rec = Arc::new(Recorder::default());
+    let pd = Pipedrive::new(&fake.base_url(), &fake.token(), None, Policy::ALLOW_PRIVATE)
+        .unwrap()
+        .with_throttle(rec.clone());
+    pd.test_connection().await.unwrap();
+    match pd.test_connection().await {
+        Err(ConnectorError::RateLimited {
+            retry_after: Some(d),
+            ..
+        }) => assert!(d.as_secs() <= 2),
+        other => panic!("{other:?}"),
+    }
+    assert!(rec.reports.lock().unwrap().is_empty());
+    fake.stop().await;
+}
