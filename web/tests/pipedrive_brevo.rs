@@ -328,4 +328,91 @@ async fn brevo_lifecycle(s: TestServer) {
     fake.stop().await;
 }
 
-on_both_backends!(pipedrive_lifecycle, brevo_lifecycle);
+/// An initial cycle bigger than the hour: what fits lands, the rest waits (no 429, nothing
+/// failed) and the overview shows when the queue will be through. (The following hours, which
+/// need the worker's clock, are in `crates/provisioning/tests/budgets.rs`.)
+async fn brevo_queue_waits_with_an_eta(s: TestServer) {
+    let fake = FakeBrevo::start(BrevoConfig::default()).await;
+    // Just past the fake's hour boundary: this hour will not end during the test.
+    let clock = fake.clock();
+    let into_hour = clock.now_ms().rem_euclid(testkit::fake_brevo::HOUR_MS);
+    clock.advance(Duration::from_millis(
+        (testkit::fake_brevo::HOUR_MS - into_hour) as u64 + 1_000,
+    ));
+    let base = format!("base_url={}", fake.base_url());
+    let key = format!("api_key={}", fake.api_key());
+    let bundles = format!("role_privileges={BUNDLES}");
+    let ep = s.endpoint_for(
+        "Acme",
+        "brevo",
+        &[
+            "--setting",
+            &base,
+            "--secret",
+            &key,
+            "--setting",
+            &bundles,
+            "--default-role",
+            "Viewer",
+            "--deprovision",
+            "delete",
+        ],
+    );
+    for n in 0..150 {
+        post_user(&s, &ep, &format!("m{n}@contoso.com"), None).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while fake.users().len() < 101 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} invited",
+            fake.users().len() - 1
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The hour is spent: the other 50 wait, deferred, not failed.
+    let st = s.store().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let open = st.open_jobs(&ep.id).await.unwrap();
+        if open.len() == 50
+            && open.iter().all(|j| {
+                j.state == store::JobState::Pending && j.run_after > store::now_ms() + 60_000
+            })
+        {
+            assert!(
+                open.iter().all(|j| j.attempts == 0),
+                "waiting spends no attempt"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{open:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(fake.users().len(), 101);
+    assert_eq!(fake.throttled(), 0, "no 429");
+    assert_eq!(fake.max_admitted_in_an_hour(), 100);
+    let ui = console(&s).await;
+    let overview = ui
+        .get(&format!("/t/{}/integrations/{}", ep.tenant, ep.id))
+        .await;
+    assert!(
+        overview.body.contains("Requests this hour: 100 of 100"),
+        "{}",
+        overview.body
+    );
+    assert!(
+        overview
+            .body
+            .contains("50 jobs queued at 100 per hour: through by about"),
+        "{}",
+        overview.body
+    );
+    fake.stop().await;
+}
+
+on_both_backends!(
+    pipedrive_lifecycle,
+    brevo_lifecycle,
+    brevo_queue_waits_with_an_eta
+);
