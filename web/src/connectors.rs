@@ -238,6 +238,19 @@ pub fn budget(kind: &str, settings: &Map<String, Value>) -> Option<provisioning:
     }
 }
 
+/// The worker's limiter of an integration's account (its key and budget), for the UI's calls
+/// that should count like the worker's.
+pub fn account_limiter(store: &store::Store, integration: &Integration) -> Arc<dyn Throttle> {
+    let registry = Registry {
+        allow_private: false,
+    };
+    let (key, gap) = ConnectorRegistry::rate_limit(&registry, integration);
+    Arc::new(
+        provisioning::throttle::AccountLimiter::new(store.clone(), key, gap)
+            .with_budget(budget(&integration.connector_kind, &integration.settings)),
+    )
+}
+
 /// The shared limiter of the account these settings reach (the UI's calls take slots too).
 pub fn limiter(
     store: &store::Store,

@@ -325,6 +325,19 @@ async fn brevo_lifecycle(s: TestServer) {
     let used = fake.requests().len();
     let line = format!("Requests this hour: {used} of 100");
     assert!(overview.body.contains(&line), "{line}\n{}", overview.body);
+    // The user page asks Brevo whether the invitation was accepted.
+    let page = format!("/t/{}/integrations/{}/users/{ann}", ep.tenant, ep.id);
+    let body = ui.get(&page).await.body;
+    assert!(
+        body.contains("invitation pending (not accepted yet)"),
+        "{body}"
+    );
+    assert!(fake.accept("ann@contoso.com"));
+    let body = ui.get(&page).await.body;
+    assert!(
+        body.contains(r#"<dd id="target-state">active</dd>"#),
+        "{body}"
+    );
     fake.stop().await;
 }
 

@@ -299,6 +299,11 @@ pub trait Connector: Send + Sync {
     async fn reactivate_user(&self, _id: &str) -> Result<()> {
         unsupported("reactivating users")
     }
+    /// What the target says of the account beyond what we pushed (Brevo: an invitation
+    /// `pending` until accepted, or `active`), for the user page; `None`: nothing to add.
+    async fn account_state(&self, _id: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
     /// Sets a new random password nobody knows (`Capabilities::rotate_password`); `roles` are
     /// the role ids the user holds, for targets that need them on every update.
     async fn rotate_password(&self, _id: &str, _roles: &[String]) -> Result<()> {

@@ -353,6 +353,10 @@ impl Connector for Brevo {
         Ok(())
     }
 
+    async fn account_state(&self, id: &str) -> Result<Option<String>> {
+        self.status(id).await
+    }
+
     async fn delete_user(&self, id: &str) -> Result<()> {
         // A pending invitation is cancelled; an active user's access is revoked.
         let Some(p) = self.permissions(id).await? else {
