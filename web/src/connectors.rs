@@ -170,7 +170,7 @@ impl ConnectorRegistry for Registry {
 
     fn rate_limit(&self, integration: &Integration) -> (String, Duration) {
         let (key, gap) = rate_limit(&integration.connector_kind, &integration.settings);
-        (account_key(key, integration), gap)
+        (account_key(key, &integration.id), gap)
     }
 
     fn budget(&self, integration: &Integration) -> Option<provisioning::throttle::Budget> {
@@ -210,12 +210,12 @@ pub fn rate_limit(kind: &str, settings: &Map<String, Value>) -> (String, Duratio
 /// Hosts every customer shares (`api.brevo.com`, `api.pipedrive.com`) say nothing about the
 /// account: there the key is the integration's own. (Two integrations on one Brevo account
 /// still agree, through the remaining count Brevo reports to each.)
-fn account_key(key: String, integration: &Integration) -> String {
+fn account_key(key: String, integration_id: &str) -> String {
     let shared = ["brevo:", "pipedrive:api.pipedrive.com"]
         .iter()
         .any(|p| key.starts_with(p));
     if shared {
-        format!("{key}:{}", integration.id)
+        format!("{key}:{integration_id}")
     } else {
         key
     }
@@ -268,6 +268,59 @@ pub fn limiter(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn map(v: serde_json::Value) -> Map<String, Value> {
+        serde_json::from_value(v).unwrap_or_default()
+    }
+
+    #[test]
+    fn pipedrive_and_brevo_settings() {
+        let key = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
+        let pd = map(serde_json::json!({"base_url": "https://acme.pipedrive.com/api/v1"}));
+        assert!(validate("pipedrive", &pd, &key("api_token", "t"), false).is_ok());
+        assert!(validate("pipedrive", &pd, &key("api_key", "t"), false).is_err());
+        let mut bad = pd.clone();
+        bad.insert("daily_token_budget".into(), Value::String("lots".into()));
+        assert!(validate("pipedrive", &bad, &key("api_token", "t"), false).is_err());
+        let brevo = |roles: &str| {
+            map(
+                serde_json::json!({"base_url": "https://api.brevo.com/v3", "role_privileges": roles}),
+            )
+        };
+        let ok = brevo(r#"{"Admin":"all"}"#);
+        assert!(validate("brevo", &ok, &key("api_key", "k"), false).is_ok());
+        let e = validate("brevo", &brevo("{"), &key("api_key", "k"), false).unwrap_err();
+        assert!(e.contains("role_privileges"), "{e}");
+        assert!(
+            validate(
+                "brevo",
+                &map(serde_json::json!({"base_url": "https://api.brevo.com/v3"})),
+                &key("api_key", "k"),
+                false
+            )
+            .is_err(),
+            "the bundles are required"
+        );
+        // Budgets: the settings, else the defaults.
+        let b = budget("pipedrive", &pd).unwrap();
+        assert_eq!(b.limit, 30_000);
+        assert_eq!(b.window, provisioning::throttle::Window::UtcDay);
+        let mut higher = ok.clone();
+        higher.insert("hourly_limit".into(), Value::String("600".into()));
+        assert_eq!(budget("brevo", &higher).unwrap().limit, 600);
+        assert!(budget("activecampaign", &pd).is_none());
+        // A company host is the account; a host every customer shares is not.
+        assert_eq!(
+            rate_limit("pipedrive", &pd).0,
+            "pipedrive:acme.pipedrive.com"
+        );
+        assert!(account_key("brevo:api.brevo.com".into(), "i1").ends_with(":i1"));
+        assert!(account_key("pipedrive:api.pipedrive.com".into(), "i1").ends_with(":i1"));
+        assert_eq!(
+            account_key("pipedrive:acme.pipedrive.com".into(), "i1"),
+            "pipedrive:acme.pipedrive.com"
+        );
+    }
 
     #[test]
     fn target_urls() {
