@@ -338,6 +338,59 @@ async fn brevo_lifecycle(s: TestServer) {
         body.contains(r#"<dd id="target-state">active</dd>"#),
         "{body}"
     );
+
+    // The Roles step edits the bundles: a broken one is refused with the reason and kept in
+    // the form; a good one is saved and its roles are offered.
+    let roles = format!("/t/{}/integrations/{}/roles", ep.tenant, ep.id);
+    let form = ui.get(&roles).await;
+    assert!(form.body.contains(r#"id="role-privileges""#) && form.body.contains("Marketer"));
+    let rules: [(&str, &str); 6] = [
+        ("rule_kind", "app_role"),
+        ("rule_value", "Marketer"),
+        ("rule_role", "Marketer"),
+        ("rule_kind", "group"),
+        ("rule_value", "Admins"),
+        ("rule_role", "Admin"),
+    ];
+    let post = |bundles: &'static str| {
+        let mut fields = vec![("default_role", "Viewer"), ("role_privileges", bundles)];
+        fields.extend_from_slice(&rules);
+        fields
+    };
+    let refused = ui
+        .post(
+            &roles,
+            &roles,
+            &post(r#"{"Support":[{"feature":"contacts"}]}"#),
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.body.contains("bundles-error") && refused.body.contains("Support"),
+        "{}",
+        refused.body
+    );
+    let with_support = r#"{"Marketer":[{"feature":"email_campaigns","permissions":["create_edit_delete"]}],"Viewer":[{"feature":"contacts","permissions":["view"]}],"Admin":"all","Support":[{"feature":"conversations","permissions":["access"]}]}"#;
+    let saved = ui.post(&roles, &roles, &post(with_support)).await;
+    assert!(saved.status == 303 || saved.status == 200, "{}", saved.body);
+    let i = s
+        .store()
+        .await
+        .get_integration_unscoped(&ep.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(i.settings["role_privileges"], with_support);
+    assert!(
+        ui.get(&roles)
+            .await
+            .body
+            .contains(r#"<option value="Support""#)
+    );
+    assert_eq!(
+        s.store().await.list_role_rules(&ep.id).await.unwrap().len(),
+        2
+    );
     fake.stop().await;
 }
 
