@@ -23,6 +23,7 @@ mod m20261207_000010_planner_policies_guard_groups;
 mod m20261207_000011_integration_extension_schemas;
 mod m20261207_000012_signin_guards;
 mod m20261207_000013_staff_totp;
+mod m20261207_000014_rate_limit_budgets;
 
 /// Runs every migration of this crate, in order.
 pub struct Migrator;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000011_integration_extension_schemas::Migration),
             Box::new(m20261207_000012_signin_guards::Migration),
             Box::new(m20261207_000013_staff_totp::Migration),
+            Box::new(m20261207_000014_rate_limit_budgets::Migration),
         ]
     }
 }

@@ -15,6 +15,8 @@ pub fn descriptors() -> Vec<&'static Descriptor> {
     vec![
         &connector_activecampaign::DESCRIPTOR,
         &connector_scim::DESCRIPTOR,
+        &connector_pipedrive::DESCRIPTOR,
+        &connector_brevo::DESCRIPTOR,
     ]
 }
 
@@ -63,6 +65,24 @@ pub fn validate(
     d.validate(plain.iter().copied(), secret.iter().copied())?;
     if let Some(url) = settings.get("base_url").and_then(Value::as_str) {
         check_target_url(url, allow_private)?;
+    }
+    let number = |key: &str| match settings.get(key).and_then(Value::as_str) {
+        Some(v) if !v.trim().is_empty() && v.trim().parse::<u64>().map_or(true, |n| n == 0) => {
+            Err(format!("{key} must be a whole number above 0, got '{v}'"))
+        }
+        _ => Ok(()),
+    };
+    match kind {
+        connector_pipedrive::KIND => number("daily_token_budget")?,
+        connector_brevo::KIND => {
+            number("hourly_limit")?;
+            let roles = settings
+                .get("role_privileges")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            connector_brevo::Bundles::parse(roles)?;
+        }
+        _ => {}
     }
     Ok(())
 }
@@ -125,6 +145,35 @@ pub fn build(
                     .with_throttle(throttle),
             ))
         }
+        connector_pipedrive::KIND => {
+            let base = setting("base_url");
+            check_target_url(&base, allow_private)?;
+            let token = secrets.get("api_token").cloned().unwrap_or_default();
+            let set = setting("permission_set_id");
+            Ok(Arc::new(
+                connector_pipedrive::Pipedrive::new(
+                    &base,
+                    &token,
+                    Some(&set),
+                    policy(allow_private),
+                )?
+                .with_throttle(throttle),
+            ))
+        }
+        connector_brevo::KIND => {
+            let base = setting("base_url");
+            check_target_url(&base, allow_private)?;
+            let key = secrets.get("api_key").cloned().unwrap_or_default();
+            Ok(Arc::new(
+                connector_brevo::Brevo::new(
+                    &base,
+                    &key,
+                    &setting("role_privileges"),
+                    policy(allow_private),
+                )?
+                .with_throttle(throttle),
+            ))
+        }
         other => Err(format!("unknown connector '{other}'")),
     }
 }
@@ -176,7 +225,12 @@ impl ConnectorRegistry for Registry {
     }
 
     fn rate_limit(&self, integration: &Integration) -> (String, Duration) {
-        rate_limit(&integration.connector_kind, &integration.settings)
+        let (key, gap) = rate_limit(&integration.connector_kind, &integration.settings);
+        (account_key(key, &integration.id), gap)
+    }
+
+    fn budget(&self, integration: &Integration) -> Option<provisioning::throttle::Budget> {
+        budget(&integration.connector_kind, &integration.settings)
     }
 
     fn capabilities(&self, kind: &str) -> Option<Capabilities> {
@@ -205,8 +259,56 @@ pub fn rate_limit(kind: &str, settings: &Map<String, Value>) -> (String, Duratio
         connector_activecampaign::KIND => {
             (format!("activecampaign:{host}"), Duration::from_millis(210))
         }
+        // Burst limit per 2-second window per token (20 on the smallest plan): ≈18.
+        connector_pipedrive::KIND => (format!("pipedrive:{host}"), Duration::from_millis(110)),
+        // The hourly limit is the budget; the gap only keeps bursts polite.
+        connector_brevo::KIND => (format!("brevo:{host}"), Duration::from_millis(200)),
         other => (format!("{other}:{host}"), Duration::from_millis(200)),
     }
+}
+
+/// Hosts every customer shares (`api.brevo.com`, `api.pipedrive.com`) say nothing about the
+/// account: there the key is the integration's own. (Two integrations on one Brevo account
+/// still agree, through the remaining count Brevo reports to each.)
+fn account_key(key: String, integration_id: &str) -> String {
+    let shared = ["brevo:", "pipedrive:api.pipedrive.com"]
+        .iter()
+        .any(|p| key.starts_with(p));
+    if shared {
+        format!("{key}:{integration_id}")
+    } else {
+        key
+    }
+}
+
+/// The account's budget per window, for targets that have one.
+pub fn budget(kind: &str, settings: &Map<String, Value>) -> Option<provisioning::throttle::Budget> {
+    use provisioning::throttle::{Budget, Window};
+    let setting = |k: &str| settings.get(k).and_then(Value::as_str);
+    match kind {
+        connector_pipedrive::KIND => Some(Budget {
+            limit: connector_pipedrive::daily_budget(setting("daily_token_budget")),
+            window: Window::UtcDay,
+        }),
+        connector_brevo::KIND => Some(Budget {
+            limit: connector_brevo::hourly_limit(setting("hourly_limit")),
+            window: Window::Rolling(Duration::from_secs(3600)),
+        }),
+        _ => None,
+    }
+}
+
+/// The worker's limiter of an integration's account (its key and budget), for the UI's calls
+/// that should count like the worker's.
+pub fn account_limiter(store: &store::Store, integration: &Integration) -> Arc<dyn Throttle> {
+    let registry = Registry {
+        allow_private: false,
+    };
+    let (key, gap) = ConnectorRegistry::rate_limit(&registry, integration);
+    Arc::new(
+        provisioning::throttle::AccountLimiter::new(store.clone(), key, gap)
+            .with_budget(budget(&integration.connector_kind, &integration.settings)),
+    )
 }
 
 /// The shared limiter of the account these settings reach (the UI's calls take slots too).
@@ -226,6 +328,59 @@ pub fn limiter(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn map(v: serde_json::Value) -> Map<String, Value> {
+        serde_json::from_value(v).unwrap_or_default()
+    }
+
+    #[test]
+    fn pipedrive_and_brevo_settings() {
+        let key = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
+        let pd = map(serde_json::json!({"base_url": "https://acme.pipedrive.com/api/v1"}));
+        assert!(validate("pipedrive", &pd, &key("api_token", "t"), false).is_ok());
+        assert!(validate("pipedrive", &pd, &key("api_key", "t"), false).is_err());
+        let mut bad = pd.clone();
+        bad.insert("daily_token_budget".into(), Value::String("lots".into()));
+        assert!(validate("pipedrive", &bad, &key("api_token", "t"), false).is_err());
+        let brevo = |roles: &str| {
+            map(
+                serde_json::json!({"base_url": "https://api.brevo.com/v3", "role_privileges": roles}),
+            )
+        };
+        let ok = brevo(r#"{"Admin":"all"}"#);
+        assert!(validate("brevo", &ok, &key("api_key", "k"), false).is_ok());
+        let e = validate("brevo", &brevo("{"), &key("api_key", "k"), false).unwrap_err();
+        assert!(e.contains("role_privileges"), "{e}");
+        assert!(
+            validate(
+                "brevo",
+                &map(serde_json::json!({"base_url": "https://api.brevo.com/v3"})),
+                &key("api_key", "k"),
+                false
+            )
+            .is_err(),
+            "the bundles are required"
+        );
+        // Budgets: the settings, else the defaults.
+        let b = budget("pipedrive", &pd).unwrap();
+        assert_eq!(b.limit, 30_000);
+        assert_eq!(b.window, provisioning::throttle::Window::UtcDay);
+        let mut higher = ok.clone();
+        higher.insert("hourly_limit".into(), Value::String("600".into()));
+        assert_eq!(budget("brevo", &higher).unwrap().limit, 600);
+        assert!(budget("activecampaign", &pd).is_none());
+        // A company host is the account; a host every customer shares is not.
+        assert_eq!(
+            rate_limit("pipedrive", &pd).0,
+            "pipedrive:acme.pipedrive.com"
+        );
+        assert!(account_key("brevo:api.brevo.com".into(), "i1").ends_with(":i1"));
+        assert!(account_key("pipedrive:api.pipedrive.com".into(), "i1").ends_with(":i1"));
+        assert_eq!(
+            account_key("pipedrive:acme.pipedrive.com".into(), "i1"),
+            "pipedrive:acme.pipedrive.com"
+        );
+    }
 
     #[test]
     fn scim_capabilities_follow_the_profile() {

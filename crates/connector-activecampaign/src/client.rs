@@ -5,7 +5,7 @@ use crate::errors::{classify, transport};
 use crate::model::{GroupsPage, User, UserEnvelope, UserGroupEnvelope, UsersPage};
 use async_trait::async_trait;
 use base64::Engine;
-use connector_api::exchange::{self, Exchange};
+use connector_api::exchange::Pending;
 use connector_api::{
     AccountIdentity, Connector, ConnectorError, Descriptor, DesiredUser, NoThrottle, Page, Result,
     Role, TargetUser, Throttle,
@@ -132,22 +132,10 @@ impl ActiveCampaign {
         what: &str,
     ) -> Result<(u16, String)> {
         self.throttle.acquire().await?;
-        let path = match url.query() {
-            Some(q) => format!("{}?{q}", url.path()),
-            None => url.path().to_owned(),
-        };
         let sent = body.map(|b| b.to_string());
-        let started = std::time::Instant::now();
-        let report = |status: Option<u16>, response: Option<&str>| {
-            exchange::record(Exchange::new(
-                method.as_str(),
-                &path,
-                status,
-                sent.as_deref(),
-                response,
-                started.elapsed(),
-            ));
-        };
+        let exchange = Pending::start(method.as_str(), url.as_str(), sent.as_deref());
+        let report =
+            |status: Option<u16>, response: Option<&str>| exchange.finish(status, response);
         let mut rb = self
             .http
             .request(method.clone(), url)

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Longest body kept per exchange, in characters; longer ones are cut and say so.
 pub const MAX_BODY_CHARS: usize = 4_096;
@@ -54,6 +54,46 @@ impl Exchange {
             response: response.filter(|b| !b.is_empty()).map(redact),
             ms: took.as_millis() as u64,
         }
+    }
+}
+
+/// One request on its way: [`Pending::start`] before sending, [`Pending::finish`] with what
+/// came back (every connector's send path reports through this, so each writes it once).
+#[derive(Debug)]
+pub struct Pending {
+    method: String,
+    path: String,
+    request: Option<String>,
+    started: Instant,
+}
+
+impl Pending {
+    /// A request of `method` to `url` (its path and query are kept, not the host) with
+    /// `request` as the body.
+    pub fn start(method: &str, url: &str, request: Option<&str>) -> Self {
+        let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let path = after_scheme
+            .find('/')
+            .map_or("/", |i| &after_scheme[i..])
+            .to_owned();
+        Self {
+            method: method.to_owned(),
+            path,
+            request: request.map(str::to_owned),
+            started: Instant::now(),
+        }
+    }
+
+    /// Reports the exchange: `status` `None` when no answer came.
+    pub fn finish(&self, status: Option<u16>, response: Option<&str>) {
+        record(Exchange::new(
+            &self.method,
+            &self.path,
+            status,
+            self.request.as_deref(),
+            response,
+            self.started.elapsed(),
+        ));
     }
 }
 
@@ -150,6 +190,23 @@ mod tests {
         let shown = redact(&long);
         assert!(shown.ends_with("(cut at 4096 characters)"));
         assert!(shown.chars().count() < MAX_BODY_CHARS + 40);
+    }
+
+    #[tokio::test]
+    async fn a_pending_request_reports_its_path_and_outcome() {
+        let (_, seen) = capture(async {
+            let p = Pending::start(
+                "GET",
+                "https://acme.api-us1.com/api/3/users?filters%5Bemail%5D=a%40b",
+                None,
+            );
+            p.finish(Some(200), Some(r#"{"users":[]}"#));
+            Pending::start("DELETE", "http://127.0.0.1:9/x", None).finish(None, None);
+        })
+        .await;
+        assert_eq!(seen[0].path, "/api/3/users?filters%5Bemail%5D=a%40b");
+        assert_eq!(seen[0].response.as_deref(), Some(r#"{"users":[]}"#));
+        assert_eq!((seen[1].method.as_str(), seen[1].status), ("DELETE", None));
     }
 
     #[tokio::test]

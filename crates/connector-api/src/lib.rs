@@ -243,11 +243,31 @@ pub struct TargetGroup {
     pub name: String,
 }
 
+/// What a target reported about its rate limit with a response (Brevo's
+/// `x-sib-ratelimit-*` headers, a 429's `Retry-After`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitReport {
+    /// Requests (or tokens) per window, when the target says; `None` keeps what is known.
+    pub limit: Option<u64>,
+    /// What is left in the current window.
+    pub remaining: u64,
+    /// Until the window resets.
+    pub reset: Duration,
+}
+
 /// Waits for the target account's next rate-limit slot. Connectors call it before **every**
 /// HTTP request, so a call that needs two requests takes two slots.
 #[async_trait]
 pub trait Throttle: Send + Sync {
     async fn acquire(&self) -> Result<()>;
+    /// Like [`Throttle::acquire`] for a call that costs `cost` units of the account's budget
+    /// (Pipedrive charges tokens per call). Over the budget it answers
+    /// [`ConnectorError::RateLimited`] with the time until the budget resets.
+    async fn acquire_cost(&self, _cost: u32) -> Result<()> {
+        self.acquire().await
+    }
+    /// The target told us where its limit stands; the limiter adopts it.
+    async fn observe(&self, _report: LimitReport) {}
 }
 
 /// A throttle that never waits (tests, tools).
@@ -307,6 +327,11 @@ pub trait Connector: Send + Sync {
     }
     async fn reactivate_user(&self, _id: &str) -> Result<()> {
         unsupported("reactivating users")
+    }
+    /// What the target says of the account beyond what we pushed (Brevo: an invitation
+    /// `pending` until accepted, or `active`), for the user page; `None`: nothing to add.
+    async fn account_state(&self, _id: &str) -> Result<Option<String>> {
+        Ok(None)
     }
     /// Sets a new random password nobody knows (`Capabilities::rotate_password`); `roles` are
     /// the role ids the user holds, for targets that need them on every update.

@@ -4,7 +4,7 @@ use crate::DESCRIPTOR;
 use crate::errors::{classify, transport};
 use crate::profile::{AuthHeader, Paging, Profile, RoleSlot, Updates, UserName};
 use async_trait::async_trait;
-use connector_api::exchange::{self, Exchange};
+use connector_api::exchange::Pending;
 use connector_api::{
     AccountIdentity, Capabilities, Connector, ConnectorError, Descriptor, DesiredUser, NoThrottle,
     Page, Result, Role, TargetGroup, TargetUser, Throttle,
@@ -187,22 +187,10 @@ impl Scim {
     ) -> Result<Answer> {
         self.throttle.acquire().await?;
         // Reported to the trace (connector_api::exchange), bodies masked there.
-        let path = match url.query() {
-            Some(q) => format!("{}?{q}", url.path()),
-            None => url.path().to_owned(),
-        };
         let sent = body.map(Value::to_string);
-        let started = std::time::Instant::now();
-        let report = |status: Option<u16>, response: Option<&str>| {
-            exchange::record(Exchange::new(
-                method.as_str(),
-                &path,
-                status,
-                sent.as_deref(),
-                response,
-                started.elapsed(),
-            ));
-        };
+        let exchange = Pending::start(method.as_str(), url.as_str(), sent.as_deref());
+        let report =
+            |status: Option<u16>, response: Option<&str>| exchange.finish(status, response);
         let mut rb = self
             .http
             .request(method.clone(), url)

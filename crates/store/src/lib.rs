@@ -27,6 +27,7 @@ pub mod outbox;
 mod pg_lookup;
 mod pg_read;
 mod queries;
+mod rate_budget;
 pub mod scim;
 mod sqlite_read;
 mod sqlite_write;
@@ -54,6 +55,7 @@ pub use queries::staff::{NewStaffUser, StaffUser};
 pub use queries::tenants::Tenant;
 pub use queries::tokens::{IssuedToken, TokenAuth, TokenInfo};
 pub use queries::totp::{PLATFORM_SCOPE, TotpSecret};
+pub use rate_budget::{BudgetGrant, BudgetState};
 pub use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
 pub use types::{
     Direction, IntegrationMode, IntegrationStatus, JobState, MemberType, RuleSourceKind, StaffRole,

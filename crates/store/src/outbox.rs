@@ -111,7 +111,7 @@ impl Store {
 
     /// Runs `statement` (returning one integer per row, e.g. `RETURNING id`) as a unit of the
     /// writer; those integers.
-    async fn write_returning(&self, statement: Statement) -> Result<Vec<i64>> {
+    pub(crate) async fn write_returning(&self, statement: Statement) -> Result<Vec<i64>> {
         self.write(move |txn| {
             let statement = statement.clone();
             async move { Ok::<_, StoreError>(txn.query_i64s(statement).await?) }
@@ -227,6 +227,34 @@ impl Store {
         error: &str,
         now: i64,
     ) -> Result<()> {
+        self.requeue_job(job, worker, run_after, error, now, 0)
+            .await
+    }
+
+    /// Like [`Store::retry_job`], but the attempt does not count: the job waited for the
+    /// target's rate limit, which is no failure (a job throttled for days never gives up).
+    pub async fn defer_job(
+        &self,
+        job: &Job,
+        worker: &str,
+        run_after: i64,
+        error: &str,
+        now: i64,
+    ) -> Result<()> {
+        self.requeue_job(job, worker, run_after, error, now, 1)
+            .await
+    }
+
+    /// Back to pending at `run_after`, `refund` attempts given back.
+    async fn requeue_job(
+        &self,
+        job: &Job,
+        worker: &str,
+        run_after: i64,
+        error: &str,
+        now: i64,
+        refund: i32,
+    ) -> Result<()> {
         if self.serial_writes() {
             // One unit, so nothing comes between the three statements, and none can fail:
             // a pending job of the subject takes over the back-off and the error, and this
@@ -259,12 +287,14 @@ impl Store {
                 ),
                 sqlite(
                     "UPDATE jobs SET state = 'pending', run_after = ?, last_error = ?, \
-                     locked_until = NULL, locked_by = NULL, updated_at = ? \
+                     locked_until = NULL, locked_by = NULL, updated_at = ?, \
+                     attempts = MAX(attempts - ?, 0) \
                      WHERE id = ? AND locked_by = ?",
                     vec![
                         run_after.into(),
                         error.into(),
                         now.into(),
+                        refund.into(),
                         job.id.into(),
                         worker.into(),
                     ],
@@ -273,7 +303,7 @@ impl Store {
             self.write_statements(statements).await?;
             return Ok(());
         }
-        retry_contended(|| self.retry_job_pooled(job, worker, run_after, error, now)).await
+        retry_contended(|| self.retry_job_pooled(job, worker, run_after, error, now, refund)).await
     }
 
     /// [`Store::retry_job`] on PostgreSQL.
@@ -284,11 +314,16 @@ impl Store {
         run_after: i64,
         error: &str,
         now: i64,
+        refund: i32,
     ) -> Result<()> {
         let res = jobs::Entity::update_many()
             .col_expr(
                 jobs::Column::State,
                 sea_orm::sea_query::Expr::value(JobState::Pending.as_str()),
+            )
+            .col_expr(
+                jobs::Column::Attempts,
+                (job.attempts - refund).max(0).into(),
             )
             .col_expr(jobs::Column::RunAfter, run_after.into())
             .col_expr(jobs::Column::LastError, error.into())

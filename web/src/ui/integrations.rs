@@ -292,6 +292,61 @@ struct OverviewPage {
     warnings: Vec<String>,
     /// Removals the deletion guard holds for an admin's decision.
     held: Vec<HeldRow>,
+    /// The target account's budget and the queue's ETA, in words (targets with a budget).
+    rate_limit: Vec<String>,
+}
+
+/// The overview's words for the target account's budget: used in this window, and when the
+/// queued jobs will be through (one call each, an estimate: a Brevo invitation is one call).
+async fn rate_limit_lines(
+    ctx: &Ctx,
+    integration: &Integration,
+    pending: usize,
+) -> Result<Vec<String>, UiError> {
+    use provisioning::engine::ConnectorRegistry;
+    use provisioning::throttle::Window;
+    let Some(budget) =
+        crate::connectors::budget(&integration.connector_kind, &integration.settings)
+    else {
+        return Ok(Vec::new());
+    };
+    let registry = crate::connectors::Registry {
+        allow_private: false,
+    };
+    let (key, _) = registry.rate_limit(integration);
+    let state = ctx.store().budget_state(&key).await?;
+    let now = store::now_ms();
+    let s = provisioning::throttle::summarize(&budget, state, pending as u64, now);
+    let time = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default()
+    };
+    let mut lines = vec![match budget.window {
+        Window::UtcDay => format!(
+            "API tokens used today: {} of {} (the budget resets at 00:00 UTC).",
+            s.used, s.limit
+        ),
+        Window::Rolling(_) => format!(
+            "Requests this {}: {} of {}{}.",
+            budget.window.describe(),
+            s.used,
+            s.limit,
+            s.resets_at
+                .map(|r| format!(", the window resets at {}", time(r)))
+                .unwrap_or_default()
+        ),
+    }];
+    if let Some(eta) = s.eta {
+        let hours = ((eta - now) as f64 / 3_600_000.0).ceil().max(1.0);
+        lines.push(format!(
+            "{pending} jobs queued at {} per {}: through by about {} (≈{hours} h). Jobs wait for the limit; none fails because of it.",
+            s.limit,
+            budget.window.describe(),
+            time(eta)
+        ));
+    }
+    Ok(lines)
 }
 
 /// One held removal on the overview: who, what, and their history in the log (the user may
@@ -355,6 +410,7 @@ async fn overview(
         .filter(|j| matches!(j.state, JobState::Pending | JobState::Running))
         .count();
     let failed = jobs.iter().filter(|j| j.state == JobState::Failed).count();
+    let rate_limit = rate_limit_lines(&ctx, &integration, pending).await?;
     let (rules, policies, _) = super::wizard::review_of(&ctx, &integration).await?;
     let frame = integration_frame(&ctx, &tenant, &integration, "").await?;
     let page = OverviewPage {
@@ -396,6 +452,7 @@ async fn overview(
             })
             .collect(),
         can_edit: ctx.viewer.can_edit_tenant(&tid),
+        rate_limit,
         integration,
     };
     ctx.render(&page)

@@ -817,8 +817,52 @@ struct UserPage {
     target: (&'static str, String),
     last_sync: Option<When>,
     last_error: String,
+    /// What the target says of the account (Brevo: invitation pending or active); empty when
+    /// it has nothing to add.
+    target_state: String,
     history: Vec<LogRow>,
     log_href: String,
+}
+
+/// Asks the target about the linked account (one call, under the account's limiter).
+async fn target_state(
+    ctx: &Ctx,
+    state: &AppState,
+    integration: &store::Integration,
+    target_id: Option<&str>,
+) -> String {
+    let Some(id) = target_id.filter(|_| integration.mode == store::IntegrationMode::Live) else {
+        return String::new();
+    };
+    let connector = ctx
+        .store()
+        .integration_secrets(integration)
+        .map_err(|e| e.to_string())
+        .and_then(|secrets| {
+            crate::connectors::build(
+                &integration.connector_kind,
+                &integration.settings,
+                &secrets,
+                state.config.allow_private_targets,
+                crate::connectors::account_limiter(ctx.store(), integration),
+            )
+        });
+    let connector = match connector {
+        Ok(c) => c,
+        Err(e) => return format!("unknown: {e}"),
+    };
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        connector.account_state(id),
+    )
+    .await
+    {
+        Ok(Ok(Some(s))) if s == "pending" => "invitation pending (not accepted yet)".into(),
+        Ok(Ok(Some(s))) => s,
+        Ok(Ok(None)) => String::new(),
+        Ok(Err(e)) => format!("unknown: {e}"),
+        Err(_) => "unknown: the target did not answer within 15 seconds".into(),
+    }
 }
 
 async fn user(
@@ -858,6 +902,13 @@ async fn user(
         })
         .await?;
     let names = HashMap::from([(iid.clone(), integration.name.clone())]);
+    let target_state = target_state(
+        &ctx,
+        &state,
+        &integration,
+        link.as_ref().and_then(|l| l.target_id.as_deref()),
+    )
+    .await;
     let frame = ctx
         .frame(
             row_name.clone(),
@@ -895,6 +946,7 @@ async fn user(
             .as_ref()
             .and_then(|l| l.last_error.clone())
             .unwrap_or_default(),
+        target_state,
         history: history
             .iter()
             .map(|e| log_row(&tid, e, &names, &[]))

@@ -735,6 +735,25 @@ struct RolesPage {
     title: String,
     /// Custom attributes (extension schemas), below the mapping (`ui/extensions.rs`).
     extensions: super::extensions::ExtensionsSection,
+    /// The roles themselves, where the integration defines them (Brevo's privilege bundles).
+    bundles: Option<BundlesField>,
+}
+
+/// The setting that defines a target's roles, edited on the Roles step.
+struct BundlesField {
+    label: &'static str,
+    help: &'static str,
+    value: String,
+    error: Option<String>,
+}
+
+/// The descriptor field holding the integration's own role definitions, if the connector has
+/// one (Brevo: `role_privileges`).
+fn bundles_field(i: &Integration) -> Option<&'static connector_api::Field> {
+    crate::connectors::descriptor(&i.connector_kind)?
+        .fields
+        .iter()
+        .find(|f| f.key == "role_privileges")
 }
 
 fn kind_str(k: RuleSourceKind) -> &'static str {
@@ -790,6 +809,7 @@ pub(super) async fn roles_page(
         None,
         status,
         Some(extensions),
+        None,
     )
     .await
 }
@@ -806,8 +826,29 @@ async fn render_roles(
     error: Option<String>,
     status: StatusCode,
     extensions: Option<super::extensions::ExtensionsSection>,
+    // A submitted role definition and why it was refused.
+    bundles_submitted: Option<(String, String)>,
 ) -> UiResult {
     let (roles, roles_error) = target_roles(state, ctx, i).await;
+    let bundles = bundles_field(i).map(|f| {
+        let (value, error) = match bundles_submitted {
+            Some((v, e)) => (v, Some(e)),
+            None => (
+                i.settings
+                    .get(f.key)
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                None,
+            ),
+        };
+        BundlesField {
+            label: f.label,
+            help: f.help,
+            value,
+            error,
+        }
+    });
     let (stepper, tabs) = nav_for(tenant, i, 3, "roles");
     let frame = wizard_frame(ctx, tenant, Some(i)).await?;
     let base = format!("/t/{}/integrations/{}", tenant.id, i.id);
@@ -831,6 +872,7 @@ async fn render_roles(
         read_only: !ctx.viewer.can_edit_tenant(&tenant.id),
         title: connector_title(&i.connector_kind),
         extensions: extensions.unwrap_or_else(|| super::extensions::ExtensionsSection::new(ctx, i)),
+        bundles,
     })?;
     *res.status_mut() = status;
     Ok(res)
@@ -895,10 +937,46 @@ async fn save_roles(
     let (tid, iid) = path.into_inner();
     let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
     let default_role = form.text("default_role");
+    // The roles themselves first (rules and the default role name them).
+    let mut settings = None;
+    if let Some(f) = bundles_field(&i) {
+        let text = form.text(f.key);
+        let mut changed = i.settings.clone();
+        changed.insert(f.key.to_string(), serde_json::Value::String(text.clone()));
+        let secrets = ctx.store().integration_secrets(&i)?;
+        if let Err(e) = crate::connectors::validate(
+            &i.connector_kind,
+            &changed,
+            &secrets,
+            state.config.allow_private_targets,
+        ) {
+            let rows = read_rules(&form, &provisioning::inputs::user_type(&i)).0;
+            return render_roles(
+                &ctx,
+                &state,
+                &tenant,
+                &i,
+                rows,
+                default_role,
+                None,
+                Some(format!("The {} need attention.", f.label)),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some((text, e)),
+            )
+            .await;
+        }
+        settings = Some(changed);
+    }
     let (mut rows, parsed) = read_rules(&form, &provisioning::inputs::user_type(&i));
     // Roles are the target's: one it does not have is refused here, not found later by a
     // job. (When the roles cannot be listed, the names are taken as typed.)
-    let (known_roles, _) = target_roles(&state, &ctx, &i).await;
+    // (Brevo's roles are the bundles on this same form: checked against those.)
+    let mut probe = i.clone();
+    if let Some(changed) = &settings {
+        probe.settings = changed.clone();
+    }
+    let (known_roles, _) = target_roles(&state, &ctx, &probe).await;
     let unknown_role = |role: &str| {
         (!role.is_empty()
             && !known_roles.is_empty()
@@ -914,6 +992,7 @@ async fn save_roles(
     for row in rows.iter_mut().filter(|r| r.error.is_none()) {
         row.error = unknown_role(&row.role);
     }
+
     // No default role is allowed (users no rule matches then lose access, or keep their
     // role), unless the policy says they get the default role.
     let default_error = {
@@ -945,6 +1024,7 @@ async fn save_roles(
             default_error,
             error,
             StatusCode::UNPROCESSABLE_ENTITY,
+            None,
             None,
         )
         .await;
@@ -984,6 +1064,7 @@ async fn save_roles(
             &iid,
             store::IntegrationUpdate {
                 default_role: Some(Some(default_role).filter(|d| !d.is_empty())),
+                settings,
                 ..Default::default()
             },
         )

@@ -43,6 +43,11 @@ pub trait ConnectorRegistry: Send + Sync {
     ) -> Result<Arc<dyn Connector>, String>;
     /// The rate-limit key of the integration's target account and the gap between requests.
     fn rate_limit(&self, integration: &Integration) -> (String, Duration);
+    /// The account's budget per window beside the gap (a daily token budget, an hourly
+    /// request limit), if the target has one.
+    fn budget(&self, _integration: &Integration) -> Option<crate::throttle::Budget> {
+        None
+    }
     /// What the connector kind can do (also in dry run, where no connector is built).
     fn capabilities(&self, kind: &str) -> Option<Capabilities>;
     /// What this integration's connector can do, where its settings matter (a SCIM
@@ -139,6 +144,11 @@ pub(crate) enum JobError {
     },
     /// Retrying will not help until someone changes something.
     Permanent(String),
+    /// The target account's rate limit: try again after `after`; no attempt is spent.
+    Throttled {
+        error: String,
+        after: Option<Duration>,
+    },
 }
 
 impl From<store::StoreError> for JobError {
@@ -152,6 +162,18 @@ impl From<store::StoreError> for JobError {
 
 impl From<ConnectorError> for JobError {
     fn from(e: ConnectorError) -> Self {
+        // The limit said when: wait that long without spending an attempt. (Without a time,
+        // e.g. a 503, it may be an outage: back off and count, as for any failure.)
+        if let ConnectorError::RateLimited {
+            retry_after: Some(after),
+            ..
+        } = &e
+        {
+            return JobError::Throttled {
+                after: Some(*after),
+                error: e.to_string(),
+            };
+        }
         if e.is_retryable() {
             JobError::Retry {
                 after: e.retry_after(),
@@ -173,7 +195,15 @@ pub(crate) enum Disposition {
         at: i64,
         error: String,
     },
+    /// Back to pending at this time without spending an attempt (rate-limited).
+    DeferTo {
+        at: i64,
+        error: String,
+    },
 }
+
+/// The shortest wait of a throttled job (a 429 without Retry-After).
+const MIN_THROTTLE_WAIT: Duration = Duration::from_secs(1);
 
 /// Exponential backoff (`base`·2^(attempts-1), at most `max`) scaled by `jitter` (0.75–1.25).
 pub fn backoff(attempts: i32, base: Duration, max: Duration, jitter: f64) -> Duration {
@@ -203,6 +233,15 @@ pub(crate) fn dispose(
             }
         }
         Err(JobError::Permanent(error)) => Disposition::Fail(error),
+        // A rate limit is no failure: the job waits as long as the limit says, however often.
+        Err(JobError::Throttled { error, after }) => Disposition::DeferTo {
+            at: now
+                + after
+                    .unwrap_or(MIN_THROTTLE_WAIT)
+                    .max(MIN_THROTTLE_WAIT)
+                    .as_millis() as i64,
+            error,
+        },
     }
 }
 
@@ -344,6 +383,10 @@ impl Worker {
                 crate::metrics::job_retry(&job.integration_id);
                 self.store.retry_job(&job, worker, at, &error, now).await
             }
+            Disposition::DeferTo { at, error } => {
+                crate::metrics::job_retry(&job.integration_id);
+                self.store.defer_job(&job, worker, at, &error, now).await
+            }
         };
         if let Err(e) = result {
             tracing::error!(job = job.id, error = %e, "could not record a job's outcome; its lease will expire and it will run again");
@@ -396,6 +439,46 @@ mod tests {
             dispose(Err(JobError::Permanent("no role".into())), 1, &c, 0, 1.0),
             Disposition::Fail("no role".into())
         );
+        // Throttled: waits as long as asked, even past the last attempt, and never fails.
+        let throttled = |after| JobError::Throttled {
+            error: "budget".into(),
+            after,
+        };
+        assert_eq!(
+            dispose(
+                Err(throttled(Some(Duration::from_secs(36_000)))),
+                10,
+                &c,
+                5,
+                1.0
+            ),
+            Disposition::DeferTo {
+                at: 36_000_005,
+                error: "budget".into()
+            }
+        );
+        assert_eq!(
+            dispose(Err(throttled(None)), 50, &c, 0, 1.0),
+            Disposition::DeferTo {
+                at: 1_000,
+                error: "budget".into()
+            }
+        );
+        assert!(matches!(
+            JobError::from(ConnectorError::RateLimited {
+                retry_after: Some(Duration::from_secs(5)),
+                message: "429".into()
+            }),
+            JobError::Throttled { .. }
+        ));
+        // No time given (a 503 in an outage): an ordinary retry that counts.
+        assert!(matches!(
+            JobError::from(ConnectorError::RateLimited {
+                retry_after: None,
+                message: "503".into()
+            }),
+            JobError::Retry { .. }
+        ));
     }
 
     #[test]

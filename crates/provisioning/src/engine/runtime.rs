@@ -77,7 +77,11 @@ impl Worker {
             IntegrationMode::Live => {
                 let secrets = self.store.integration_secrets(&integration)?;
                 let (key, gap) = self.registry.rate_limit(&integration);
-                let limiter = Arc::new(AccountLimiter::new(self.store.clone(), key, gap));
+                let limiter = Arc::new(
+                    AccountLimiter::new(self.store.clone(), key, gap)
+                        .with_budget(self.registry.budget(&integration))
+                        .with_clock(Arc::clone(&self.config.clock)),
+                );
                 Some(
                     self.registry
                         .connect(&integration, &secrets, limiter)

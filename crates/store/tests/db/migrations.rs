@@ -405,3 +405,50 @@ async fn migration_12_adds_the_signin_guard_tables_and_reverts() {
         assert!(db.store.setup_token_valid("t", 1).await.unwrap());
     }
 }
+
+/// Migration 000014: the budget columns of `rate_limits`; `down` drops them and keeps the call
+/// spacing rows, `up` adds them back.
+#[tokio::test]
+async fn migration_14_adds_the_budget_columns_and_reverts() {
+    use migration::Migrator;
+    use migration::sea_orm_migration::MigratorTrait;
+    for db in test_stores().await {
+        let s = &db.store;
+        s.reserve_budget("k", 5, 10, 1_000, 0).await.unwrap();
+        let conn = s.db();
+        let backend = conn.get_database_backend();
+        let budget_column = || async move {
+            conn.query_one_raw(Statement::from_string(
+                backend,
+                "SELECT budget_used FROM rate_limits".to_string(),
+            ))
+            .await
+            .is_ok()
+        };
+        let txn = s.begin_write().await.unwrap();
+        Migrator::down(
+            &txn,
+            Some(reverting_after(kept_before(
+                "m20261207_000014_rate_limit_budgets",
+            ))),
+        )
+        .await
+        .unwrap();
+        txn.commit().await.unwrap();
+        assert!(!budget_column().await, "{}: column still there", db.label);
+        assert_eq!(
+            s.reserve_rate_slot("k", 10, 0).await.unwrap(),
+            0,
+            "{}",
+            db.label
+        );
+        s.migrate().await.unwrap();
+        assert!(budget_column().await, "{}", db.label);
+        assert!(
+            s.budget_state("k")
+                .await
+                .unwrap()
+                .is_some_and(|b| b.used == 0)
+        );
+    }
+}

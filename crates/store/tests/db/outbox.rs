@@ -165,3 +165,111 @@ async fn rate_slots_and_links() {
         assert!(s.get_link(&i.id, "u1").await.unwrap().is_none(), "{label}");
     }
 }
+
+#[tokio::test]
+async fn budgets_are_spent_once_reset_and_learned() {
+    use store::BudgetGrant::{Granted, Spent};
+    for db in test_stores().await {
+        let (s, label) = (&db.store, db.label);
+        let key = "pipedrive:acme";
+        // A day of 25 tokens, ending at 10_000.
+        assert_eq!(
+            s.reserve_budget(key, 10, 25, 10_000, 1_000).await.unwrap(),
+            Granted { used: 10 },
+            "{label}"
+        );
+        assert_eq!(
+            s.reserve_budget(key, 10, 25, 10_000, 1_100).await.unwrap(),
+            Granted { used: 20 },
+            "{label}"
+        );
+        assert_eq!(
+            s.reserve_budget(key, 10, 25, 10_000, 1_200).await.unwrap(),
+            Spent { resets_at: 10_000 },
+            "{label}"
+        );
+        assert_eq!(
+            s.reserve_budget(key, 2, 25, 10_000, 1_300).await.unwrap(),
+            Granted { used: 22 },
+            "{label}: a cheaper call still fits"
+        );
+        // The next window starts over.
+        assert_eq!(
+            s.reserve_budget(key, 10, 25, 20_000, 10_000).await.unwrap(),
+            Granted { used: 10 },
+            "{label}"
+        );
+        // The call spacing of the same row is untouched by budgets.
+        assert_eq!(
+            s.reserve_rate_slot(key, 100, 10_000).await.unwrap(),
+            10_000,
+            "{label}"
+        );
+
+        // Brevo: a fresh window assumed to be 100/hour, then the target reports 3 of 200
+        // left with the reset in 500 ms: its limit and reset govern.
+        let key = "brevo:api";
+        assert_eq!(
+            s.reserve_budget(key, 1, 100, 3_601_000, 1_000)
+                .await
+                .unwrap(),
+            Granted { used: 1 },
+            "{label}"
+        );
+        s.observe_budget(key, Some(200), 3, 1_500, 100, 1_000)
+            .await
+            .unwrap();
+        let st = s.budget_state(key).await.unwrap().unwrap();
+        assert_eq!(
+            (st.used, st.reported_limit, st.resets_at),
+            (197, Some(200), 1_500),
+            "{label}"
+        );
+        for _ in 0..3 {
+            assert!(
+                matches!(
+                    s.reserve_budget(key, 1, 100, 3_601_000, 1_100)
+                        .await
+                        .unwrap(),
+                    Granted { .. }
+                ),
+                "{label}"
+            );
+        }
+        assert_eq!(
+            s.reserve_budget(key, 1, 100, 3_601_000, 1_200)
+                .await
+                .unwrap(),
+            Spent { resets_at: 1_500 },
+            "{label}"
+        );
+        // Within the same window a stale report (more left than we reserved) does not undo counts.
+        s.observe_budget(key, Some(200), 50, 1_500, 100, 1_250)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.budget_state(key).await.unwrap().unwrap().used,
+            200,
+            "{label}"
+        );
+        // After the reset, the learned limit (200) applies, not the setting (100).
+        assert_eq!(
+            s.reserve_budget(key, 150, 100, 3_601_500, 1_500)
+                .await
+                .unwrap(),
+            Granted { used: 150 },
+            "{label}"
+        );
+        // A 429's "spent until" without a limit keeps the limit and fills the window.
+        s.observe_budget(key, None, 0, 9_000, 100, 1_600)
+            .await
+            .unwrap();
+        let st = s.budget_state(key).await.unwrap().unwrap();
+        assert_eq!(
+            (st.used, st.reported_limit, st.resets_at),
+            (200, Some(200), 9_000),
+            "{label}"
+        );
+        assert!(s.budget_state("nobody").await.unwrap().is_none());
+    }
+}
