@@ -6,8 +6,7 @@ use super::time_window::TimeWindow;
 use super::view::{Frame, When};
 use super::{Ctx, UiError, UiResult};
 use crate::app::AppState;
-use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, web};
 use askama::Template;
 use serde::Deserialize;
 use store::{AuditEntry, AuditQuery, Tenant};
@@ -289,19 +288,5 @@ async fn audit_csv(
             _ => break,
         }
     }
-    let body = out
-        .into_inner()
-        .map_err(|e| UiError::Internal(e.to_string()))?;
-    let name = format!(
-        "scimbridge-audit-{}.csv",
-        chrono::Utc::now().format("%Y%m%d-%H%M%S")
-    );
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{name}\""),
-        ))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(body))
+    super::logs::csv_download("audit", out)
 }

@@ -447,11 +447,16 @@ async fn log_csv(
             _ => break,
         }
     }
+    csv_download("log", out)
+}
+
+/// A finished CSV as a download named `scimbridge-<what>-<UTC time>.csv`.
+pub(super) fn csv_download(what: &str, out: csv::Writer<Vec<u8>>) -> UiResult {
     let body = out
         .into_inner()
         .map_err(|e| UiError::Internal(e.to_string()))?;
     let name = format!(
-        "scimbridge-log-{}.csv",
+        "scimbridge-{what}-{}.csv",
         chrono::Utc::now().format("%Y%m%d-%H%M%S")
     );
     Ok(HttpResponse::Ok()
