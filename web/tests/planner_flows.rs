@@ -17,7 +17,7 @@ use common::{Endpoint, TestServer};
 use serde_json::json;
 use std::time::Duration;
 use testkit::fake_activecampaign::{
-    AccountConfig, FakeActiveCampaign, FakeConfig, FakeHandle, SeedUser,
+    AccountConfig, FakeActiveCampaign, FakeConfig, FakeHandle, SeedUser, max_in_any_window,
 };
 
 const TOKEN: &str = "ac-key-of-owner";
@@ -629,14 +629,21 @@ async fn every_request_takes_its_own_slot(s: TestServer) {
         20,
         "adopted, not duplicated"
     );
+    // What we sent, 429s included (the fake's own count of admitted requests can never pass
+    // its limit). Two requests under one slot, as adoption once did, sends about ten a
+    // second; one slot per request sends five at most. One more is allowed: on a loaded
+    // two-core machine a request can leave later than its slot and meet the next one (the
+    // connector then waits out the 429's Retry-After, as in production).
+    let sent: Vec<Duration> = f
+        .request_log()
+        .iter()
+        .filter(|e| e.account.as_deref() == Some("acme"))
+        .map(|e| e.since_start)
+        .collect();
+    let most = max_in_any_window(&sent, Duration::from_secs(1));
     assert!(
-        f.max_requests_in_any_second("acme") <= 5,
-        "more than 5 requests in one second reached the fake"
-    );
-    assert_eq!(
-        f.request_log().iter().filter(|e| e.status == 429).count(),
-        0,
-        "no 429"
+        (5..=6).contains(&most),
+        "{most} requests in one second reached the fake"
     );
 }
 

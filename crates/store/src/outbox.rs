@@ -15,7 +15,7 @@
 use crate::entities::{jobs, target_links};
 use crate::types::JobState;
 use crate::write_txn::is_contention;
-use crate::{Result, Store, StoreError};
+use crate::{NewEvent, Result, Store, StoreError};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
@@ -243,6 +243,28 @@ impl Store {
             .filter(jobs::Column::LockedBy.eq(worker))
             .build(self.backend());
         self.write_statement(delete).await?;
+        Ok(())
+    }
+
+    /// A job is done, and what it decided is recorded with it in one unit of the writer: its
+    /// events and its link (a dry run's calls and decision, which need no earlier write).
+    /// One transaction per job instead of one per event, link and outcome.
+    pub async fn complete_job_with(
+        &self,
+        id: i64,
+        worker: &str,
+        events: Vec<NewEvent>,
+        link: Option<TargetLink>,
+    ) -> Result<()> {
+        let mut statements = self.event_inserts(events);
+        statements.extend(link.map(|l| self.link_upsert(l)));
+        statements.push(
+            jobs::Entity::delete_many()
+                .filter(jobs::Column::Id.eq(id))
+                .filter(jobs::Column::LockedBy.eq(worker))
+                .build(self.backend()),
+        );
+        self.write_statements(statements).await?;
         Ok(())
     }
 
@@ -618,6 +640,12 @@ impl Store {
 
     /// Creates or replaces a link.
     pub async fn upsert_link(&self, link: TargetLink) -> Result<()> {
+        self.write_statement(self.link_upsert(link)).await?;
+        Ok(())
+    }
+
+    /// The statement that creates or replaces `link`.
+    fn link_upsert(&self, link: TargetLink) -> Statement {
         let am = target_links::ActiveModel {
             integration_id: Set(link.integration_id),
             scim_user_id: Set(link.scim_user_id),
@@ -627,7 +655,7 @@ impl Store {
             last_result: Set(link.last_result),
             last_error: Set(link.last_error),
         };
-        let upsert = target_links::Entity::insert(am)
+        target_links::Entity::insert(am)
             .on_conflict(
                 OnConflict::columns([
                     target_links::Column::IntegrationId,
@@ -642,9 +670,7 @@ impl Store {
                 ])
                 .to_owned(),
             )
-            .build(self.backend());
-        self.write_statement(upsert).await?;
-        Ok(())
+            .build(self.backend())
     }
 
     /// Removes a link (the target record is gone).

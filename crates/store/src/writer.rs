@@ -304,9 +304,26 @@ async fn begin(store: &Store, lane: Lane<'_>) -> Result<WriteTxn> {
                 tracing::debug!(error = %e, "the database is locked by another process; waiting");
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
+            // A pooled connection whose runtime is gone (one opened by an HTTP worker thread
+            // that has stopped) fails its first statement; the pool drops it, and the next
+            // BEGIN gets another one. Nothing was written.
+            Err(e) if is_dead_connection(&e) && started.elapsed() < DEAD_CONNECTION_PATIENCE => {
+                tracing::debug!(error = %e, "a pooled connection is gone; taking another");
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
             other => return other,
         }
     }
+}
+
+/// How long BEGIN keeps trying other pooled connections when the ones it gets are dead.
+const DEAD_CONNECTION_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A connection that can no longer talk to the database (its I/O runtime is shutting down,
+/// or the socket broke), as opposed to an answer from the database.
+fn is_dead_connection(e: &StoreError) -> bool {
+    let text = e.to_string();
+    text.contains("being shutdown") || text.contains("error communicating with database")
 }
 
 /// SQLite's "database is locked" (`SQLITE_BUSY`), as either path reports it.

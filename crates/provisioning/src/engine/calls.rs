@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Instant;
 use store::outbox::Job;
+use store::outbox::TargetLink;
 use store::{Direction, NewEvent, OK_OUTCOME};
 
 pub(crate) struct Calls<'a> {
@@ -16,6 +17,40 @@ pub(crate) struct Calls<'a> {
     pub job: &'a Job,
     /// The subject's userName / displayName, for the log.
     pub name: Option<String>,
+    /// Where a dry run's events wait for the job's outcome.
+    pub journal: &'a Journal,
+}
+
+/// The writes of a dry-run job, recorded with its outcome in one unit of the writer
+/// (`Store::complete_job_with`) instead of one transaction each: a dry run calls nothing, so
+/// nothing is lost if the job dies first, it simply runs again. Live calls are recorded as
+/// they happen, for the trace of an account created just before a crash.
+#[derive(Default)]
+pub(crate) struct Journal {
+    inner: std::sync::Mutex<(Vec<NewEvent>, Option<TargetLink>)>,
+}
+
+impl Journal {
+    fn push(&self, event: NewEvent) {
+        if let Ok(mut j) = self.inner.lock() {
+            j.0.push(event);
+        }
+    }
+
+    /// The link to save with the outcome.
+    pub fn set_link(&self, link: TargetLink) {
+        if let Ok(mut j) = self.inner.lock() {
+            j.1 = Some(link);
+        }
+    }
+
+    /// What was recorded, emptied.
+    pub fn take(&self) -> (Vec<NewEvent>, Option<TargetLink>) {
+        self.inner
+            .lock()
+            .map(|mut j| std::mem::take(&mut *j))
+            .unwrap_or_default()
+    }
 }
 
 impl Calls<'_> {
@@ -56,6 +91,10 @@ impl Calls<'_> {
             attempt: Some(self.job.attempts),
             detail: Some(detail.to_string()),
         };
+        if self.dry_run() {
+            self.journal.push(event);
+            return;
+        }
         if let Err(e) = self.worker.store.insert_events(vec![event]).await {
             tracing::error!(error = %e, "could not record an outbound event");
         }

@@ -282,6 +282,7 @@ impl Worker {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut in_flight: JoinSet<()> = JoinSet::new();
         let mut claimed: HashMap<tokio::task::Id, Job> = HashMap::new();
+        let mut last_claim = tokio::time::Instant::now();
         loop {
             if let Some(beat) = &self.config.heartbeat {
                 beat.store(self.now_ms(), Ordering::Relaxed);
@@ -290,7 +291,14 @@ impl Worker {
                 break;
             }
             let free = self.config.concurrency.saturating_sub(in_flight.len());
-            if free > 0 {
+            // Claim when half the slots are free, or once per poll period, not after every
+            // job: a claim is a write, and one per job doubled the worker's share of the
+            // writer while a dry run drained.
+            let due = free * 2 >= self.config.concurrency
+                || in_flight.is_empty()
+                || last_claim.elapsed() >= self.config.poll;
+            if free > 0 && due {
+                last_claim = tokio::time::Instant::now();
                 match self
                     .store
                     .claim_jobs(
@@ -359,10 +367,12 @@ impl Worker {
 
     /// Processes one claimed job and records the outcome on it.
     async fn process(&self, job: Job) {
+        let journal = calls::Journal::default();
         let outcome = match job.subject_kind {
-            SubjectKind::Group => self.sync_group(&job).await,
-            SubjectKind::User => self.sync_user(&job).await,
+            SubjectKind::Group => self.sync_group(&job, &journal).await,
+            SubjectKind::User => self.sync_user(&job, &journal).await,
         };
+        let (mut events, link) = journal.take();
         let now = self.now_ms();
         let jitter = self
             .rng
@@ -370,10 +380,20 @@ impl Worker {
             .map(|mut r| r.gen_range(0.75..1.25))
             .unwrap_or(1.0);
         let worker = &self.config.worker_id;
-        let result = match dispose(outcome, job.attempts, &self.config, now, jitter) {
+        let disposition = dispose(outcome, job.attempts, &self.config, now, jitter);
+        if disposition != Disposition::Done && !events.is_empty() {
+            // A dry run sets its link only when it succeeds; what it noted before failing is
+            // still history.
+            if let Err(e) = self.store.insert_events(std::mem::take(&mut events)).await {
+                tracing::error!(job = job.id, error = %e, "could not record a job's dry-run events");
+            }
+        }
+        let result = match disposition {
             Disposition::Done => {
                 crate::metrics::job_finished("done");
-                self.store.complete_job(job.id, worker).await
+                self.store
+                    .complete_job_with(job.id, worker, events, link)
+                    .await
             }
             Disposition::Fail(error) => {
                 crate::metrics::job_finished("failed");

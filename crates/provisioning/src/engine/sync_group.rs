@@ -2,7 +2,7 @@
 //! group (when the connector has groups and the integration pushes that group); user jobs add
 //! and remove the members.
 
-use super::calls::Calls;
+use super::calls::{Calls, Journal};
 use super::{JobError, Worker};
 use crate::planner::GroupPush;
 use serde_json::json;
@@ -11,7 +11,7 @@ use store::outbox::Job;
 
 impl Worker {
     /// Brings one IdP group in line with the target.
-    pub(crate) async fn sync_group(&self, job: &Job) -> Result<(), JobError> {
+    pub(crate) async fn sync_group(&self, job: &Job, journal: &Journal) -> Result<(), JobError> {
         let slot = self.runtime(&job.integration_id).await?;
         let mut guard = slot.lock().await;
         let Some(rt) = guard.as_mut() else {
@@ -43,6 +43,7 @@ impl Worker {
             rt,
             job,
             name: group.as_ref().map(|g| g.display_name.clone()),
+            journal,
         };
         let dry = calls.dry_run();
         let now = self.now_ms();

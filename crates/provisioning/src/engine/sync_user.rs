@@ -1,7 +1,7 @@
 //! A user job: plan, pass removals through the deletion guard, execute one step at a time and
 //! plan again, recording what we know of the account after every step.
 
-use super::calls::Calls;
+use super::calls::{Calls, Journal};
 use super::{JobError, Worker};
 use crate::guard::{self, Verdict};
 use crate::inputs::{known_from_link, load_user, pushed_of};
@@ -58,7 +58,7 @@ fn roles_of(step: &Step) -> Option<&[String]> {
 
 impl Worker {
     /// Brings one SCIM user in line with the target.
-    pub(crate) async fn sync_user(&self, job: &Job) -> Result<(), JobError> {
+    pub(crate) async fn sync_user(&self, job: &Job, journal: &Journal) -> Result<(), JobError> {
         let slot = self.runtime(&job.integration_id).await?;
         let mut guard = slot.lock().await;
         let Some(rt) = guard.as_mut() else {
@@ -93,6 +93,7 @@ impl Worker {
             rt,
             job,
             name,
+            journal,
         };
         if calls.dry_run() {
             return self.dry_run(&mut calls, &desired, known, link).await;
@@ -139,14 +140,12 @@ impl Worker {
             last_result: None,
             last_error: None,
         });
-        self.store
-            .upsert_link(TargetLink {
-                last_sync_at: Some(self.now_ms()),
-                last_result: Some("dry_run".into()),
-                last_error: None,
-                ..link
-            })
-            .await?;
+        calls.journal.set_link(TargetLink {
+            last_sync_at: Some(self.now_ms()),
+            last_result: Some("dry_run".into()),
+            last_error: None,
+            ..link
+        });
         Ok(())
     }
 

@@ -5,7 +5,7 @@ use crate::types::{Direction, SubjectKind};
 use crate::{Execute, Result, Store};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Select,
+    QueryTrait, Select, Statement,
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -234,14 +234,7 @@ impl Store {
             return Ok(());
         }
         // The SQL is built here, by the caller, not on the writer's serial path.
-        let backend = self.backend();
-        let mut rows = events.into_iter().map(active).peekable();
-        let mut statements = Vec::new();
-        while rows.peek().is_some() {
-            let chunk: Vec<_> = rows.by_ref().take(INSERT_CHUNK).collect();
-            statements.push(pe::Entity::insert_many(chunk).build(backend));
-        }
-        let statements = Arc::new(statements);
+        let statements = Arc::new(self.event_inserts(events));
         self.write(move |txn| {
             let statements = Arc::clone(&statements);
             async move {
@@ -252,6 +245,18 @@ impl Store {
             }
         })
         .await
+    }
+
+    /// The multi-row inserts that record `events` (none for none).
+    pub(crate) fn event_inserts(&self, events: Vec<NewEvent>) -> Vec<Statement> {
+        let backend = self.backend();
+        let mut rows = events.into_iter().map(active).peekable();
+        let mut statements = Vec::new();
+        while rows.peek().is_some() {
+            let chunk: Vec<_> = rows.by_ref().take(INSERT_CHUNK).collect();
+            statements.push(pe::Entity::insert_many(chunk).build(backend));
+        }
+        statements
     }
 
     /// Events matching `q`, newest first (by time, then id). Page with `before_id` = the

@@ -273,3 +273,75 @@ async fn budgets_are_spent_once_reset_and_learned() {
         assert!(s.budget_state("nobody").await.unwrap().is_none());
     }
 }
+
+/// A dry-run job's events and link are written with its completion, in one unit; a worker
+/// that lost the lease records them but removes nobody's job.
+#[tokio::test]
+async fn a_completed_job_records_its_events_and_link_with_it() {
+    for db in test_stores().await {
+        let (s, label) = (&db.store, db.label);
+        let (t, i) = tenant_with_integration(s, "Acme").await;
+        let event = |op: &str| store::NewEvent {
+            at: 1_500,
+            tenant_id: t.id.clone(),
+            integration_id: i.id.clone(),
+            direction: store::Direction::Outbound,
+            operation: op.into(),
+            subject_kind: Some(SubjectKind::User),
+            subject_id: Some("u1".into()),
+            subject_name: Some("u1@contoso.com".into()),
+            http_status: None,
+            outcome: "dry_run".into(),
+            duration_ms: None,
+            correlation_id: "c1".into(),
+            attempt: Some(1),
+            detail: None,
+        };
+        let link = TargetLink {
+            integration_id: i.id.clone(),
+            scim_user_id: "u1".into(),
+            target_id: None,
+            last_pushed: None,
+            last_sync_at: Some(1_500),
+            last_result: Some("dry_run".into()),
+            last_error: None,
+        };
+        enqueue_job(s.db(), &i.id, SubjectKind::User, "u1", None, 100)
+            .await
+            .unwrap();
+        let job = s.claim_jobs("w", 1_000, 60_000, 1).await.unwrap().remove(0);
+        // Another worker's completion (its lease ended): the job stays.
+        s.complete_job_with(job.id, "other", vec![], None)
+            .await
+            .unwrap();
+        assert_eq!(jobs_of(s, &i.id, "u1").await.len(), 1, "{label}");
+        s.complete_job_with(
+            job.id,
+            "w",
+            vec![event("create_user"), event("add_role")],
+            Some(link.clone()),
+        )
+        .await
+        .unwrap();
+        assert!(jobs_of(s, &i.id, "u1").await.is_empty(), "{label}");
+        assert_eq!(
+            s.get_link(&i.id, "u1").await.unwrap(),
+            Some(link),
+            "{label}"
+        );
+        let q = store::EventQuery {
+            integration_id: Some(i.id.clone()),
+            subject_id: Some("u1".into()),
+            ..Default::default()
+        };
+        let mut ops: Vec<String> = s
+            .list_events(&q)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.operation)
+            .collect();
+        ops.sort();
+        assert_eq!(ops, ["add_role", "create_user"], "{label}");
+    }
+}
