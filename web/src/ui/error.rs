@@ -40,6 +40,18 @@ impl From<store::StoreError> for UiError {
     }
 }
 
+impl From<crate::staff::StaffError> for UiError {
+    fn from(e: crate::staff::StaffError) -> Self {
+        use crate::staff::StaffError;
+        match e {
+            StaffError::Invalid(m) => UiError::BadRequest(m),
+            StaffError::NotFound => UiError::NotFound,
+            StaffError::Forbidden(m) => UiError::Forbidden(m),
+            StaffError::Store(e) => e.into(),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "ui/error.html")]
 struct ErrorPage<'a> {

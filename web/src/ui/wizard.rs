@@ -555,6 +555,8 @@ async fn save_connection(
 struct TestResult {
     ok: bool,
     message: String,
+    /// The target's full error text, behind a toggle.
+    details: Option<String>,
 }
 
 fn fragment<T: Template>(t: &T) -> UiResult {
@@ -566,13 +568,18 @@ fn fragment<T: Template>(t: &T) -> UiResult {
 }
 
 /// Runs the connector's test call and words the answer for people.
-async fn run_test(connector: Result<Arc<dyn Connector>, String>, title: &str) -> TestResult {
+async fn run_test(
+    connector: Result<Arc<dyn Connector>, String>,
+    names: connector_api::explain::TargetNames<'static>,
+) -> TestResult {
+    let title = names.target;
     let connector = match connector {
         Ok(c) => c,
         Err(e) => {
             return TestResult {
                 ok: false,
                 message: e,
+                details: None,
             };
         }
     };
@@ -580,6 +587,7 @@ async fn run_test(connector: Result<Arc<dyn Connector>, String>, title: &str) ->
         // A SCIM target's token has no owning user; its answer says what the target supports.
         Ok(Ok(id)) if id.user_id.is_empty() => TestResult {
             ok: true,
+            details: None,
             message: format!(
                 "Connected to {title} \"{}\". It supports: {}.",
                 id.account, id.user_name
@@ -587,17 +595,23 @@ async fn run_test(connector: Result<Arc<dyn Connector>, String>, title: &str) ->
         },
         Ok(Ok(id)) => TestResult {
             ok: true,
+            details: None,
             message: format!(
                 "Connected to {title} account \"{}\" as {} ({}). Users will be managed with this key; its owner is never changed.",
                 id.account, id.user_name, id.user_email
             ),
         },
-        Ok(Err(e)) => TestResult {
-            ok: false,
-            message: format!("{title} answered: {e}"),
-        },
+        Ok(Err(e)) => {
+            let e = super::target_error::TargetError::of(names, &e);
+            TestResult {
+                ok: false,
+                message: e.sentence,
+                details: e.details,
+            }
+        }
         Err(_) => TestResult {
             ok: false,
+            details: None,
             message: format!(
                 "{title} did not answer within {} seconds. Check the API URL.",
                 TARGET_TIMEOUT.as_secs()
@@ -633,6 +647,7 @@ async fn test_submitted(
         return TestResult {
             ok: false,
             message: msg,
+            details: None,
         };
     }
     let c = crate::connectors::build(
@@ -642,7 +657,7 @@ async fn test_submitted(
         state.config.allow_private_targets,
         crate::connectors::limiter(state.store(), d.kind, &sub.settings),
     );
-    run_test(c, d.title).await
+    run_test(c, crate::connectors::target_names(d.kind, &sub.settings)).await
 }
 
 async fn test_existing(
