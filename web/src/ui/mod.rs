@@ -30,7 +30,7 @@ use actix_web::cookie::Cookie;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-pub use error::UiError;
+pub use error::{UiError, keep_the_shell};
 pub use form::FormData;
 use session::{SESSION_COOKIE, SessionKeys, Viewer};
 use std::sync::Arc;

@@ -1297,6 +1297,10 @@ struct PolicyPage {
     action: String,
     roles: Vec<String>,
     roles_error: Option<String>,
+    /// The no-access role chosen for the admin on a first visit, said in words.
+    suggested: Option<String>,
+    /// No role looks like "no access": the admin must choose (nothing preselected).
+    choose_explicitly: bool,
     f: PolicyForm,
     mode: &'static str,
     has_default_role: bool,
@@ -1321,6 +1325,12 @@ async fn policy_form(
     render_policy(&ctx, &state, &tenant, &i, f, None, StatusCode::OK).await
 }
 
+/// A draft's deprovision policy is the wizard's placeholder until its Policy step is saved:
+/// the step then suggests the target's no-access role, or leaves the choice to the admin.
+fn first_visit(i: &Integration, f: &PolicyForm) -> bool {
+    i.status == IntegrationStatus::Draft && f.deprovision == "ignore"
+}
+
 async fn render_policy(
     ctx: &Ctx,
     state: &AppState,
@@ -1331,6 +1341,18 @@ async fn render_policy(
     status: StatusCode,
 ) -> UiResult {
     let (roles, roles_error) = target_roles(state, ctx, i).await;
+    let mut f = f;
+    let mut suggested = None;
+    if error.is_none() && first_visit(i, &f) {
+        match provisioning::planner::suggest_no_access_role(&roles) {
+            Some(r) => {
+                f.deprovision = "role".into();
+                f.deprovision_role = r.to_owned();
+                suggested = Some(r.to_owned());
+            }
+            None => f.deprovision = String::new(),
+        }
+    }
     let (stepper, tabs) = nav_for(tenant, i, 4, "policy");
     let frame = wizard_frame(ctx, tenant, Some(i)).await?;
     let caps = caps_of(i)?;
@@ -1339,6 +1361,8 @@ async fn render_policy(
         stepper,
         tabs,
         action: format!("/t/{}/integrations/{}/policy", tenant.id, i.id),
+        choose_explicitly: f.deprovision.is_empty() && error.is_none(),
+        suggested,
         roles,
         roles_error,
         mode: f.mode.as_str(),
