@@ -264,12 +264,12 @@ async fn create(
 ) -> Result<(StaffUser, StaffRole)> {
     let email = new.email.trim().to_lowercase();
     check_email(&email).map_err(StaffError::Invalid)?;
-    let (role, tenant) = assignment(store, actor, new.role, new.tenant).await?;
     if store.find_staff_by_email(&email).await?.is_some() {
         return Err(StaffError::Invalid(format!(
             "{email} already has an account."
         )));
     }
+    let (role, tenant) = assignment(store, actor, new.role, new.tenant).await?;
     let user = store
         .create_staff_user(store::NewStaffUser {
             email: email.clone(),
