@@ -1298,6 +1298,31 @@ async fn staff_management(s: TestServer) {
     ] {
         assert!(audit.contains(sentence), "{sentence}");
     }
+    // Where two-step sign-in is required, the invitee enrols right after setting a password.
+    store
+        .set_totp_required(store::PLATFORM_SCOPE, true, store::now_ms())
+        .await
+        .unwrap();
+    let new_link = again["link"].as_str().unwrap();
+    let new_path = &new_link[new_link.find("/account/set-password").unwrap()..];
+    let new_token = new_path.split("token=").nth(1).unwrap();
+    let ops = Ui::new(&s.base);
+    let set = ops
+        .post(
+            new_path,
+            "/account/set-password",
+            &[
+                ("token", new_token),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(set.status, 303);
+    assert_eq!(
+        ops.get("/").await.location.as_deref(),
+        Some("/account/totp")
+    );
 }
 
 on_both_backends!(
