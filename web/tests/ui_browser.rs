@@ -385,8 +385,19 @@ async fn add_integration_end_to_end_in_a_browser() {
     shot(&c, "wizard-3-roles").await;
     click(&c, "#save-roles").await;
 
-    // Step 4: policy.
+    // Step 4: policy. ActiveCampaign lists "No access": it is chosen for deactivated users,
+    // and the page says so.
     wait_for(&c, "#policy-form").await;
+    assert!(
+        text_of(&c, "#deprovision-suggestion")
+            .await
+            .contains("No access")
+    );
+    assert_eq!(
+        value_of(&c, "input[name='deprovision']:checked").await,
+        "role"
+    );
+    assert_eq!(value_of(&c, "select#deprovision-role").await, "No access");
     click(&c, "input[name='deprovision'][value='role']").await;
     c.find(Locator::Css("select#deprovision-role"))
         .await
