@@ -711,7 +711,12 @@ async fn target_roles(
     };
     match tokio::time::timeout(TARGET_TIMEOUT, connector.list_roles()).await {
         Ok(Ok(roles)) => (roles.into_iter().map(|r| r.name).collect(), None),
-        Ok(Err(e)) => (Vec::new(), Some(format!("{title} answered: {e}"))),
+        Ok(Err(e)) => (
+            Vec::new(),
+            Some(
+                super::target_error::TargetError::of(super::target_error::names_of(i), &e).sentence,
+            ),
+        ),
         Err(_) => (
             Vec::new(),
             Some(format!(
