@@ -54,7 +54,13 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
         cfg.route("/healthz", web::get().to(|| async { "ok" }));
         crate::ops::configure(cfg);
         scim::configure(cfg);
-        crate::ui::configure(cfg);
+        // Last, and in a scope of its own: its middleware (403/404 pages keep the shell)
+        // touches no SCIM or probe request.
+        cfg.service(
+            web::scope("")
+                .wrap(actix_web::middleware::from_fn(crate::ui::keep_the_shell))
+                .configure(crate::ui::configure),
+        );
     }
 }
 

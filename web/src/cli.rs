@@ -2,6 +2,7 @@
 //! scripts can consume it; diagnostics go to stderr.
 
 use crate::config::Config;
+use crate::staff::Actor;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -147,6 +148,37 @@ pub enum AdminCommand {
         #[arg(long)]
         tenant: Option<String>,
     },
+    /// Invite someone: prints a one-time link with which they set their own password.
+    Invite {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_enum)]
+        role: StaffRole,
+        /// Required for tenant admins.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Print a one-time password-reset link for an account (a new invitation link while the
+    /// account has no password yet).
+    ResetLink {
+        #[arg(long)]
+        email: String,
+    },
+    /// Give an account another role.
+    SetRole {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_enum)]
+        role: StaffRole,
+        /// Required for tenant admins.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Remove an account (never the last platform admin who can sign in).
+    Remove {
+        #[arg(long)]
+        email: String,
+    },
     /// Remove a staff member's TOTP second factor and recovery codes (a locked-out admin);
     /// they enrol again at their next sign-in where TOTP is required.
     ResetTotp {
@@ -253,6 +285,17 @@ pub enum CliError {
     NotReady(String),
 }
 
+impl From<crate::staff::StaffError> for CliError {
+    fn from(e: crate::staff::StaffError) -> Self {
+        use crate::staff::StaffError;
+        match e {
+            StaffError::Invalid(m) | StaffError::Forbidden(m) => CliError::Invalid(m),
+            StaffError::NotFound => CliError::Invalid("no such staff account".into()),
+            StaffError::Store(e) => CliError::Store(e),
+        }
+    }
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let config = Config::load(cli.config.as_deref())?;
@@ -346,6 +389,32 @@ pub async fn open_store(config: &Config, key: store::MasterKey) -> Result<Store,
     Ok(store)
 }
 
+/// A fresh one-time link token (144 random bits).
+fn new_link_token() -> String {
+    crate::ui::session::random_token(18)
+}
+
+/// Prints a staff link: the operator passes it on (no e-mail is sent).
+fn print_link(config: &Config, link: &crate::staff::Link) {
+    print(json!({
+        "id": link.user.id,
+        "email": link.user.email,
+        "link": link.url(&config.public_url()),
+        "purpose": link.purpose.as_str(),
+        "expires_at": link.expires_at,
+    }));
+}
+
+impl From<StaffRole> for store::StaffRole {
+    fn from(r: StaffRole) -> Self {
+        match r {
+            StaffRole::PlatformAdmin => store::StaffRole::PlatformAdmin,
+            StaffRole::TenantAdmin => store::StaffRole::TenantAdmin,
+            StaffRole::Support => store::StaffRole::Support,
+        }
+    }
+}
+
 fn print(v: serde_json::Value) {
     println!("{v}");
 }
@@ -387,30 +456,73 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
                     "the password (read from stdin) must have at least 12 characters".into(),
                 ));
             }
-            let role_name = match role {
-                StaffRole::PlatformAdmin => store::StaffRole::PlatformAdmin,
-                StaffRole::TenantAdmin => store::StaffRole::TenantAdmin,
-                StaffRole::Support => store::StaffRole::Support,
-            };
-            match (role, &tenant) {
-                (StaffRole::TenantAdmin, None) => {
-                    return Err(CliError::Invalid("a tenant admin needs --tenant".into()));
-                }
-                (_, Some(t)) if store.get_tenant(t).await?.is_none() => {
-                    return Err(CliError::Invalid(format!("no tenant {t}")));
-                }
-                _ => {}
-            }
             let hash = crate::password::hash(password).map_err(CliError::Invalid)?;
-            let user = store
-                .create_staff_user(store::NewStaffUser {
-                    email: email.trim().to_lowercase(),
-                    password_hash: hash,
-                    role: role_name,
-                    tenant_id: tenant.clone(),
-                })
-                .await?;
-            print(json!({"id": user.id, "email": user.email, "role": role_name, "tenant": tenant}));
+            let new = crate::staff::NewStaff {
+                email: &email,
+                role: Some(role.into()),
+                tenant: tenant.as_deref(),
+            };
+            let user =
+                crate::staff::create_with_password(&store, &Actor::cli(), &new, hash, now).await?;
+            print(
+                json!({"id": user.id, "email": user.email, "role": user.role, "tenant": user.tenant_id}),
+            );
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Invite {
+                    email,
+                    role,
+                    tenant,
+                },
+        } => {
+            let new = crate::staff::NewStaff {
+                email: &email,
+                role: Some(role.into()),
+                tenant: tenant.as_deref(),
+            };
+            let link =
+                crate::staff::invite(&store, &Actor::cli(), &new, new_link_token(), now).await?;
+            print_link(&config, &link);
+        }
+        Command::Admin {
+            command: AdminCommand::ResetLink { email },
+        } => {
+            let user = crate::staff::by_email(&store, &email).await?;
+            let link =
+                crate::staff::send_link(&store, &Actor::cli(), &user.id, new_link_token(), now)
+                    .await?;
+            print_link(&config, &link);
+        }
+        Command::Admin {
+            command:
+                AdminCommand::SetRole {
+                    email,
+                    role,
+                    tenant,
+                },
+        } => {
+            let user = crate::staff::by_email(&store, &email).await?;
+            let (before, after) = crate::staff::change_role(
+                &store,
+                &Actor::cli(),
+                &user.id,
+                Some(role.into()),
+                tenant.as_deref(),
+                now,
+            )
+            .await?;
+            print(json!({
+                "id": after.id, "email": after.email,
+                "role": after.role, "tenant": after.tenant_id, "was": before.role,
+            }));
+        }
+        Command::Admin {
+            command: AdminCommand::Remove { email },
+        } => {
+            let user = crate::staff::by_email(&store, &email).await?;
+            let gone = crate::staff::remove(&store, &Actor::cli(), &user.id, now).await?;
+            print(json!({"id": gone.id, "email": gone.email, "removed": true}));
         }
         Command::Admin {
             command: AdminCommand::ResetTotp { email },

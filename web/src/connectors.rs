@@ -2,6 +2,7 @@
 //! integration settings (including where a tenant may point us) and builds connectors for the
 //! provisioning engine.
 
+use connector_api::explain::TargetNames;
 use connector_api::{Capabilities, Connector, Descriptor, Throttle};
 use provisioning::engine::ConnectorRegistry;
 use serde_json::{Map, Value};
@@ -23,6 +24,30 @@ pub fn descriptors() -> Vec<&'static Descriptor> {
 /// The descriptor of a kind.
 pub fn descriptor(kind: &str) -> Option<&'static Descriptor> {
     descriptors().into_iter().find(|d| d.kind == kind)
+}
+
+/// What error sentences call an integration's target and its credential ("ActiveCampaign",
+/// "API key"); a SCIM target by its profile ("Activepieces", "token").
+pub fn target_names(kind: &str, settings: &Map<String, Value>) -> TargetNames<'static> {
+    let d = descriptor(kind);
+    let target = match kind {
+        connector_scim::KIND => settings
+            .get("profile")
+            .and_then(Value::as_str)
+            .and_then(connector_scim::profile::named)
+            .map(|p| p.title),
+        _ => None,
+    }
+    .or(d.map(|d| d.title))
+    .unwrap_or("the target app");
+    let credential = d
+        .and_then(|d| d.fields.iter().find(|f| f.is_secret()))
+        .map(|f| match f.label {
+            "Token" => "token",
+            other => other,
+        })
+        .unwrap_or("credentials");
+    TargetNames { target, credential }
 }
 
 /// Rewrites settings typed in a friendlier form into what the connector calls, so the form

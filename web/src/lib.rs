@@ -9,6 +9,7 @@ pub mod events;
 pub mod ops;
 pub mod password;
 pub mod scim;
+pub mod staff;
 pub mod totp;
 pub mod ui;
 

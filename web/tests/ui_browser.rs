@@ -104,9 +104,67 @@ fn shots_dir() -> PathBuf {
     dir
 }
 
+/// axe-core (MPL-2.0, vendored for tests only: `tests/assets/README.md`).
+const AXE: &str = include_str!("assets/axe.min.js");
+
+/// Runs axe-core in the page: no serious or critical accessibility violation is allowed.
+async fn accessible(c: &Client, page: &str) {
+    let loaded = c
+        .execute("return typeof window.axe === 'object';", vec![])
+        .await
+        .unwrap();
+    if loaded != json!(true) {
+        c.execute(&format!("{AXE}\nreturn true;"), vec![])
+            .await
+            .unwrap();
+    }
+    let found = c
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+            axe.run(document, {resultTypes: ['violations']}).then(function (r) {
+              done(r.violations
+                .filter(function (v) { return v.impact === 'serious' || v.impact === 'critical'; })
+                .map(function (v) {
+                  return v.id + ' (' + v.impact + '): ' + v.help + ' at ' +
+                    v.nodes.slice(0, 3).map(function (n) { return n.target.join(' ') + ' ' + (n.failureSummary || ''); }).join(' | ');
+                }));
+            }).catch(function (e) { done(['axe failed: ' + e]); });"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    let list: Vec<String> = serde_json::from_value(found).unwrap();
+    assert!(
+        list.is_empty(),
+        "{page}: accessibility violations:\n{}",
+        list.join("\n")
+    );
+}
+
+/// The screenshots `docs/setup-guide.md` shows, by the name the tests take them under. They
+/// are written to `docs/screenshots/` when `SCIMBRIDGE_DOC_SCREENSHOTS=1` is set:
+/// `SCIMBRIDGE_DOC_SCREENSHOTS=1 cargo nextest run -p scimbridge --test ui_browser`.
+const DOC_SHOTS: &[(&str, &str)] = &[
+    ("41-log-filtered-by-user", "log.png"),
+    ("42-trace", "trace.png"),
+    ("45-users-tab", "users.png"),
+    ("54-audit-staff", "audit-log.png"),
+];
+
+/// A screenshot of the page, after checking it with axe-core (every page the tests show).
 async fn shot(c: &Client, name: &str) {
+    if name != "failure" {
+        accessible(c, name).await;
+    }
     let png = c.screenshot().await.unwrap();
-    std::fs::write(shots_dir().join(format!("{name}.png")), png).unwrap();
+    std::fs::write(shots_dir().join(format!("{name}.png")), &png).unwrap();
+    if std::env::var("SCIMBRIDGE_DOC_SCREENSHOTS").as_deref() == Ok("1")
+        && let Some((_, file)) = DOC_SHOTS.iter().find(|(n, _)| *n == name)
+    {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(file), &png).unwrap();
+    }
 }
 
 async fn fill(c: &Client, css: &str, text: &str) {
@@ -264,13 +322,18 @@ async fn add_integration_end_to_end_in_a_browser() {
     fill(&c, "#f-api_key", "wrong-key").await;
     click(&c, "#test-connection").await;
     let outcome = wait_for(&c, "#test-outcome[data-ok='false']").await;
+    let said = outcome.text().await.unwrap();
+    // One sentence from the target; the layers behind a toggle.
     assert!(
-        outcome
-            .text()
-            .await
-            .unwrap()
-            .contains("ActiveCampaign answered")
+        said.contains("ActiveCampaign rejected the API key (HTTP 403)"),
+        "{said}"
     );
+    assert!(
+        c.find(Locator::Css("#test-outcome details.error-details"))
+            .await
+            .is_ok()
+    );
+    shot(&c, "wizard-2-connection-refused").await;
     fill(&c, "#f-api_key", AC_KEY).await;
     click(&c, "#test-connection").await;
     let ok = wait_for(&c, "#test-outcome[data-ok='true']").await;
@@ -322,8 +385,19 @@ async fn add_integration_end_to_end_in_a_browser() {
     shot(&c, "wizard-3-roles").await;
     click(&c, "#save-roles").await;
 
-    // Step 4: policy.
+    // Step 4: policy. ActiveCampaign lists "No access": it is chosen for deactivated users,
+    // and the page says so.
     wait_for(&c, "#policy-form").await;
+    assert!(
+        text_of(&c, "#deprovision-suggestion")
+            .await
+            .contains("No access")
+    );
+    assert_eq!(
+        value_of(&c, "input[name='deprovision']:checked").await,
+        "role"
+    );
+    assert_eq!(value_of(&c, "select#deprovision-role").await, "No access");
     click(&c, "input[name='deprovision'][value='role']").await;
     c.find(Locator::Css("select#deprovision-role"))
         .await
@@ -337,6 +411,18 @@ async fn add_integration_end_to_end_in_a_browser() {
 
     // Step 5: review and activate; the token shows once; the self-test passes.
     wait_for(&c, "#activate").await;
+    // The Review step lists the rules in order and warns that an http / loopback Tenant URL
+    // will not do for Entra.
+    let rules = text_of(&c, "ol.rules").await;
+    assert!(
+        rules.find("Admin").unwrap() < rules.find("Manager").unwrap(),
+        "{rules}"
+    );
+    assert!(
+        text_of(&c, "#tenant-url-warning")
+            .await
+            .contains("SCIMBRIDGE_PUBLIC_URL")
+    );
     shot(&c, "wizard-5-review").await;
     click(&c, "#activate").await;
     wait_for(&c, "#activated").await;
@@ -451,34 +537,33 @@ async fn add_integration_end_to_end_in_a_browser() {
         "forged form changed nothing"
     );
 
-    // Staff: a tenant admin of Beta and a support engineer.
-    c.goto(&format!("{base}/staff")).await.unwrap();
+    // Staff: a tenant admin of Beta and a support engineer (invitations are tested in
+    // `staff_are_invited_reset_changed_and_removed_in_a_browser`).
+    let beta_id = store
+        .list_tenants()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name == "Beta")
+        .unwrap()
+        .id;
     for (email, role, tenant) in [
-        ("beta-admin@example.com", "tenant_admin", Some("Beta")),
+        (
+            "beta-admin@example.com",
+            "tenant-admin",
+            Some(beta_id.as_str()),
+        ),
         ("support@example.com", "support", None),
     ] {
-        c.goto(&format!("{base}/staff")).await.unwrap();
-        click(&c, "details.card summary").await;
-        fill(&c, "#staff-email", email).await;
-        c.find(Locator::Css("#staff-role"))
-            .await
-            .unwrap()
-            .select_by_value(role)
-            .await
-            .unwrap();
+        let mut args = vec!["admin", "create", "--email", email, "--role", role];
         if let Some(t) = tenant {
-            c.find(Locator::Css("#staff-tenant"))
-                .await
-                .unwrap()
-                .select_by_label(t)
-                .await
-                .unwrap();
+            args.extend(["--tenant", t]);
         }
-        fill(&c, "#staff-password", PASSWORD).await;
-        fill(&c, "#staff-confirm", PASSWORD).await;
-        click(&c, "form[action='/staff'] button[type=submit]").await;
-        assert!(text_of(&c, "#flash").await.contains(email));
+        let (ok, out, err) = s.cli_stdin(&args, PASSWORD);
+        assert!(ok, "{out}{err}");
     }
+    c.goto(&format!("{base}/staff")).await.unwrap();
+    wait_for(&c, "#staff-table").await;
     shot(&c, "30-staff").await;
     sign_out(&c, &base).await;
 
@@ -487,6 +572,20 @@ async fn add_integration_end_to_end_in_a_browser() {
     c.goto(&integration_url).await.unwrap();
     let page = wait_text(&c, "Not found").await;
     assert!(!page.contains("Acme ActiveCampaign"));
+    // The error page keeps the shell: navigation and who is signed in.
+    wait_for(&c, "#error-page[data-status='404']").await;
+    assert!(
+        text_of(&c, ".topbar .who")
+            .await
+            .contains("beta-admin@example.com")
+    );
+    assert!(
+        c.find(Locator::Css(&format!(
+            "aside.sidebar a[href='/t/{beta_id}/integrations']"
+        )))
+        .await
+        .is_ok()
+    );
     shot(&c, "31-tenant-admin-blocked").await;
     sign_out(&c, &base).await;
 
@@ -647,6 +746,17 @@ async fn a_failed_create_is_found_traced_and_retried_in_a_browser() {
         !page.contains("first@acme.example"),
         "the filter keeps only Carla's events"
     );
+    // The log says it in one sentence of the target's, the layers behind "Details".
+    let said = text_of(&c, "table.log [data-error]").await;
+    assert!(
+        said.starts_with("ActiveCampaign refused the request:") && said.ends_with("(HTTP 422)"),
+        "{said}"
+    );
+    assert!(
+        c.find(Locator::Css("table.log details.error-details"))
+            .await
+            .is_ok()
+    );
     assert!(page.contains("failed"));
     shot(&c, "41-log-filtered-by-user").await;
 
@@ -660,9 +770,9 @@ async fn a_failed_create_is_found_traced_and_retried_in_a_browser() {
         .unwrap()
         .unwrap();
     c.goto(&format!("{base}{trace_link}")).await.unwrap();
-    let error = text_of(&c, "[data-error]").await;
+    let error = text_of(&c, "[data-error] .error-text").await;
     assert!(
-        error.contains("The related group does not exist"),
+        error.starts_with("ActiveCampaign refused the request: The related group does not exist"),
         "{error}"
     );
     let trace = c.source().await.unwrap();
@@ -690,7 +800,7 @@ async fn a_failed_create_is_found_traced_and_retried_in_a_browser() {
     let retry = wait_for(&c, "button[id^='retry-']:not([id^='retry-all'])").await;
     let reason = text_of(&c, ".error-text").await;
     assert!(
-        reason.contains("The related group does not exist"),
+        reason.starts_with("ActiveCampaign refused the request: The related group does not exist"),
         "{reason}"
     );
     shot(&c, "43-failed-jobs").await;
@@ -698,11 +808,30 @@ async fn a_failed_create_is_found_traced_and_retried_in_a_browser() {
     assert!(text_of(&c, "#flash").await.contains("1 job queued again"));
     wait_group("carla@acme.example", "User").await;
     assert!(store.list_failed_jobs(&iid).await.unwrap().is_empty());
+    // The log names the role the retry gave (by name, not the target's group id).
+    c.goto(&format!(
+        "{base}/t/{tid}/log?user=carla%40acme.example&direction=outbound&status=ok"
+    ))
+    .await
+    .unwrap();
+    wait_text(&c, "role User").await;
 
     // The user view tells the whole story.
     c.goto(&format!("{base}/t/{tid}/integrations/{iid}/users"))
         .await
         .unwrap();
+    // The Users tab names the role each account has in the target.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = text_of(&c, "table").await;
+        if rows.contains("active · User") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{rows}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        c.refresh().await.unwrap();
+    }
+    shot(&c, "45-users-tab").await;
     click(&c, "a[href*='/users/']").await;
     wait_text(&c, "History").await;
     shot(&c, "44-user-view").await;
@@ -936,5 +1065,358 @@ async fn totp_enrolment_and_sign_in_in_a_browser() {
             .contains("9 unused recovery codes")
     );
     shot(&c, "53-totp-on").await;
+    c.close().await.unwrap();
+}
+
+async fn sign_in_with(c: &Client, base: &str, email: &str, password: &str) {
+    c.goto(&format!("{base}/login")).await.unwrap();
+    fill(c, "#email", email).await;
+    fill(c, "#password", password).await;
+    click(c, "form[action='/login'] button[type=submit]").await;
+    wait_for(c, ".topbar").await;
+}
+
+/// Opens the Staff page's invitation form if it is folded.
+async fn open_invite_form(c: &Client) {
+    wait_for(c, "#invite-form").await;
+    if c.find(Locator::Css("details.card[open]")).await.is_err() {
+        click(c, "details.card summary").await;
+    }
+}
+
+/// Opens the Manage menu of `email`'s row on the Staff page and clicks `button` in it.
+async fn staff_action(c: &Client, base: &str, email: &str, button: &str) {
+    c.goto(&format!("{base}/staff")).await.unwrap();
+    let row = format!("tr[data-email='{email}']");
+    click(c, &format!("{row} details.row-menu summary")).await;
+    click(c, &format!("{row} {button}")).await;
+}
+
+/// Issue #28's staff management and guard rails in one browser session: the first admin's
+/// sign-in is recorded; an invitation link lets the invitee set a password and sign in (once);
+/// a tenant admin sees only their tenant's admins, cannot grant a higher role, and meets
+/// error pages inside the app's shell; a reset link; a role change; a removal; the last
+/// platform admin kept; every action in the audit log in sentences; the switcher's tenant
+/// kept on the Staff and Tenants pages; the Policy step asking instead of choosing silently,
+/// and activation with no rules confirmed first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_are_invited_reset_changed_and_removed_in_a_browser() {
+    const NEW_PASSWORD: &str = "a brand new passphrase";
+    let fake = FakeActiveCampaign::start(
+        FakeConfig::default().account(AccountConfig::new("acme", AC_KEY).groups(["Admin", "User"])),
+    )
+    .await;
+    let s = TestServer::start(Backend::Sqlite).await.unwrap();
+    let acme = s.cli(&["tenant", "create", "--name", "Acme"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let beta = s.cli(&["tenant", "create", "--name", "Beta"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let store = s.store().await;
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    let base = s.base.clone();
+
+    // The first admin's sign-in at setup is recorded: last sign-in and the audit log.
+    c.goto(&s.setup_url().await).await.unwrap();
+    fill(&c, "#email", "admin@example.com").await;
+    fill(&c, "#password", PASSWORD).await;
+    fill(&c, "#confirm", PASSWORD).await;
+    click(&c, "form[action='/setup'] button[type=submit]").await;
+    wait_for(&c, "#flash").await;
+    c.goto(&format!("{base}/staff")).await.unwrap();
+    let me = text_of(&c, "tr[data-email='admin@example.com']").await;
+    assert!(me.contains("just now") && !me.contains("never"), "{me}");
+    assert!(
+        c.find(Locator::Css(
+            "tr[data-email='admin@example.com'] details.row-menu"
+        ))
+        .await
+        .is_err(),
+        "nobody manages their own account here"
+    );
+
+    // Invite a tenant admin of Acme: the link is shown once; the row says "Invited".
+    open_invite_form(&c).await;
+    fill(&c, "#staff-email", "ta@acme.example").await;
+    c.find(Locator::Css("#staff-role"))
+        .await
+        .unwrap()
+        .select_by_value("tenant_admin")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#staff-tenant"))
+        .await
+        .unwrap()
+        .select_by_label("Acme")
+        .await
+        .unwrap();
+    click(&c, "#invite-submit").await;
+    let invite = value_of(&c, "#staff-link").await;
+    assert!(
+        invite.starts_with(&format!("{base}/account/set-password?token=")),
+        "{invite}"
+    );
+    assert!(
+        text_of(&c, "tr[data-email='ta@acme.example']")
+            .await
+            .contains("Invited")
+    );
+    shot(&c, "50-staff-invitation-link").await;
+    // Bad input is a form error: the same e-mail again.
+    c.goto(&format!("{base}/staff")).await.unwrap();
+    open_invite_form(&c).await;
+    fill(&c, "#staff-email", "TA@acme.example").await;
+    click(&c, "#invite-submit").await;
+    assert!(
+        text_of(&c, "#form-error")
+            .await
+            .contains("already has an account")
+    );
+    fill(&c, "#staff-email", "support@example.com").await;
+    c.find(Locator::Css("#staff-role"))
+        .await
+        .unwrap()
+        .select_by_value("support")
+        .await
+        .unwrap();
+    click(&c, "#invite-submit").await;
+    wait_for(&c, "#staff-link").await;
+    sign_out(&c, &base).await;
+
+    // The invitee sets their own password with the link and is signed in; the link dies.
+    c.goto(&invite).await.unwrap();
+    wait_text(&c, "ta@acme.example").await;
+    shot(&c, "51-invitation-set-password").await;
+    fill(&c, "#password", PASSWORD).await;
+    fill(&c, "#confirm", PASSWORD).await;
+    click(&c, "#set-password-submit").await;
+    wait_for(&c, ".topbar").await;
+    assert!(
+        text_of(&c, ".topbar .who")
+            .await
+            .contains("ta@acme.example")
+    );
+    c.goto(&invite).await.unwrap();
+    wait_for(&c, "#link-invalid").await;
+    assert!(c.find(Locator::Css("aside.sidebar")).await.is_err());
+
+    // A tenant admin manages their own tenant's admins only, with no higher role to give.
+    c.goto(&format!("{base}/staff")).await.unwrap();
+    let page = wait_text(&c, "ta@acme.example").await;
+    assert!(
+        !page.contains("support@example.com") && !page.contains("admin@example.com"),
+        "only Acme's tenant admins are listed"
+    );
+    let offered = text_of(&c, "#staff-role").await;
+    assert!(
+        !offered.contains("Platform admin") && !offered.contains("Support"),
+        "{offered}"
+    );
+    // A forged higher role is refused, on an error page that keeps the shell.
+    c.execute(
+        "document.querySelector('#staff-role').innerHTML = '<option value=\"platform_admin\">x</option>'; \
+         document.querySelector('#staff-email').value = 'evil@example.com'; \
+         document.querySelector('#invite-form').submit();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    wait_text(&c, "above your own").await;
+    wait_for(&c, "#error-page[data-status='403']").await;
+    assert!(
+        text_of(&c, ".topbar .who")
+            .await
+            .contains("ta@acme.example")
+    );
+    assert!(
+        store
+            .find_staff_by_email("evil@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    c.goto(&format!("{base}/tenants")).await.unwrap();
+    wait_for(&c, "#error-page[data-status='404']").await;
+    assert!(
+        c.find(Locator::Css(&format!(
+            "aside.sidebar a[href='/t/{acme}/integrations']"
+        )))
+        .await
+        .is_ok(),
+        "the navigation stays"
+    );
+    shot(&c, "52-not-found-in-the-shell").await;
+    sign_out(&c, &base).await;
+
+    // A password-reset link: one-time, the person chooses the new password.
+    sign_in(&c, &base, "admin@example.com").await;
+    staff_action(&c, &base, "ta@acme.example", "form[action$='/link'] button").await;
+    let reset = value_of(&c, "#staff-link").await;
+    assert!(
+        text_of(&c, "#staff-link-title")
+            .await
+            .contains("Password-reset link for ta@acme.example")
+    );
+    sign_out(&c, &base).await;
+    c.goto(&reset).await.unwrap();
+    wait_text(&c, "Choose a new password").await;
+    fill(&c, "#password", NEW_PASSWORD).await;
+    fill(&c, "#confirm", "not the same at all").await;
+    click(&c, "#set-password-submit").await;
+    assert!(
+        text_of(&c, "#set-password-error")
+            .await
+            .contains("do not match")
+    );
+    fill(&c, "#password", NEW_PASSWORD).await;
+    fill(&c, "#confirm", NEW_PASSWORD).await;
+    click(&c, "#set-password-submit").await;
+    wait_for(&c, ".topbar").await;
+    sign_out(&c, &base).await;
+    sign_in_with(&c, &base, "ta@acme.example", NEW_PASSWORD).await;
+    sign_out(&c, &base).await;
+
+    // Role change: support becomes Beta's tenant admin; a tenant admin needs a tenant.
+    sign_in(&c, &base, "admin@example.com").await;
+    c.goto(&format!("{base}/staff")).await.unwrap();
+    let row = "tr[data-email='support@example.com']";
+    click(&c, &format!("{row} details.row-menu summary")).await;
+    c.find(Locator::Css(&format!("{row} select[name='role']")))
+        .await
+        .unwrap()
+        .select_by_value("tenant_admin")
+        .await
+        .unwrap();
+    click(&c, &format!("{row} button[id^='save-role-']")).await;
+    wait_text(&c, "choose it").await;
+    click(&c, &format!("{row} details.row-menu summary")).await;
+    c.find(Locator::Css(&format!("{row} select[name='role']")))
+        .await
+        .unwrap()
+        .select_by_value("tenant_admin")
+        .await
+        .unwrap();
+    c.find(Locator::Css(&format!("{row} select[name='tenant']")))
+        .await
+        .unwrap()
+        .select_by_label("Beta")
+        .await
+        .unwrap();
+    click(&c, &format!("{row} button[id^='save-role-']")).await;
+    wait_text(&c, "support@example.com is now Tenant admin").await;
+    assert!(text_of(&c, row).await.contains("Beta"));
+
+    // Remove: asked first; the account is gone and can no longer sign in.
+    staff_action(
+        &c,
+        &base,
+        "ta@acme.example",
+        "form[action$='/remove'] button",
+    )
+    .await;
+    c.accept_alert().await.unwrap();
+    wait_text(&c, "account is removed").await;
+    assert!(
+        store
+            .find_staff_by_email("ta@acme.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    shot(&c, "53-staff").await;
+    // The last platform admin cannot be removed, not even from the command line.
+    let err = s.cli_fails(&["admin", "remove", "--email", "admin@example.com"]);
+    assert!(err.contains("last platform admin"), "{err}");
+
+    // Every action in the audit log, in sentences.
+    c.goto(&format!("{base}/audit")).await.unwrap();
+    let audit = wait_text(&c, "signed in (first-run setup)").await;
+    let audit = audit.replace("&#39;", "'");
+    for sentence in [
+        "admin@example.com invited ta@acme.example as tenant administrator",
+        "ta@acme.example accepted their invitation and set a password",
+        "admin@example.com made a password-reset link for ta@acme.example",
+        "ta@acme.example set a new password with a reset link",
+        "admin@example.com made support@example.com a tenant administrator of Beta",
+        "admin@example.com removed the tenant administrator account of ta@acme.example",
+    ] {
+        assert!(audit.contains(sentence), "{sentence}");
+    }
+    shot(&c, "54-audit-staff").await;
+
+    // The switcher's tenant stays chosen on the Staff and Tenants pages.
+    c.goto(&format!("{base}/t/{beta}/integrations"))
+        .await
+        .unwrap();
+    wait_for(&c, "#tenant-switcher").await;
+    for page in ["/staff", "/tenants"] {
+        c.goto(&format!("{base}{page}")).await.unwrap();
+        assert_eq!(value_of(&c, "#tenant-switcher").await, beta, "{page}");
+        assert!(
+            c.find(Locator::Css(&format!(
+                "aside.sidebar a[href='/t/{beta}/integrations']"
+            )))
+            .await
+            .is_ok(),
+            "{page}"
+        );
+    }
+
+    // A target without a "no access" role: the Policy step asks instead of choosing, and
+    // activating with no rule while unmatched users keep their role is confirmed first.
+    c.goto(&format!("{base}/t/{acme}/integrations/new"))
+        .await
+        .unwrap();
+    click(&c, "#choose-activecampaign").await;
+    wait_for(&c, "#connection-form").await;
+    fill(&c, "#name", "Acme AC").await;
+    fill(&c, "#f-base_url", fake.base_url()).await;
+    fill(&c, "#f-api_key", AC_KEY).await;
+    click(&c, "#save-connection").await;
+    wait_for(&c, "#roles-form").await;
+    c.find(Locator::Css("select#default-role"))
+        .await
+        .unwrap()
+        .select_by_value("User")
+        .await
+        .unwrap();
+    click(&c, "#save-roles").await;
+    wait_for(&c, "#policy-form").await;
+    assert!(
+        text_of(&c, "#deprovision-choose")
+            .await
+            .contains("nothing is chosen for you")
+    );
+    assert!(
+        c.find(Locator::Css("input[name='deprovision']:checked"))
+            .await
+            .is_err(),
+        "no silent default"
+    );
+    shot(&c, "55-policy-choose").await;
+    click(&c, "#save-policy").await;
+    assert!(
+        text_of(&c, "#form-error")
+            .await
+            .contains("Choose what happens when a user is deactivated")
+    );
+    click(&c, "input[name='deprovision'][value='ignore']").await;
+    click(&c, "input[name='unmatched'][value='keep']").await;
+    click(&c, "input[name='mode'][value='live']").await;
+    click(&c, "#save-policy").await;
+    wait_for(&c, "#activate-confirm-note").await;
+    click(&c, "#activate").await;
+    c.dismiss_alert().await.unwrap();
+    assert!(
+        c.find(Locator::Css("#activated")).await.is_err(),
+        "dismissed: not activated"
+    );
+    click(&c, "#activate").await;
+    c.accept_alert().await.unwrap();
+    wait_for(&c, "#activated").await;
     c.close().await.unwrap();
 }

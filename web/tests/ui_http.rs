@@ -244,12 +244,15 @@ async fn tenant_isolation_and_read_only_support(s: TestServer) {
         format!("/t/{tb}/integrations/{iid}"),
         format!("/audit?tenant={ta}"),
         "/tenants".to_string(),
-        "/staff".to_string(),
     ] {
         let p = beta.get(&path).await;
         assert_eq!(p.status, 404, "{path}");
         assert!(!p.body.contains("Alpha AC"), "{path}");
     }
+    // Their Staff page lists their own tenant's admins only.
+    let staff = beta.get("/staff").await;
+    assert_eq!(staff.status, 200);
+    assert!(staff.body.contains("beta@example.com") && !staff.body.contains("alpha@example.com"));
     let own_csrf = csrf_of(&beta.get(&format!("/t/{tb}/integrations")).await.body);
     let pause = beta
         .post_raw(
@@ -1005,6 +1008,323 @@ async fn two_instances_share_the_setup_link_and_throttling(s: TestServer) {
     assert_eq!(a2.sign_in("other@example.com", PASSWORD).await.status, 303);
 }
 
+/// The link in a staff page that shows a one-time link (`#staff-link`).
+fn link_in(body: &str) -> String {
+    let marker = "id=\"staff-link\" type=\"text\" readonly value=\"";
+    let start = body.find(marker).expect("a link on the page") + marker.len();
+    body[start..][..body[start..].find('"').unwrap()].replace("&amp;", "&")
+}
+
+/// Staff management over HTTP on both databases: invitations and reset links (hashed, one-time,
+/// CSRF-checked), a tenant admin's limits, the last platform admin kept, the CLI's same rules,
+/// error pages inside the shell for signed-in staff and plain for others.
+async fn staff_management(s: TestServer) {
+    admin(&s, "root@example.com", "platform-admin", None);
+    let a = s.cli(&["tenant", "create", "--name", "Alpha"]);
+    let b = s.cli(&["tenant", "create", "--name", "Beta"]);
+    let (ta, tb) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+    let root = Ui::new(&s.base);
+    assert_eq!(root.sign_in("root@example.com", PASSWORD).await.status, 303);
+
+    // Without the CSRF token nothing is created.
+    let forged = root
+        .post_raw(
+            "/staff",
+            &[("email", "x@example.com"), ("role", "support")],
+            None,
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    // Bad input: a form error, nothing created.
+    let bad = root
+        .post(
+            "/staff",
+            "/staff",
+            &[("email", "not-an-email"), ("role", "support")],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("id=\"form-error\""), "{}", bad.body);
+    let no_tenant = root
+        .post(
+            "/staff",
+            "/staff",
+            &[("email", "t@example.com"), ("role", "tenant_admin")],
+        )
+        .await;
+    assert_eq!(no_tenant.status, 422);
+    assert!(no_tenant.body.contains("choose it"));
+
+    // An invitation: the link is on the page once; only its hash is stored.
+    let invited = root
+        .post(
+            "/staff",
+            "/staff",
+            &[
+                ("email", "alpha@example.com"),
+                ("role", "tenant_admin"),
+                ("tenant", ta),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, 200, "{}", invited.body);
+    let link = link_in(&invited.body);
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    assert!(
+        !root.get("/staff").await.body.contains(&token),
+        "shown once"
+    );
+    let store = s.store().await;
+    let account = store
+        .find_staff_by_email("alpha@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!account.has_password());
+    // Not signed in yet: the account cannot sign in.
+    let alpha = Ui::new(&s.base);
+    assert_eq!(alpha.sign_in("alpha@example.com", "").await.status, 401);
+    let path = &link[link.find("/account/set-password").unwrap()..];
+    assert_eq!(
+        alpha.get("/account/set-password?token=nope").await.status,
+        403
+    );
+    let form = alpha.get(path).await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("alpha@example.com"));
+    let weak = alpha
+        .post(
+            path,
+            "/account/set-password",
+            &[
+                ("token", &token),
+                ("password", "short"),
+                ("confirm", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status, 422);
+    let set = alpha
+        .post(
+            path,
+            "/account/set-password",
+            &[
+                ("token", &token),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(set.status, 303, "{}", set.body);
+    assert_eq!(
+        alpha.get(&format!("/t/{ta}/integrations")).await.status,
+        200,
+        "signed in"
+    );
+    assert_eq!(alpha.get(path).await.status, 403, "used once");
+
+    // A tenant admin: their tenant's admins only; no higher role; not another tenant.
+    let mine = alpha.get("/staff").await;
+    assert_eq!(mine.status, 200);
+    assert!(!mine.body.contains("root@example.com"));
+    let higher = alpha
+        .post(
+            "/staff",
+            "/staff",
+            &[("email", "boss@example.com"), ("role", "platform_admin")],
+        )
+        .await;
+    assert_eq!(higher.status, 403);
+    let other = alpha
+        .post(
+            "/staff",
+            "/staff",
+            &[
+                ("email", "b2@example.com"),
+                ("role", "tenant_admin"),
+                ("tenant", tb),
+            ],
+        )
+        .await;
+    assert_eq!(other.status, 403);
+    assert!(
+        store
+            .find_staff_by_email("b2@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let colleague = alpha
+        .post(
+            "/staff",
+            "/staff",
+            &[("email", "a2@example.com"), ("role", "tenant_admin")],
+        )
+        .await;
+    assert_eq!(colleague.status, 200, "{}", colleague.body);
+    let a2 = store
+        .find_staff_by_email("a2@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a2.tenant_id.as_deref(), Some(ta), "into their own tenant");
+    let root_id = store
+        .find_staff_by_email("root@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let csrf = csrf_of(&alpha.get("/staff").await.body);
+    for action in ["remove", "link", "status"] {
+        let p = alpha
+            .post_csrf(
+                &csrf,
+                &format!("/staff/{root_id}/{action}"),
+                &[("action", "disable")],
+            )
+            .await;
+        assert_eq!(p.status, 404, "{action}: the root account is not theirs");
+    }
+    // Their own account: a form error, not a lockout.
+    let own = alpha
+        .post_csrf(&csrf, &format!("/staff/{}/remove", account.id), &[])
+        .await;
+    assert_eq!(own.status, 303);
+    assert!(store.get_staff_user(&account.id).await.unwrap().is_some());
+    // Error pages keep the shell when signed in, and are plain otherwise.
+    let nf = alpha.get(&format!("/t/{tb}/integrations")).await;
+    assert_eq!(nf.status, 404);
+    assert!(nf.body.contains("class=\"sidebar\"") && nf.body.contains("alpha@example.com"));
+    let anon = Ui::new(&s.base);
+    let plain = anon
+        .post_raw("/login", &[("email", "x"), ("password", "y")], None)
+        .await;
+    assert_eq!(plain.status, 403);
+    assert!(!plain.body.contains("class=\"sidebar\""));
+
+    // Role change, reset link, removal; the last platform admin is kept.
+    let csrf = csrf_of(&root.get("/staff").await.body);
+    let changed = root
+        .post_csrf(
+            &csrf,
+            &format!("/staff/{}/role", a2.id),
+            &[("role", "support"), ("tenant", "")],
+        )
+        .await;
+    assert_eq!(changed.status, 303);
+    let a2 = store.get_staff_user(&a2.id).await.unwrap().unwrap();
+    assert_eq!(
+        (a2.role, a2.tenant_id.as_deref()),
+        (store::StaffRole::Support, None)
+    );
+    let reset = root
+        .post_csrf(&csrf, &format!("/staff/{}/link", account.id), &[])
+        .await;
+    assert_eq!(reset.status, 200);
+    assert!(
+        reset
+            .body
+            .contains("Password-reset link for alpha@example.com")
+    );
+    let demote_self = root
+        .post_csrf(
+            &csrf,
+            &format!("/staff/{root_id}/role"),
+            &[("role", "support")],
+        )
+        .await;
+    assert_eq!(demote_self.status, 303);
+    assert_eq!(
+        store.get_staff_user(&root_id).await.unwrap().unwrap().role,
+        store::StaffRole::PlatformAdmin
+    );
+    let err = s.cli_fails(&[
+        "admin",
+        "set-role",
+        "--email",
+        "root@example.com",
+        "--role",
+        "support",
+    ]);
+    assert!(err.contains("last platform admin"), "{err}");
+    let gone = root
+        .post_csrf(&csrf, &format!("/staff/{}/remove", account.id), &[])
+        .await;
+    assert_eq!(gone.status, 303);
+    assert!(store.get_staff_user(&account.id).await.unwrap().is_none());
+    assert_eq!(
+        alpha.get(&format!("/t/{ta}/integrations")).await.status,
+        303,
+        "signed out"
+    );
+
+    // The CLI: invite and reset links, with the same rules.
+    let cli = s.cli(&[
+        "admin",
+        "invite",
+        "--email",
+        "ops@example.com",
+        "--role",
+        "platform-admin",
+    ]);
+    assert_eq!(cli["purpose"], "invite");
+    assert!(
+        cli["link"]
+            .as_str()
+            .unwrap()
+            .contains("/account/set-password?token=")
+    );
+    let again = s.cli(&["admin", "reset-link", "--email", "ops@example.com"]);
+    assert_eq!(
+        again["purpose"], "invite",
+        "no password yet: a new invitation"
+    );
+    let old = cli["link"].as_str().unwrap();
+    let old_path = &old[old.find("/account/set-password").unwrap()..];
+    assert_eq!(
+        anon.get(old_path).await.status,
+        403,
+        "replaced by the new link"
+    );
+    let audit = root.get("/audit").await.body.replace("&#39;", "'");
+    for sentence in [
+        "root@example.com invited alpha@example.com as tenant administrator",
+        "alpha@example.com accepted their invitation and set a password",
+        "alpha@example.com invited a2@example.com as tenant administrator",
+        "root@example.com made a2@example.com a support",
+        "root@example.com removed the tenant administrator account of alpha@example.com",
+        "cli invited ops@example.com as platform administrator",
+        "alpha@example.com signed in (invitation link)",
+    ] {
+        assert!(audit.contains(sentence), "{sentence}");
+    }
+    // Where two-step sign-in is required, the invitee enrols right after setting a password.
+    store
+        .set_totp_required(store::PLATFORM_SCOPE, true, store::now_ms())
+        .await
+        .unwrap();
+    let new_link = again["link"].as_str().unwrap();
+    let new_path = &new_link[new_link.find("/account/set-password").unwrap()..];
+    let new_token = new_path.split("token=").nth(1).unwrap();
+    let ops = Ui::new(&s.base);
+    let set = ops
+        .post(
+            new_path,
+            "/account/set-password",
+            &[
+                ("token", new_token),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(set.status, 303);
+    assert_eq!(
+        ops.get("/").await.location.as_deref(),
+        Some("/account/totp")
+    );
+}
+
 on_both_backends!(
     first_run_setup,
     two_instances_share_the_setup_link_and_throttling,
@@ -1015,4 +1335,5 @@ on_both_backends!(
     support_views_are_scoped,
     pause_resume_and_delete,
     audit_log_in_sentences,
+    staff_management,
 );

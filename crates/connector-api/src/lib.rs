@@ -9,6 +9,7 @@ use serde::Serialize;
 use std::time::Duration;
 
 pub mod exchange;
+pub mod explain;
 
 /// A user as the target app knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -51,7 +51,7 @@ pub use queries::integrations::{
 pub use queries::ops::QueueStats;
 pub use queries::role_rules::{NewRoleRule, RoleRule};
 pub use queries::signin::LoginFailures;
-pub use queries::staff::{NewStaffUser, StaffUser};
+pub use queries::staff::{NewStaffUser, StaffTokenPurpose, StaffUser};
 pub use queries::tenants::Tenant;
 pub use queries::tokens::{IssuedToken, TokenAuth, TokenInfo};
 pub use queries::totp::{PLATFORM_SCOPE, TotpSecret};

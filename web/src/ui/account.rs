@@ -22,6 +22,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(logout))
         .route("/setup", web::get().to(setup_form))
         .route("/setup", web::post().to(setup))
+        .route("/account/set-password", web::get().to(set_password_form))
+        .route("/account/set-password", web::post().to(set_password))
         .route("/account/password", web::get().to(password_form))
         .route("/account/password", web::post().to(change_password));
 }
@@ -231,10 +233,7 @@ async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
         return Ok(res);
     }
     guard::succeed(state.store(), &keys[0]).await?;
-    state
-        .store()
-        .touch_staff_login(&user.id, store::now_ms())
-        .await?;
+    crate::staff::record_sign_in(state.store(), &user, "password", store::now_ms()).await?;
     let (_, jwt) = state.ui.keys.issue(&user, now).map_err(UiError::Internal)?;
     tracing::info!(staff = %user.id, "signed in");
     let mut res = HttpResponse::SeeOther()
@@ -333,18 +332,9 @@ pub fn check_new_password(password: &str, confirm: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks an email address well enough to catch typos.
+/// Checks an email address well enough to catch typos (one rule for the UI and the CLI).
 pub fn check_email(email: &str) -> Result<(), String> {
-    let ok = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
-        })
-        && !email.chars().any(char::is_whitespace);
-    if ok {
-        Ok(())
-    } else {
-        Err("Enter a valid email address, like admin@example.com.".into())
-    }
+    crate::staff::check_email(email)
 }
 
 async fn setup(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> UiResult {
@@ -424,6 +414,8 @@ async fn setup(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
             detail: None,
         })
         .await?;
+    // Setup signs the first admin in: recorded like any other sign-in.
+    crate::staff::record_sign_in(state.store(), &user, "first-run setup", store::now_ms()).await?;
     let (_, jwt) = state.ui.keys.issue(&user, now).map_err(UiError::Internal)?;
     let mut res = HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/tenants"))
@@ -512,5 +504,127 @@ async fn change_password(
         )),
     )?;
     let _ = res.add_cookie(&state.ui.keys.cookie(jwt));
+    Ok(res)
+}
+
+// ------------------------------------------------------------------ invitation / reset links
+
+#[derive(Template)]
+#[template(path = "ui/set_password.html")]
+struct SetPasswordPage {
+    csrf: String,
+    token: String,
+    /// The account's e-mail, while the link is live.
+    email: Option<String>,
+    invite: bool,
+    error: Option<String>,
+}
+
+fn set_password_page(
+    state: &AppState,
+    req: &HttpRequest,
+    token: String,
+    holder: Option<(&store::StaffUser, store::StaffTokenPurpose)>,
+    error: Option<String>,
+    status: StatusCode,
+) -> UiResult {
+    let nonce = login_nonce(req);
+    let page = SetPasswordPage {
+        csrf: state.ui.keys.csrf_token(&format!("login:{nonce}")),
+        token,
+        email: holder.map(|(u, _)| u.email.clone()),
+        invite: holder.is_some_and(|(_, p)| p == store::StaffTokenPurpose::Invite),
+        error,
+    };
+    let body = page
+        .render()
+        .map_err(|e| UiError::Internal(e.to_string()))?;
+    let mut res = html_response(status, body);
+    let _ = res.add_cookie(&state.ui.keys.login_cookie(nonce));
+    Ok(res)
+}
+
+/// The page an invitation or password-reset link opens.
+async fn set_password_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    q: web::Query<SetupQuery>,
+) -> UiResult {
+    let token = q.token.clone().unwrap_or_default();
+    let holder = crate::staff::link_holder(state.store(), &token, store::now_ms()).await?;
+    let status = if holder.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::FORBIDDEN
+    };
+    set_password_page(
+        &state,
+        &req,
+        token,
+        holder.as_ref().map(|(u, p)| (u, *p)),
+        None,
+        status,
+    )
+}
+
+/// Sets the password a link was for, uses the link up and signs the person in (an account
+/// with two-step sign-in signs in as usual instead).
+async fn set_password(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> UiResult {
+    let form = FormData::from_bytes(&body);
+    super::check_origin(&req, &state)?;
+    check_login_csrf(&req, &state, &form)?;
+    let token = form.text("token");
+    let now_ms = store::now_ms();
+    let Some((user, purpose)) = crate::staff::link_holder(state.store(), &token, now_ms).await?
+    else {
+        return set_password_page(&state, &req, token, None, None, StatusCode::FORBIDDEN);
+    };
+    let password = form.get("password").unwrap_or_default();
+    if let Err(msg) = check_new_password(password, form.get("confirm").unwrap_or_default()) {
+        return set_password_page(
+            &state,
+            &req,
+            token,
+            Some((&user, purpose)),
+            Some(msg),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
+    }
+    let hash = hash_password(password).await?;
+    let Some(user) = crate::staff::redeem(state.store(), &token, &hash, store::now_ms()).await?
+    else {
+        // Used or expired between the check and now.
+        return set_password_page(&state, &req, token, None, None, StatusCode::FORBIDDEN);
+    };
+    if state.store().totp_enabled(&user.id).await? {
+        let mut res = HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/login"))
+            .finish();
+        let _ = res.add_cookie(
+            &Flash::success("Password set. Sign in with it and your two-step code.").cookie(),
+        );
+        return Ok(res);
+    }
+    let how = match purpose {
+        store::StaffTokenPurpose::Invite => "invitation link",
+        store::StaffTokenPurpose::Reset => "password-reset link",
+    };
+    crate::staff::record_sign_in(state.store(), &user, how, store::now_ms()).await?;
+    let (_, jwt) = state
+        .ui
+        .keys
+        .issue(&user, now_secs())
+        .map_err(UiError::Internal)?;
+    let mut res = HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/"))
+        .finish();
+    let _ = res.add_cookie(&state.ui.keys.cookie(jwt));
+    let _ = res.add_cookie(
+        &Flash::success(format!(
+            "Password set. You are signed in as {}.",
+            user.email
+        ))
+        .cookie(),
+    );
     Ok(res)
 }

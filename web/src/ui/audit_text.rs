@@ -26,6 +26,14 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("jobs.discard", "Discarded a failed job"),
     ("tenant.create", "Created a tenant"),
     ("staff.create", "Added a staff account"),
+    ("staff.invite", "Invited a staff member"),
+    ("staff.invite_again", "Made a new invitation link"),
+    ("staff.invite_accept", "Accepted an invitation"),
+    ("staff.reset_link", "Made a password-reset link"),
+    ("staff.password_reset", "Reset a password with a link"),
+    ("staff.role_change", "Changed a staff role"),
+    ("staff.remove", "Removed a staff account"),
+    ("staff.sign_in", "Signed in"),
     ("staff.disable", "Disabled a staff account"),
     ("staff.enable", "Enabled a staff account"),
     ("staff.password_change", "Changed a password"),
@@ -212,6 +220,58 @@ pub fn describe(e: &AuditEntry, names: &Names) -> AuditText {
         "jobs.discard" => format!("{who} discarded a failed job of {}", integration()),
         "tenant.create" => format!("{who} created the tenant '{}'", tenant()),
         "staff.create" => format!("{who} added {} as {}", staff(), role_words(text("role"))),
+        "staff.invite" => format!(
+            "{who} invited {} as {} (a one-time link)",
+            staff(),
+            role_words(text("role"))
+        ),
+        "staff.invite_again" => format!("{who} made a new invitation link for {}", staff()),
+        "staff.invite_accept" => format!("{who} accepted their invitation and set a password"),
+        "staff.reset_link" => format!("{who} made a password-reset link for {}", staff()),
+        "staff.password_reset" => format!("{who} set a new password with a reset link"),
+        "staff.role_change" => {
+            let side = |k: &str| {
+                let v = detail.get(k);
+                let role = v
+                    .and_then(|v| v.get("role"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let tenant = v
+                    .and_then(|v| v.get("tenant"))
+                    .and_then(Value::as_str)
+                    .map(|t| {
+                        format!(
+                            " of {}",
+                            names
+                                .tenants
+                                .get(t)
+                                .cloned()
+                                .unwrap_or_else(|| t.to_owned())
+                        )
+                    })
+                    .unwrap_or_default();
+                format!("{}{tenant}", role_words(role))
+            };
+            let (before, after) = (side("before"), side("after"));
+            changes.push(format!("role: {before} → {after}"));
+            format!("{who} made {} a {after}", staff())
+        }
+        "staff.remove" => {
+            // "support" alone: its long form explains the role, not the account.
+            let role = match text("role") {
+                "support" => "support".to_owned(),
+                r => role_words(r),
+            };
+            format!("{who} removed the {role} account of {}", staff())
+        }
+        "staff.sign_in" => {
+            let with = text("with");
+            if with.is_empty() {
+                format!("{who} signed in")
+            } else {
+                format!("{who} signed in ({with})")
+            }
+        }
         "staff.disable" => format!("{who} disabled the sign-in of {}", staff()),
         "staff.enable" => format!("{who} enabled the sign-in of {}", staff()),
         "staff.password_change" => format!("{who} changed their password"),
@@ -607,6 +667,60 @@ mod tests {
         assert_eq!(
             describe(&created, &names()).sentence,
             "it.admin@contoso added new.hire@contoso as support (reads logs, retries jobs)"
+        );
+    }
+
+    #[test]
+    fn staff_management_reads_as_sentences() {
+        let staff = |action: &str, detail: Value| {
+            let mut e = entry(action, Some("s2"), detail);
+            e.target_kind = "staff_user".into();
+            describe(&e, &names())
+        };
+        assert_eq!(
+            staff(
+                "staff.invite",
+                json!({"email": "new.hire@contoso", "role": "tenant_admin"})
+            )
+            .sentence,
+            "it.admin@contoso invited new.hire@contoso as tenant administrator (a one-time link)"
+        );
+        let changed = staff(
+            "staff.role_change",
+            json!({"email": "new.hire@contoso",
+                   "before": {"role": "tenant_admin", "tenant": "t1"},
+                   "after": {"role": "support", "tenant": null}}),
+        );
+        assert_eq!(
+            changed.sentence,
+            "it.admin@contoso made new.hire@contoso a support (reads logs, retries jobs)"
+        );
+        assert_eq!(
+            changed.changes,
+            vec![
+                "role: tenant administrator of Contoso → support (reads logs, retries jobs)"
+                    .to_string()
+            ]
+        );
+        assert_eq!(
+            staff("staff.reset_link", Value::Null).sentence,
+            "it.admin@contoso made a password-reset link for new.hire@contoso"
+        );
+        assert_eq!(
+            staff(
+                "staff.remove",
+                json!({"email": "x@contoso", "role": "support"})
+            )
+            .sentence,
+            "it.admin@contoso removed the support account of x@contoso"
+        );
+        assert_eq!(
+            staff("staff.sign_in", json!({"with": "first-run setup"})).sentence,
+            "it.admin@contoso signed in (first-run setup)"
+        );
+        assert_eq!(
+            staff("staff.invite_accept", Value::Null).sentence,
+            "it.admin@contoso accepted their invitation and set a password"
         );
     }
 

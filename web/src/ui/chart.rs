@@ -161,6 +161,39 @@ mod tests {
     }
 
     #[test]
+    fn no_activity_is_an_empty_state_not_a_bar() {
+        let quiet: Vec<Bucket> = (0..24)
+            .map(|i| Bucket {
+                start: i * 3_600_000,
+                inbound: 0,
+                outbound: 0,
+                failures: 0,
+            })
+            .collect();
+        let html = Chart::new(&quiet, "24h", String::new(), 4, "%H:%M")
+            .render()
+            .unwrap();
+        assert!(
+            html.contains("No requests yet") && !html.contains("<svg"),
+            "{html}"
+        );
+        let one = Chart::new(
+            &[Bucket {
+                start: 0,
+                inbound: 1,
+                outbound: 0,
+                failures: 0,
+            }],
+            "24h",
+            String::new(),
+            1,
+            "%H:%M",
+        );
+        let html = one.render().unwrap();
+        assert!(html.contains("<svg") && !html.contains("No requests yet"));
+    }
+
+    #[test]
     fn warnings_for_silence_and_failures() {
         let now = 10 * 3_600_000;
         assert!(warnings(Some(0), Some(now - 60_000), 100, 1, now).is_empty());

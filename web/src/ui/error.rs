@@ -1,7 +1,13 @@
 //! The UI's error type, mapped to a page (or a redirect to sign-in) at the edge.
 
-use super::html_response;
+use super::view::Frame;
+use super::{Ctx, html_response};
+use crate::app::AppState;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{StatusCode, header};
+use actix_web::middleware::Next;
+use actix_web::web;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
@@ -36,6 +42,18 @@ impl From<store::StoreError> for UiError {
         match e {
             store::StoreError::NotFound => UiError::NotFound,
             other => UiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::staff::StaffError> for UiError {
+    fn from(e: crate::staff::StaffError) -> Self {
+        use crate::staff::StaffError;
+        match e {
+            StaffError::Invalid(m) => UiError::BadRequest(m),
+            StaffError::NotFound => UiError::NotFound,
+            StaffError::Forbidden(m) => UiError::Forbidden(m),
+            StaffError::Store(e) => e.into(),
         }
     }
 }
@@ -103,6 +121,64 @@ impl ResponseError for UiError {
         let body = page
             .render()
             .unwrap_or_else(|_| format!("<h1>{}</h1>", status.as_u16()));
-        html_response(status, body)
+        let mut res = html_response(status, body);
+        if matches!(status.as_u16(), 403 | 404) {
+            res.extensions_mut().insert(Shown {
+                title,
+                message: message.clone(),
+            });
+        }
+        res
+    }
+}
+
+/// What a 403 / 404 page said, for [`keep_the_shell`].
+#[derive(Debug, Clone)]
+struct Shown {
+    title: &'static str,
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "ui/error_shell.html")]
+struct ShellErrorPage {
+    frame: Frame,
+    status: u16,
+    message: String,
+}
+
+/// Middleware of the UI's routes: a 403 or 404 page shown to someone signed in keeps the app's
+/// shell (navigation, tenant switcher, who is signed in), so they are not stranded; anyone
+/// else gets the plain page `UiError` rendered (it reveals nothing about the app).
+pub async fn keep_the_shell(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let res = next.call(req).await?.map_into_boxed_body();
+    let Some(shown) = res.response().extensions().get::<Shown>().cloned() else {
+        return Ok(res);
+    };
+    let (http, plain) = res.into_parts();
+    let Some(state) = http.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(ServiceResponse::new(http, plain));
+    };
+    let Ok(ctx) = Ctx::load(&http, &state).await else {
+        return Ok(ServiceResponse::new(http, plain));
+    };
+    let status = plain.status();
+    let page = match ctx.frame(shown.title, "", None, vec![]).await {
+        Ok(frame) => ShellErrorPage {
+            frame,
+            status: status.as_u16(),
+            message: shown.message,
+        },
+        Err(_) => return Ok(ServiceResponse::new(http, plain)),
+    };
+    match ctx.render(&page) {
+        Ok(mut res) => {
+            *res.status_mut() = status;
+            Ok(ServiceResponse::new(http, res))
+        }
+        Err(_) => Ok(ServiceResponse::new(http, plain)),
     }
 }

@@ -4,6 +4,7 @@
 //! Every query is scoped by the tenant in the URL, which the viewer must be allowed to see.
 
 use super::integrations::{Need, Tabs, integration_for, integration_frame, tenant_for};
+use super::target_error::{TargetError, names_of};
 use super::time_window::TimeWindow;
 use super::view::{Crumb, Flash, Frame, When};
 use super::{Ctx, FormData, UiError, UiResult};
@@ -11,6 +12,7 @@ use crate::app::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use connector_api::explain::TargetNames;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -142,10 +144,29 @@ pub struct LogRow {
     pub status: (&'static str, String),
     pub duration: String,
     pub attempt: String,
-    /// The readable reason: the target's or our error, or why a role was chosen.
+    /// The readable reason: our error, or why a role was chosen.
     pub summary: String,
+    /// The target's error in one sentence, with its details.
+    pub error: Option<TargetError>,
     pub trace_href: String,
 }
+
+/// The error of an outbound call, in words (inbound errors are our own SCIM answers).
+fn target_error(e: &Event, target: Option<&TargetNames<'static>>) -> Option<TargetError> {
+    if e.direction == Direction::Inbound {
+        return None;
+    }
+    let d = detail_of(e)?;
+    let text = d.get("error")?.as_str()?;
+    let names = target.copied().unwrap_or(TargetNames {
+        target: "the target app",
+        credential: "credentials",
+    });
+    Some(TargetError::of_text(names, text))
+}
+
+/// Integration names and what their targets are called, by integration id.
+type Targets = HashMap<String, TargetNames<'static>>;
 
 /// The badge of an event's outcome.
 fn outcome_badge(e: &Event) -> (&'static str, String) {
@@ -221,6 +242,7 @@ fn log_rows(
     tid: &str,
     events: &[Event],
     names: &HashMap<String, String>,
+    targets: &Targets,
 ) -> (Vec<LogRow>, Vec<(String, Vec<String>)>) {
     let mut common: HashMap<&str, (usize, Vec<String>)> = HashMap::new();
     for e in events.iter().filter(|e| e.direction == Direction::Inbound) {
@@ -241,7 +263,7 @@ fn log_rows(
             let once = common
                 .get(e.integration_id.as_str())
                 .map_or(&none, |(_, c)| c);
-            log_row(tid, e, names, once)
+            log_row(tid, e, names, targets, once)
         })
         .collect();
     let mut facts: Vec<(String, Vec<String>)> = common
@@ -257,7 +279,14 @@ fn log_rows(
     (rows, facts)
 }
 
-fn log_row(tid: &str, e: &Event, names: &HashMap<String, String>, shown_once: &[String]) -> LogRow {
+fn log_row(
+    tid: &str,
+    e: &Event,
+    names: &HashMap<String, String>,
+    targets: &Targets,
+    shown_once: &[String],
+) -> LogRow {
+    let error = target_error(e, targets.get(&e.integration_id));
     let subject = e
         .subject_name
         .clone()
@@ -281,7 +310,12 @@ fn log_row(tid: &str, e: &Event, names: &HashMap<String, String>, shown_once: &[
         status: outcome_badge(e),
         duration: e.duration_ms.map(|d| format!("{d} ms")).unwrap_or_default(),
         attempt: e.attempt.map(|a| a.to_string()).unwrap_or_default(),
-        summary: summary(e, shown_once),
+        summary: if error.is_some() {
+            String::new()
+        } else {
+            summary(e, shown_once)
+        },
+        error,
         trace_href: format!("/t/{tid}/trace/{}", urlencoding::encode(&e.correlation_id)),
     }
 }
@@ -310,14 +344,13 @@ struct LogPage {
     facts: Vec<(String, Vec<String>)>,
 }
 
-async fn integration_names(ctx: &Ctx, tid: &str) -> Result<HashMap<String, String>, UiError> {
-    Ok(ctx
-        .store()
-        .list_integrations(tid)
-        .await?
-        .into_iter()
-        .map(|i| (i.id, i.name))
-        .collect())
+async fn integration_names(
+    ctx: &Ctx,
+    tid: &str,
+) -> Result<(HashMap<String, String>, Targets), UiError> {
+    let list = ctx.store().list_integrations(tid).await?;
+    let targets = list.iter().map(|i| (i.id.clone(), names_of(i))).collect();
+    Ok((list.into_iter().map(|i| (i.id, i.name)).collect(), targets))
 }
 
 async fn log(
@@ -329,7 +362,7 @@ async fn log(
     let ctx = Ctx::load(&req, &state).await?;
     let tenant = tenant_for(&ctx, &path, Need::View).await?;
     let filter = q.into_inner();
-    let names = integration_names(&ctx, &tenant.id).await?;
+    let (names, targets) = integration_names(&ctx, &tenant.id).await?;
     let (events, error) = match filter.query(&tenant.id, LOG_PAGE) {
         Ok(q) => (ctx.store().list_events(&q).await?, None),
         Err(e) => (Vec::new(), Some(e)),
@@ -353,7 +386,7 @@ async fn log(
             format!("{base}?{qs}")
         }
     });
-    let (rows, facts) = log_rows(&tenant.id, &events, &names);
+    let (rows, facts) = log_rows(&tenant.id, &events, &names, &targets);
     let mut integrations: Vec<Choice> = names
         .into_iter()
         .map(|(value, label)| Choice { value, label })
@@ -389,7 +422,7 @@ async fn log_csv(
 ) -> UiResult {
     let ctx = Ctx::load(&req, &state).await?;
     let tenant = tenant_for(&ctx, &path, Need::View).await?;
-    let names = integration_names(&ctx, &tenant.id).await?;
+    let (names, _) = integration_names(&ctx, &tenant.id).await?;
     let mut filter = q.into_inner();
     let mut out = csv::Writer::from_writer(Vec::new());
     let csv_err = |e: csv::Error| UiError::Internal(format!("csv: {e}"));
@@ -494,8 +527,10 @@ struct TraceStep {
     /// The resolved target role and the rule that produced it.
     role: Option<String>,
     because: Option<String>,
-    /// Our or the target's error text.
+    /// Our error text (inbound).
     error: Option<String>,
+    /// The target's error (outbound), in one sentence with its details.
+    target_error: Option<TargetError>,
     /// The redacted request body, pretty-printed.
     request: Option<String>,
     /// What we answered the identity provider (inbound): id, ETag, Location.
@@ -566,7 +601,8 @@ struct TracePage {
     integration: String,
 }
 
-fn trace_step(e: &Event) -> TraceStep {
+fn trace_step(e: &Event, targets: &Targets) -> TraceStep {
+    let target_error = target_error(e, targets.get(&e.integration_id));
     let d: Value = e
         .detail
         .as_deref()
@@ -598,10 +634,14 @@ fn trace_step(e: &Event) -> TraceStep {
             other => text(other),
         }),
         because: d.get("because").map(text),
-        error: d.get("error").map(|err| match err.get("detail") {
-            Some(detail) => text(detail),
-            None => text(err),
-        }),
+        error: d
+            .get("error")
+            .filter(|_| target_error.is_none())
+            .map(|err| match err.get("detail") {
+                Some(detail) => text(detail),
+                None => text(err),
+            }),
+        target_error,
         request: d
             .get("request")
             .and_then(|r| serde_json::to_string_pretty(r).ok()),
@@ -653,7 +693,7 @@ async fn trace(
         return Err(UiError::NotFound);
     }
     events.reverse(); // oldest first: the story in order
-    let names = integration_names(&ctx, &tenant.id).await?;
+    let (names, targets) = integration_names(&ctx, &tenant.id).await?;
     let integration = names
         .get(&events[0].integration_id)
         .cloned()
@@ -671,7 +711,7 @@ async fn trace(
         .await?;
     ctx.render(&TracePage {
         frame,
-        steps: events.iter().map(trace_step).collect(),
+        steps: events.iter().map(|e| trace_step(e, &targets)).collect(),
         correlation_id: cid,
         integration,
     })
@@ -821,7 +861,7 @@ struct UserPage {
     target_id: String,
     target: (&'static str, String),
     last_sync: Option<When>,
-    last_error: String,
+    last_error: Option<TargetError>,
     /// What the target says of the account (Brevo: invitation pending or active); empty when
     /// it has nothing to add.
     target_state: String,
@@ -907,6 +947,7 @@ async fn user(
         })
         .await?;
     let names = HashMap::from([(iid.clone(), integration.name.clone())]);
+    let targets = HashMap::from([(iid.clone(), names_of(&integration))]);
     let target_state = target_state(
         &ctx,
         &state,
@@ -949,12 +990,12 @@ async fn user(
             .map(When::from_ms),
         last_error: link
             .as_ref()
-            .and_then(|l| l.last_error.clone())
-            .unwrap_or_default(),
+            .and_then(|l| l.last_error.as_deref())
+            .map(|t| TargetError::of_text(names_of(&integration), t)),
         target_state,
         history: history
             .iter()
-            .map(|e| log_row(&tid, e, &names, &[]))
+            .map(|e| log_row(&tid, e, &names, &targets, &[]))
             .collect(),
         log_href: format!(
             "/t/{tid}/log?integration={iid}&user={}",
@@ -973,7 +1014,7 @@ struct JobRow {
     subject: String,
     subject_href: Option<String>,
     attempts: i32,
-    reason: String,
+    reason: TargetError,
     updated: When,
     trace_href: Option<String>,
 }
@@ -1024,7 +1065,10 @@ async fn jobs(req: HttpRequest, state: web::Data<AppState>, path: web::Path<Stri
                     .map(|u| u.user_name)
                     .unwrap_or_else(|| format!("{} {}", j.subject_kind.as_str(), j.subject_id)),
                 attempts: j.attempts,
-                reason: j.last_error.unwrap_or_default(),
+                reason: TargetError::of_text(
+                    names_of(&i),
+                    j.last_error.as_deref().unwrap_or_default(),
+                ),
                 updated: When::from_ms(j.updated_at),
                 trace_href: j
                     .correlation_id
@@ -1206,7 +1250,7 @@ mod tests {
             inbound("i2", &[flag]),
         ];
         let names = HashMap::from([("i1".to_string(), "Sales".to_string())]);
-        let (rows, facts) = log_rows("t1", &events, &names);
+        let (rows, facts) = log_rows("t1", &events, &names, &Targets::new());
         assert_eq!(facts, vec![("Sales".to_string(), vec![flag.to_string()])]);
         assert_eq!(
             rows[0].summary,

@@ -19,6 +19,7 @@ pub mod guard;
 mod integrations;
 mod logs;
 pub mod session;
+mod target_error;
 mod time_window;
 mod totp;
 mod view;
@@ -29,7 +30,7 @@ use actix_web::cookie::Cookie;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-pub use error::UiError;
+pub use error::{UiError, keep_the_shell};
 pub use form::FormData;
 use session::{SESSION_COOKIE, SessionKeys, Viewer};
 use std::sync::Arc;
@@ -92,7 +93,15 @@ pub struct Ctx {
     renewed: Option<Cookie<'static>>,
     /// The flash message read from the request (cleared by the response).
     flash: Option<view::Flash>,
+    /// The tenant the switcher last chose (cookie), for pages outside a tenant.
+    remembered: Option<String>,
+    /// The tenant this page is about, remembered for the next page outside a tenant.
+    chosen: std::cell::RefCell<Option<String>>,
 }
+
+/// Name of the cookie that remembers the tenant in context (an id, not a secret: access is
+/// checked on every page).
+const TENANT_COOKIE: &str = "scb_tenant";
 
 impl Ctx {
     /// The signed-in staff member, or [`UiError::SignIn`] to send them to the sign-in page.
@@ -137,6 +146,11 @@ impl Ctx {
             sid: claims.sid,
             renewed,
             flash: view::Flash::from_request(req),
+            remembered: req
+                .cookie(TENANT_COOKIE)
+                .map(|c| c.value().to_owned())
+                .filter(|v| !v.is_empty() && v.len() <= 64),
+            chosen: std::cell::RefCell::new(None),
         })
     }
 
@@ -195,9 +209,29 @@ impl Ctx {
         if let Some(c) = &self.renewed {
             let _ = res.add_cookie(c);
         }
+        if let Some(t) = self.chosen.borrow().as_ref()
+            && self.remembered.as_ref() != Some(t)
+        {
+            let c = Cookie::build(TENANT_COOKIE, t.clone())
+                .path("/")
+                .http_only(true)
+                .same_site(actix_web::cookie::SameSite::Strict)
+                .finish();
+            let _ = res.add_cookie(&c);
+        }
         if self.flash.is_some() {
             let _ = res.add_cookie(&view::Flash::clear_cookie());
         }
+    }
+
+    /// The tenant the switcher chose last, if any (the frame checks access).
+    pub fn remembered_tenant(&self) -> Option<&str> {
+        self.remembered.as_deref()
+    }
+
+    /// Remembers `tenant_id` as the tenant in context.
+    pub fn remember_tenant(&self, tenant_id: &str) {
+        *self.chosen.borrow_mut() = Some(tenant_id.to_owned());
     }
 
     /// The flash message for this page, if any.

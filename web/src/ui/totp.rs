@@ -259,10 +259,12 @@ async fn step(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) ->
         );
     }
     guard::succeed(state.store(), &keys[0]).await?;
-    state
-        .store()
-        .touch_staff_login(&user.id, store::now_ms())
-        .await?;
+    let how = if used_recovery {
+        "password and a recovery code"
+    } else {
+        "password and a two-step code"
+    };
+    crate::staff::record_sign_in(state.store(), &user, how, store::now_ms()).await?;
     if used_recovery {
         state
             .store()

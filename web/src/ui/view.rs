@@ -113,6 +113,8 @@ pub struct Frame {
     pub role_label: &'static str,
     pub is_platform_admin: bool,
     pub is_platform_staff: bool,
+    /// Sees the Staff page (platform admins, tenant admins for their tenant).
+    pub manages_staff: bool,
     /// Tenant in context (sidebar links point into it).
     pub tenant: Option<TenantRef>,
     /// Tenants for the switcher (platform staff only).
@@ -166,8 +168,14 @@ impl Ctx {
                 id: t.id,
                 name: t.name,
             }),
-            (None, None) => None,
+            // Pages outside a tenant (Tenants, Staff, account) keep the switcher's choice.
+            (None, None) => self
+                .remembered_tenant()
+                .and_then(|id| tenants.iter().find(|t| t.id == id).cloned()),
         };
+        if let Some(t) = &tenant {
+            self.remember_tenant(&t.id);
+        }
         Ok(Frame {
             title: title.into(),
             nav,
@@ -175,6 +183,12 @@ impl Ctx {
             role_label: v.role_label(),
             is_platform_admin: v.is_platform_admin(),
             is_platform_staff: v.is_platform_staff(),
+            manages_staff: crate::staff::manages_staff(&crate::staff::Actor::staff(
+                &v.id,
+                &v.email,
+                v.role,
+                v.tenant_id.as_deref(),
+            )),
             tenant,
             tenants,
             crumbs,

@@ -555,6 +555,8 @@ async fn save_connection(
 struct TestResult {
     ok: bool,
     message: String,
+    /// The target's full error text, behind a toggle.
+    details: Option<String>,
 }
 
 fn fragment<T: Template>(t: &T) -> UiResult {
@@ -566,13 +568,18 @@ fn fragment<T: Template>(t: &T) -> UiResult {
 }
 
 /// Runs the connector's test call and words the answer for people.
-async fn run_test(connector: Result<Arc<dyn Connector>, String>, title: &str) -> TestResult {
+async fn run_test(
+    connector: Result<Arc<dyn Connector>, String>,
+    names: connector_api::explain::TargetNames<'static>,
+) -> TestResult {
+    let title = names.target;
     let connector = match connector {
         Ok(c) => c,
         Err(e) => {
             return TestResult {
                 ok: false,
                 message: e,
+                details: None,
             };
         }
     };
@@ -580,6 +587,7 @@ async fn run_test(connector: Result<Arc<dyn Connector>, String>, title: &str) ->
         // A SCIM target's token has no owning user; its answer says what the target supports.
         Ok(Ok(id)) if id.user_id.is_empty() => TestResult {
             ok: true,
+            details: None,
             message: format!(
                 "Connected to {title} \"{}\". It supports: {}.",
                 id.account, id.user_name
@@ -587,17 +595,23 @@ async fn run_test(connector: Result<Arc<dyn Connector>, String>, title: &str) ->
         },
         Ok(Ok(id)) => TestResult {
             ok: true,
+            details: None,
             message: format!(
                 "Connected to {title} account \"{}\" as {} ({}). Users will be managed with this key; its owner is never changed.",
                 id.account, id.user_name, id.user_email
             ),
         },
-        Ok(Err(e)) => TestResult {
-            ok: false,
-            message: format!("{title} answered: {e}"),
-        },
+        Ok(Err(e)) => {
+            let e = super::target_error::TargetError::of(names, &e);
+            TestResult {
+                ok: false,
+                message: e.sentence,
+                details: e.details,
+            }
+        }
         Err(_) => TestResult {
             ok: false,
+            details: None,
             message: format!(
                 "{title} did not answer within {} seconds. Check the API URL.",
                 TARGET_TIMEOUT.as_secs()
@@ -633,6 +647,7 @@ async fn test_submitted(
         return TestResult {
             ok: false,
             message: msg,
+            details: None,
         };
     }
     let c = crate::connectors::build(
@@ -642,7 +657,7 @@ async fn test_submitted(
         state.config.allow_private_targets,
         crate::connectors::limiter(state.store(), d.kind, &sub.settings),
     );
-    run_test(c, d.title).await
+    run_test(c, crate::connectors::target_names(d.kind, &sub.settings)).await
 }
 
 async fn test_existing(
@@ -696,7 +711,12 @@ async fn target_roles(
     };
     match tokio::time::timeout(TARGET_TIMEOUT, connector.list_roles()).await {
         Ok(Ok(roles)) => (roles.into_iter().map(|r| r.name).collect(), None),
-        Ok(Err(e)) => (Vec::new(), Some(format!("{title} answered: {e}"))),
+        Ok(Err(e)) => (
+            Vec::new(),
+            Some(
+                super::target_error::TargetError::of(super::target_error::names_of(i), &e).sentence,
+            ),
+        ),
         Err(_) => (
             Vec::new(),
             Some(format!(
@@ -1282,6 +1302,10 @@ struct PolicyPage {
     action: String,
     roles: Vec<String>,
     roles_error: Option<String>,
+    /// The no-access role chosen for the admin on a first visit, said in words.
+    suggested: Option<String>,
+    /// No role looks like "no access": the admin must choose (nothing preselected).
+    choose_explicitly: bool,
     f: PolicyForm,
     mode: &'static str,
     has_default_role: bool,
@@ -1306,6 +1330,12 @@ async fn policy_form(
     render_policy(&ctx, &state, &tenant, &i, f, None, StatusCode::OK).await
 }
 
+/// A draft's deprovision policy is the wizard's placeholder until its Policy step is saved:
+/// the step then suggests the target's no-access role, or leaves the choice to the admin.
+fn first_visit(i: &Integration, f: &PolicyForm) -> bool {
+    i.status == IntegrationStatus::Draft && f.deprovision == "ignore"
+}
+
 async fn render_policy(
     ctx: &Ctx,
     state: &AppState,
@@ -1316,6 +1346,18 @@ async fn render_policy(
     status: StatusCode,
 ) -> UiResult {
     let (roles, roles_error) = target_roles(state, ctx, i).await;
+    let mut f = f;
+    let mut suggested = None;
+    if error.is_none() && first_visit(i, &f) {
+        match provisioning::planner::suggest_no_access_role(&roles) {
+            Some(r) => {
+                f.deprovision = "role".into();
+                f.deprovision_role = r.to_owned();
+                suggested = Some(r.to_owned());
+            }
+            None => f.deprovision = String::new(),
+        }
+    }
     let (stepper, tabs) = nav_for(tenant, i, 4, "policy");
     let frame = wizard_frame(ctx, tenant, Some(i)).await?;
     let caps = caps_of(i)?;
@@ -1324,6 +1366,8 @@ async fn render_policy(
         stepper,
         tabs,
         action: format!("/t/{}/integrations/{}/policy", tenant.id, i.id),
+        choose_explicitly: f.deprovision.is_empty() && error.is_none(),
+        suggested,
         roles,
         roles_error,
         mode: f.mode.as_str(),

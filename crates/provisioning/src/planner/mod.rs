@@ -15,7 +15,10 @@ pub mod rules;
 
 pub use desired::{Desired, Grant, Presence, Profile, Rules, Subject, desired, grants};
 pub use plan::{AccountState, Known, Step, plan};
-pub use policy::{DeleteGuard, Deprovision, GroupPush, Lifecycle, Policy, Removal, Unmatched};
+pub use policy::{
+    DeleteGuard, Deprovision, GroupPush, Lifecycle, Policy, Removal, Unmatched,
+    looks_like_no_access, suggest_no_access_role,
+};
 pub use rules::{RoleRule, Source, app_roles};
 
 use connector_api::Capabilities;

@@ -348,6 +348,41 @@ impl Policy {
     }
 }
 
+/// Names a target's "no access" role tends to have, normalised (lowercase, letters and
+/// digits only), most telling first.
+const NO_ACCESS_NAMES: &[&str] = &[
+    "noaccess",
+    "deactivated",
+    "inactive",
+    "disabled",
+    "suspended",
+];
+
+/// Whether a role's name says it gives no access ("No access", "no-access", "Deactivated",
+/// "Inactive", "Disabled", "Suspended", any case or punctuation).
+pub fn looks_like_no_access(role: &str) -> bool {
+    no_access_rank(role).is_some()
+}
+
+fn no_access_rank(role: &str) -> Option<usize> {
+    let norm: String = role
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    NO_ACCESS_NAMES.iter().position(|n| *n == norm)
+}
+
+/// The role the Policy step suggests for deactivated users: the target's role that most
+/// clearly gives no access, or `None` (then the admin chooses; nothing is chosen silently).
+pub fn suggest_no_access_role(roles: &[String]) -> Option<&str> {
+    roles
+        .iter()
+        .filter_map(|r| no_access_rank(r).map(|rank| (rank, r)))
+        .min_by_key(|(rank, _)| *rank)
+        .map(|(_, r)| r.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,6 +438,41 @@ mod tests {
         assert_eq!(
             Deprovision::Role("X".into()).removal(),
             Removal::MoveToRole("X".into())
+        );
+    }
+
+    #[test]
+    fn a_no_access_role_is_suggested_only_when_one_looks_like_it() {
+        let roles = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        for name in [
+            "No access",
+            "No Access",
+            "no-access",
+            "NO_ACCESS",
+            "Deactivated",
+            "Inactive",
+        ] {
+            assert!(looks_like_no_access(name), "{name}");
+            assert_eq!(
+                suggest_no_access_role(&roles(&["Admin", name, "User"])),
+                Some(name)
+            );
+        }
+        for name in [
+            "Admin",
+            "Access manager",
+            "No accessories",
+            "Active",
+            "Viewer",
+        ] {
+            assert!(!looks_like_no_access(name), "{name}");
+        }
+        assert_eq!(suggest_no_access_role(&roles(&["Admin", "User"])), None);
+        assert_eq!(suggest_no_access_role(&[]), None);
+        // The clearest name wins over the order the target lists them in.
+        assert_eq!(
+            suggest_no_access_role(&roles(&["Inactive", "No access"])),
+            Some("No access")
         );
     }
 }

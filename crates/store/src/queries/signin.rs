@@ -19,7 +19,7 @@ pub struct LoginFailures {
 }
 
 impl Store {
-    fn stmt(&self, postgres: &str, sqlite: &str, values: Vec<Value>) -> Statement {
+    pub(crate) fn stmt(&self, postgres: &str, sqlite: &str, values: Vec<Value>) -> Statement {
         let backend = self.backend();
         let sql = match backend {
             DbBackend::Postgres => postgres,

@@ -1,10 +1,12 @@
 //! Staff users: the people who log into the UI.
 
+use crate::crypto::hash_token;
 use crate::entities::staff_users;
 use crate::types::StaffRole;
 use crate::{Result, Store, StoreError, new_id, now_ms};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder,
 };
 use serde::Serialize;
 
@@ -28,6 +30,43 @@ pub struct StaffUser {
     pub last_login_at: Option<i64>,
     /// A disabled account cannot log in.
     pub disabled: bool,
+}
+
+impl StaffUser {
+    /// False for an invited account whose invitee has not set a password yet (it cannot
+    /// sign in: an empty hash verifies nothing).
+    pub fn has_password(&self) -> bool {
+        !self.password_hash.is_empty()
+    }
+}
+
+/// What a one-time staff link is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaffTokenPurpose {
+    /// The invitee sets their first password.
+    Invite,
+    /// The account holder sets a new password.
+    Reset,
+}
+
+impl StaffTokenPurpose {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Invite => "invite",
+            Self::Reset => "reset",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        match s {
+            "invite" => Ok(Self::Invite),
+            "reset" => Ok(Self::Reset),
+            other => Err(StoreError::InvalidData(format!(
+                "unknown staff token purpose '{other}'"
+            ))),
+        }
+    }
 }
 
 impl From<staff_users::Model> for StaffUser {
@@ -158,5 +197,163 @@ impl Store {
             .exec(self.db())
             .await?;
         Ok(())
+    }
+
+    /// Changes an account's role and tenant (the tenant of a tenant admin, else `None`).
+    /// [`StoreError::NotFound`] if the account does not exist.
+    pub async fn set_staff_role(
+        &self,
+        id: &str,
+        role: StaffRole,
+        tenant_id: Option<&str>,
+    ) -> Result<()> {
+        let res = staff_users::Entity::update_many()
+            .col_expr(staff_users::Column::Role, role.into())
+            .col_expr(
+                staff_users::Column::TenantId,
+                tenant_id.map(str::to_owned).into(),
+            )
+            .filter(staff_users::Column::Id.eq(id))
+            .exec(self.db())
+            .await?;
+        if res.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Deletes an account (its TOTP secret, recovery codes and links go with it; audit
+    /// entries keep the e-mail they recorded). [`StoreError::NotFound`] if it does not exist.
+    pub async fn delete_staff_user(&self, id: &str) -> Result<()> {
+        let res = staff_users::Entity::delete_many()
+            .filter(staff_users::Column::Id.eq(id))
+            .exec(self.db())
+            .await?;
+        if res.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Platform admins who can sign in (enabled, with a password), other than `except`.
+    pub async fn count_usable_platform_admins(&self, except: Option<&str>) -> Result<u64> {
+        let mut q = staff_users::Entity::find()
+            .filter(staff_users::Column::Role.eq(StaffRole::PlatformAdmin))
+            .filter(staff_users::Column::Disabled.eq(false))
+            .filter(staff_users::Column::PasswordHash.ne(""));
+        if let Some(id) = except {
+            q = q.filter(staff_users::Column::Id.ne(id));
+        }
+        Ok(q.count(self.db()).await?)
+    }
+
+    /// Stores the hash of a one-time link `token` for account `staff_id`, valid until
+    /// `expires_at`; the account's earlier links (of either purpose) stop working.
+    pub async fn issue_staff_token(
+        &self,
+        staff_id: &str,
+        purpose: StaffTokenPurpose,
+        token: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        self.db()
+            .execute_raw(self.stmt(
+                "DELETE FROM staff_tokens WHERE staff_user_id = $1",
+                "DELETE FROM staff_tokens WHERE staff_user_id = ?1",
+                vec![staff_id.into()],
+            ))
+            .await?;
+        self.db()
+            .execute_raw(self.stmt(
+                "INSERT INTO staff_tokens (token_hash, staff_user_id, purpose, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO staff_tokens (token_hash, staff_user_id, purpose, created_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                vec![
+                    hash_token(token).into(),
+                    staff_id.into(),
+                    purpose.as_str().into(),
+                    now.into(),
+                    expires_at.into(),
+                ],
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// The account and purpose of a live (unused, unexpired) link `token`.
+    pub async fn staff_token(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<Option<(StaffUser, StaffTokenPurpose)>> {
+        let row = self
+            .db()
+            .query_one_raw(self.stmt(
+                "SELECT staff_user_id, purpose FROM staff_tokens \
+                 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+                "SELECT staff_user_id, purpose FROM staff_tokens \
+                 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
+                vec![hash_token(token).into(), now.into()],
+            ))
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let id: String = row.try_get("", "staff_user_id")?;
+        let purpose = StaffTokenPurpose::parse(&row.try_get::<String>("", "purpose")?)?;
+        Ok(self.get_staff_user(&id).await?.map(|u| (u, purpose)))
+    }
+
+    /// Uses a live link up: its account id and purpose for exactly one caller, across
+    /// instances (one conditional UPDATE); `None` for a wrong, used or expired token.
+    pub async fn consume_staff_token(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<Option<(String, StaffTokenPurpose)>> {
+        let row = self
+            .db()
+            .query_one_raw(self.stmt(
+                "UPDATE staff_tokens SET used_at = $2 \
+                 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+                 RETURNING staff_user_id, purpose",
+                "UPDATE staff_tokens SET used_at = ?2 \
+                 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2 \
+                 RETURNING staff_user_id, purpose",
+                vec![hash_token(token).into(), now.into()],
+            ))
+            .await?;
+        row.map(|r| -> Result<_> {
+            Ok((
+                r.try_get("", "staff_user_id")?,
+                StaffTokenPurpose::parse(&r.try_get::<String>("", "purpose")?)?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Whether the account has a live link, and of which purpose (the staff page says
+    /// "invitation sent").
+    pub async fn live_staff_tokens(&self, now: i64) -> Result<Vec<(String, StaffTokenPurpose)>> {
+        let rows = self
+            .db()
+            .query_all_raw(self.stmt(
+                "SELECT staff_user_id, purpose FROM staff_tokens \
+                 WHERE used_at IS NULL AND expires_at > $1",
+                "SELECT staff_user_id, purpose FROM staff_tokens \
+                 WHERE used_at IS NULL AND expires_at > ?1",
+                vec![now.into()],
+            ))
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("", "staff_user_id")?,
+                    StaffTokenPurpose::parse(&r.try_get::<String>("", "purpose")?)?,
+                ))
+            })
+            .collect()
     }
 }

@@ -30,6 +30,8 @@ mod secrets;
 #[cfg(test)]
 mod signin;
 #[cfg(test)]
+mod staff_links;
+#[cfg(test)]
 mod staff_tenants;
 #[cfg(test)]
 mod tokens;

@@ -452,3 +452,52 @@ async fn migration_14_adds_the_budget_columns_and_reverts() {
         );
     }
 }
+
+/// Migration 000016: the staff links table; `down` drops it (the links with it), `up` brings it
+/// back empty and the accounts stay.
+#[tokio::test]
+async fn migration_16_adds_the_staff_links_and_reverts() {
+    use migration::Migrator;
+    use migration::sea_orm_migration::MigratorTrait;
+    for db in test_stores().await {
+        let s = &db.store;
+        let staff = s
+            .create_staff_user(store::NewStaffUser {
+                email: "new@example.com".into(),
+                password_hash: String::new(),
+                role: store::StaffRole::Support,
+                tenant_id: None,
+            })
+            .await
+            .unwrap();
+        s.issue_staff_token(&staff.id, store::StaffTokenPurpose::Invite, "t", 1, 100)
+            .await
+            .unwrap();
+        let conn = s.db();
+        let backend = conn.get_database_backend();
+        let txn = s.begin_write().await.unwrap();
+        Migrator::down(
+            &txn,
+            Some(reverting_after(kept_before(
+                "m20261207_000016_staff_tokens",
+            ))),
+        )
+        .await
+        .unwrap();
+        txn.commit().await.unwrap();
+        let gone = conn
+            .query_one_raw(Statement::from_string(
+                backend,
+                "SELECT COUNT(*) AS n FROM staff_tokens".to_string(),
+            ))
+            .await;
+        assert!(gone.is_err(), "{}: staff_tokens still there", db.label);
+        s.migrate().await.unwrap();
+        assert!(
+            s.staff_token("t", 2).await.unwrap().is_none(),
+            "{}",
+            db.label
+        );
+        assert!(s.get_staff_user(&staff.id).await.unwrap().is_some());
+    }
+}
