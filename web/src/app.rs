@@ -111,6 +111,7 @@ pub async fn serve(
         lease,
         guard_settle,
         heartbeat: Some(Arc::clone(&state.ops.heartbeat)),
+        inbound: Some(Arc::clone(&state.ops.scim_requests)),
         ..WorkerConfig::default()
     };
     let background = [

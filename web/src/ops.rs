@@ -12,7 +12,7 @@ use crate::app::AppState;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use store::Store;
@@ -62,14 +62,29 @@ const OUTBOUND_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 
 pub struct Ops {
     /// Epoch ms of the worker loop's last turn (the worker writes it through its config).
     pub heartbeat: Arc<AtomicI64>,
+    /// SCIM requests received since start; the worker yields while they come fast
+    /// (`WorkerConfig::inbound`).
+    pub scim_requests: Arc<AtomicU64>,
 }
 
 impl Default for Ops {
     fn default() -> Self {
         Self {
             heartbeat: Arc::new(AtomicI64::new(chrono::Utc::now().timestamp_millis())),
+            scim_requests: Arc::default(),
         }
     }
+}
+
+/// Counts each SCIM request in `Ops::scim_requests`.
+pub async fn count_scim_requests(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    if let Some(s) = req.app_data::<actix_web::web::Data<crate::app::AppState>>() {
+        s.ops.scim_requests.fetch_add(1, Ordering::Relaxed);
+    }
+    next.call(req).await
 }
 
 static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();

@@ -275,7 +275,55 @@ async fn roles_are_the_targets_and_account_names_become_urls(s: TestServer) {
     );
 }
 
+/// The Users tab filters by the state in the target: a user moved to the no-access role
+/// is listed under "no access", never with the healthy ones.
+async fn users_filter_by_their_state_in_the_target(s: TestServer) {
+    let f = fake().await;
+    let ep = endpoint(&s, &f);
+    let kept = post_user(&s, &ep, "kept@contoso.com", None).await;
+    let gone = post_user(&s, &ep, "gone@contoso.com", None).await;
+    wait_idle(&s, &ep).await;
+    patch(
+        &s,
+        &ep,
+        &format!("/Users/{gone}"),
+        json!([{"op": "replace", "path": "active", "value": false}]),
+    )
+    .await;
+    wait_idle(&s, &ep).await;
+    admin(&s, "support@example.com", "support", None);
+    let ui = Ui::new(&s.base);
+    assert_eq!(
+        ui.sign_in("support@example.com", PASSWORD).await.status,
+        303
+    );
+    let users = format!("/t/{}/integrations/{}/users", ep.tenant, ep.id);
+    let listed = |body: &str| {
+        (
+            body.contains(&format!("users/{kept}\"")),
+            body.contains(&format!("users/{gone}\"")),
+        )
+    };
+    let all = ui.get(&users).await;
+    assert_eq!(listed(&all.body), (true, true));
+    assert!(all.body.contains("no access · No access"), "{}", all.body);
+    let active = ui.get(&format!("{users}?state=active")).await;
+    assert_eq!(listed(&active.body), (true, false));
+    assert!(active.body.contains("value=\"active\" selected"));
+    let no_access = ui.get(&format!("{users}?state=no_access")).await;
+    assert_eq!(listed(&no_access.body), (false, true));
+    let failed = ui.get(&format!("{users}?state=failed")).await;
+    assert_eq!(listed(&failed.body), (false, false));
+    assert!(failed.body.contains("No user matches"));
+    // With a search too, and an unknown state is no filter.
+    let both = ui.get(&format!("{users}?state=active&q=gone")).await;
+    assert_eq!(listed(&both.body), (false, false));
+    let unknown = ui.get(&format!("{users}?state=bogus")).await;
+    assert_eq!(listed(&unknown.body), (true, true));
+}
+
 on_both_backends!(
     traces_show_the_calls_behind_a_change,
     roles_are_the_targets_and_account_names_become_urls,
+    users_filter_by_their_state_in_the_target,
 );

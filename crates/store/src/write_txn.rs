@@ -73,7 +73,7 @@ impl WriteTxn {
     /// Passes `result` on, noting whether it is a deadlock or serialization failure.
     fn noted<T>(&self, result: Result<T, DbErr>) -> Result<T, DbErr> {
         if let Err(e) = &result
-            && is_contention(e)
+            && (is_contention(e) || is_runtime_gone(e))
         {
             self.contended.store(true, Ordering::Relaxed);
         }
@@ -81,7 +81,8 @@ impl WriteTxn {
     }
 
     /// True once if a statement on this transaction lost a deadlock or a serialization
-    /// conflict; the transaction is aborted then (PostgreSQL).
+    /// conflict (PostgreSQL), or could not be sent because its connection's runtime is
+    /// stopping: the transaction is aborted then, and running it again can succeed.
     pub(crate) fn take_contended(&self) -> bool {
         self.contended.swap(false, Ordering::Relaxed)
     }
@@ -187,6 +188,14 @@ impl ConnectionTrait for WriteTxn {
             Inner::Direct(d) => Err(d.refuse()),
         }
     }
+}
+
+/// A pooled connection opened on a runtime that is shutting down (an HTTP worker thread's,
+/// at a graceful stop) cannot send anything: tokio refuses the I/O locally, so nothing
+/// reached the database and the work can run again on another connection.
+pub(crate) fn is_runtime_gone(err: &DbErr) -> bool {
+    err.to_string()
+        .contains("context was found, but it is being shutdown")
 }
 
 /// A deadlock (`40P01`) or serialization failure (`40001`): PostgreSQL aborted the

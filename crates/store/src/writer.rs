@@ -307,7 +307,10 @@ async fn begin(store: &Store, lane: Lane<'_>) -> Result<WriteTxn> {
             // A pooled connection whose runtime is gone (one opened by an HTTP worker thread
             // that has stopped) fails its first statement; the pool drops it, and the next
             // BEGIN gets another one. Nothing was written.
-            Err(e) if is_dead_connection(&e) && started.elapsed() < DEAD_CONNECTION_PATIENCE => {
+            Err(StoreError::Db(e))
+                if crate::write_txn::is_runtime_gone(&e)
+                    && started.elapsed() < DEAD_CONNECTION_PATIENCE =>
+            {
                 tracing::debug!(error = %e, "a pooled connection is gone; taking another");
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
@@ -318,13 +321,6 @@ async fn begin(store: &Store, lane: Lane<'_>) -> Result<WriteTxn> {
 
 /// How long BEGIN keeps trying other pooled connections when the ones it gets are dead.
 const DEAD_CONNECTION_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// A connection that can no longer talk to the database (its I/O runtime is shutting down,
-/// or the socket broke), as opposed to an answer from the database.
-fn is_dead_connection(e: &StoreError) -> bool {
-    let text = e.to_string();
-    text.contains("being shutdown") || text.contains("error communicating with database")
-}
 
 /// SQLite's "database is locked" (`SQLITE_BUSY`), as either path reports it.
 fn is_locked(e: &StoreError) -> bool {
@@ -377,7 +373,9 @@ async fn attempt(
         if (!alone || retry_lone_contention) && txn.take_contended() {
             drop(deliver);
             let txn = Arc::try_unwrap(txn).map_err(|_| kept())?;
-            txn.rollback().await?;
+            // The transaction is aborted either way; on a connection whose runtime is gone
+            // the ROLLBACK cannot be sent either, and the pool discards it.
+            let _ = txn.rollback().await;
             return Ok(Attempt::Contended);
         }
         if alone {
@@ -408,6 +406,14 @@ async fn attempt(
     } else {
         txn.commit().await
     };
+    // The COMMIT could not even be sent (the connection's runtime is stopping): nothing was
+    // written, no one is answered yet; run it again like a lost deadlock.
+    if retry_lone_contention
+        && let Err(StoreError::Db(e)) = &outcome
+        && crate::write_txn::is_runtime_gone(e)
+    {
+        return Ok(Attempt::Contended);
+    }
     // Delivered after the commit: no caller hears of a success that is not durable.
     let error_text = outcome.as_ref().err().map(ToString::to_string);
     for deliver in delivers {

@@ -18,6 +18,9 @@ type Path2 = web::Path<(String, String)>;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/scim/v2/{integration_id}")
+            .wrap(actix_web::middleware::from_fn(
+                crate::ops::count_scim_requests,
+            ))
             .service(
                 web::resource("/Users")
                     .route(

@@ -737,6 +737,10 @@ struct UsersPage {
     rows: Vec<UserRow>,
     total: u64,
     search: String,
+    /// (key, label, chosen) of each target state the list can be filtered by.
+    states: Vec<(&'static str, &'static str, bool)>,
+    /// A state filter is on.
+    filtering: bool,
     prev: Option<String>,
     next: Option<String>,
     first: u64,
@@ -746,29 +750,116 @@ struct UsersPage {
 #[derive(Deserialize)]
 struct UsersQuery {
     q: Option<String>,
+    /// Only users in this target state ([`TargetState::key`]).
+    state: Option<String>,
     page: Option<u64>,
 }
 
-fn target_badge(link: Option<&store::outbox::TargetLink>) -> (&'static str, String) {
-    use provisioning::planner::AccountState;
-    match link {
-        None => ("neutral", "not synced yet".into()),
-        Some(l) if l.last_error.is_some() => ("error", "failed".into()),
-        Some(l) if l.last_result.as_deref() == Some("dry_run") => ("neutral", "dry run".into()),
-        Some(l) => {
-            // What we know of the account, so a deprovisioned user never looks healthy.
-            let known = provisioning::inputs::known_from_link(Some(l));
-            let roles = known.roles.join(", ");
-            match known.state {
-                AccountState::Active if roles.is_empty() => ("success", "active".into()),
-                AccountState::Active => ("success", format!("active · {roles}")),
-                AccountState::Deprovisioned => ("warning", format!("no access · {roles}")),
-                AccountState::Deactivated => ("warning", "deactivated".into()),
-                AccountState::Deleted => ("neutral", "deleted".into()),
-                AccountState::Absent => ("neutral", "no account".into()),
+/// Most users a state filter reads (it filters in memory: the state lives in the link's
+/// last pushed state, not in a column).
+const STATE_FILTER_CAP: u64 = 100_000;
+
+/// A user's state in the target as the Users tab shows and filters it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TargetState {
+    NotSynced,
+    Failed,
+    DryRun,
+    Active,
+    NoAccess,
+    Deactivated,
+    Deleted,
+    NoAccount,
+}
+
+impl TargetState {
+    const ALL: [TargetState; 8] = [
+        TargetState::Active,
+        TargetState::NoAccess,
+        TargetState::Deactivated,
+        TargetState::Deleted,
+        TargetState::NoAccount,
+        TargetState::Failed,
+        TargetState::DryRun,
+        TargetState::NotSynced,
+    ];
+
+    /// The query-string value.
+    fn key(self) -> &'static str {
+        match self {
+            TargetState::NotSynced => "not_synced",
+            TargetState::Failed => "failed",
+            TargetState::DryRun => "dry_run",
+            TargetState::Active => "active",
+            TargetState::NoAccess => "no_access",
+            TargetState::Deactivated => "deactivated",
+            TargetState::Deleted => "deleted",
+            TargetState::NoAccount => "no_account",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            TargetState::NotSynced => "not synced yet",
+            TargetState::Failed => "failed",
+            TargetState::DryRun => "dry run",
+            TargetState::Active => "active",
+            TargetState::NoAccess => "no access",
+            TargetState::Deactivated => "deactivated",
+            TargetState::Deleted => "deleted",
+            TargetState::NoAccount => "no account",
+        }
+    }
+
+    fn class(self) -> &'static str {
+        match self {
+            TargetState::Failed => "error",
+            TargetState::Active => "success",
+            TargetState::NoAccess | TargetState::Deactivated => "warning",
+            _ => "neutral",
+        }
+    }
+
+    fn parse(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.key() == key)
+    }
+
+    /// The state of a user with this link, and the roles it holds there.
+    fn of(link: Option<&store::outbox::TargetLink>) -> (Self, String) {
+        use provisioning::planner::AccountState;
+        match link {
+            None => (TargetState::NotSynced, String::new()),
+            Some(l) if l.last_error.is_some() => (TargetState::Failed, String::new()),
+            Some(l) if l.last_result.as_deref() == Some("dry_run") => {
+                (TargetState::DryRun, String::new())
+            }
+            Some(l) => {
+                // What we know of the account, so a deprovisioned user never looks healthy.
+                let known = provisioning::inputs::known_from_link(Some(l));
+                let roles = known.roles.join(", ");
+                let state = match known.state {
+                    AccountState::Active => TargetState::Active,
+                    AccountState::Deprovisioned => TargetState::NoAccess,
+                    AccountState::Deactivated => TargetState::Deactivated,
+                    AccountState::Deleted => TargetState::Deleted,
+                    AccountState::Absent => TargetState::NoAccount,
+                };
+                (state, roles)
             }
         }
     }
+}
+
+/// (badge class, text) of the target side.
+fn target_badge(link: Option<&store::outbox::TargetLink>) -> (&'static str, String) {
+    let (state, roles) = TargetState::of(link);
+    let text = match state {
+        TargetState::Active | TargetState::NoAccess if !roles.is_empty() => {
+            format!("{} · {roles}", state.label())
+        }
+        _ => state.label().to_string(),
+    };
+    (state.class(), text)
 }
 
 async fn users(
@@ -790,17 +881,7 @@ async fn users(
             .map_err(|e| UiError::BadRequest(e.detail))?;
         store::filter_sql::user_condition(&f)
     };
-    let (rows, total) = store::scim::list_users(
-        ctx.store().db(),
-        &iid,
-        &store::scim::ListQuery {
-            condition,
-            sort: store::scim::SortKey::from_attr("userName", "User").map(|k| (k, false)),
-            offset: (page - 1) * USERS_PAGE,
-            limit: USERS_PAGE,
-        },
-    )
-    .await?;
+    let wanted = q.state.as_deref().and_then(TargetState::parse);
     let links: HashMap<String, store::outbox::TargetLink> = ctx
         .store()
         .list_links(&iid)
@@ -808,16 +889,61 @@ async fn users(
         .into_iter()
         .map(|l| (l.scim_user_id.clone(), l))
         .collect();
-    let base = format!("/t/{tid}/integrations/{iid}/users");
-    let qs = |p: u64| {
-        if search.is_empty() {
-            format!("{base}?page={p}")
-        } else {
-            format!("{base}?q={}&page={p}", urlencoding::encode(&search))
+    let sort = store::scim::SortKey::from_attr("userName", "User").map(|k| (k, false));
+    let offset = (page - 1) * USERS_PAGE;
+    let (rows, total) = match wanted {
+        None => {
+            store::scim::list_users(
+                ctx.store().db(),
+                &iid,
+                &store::scim::ListQuery {
+                    condition,
+                    sort,
+                    offset,
+                    limit: USERS_PAGE,
+                },
+            )
+            .await?
+        }
+        Some(wanted) => {
+            let (all, _) = store::scim::list_users(
+                ctx.store().db(),
+                &iid,
+                &store::scim::ListQuery {
+                    condition,
+                    sort,
+                    offset: 0,
+                    limit: STATE_FILTER_CAP,
+                },
+            )
+            .await?;
+            let matching: Vec<_> = all
+                .into_iter()
+                .filter(|u| TargetState::of(links.get(&u.id)).0 == wanted)
+                .collect();
+            let total = matching.len() as u64;
+            let rows = matching
+                .into_iter()
+                .skip(offset as usize)
+                .take(USERS_PAGE as usize)
+                .collect();
+            (rows, total)
         }
     };
-    let first = (page - 1) * USERS_PAGE + 1;
-    let last = (page - 1) * USERS_PAGE + rows.len() as u64;
+    let base = format!("/t/{tid}/integrations/{iid}/users");
+    let state_key = wanted.map(TargetState::key).unwrap_or_default();
+    let qs = |p: u64| {
+        let mut url = format!("{base}?page={p}");
+        if !search.is_empty() {
+            url.push_str(&format!("&q={}", urlencoding::encode(&search)));
+        }
+        if !state_key.is_empty() {
+            url.push_str(&format!("&state={state_key}"));
+        }
+        url
+    };
+    let first = offset + 1;
+    let last = offset + rows.len() as u64;
     let rows = rows
         .into_iter()
         .map(|u| {
@@ -841,6 +967,11 @@ async fn users(
         prev: (page > 1).then(|| qs(page - 1)),
         next: (last < total).then(|| qs(page + 1)),
         search,
+        states: TargetState::ALL
+            .iter()
+            .map(|s| (s.key(), s.label(), Some(*s) == wanted))
+            .collect(),
+        filtering: wanted.is_some(),
         first,
         last,
     })

@@ -23,7 +23,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use runtime::Runtime;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use store::outbox::Job;
@@ -97,6 +97,13 @@ pub struct WorkerConfig {
     pub guard_settle: Duration,
     /// Set to the time (epoch ms) at every turn of the run loop, for readiness probes.
     pub heartbeat: Option<Arc<AtomicI64>>,
+    /// SCIM requests received so far (counted by the server). While they arrive at
+    /// `yield_at` per second or faster, the worker claims at most once per `poll`: the
+    /// IdP's requests come first (Entra quarantines an app that answers slowly), and the
+    /// outbox waits its turn; a live target's rate limit is far below that pace anyway.
+    pub inbound: Option<Arc<AtomicU64>>,
+    /// See `inbound` (requests per second).
+    pub yield_at: u64,
     /// The clock.
     pub clock: Arc<dyn Clock>,
     /// Seed of the backoff jitter's random source (`None`: from the OS).
@@ -128,6 +135,8 @@ impl Default for WorkerConfig {
             cache_ttl: Duration::from_secs(60),
             guard_settle: Duration::from_secs(30),
             heartbeat: None,
+            inbound: None,
+            yield_at: 200,
             clock: Arc::new(SystemClock),
             seed: None,
         }
@@ -245,6 +254,58 @@ pub(crate) fn dispose(
     }
 }
 
+/// The rate of SCIM requests, measured over windows of at least one poll period (pure: the
+/// time comes in).
+#[derive(Debug, Default)]
+struct InboundRate {
+    /// Start of the open window and the running total then.
+    window: Option<(std::time::Instant, u64)>,
+    /// Requests per second in the last full window.
+    per_second: u64,
+}
+
+impl InboundRate {
+    /// Takes the running total `count` at `now`; closes the window once `length` has passed.
+    fn observe(&mut self, count: u64, now: std::time::Instant, length: Duration) {
+        if let Some((start, at_start)) = self.window {
+            let elapsed = now.saturating_duration_since(start);
+            if elapsed < length {
+                return;
+            }
+            let ms = elapsed.as_millis().max(1) as u64;
+            self.per_second = count.saturating_sub(at_start) * 1_000 / ms;
+        }
+        self.window = Some((now, count));
+    }
+}
+
+/// Whether the run loop claims now (pure).
+#[derive(Debug, Clone, Copy)]
+struct ClaimWhen {
+    /// Free job slots.
+    free: usize,
+    concurrency: usize,
+    /// Enough SCIM requests are being answered that the outbox waits its turn.
+    inbound_busy: bool,
+    since_last: Duration,
+    poll: Duration,
+}
+
+impl ClaimWhen {
+    /// With a free slot: once half the slots are free (not after every job: a claim is a
+    /// write, and one per job doubled the worker's share of SQLite's writer), and at least
+    /// once per poll period. While the IdP keeps the server busy, only once per poll period.
+    fn due(&self) -> bool {
+        if self.free == 0 {
+            return false;
+        }
+        if self.since_last >= self.poll {
+            return true;
+        }
+        !self.inbound_busy && self.free * 2 >= self.concurrency
+    }
+}
+
 /// The worker.
 pub struct Worker {
     store: Store,
@@ -283,6 +344,7 @@ impl Worker {
         let mut in_flight: JoinSet<()> = JoinSet::new();
         let mut claimed: HashMap<tokio::task::Id, Job> = HashMap::new();
         let mut last_claim = tokio::time::Instant::now();
+        let mut inbound = InboundRate::default();
         loop {
             if let Some(beat) = &self.config.heartbeat {
                 beat.store(self.now_ms(), Ordering::Relaxed);
@@ -290,14 +352,22 @@ impl Worker {
             if *shutdown.borrow() {
                 break;
             }
-            let free = self.config.concurrency.saturating_sub(in_flight.len());
-            // Claim when half the slots are free, or once per poll period, not after every
-            // job: a claim is a write, and one per job doubled the worker's share of the
-            // writer while a dry run drained.
-            let due = free * 2 >= self.config.concurrency
-                || in_flight.is_empty()
-                || last_claim.elapsed() >= self.config.poll;
-            if free > 0 && due {
+            if let Some(n) = &self.config.inbound {
+                inbound.observe(
+                    n.load(Ordering::Relaxed),
+                    std::time::Instant::now(),
+                    self.config.poll,
+                );
+            }
+            let claim = ClaimWhen {
+                free: self.config.concurrency.saturating_sub(in_flight.len()),
+                concurrency: self.config.concurrency,
+                inbound_busy: inbound.per_second >= self.config.yield_at,
+                since_last: last_claim.elapsed(),
+                poll: self.config.poll,
+            };
+            let free = claim.free;
+            if claim.due() {
                 last_claim = tokio::time::Instant::now();
                 match self
                     .store
@@ -499,6 +569,47 @@ mod tests {
             }),
             JobError::Retry { .. }
         ));
+    }
+
+    #[test]
+    fn claims_wait_for_half_the_slots_and_yield_to_the_idp() {
+        let when = |free, inbound_busy, since_ms| {
+            ClaimWhen {
+                free,
+                concurrency: 8,
+                inbound_busy,
+                since_last: Duration::from_millis(since_ms),
+                poll: Duration::from_millis(250),
+            }
+            .due()
+        };
+        // Nothing free: never.
+        assert!(!when(0, false, 10_000));
+        // Quiet: as soon as half the slots are free, not for one.
+        assert!(when(4, false, 0));
+        assert!(when(8, false, 0));
+        assert!(!when(1, false, 100));
+        // One free slot still claims once per poll period.
+        assert!(when(1, false, 250));
+        // The IdP keeps us busy: once per poll period, however many slots are free.
+        assert!(!when(8, true, 100));
+        assert!(when(8, true, 250));
+    }
+
+    #[test]
+    fn the_inbound_rate_is_measured_per_window() {
+        let window = Duration::from_millis(250);
+        let t0 = std::time::Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut r = InboundRate::default();
+        r.observe(1_000, at(0), window);
+        assert_eq!(r.per_second, 0, "no window yet");
+        r.observe(1_040, at(100), window);
+        assert_eq!(r.per_second, 0, "the window is still open");
+        r.observe(1_100, at(250), window);
+        assert_eq!(r.per_second, 400, "100 requests in 250 ms");
+        r.observe(1_110, at(750), window);
+        assert_eq!(r.per_second, 20, "10 in 500 ms");
     }
 
     #[test]
