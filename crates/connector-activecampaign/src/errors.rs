@@ -89,25 +89,14 @@ fn readable(b: &ErrorBody) -> Option<String> {
 
 /// `Retry-After` in seconds (the only form ActiveCampaign documents), capped.
 pub fn parse_retry_after(v: Option<&str>) -> Option<Duration> {
-    v.and_then(|s| s.trim().parse::<u64>().ok())
-        .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER))
+    connector_api::retry_after_secs(v, MAX_RETRY_AFTER)
 }
 
 /// A transport failure (connect, timeout, reset): transient, except a connection our
 /// outbound policy refused (the name resolves only to private addresses), which retrying
 /// will not fix and whose reason the admin must see.
 pub fn transport(e: &reqwest::Error, what: &str) -> ConnectorError {
-    if let Some(refused) = target_http::refusal(e) {
-        return ConnectorError::Permanent(format!("{what}: {refused}"));
-    }
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "connection failed"
-    };
-    ConnectorError::Transient(format!("{what}: {kind} to ActiveCampaign"))
+    target_http::transport_error(e, what, "ActiveCampaign")
 }
 
 #[cfg(test)]

@@ -11,6 +11,14 @@ use std::time::Duration;
 pub mod exchange;
 pub mod explain;
 
+/// A `Retry-After` header in seconds, capped at `cap` (an HTTP date is not honoured: the
+/// caller's backoff applies). Each target's connector says how long it will ever wait.
+pub fn retry_after_secs(value: Option<&str>, cap: Duration) -> Option<Duration> {
+    value
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(|s| Duration::from_secs(s).min(cap))
+}
+
 /// A user as the target app knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TargetUser {

@@ -46,17 +46,7 @@ pub fn classify(status: u16, reset: Option<Duration>, body: &str, what: &str) ->
 
 /// A transport failure: transient, except a connection the outbound policy refused.
 pub fn transport(e: &reqwest::Error, what: &str) -> ConnectorError {
-    if let Some(refused) = target_http::refusal(e) {
-        return ConnectorError::Permanent(format!("{what}: {refused}"));
-    }
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "connection failed"
-    };
-    ConnectorError::Transient(format!("{what}: {kind} to Brevo"))
+    target_http::transport_error(e, what, "Brevo")
 }
 
 #[cfg(test)]

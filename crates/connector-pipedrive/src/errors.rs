@@ -40,23 +40,12 @@ pub fn classify(status: u16, retry_after: Option<&str>, body: &str, what: &str) 
 
 /// `Retry-After` in seconds, capped at a day.
 pub fn parse_retry_after(v: Option<&str>) -> Option<Duration> {
-    v.and_then(|s| s.trim().parse::<u64>().ok())
-        .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER))
+    connector_api::retry_after_secs(v, MAX_RETRY_AFTER)
 }
 
 /// A transport failure: transient, except a connection the outbound policy refused.
 pub fn transport(e: &reqwest::Error, what: &str) -> ConnectorError {
-    if let Some(refused) = target_http::refusal(e) {
-        return ConnectorError::Permanent(format!("{what}: {refused}"));
-    }
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "connection failed"
-    };
-    ConnectorError::Transient(format!("{what}: {kind} to Pipedrive"))
+    target_http::transport_error(e, what, "Pipedrive")
 }
 
 #[cfg(test)]

@@ -241,6 +241,28 @@ pub fn client_with_lookup(
         .map_err(|e| TargetError::Client(e.to_string()))
 }
 
+/// A transport failure (connect, timeout, reset) talking to `target` while doing `what`:
+/// transient, except a connection the outbound policy refused (the name resolves only to
+/// forbidden addresses), which retrying cannot fix.
+pub fn transport_error(
+    e: &reqwest::Error,
+    what: &str,
+    target: &str,
+) -> connector_api::ConnectorError {
+    use connector_api::ConnectorError;
+    if let Some(refused) = refusal(e) {
+        return ConnectorError::Permanent(format!("{what}: {refused}"));
+    }
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "connection failed"
+    };
+    ConnectorError::Transient(format!("{what}: {kind} to {target}"))
+}
+
 /// The connect-time refusal behind a failed request, if that is why it failed.
 pub fn refusal(e: &reqwest::Error) -> Option<&Refused> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
