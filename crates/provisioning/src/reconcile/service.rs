@@ -398,8 +398,15 @@ impl Reconciler {
             let c = connector.as_ref().ok_or(ReconcileError::Busy)?;
             let mut after = known.clone();
             for step in &steps {
-                self.run_step(integration, c.as_ref(), step, account, &mut role_ids)
-                    .await?;
+                self.run_step(
+                    integration,
+                    c.as_ref(),
+                    step,
+                    account,
+                    &after.roles,
+                    &mut role_ids,
+                )
+                .await?;
                 after.apply(step, None);
             }
             self.store
@@ -439,14 +446,15 @@ impl Reconciler {
         Ok(out)
     }
 
-    /// Executes one removal step on an orphan and records it as an outbound event (so the
-    /// deletion guard counts it).
+    /// Executes one removal step on an orphan (holding `holds` now) and records it as an
+    /// outbound event (so the deletion guard counts it).
     async fn run_step(
         &self,
         integration: &Integration,
         c: &dyn Connector,
         step: &Step,
         account: &store::ReconAccount,
+        holds: &[String],
         roles: &mut Option<Vec<connector_api::Role>>,
     ) -> Result<(), ReconcileError> {
         let tid = account.target_id.as_str();
@@ -479,7 +487,8 @@ impl Reconciler {
                 connector_api::exchange::capture(c.set_roles(tid, &ids)).await
             }
             Step::RotatePassword => {
-                let ids = ids_of(&account.roles).await.unwrap_or_default();
+                // The role it holds now (ActiveCampaign needs it on every update).
+                let ids = ids_of(holds).await?;
                 connector_api::exchange::capture(c.rotate_password(tid, &ids)).await
             }
             Step::Deactivate => connector_api::exchange::capture(c.deactivate_user(tid)).await,
