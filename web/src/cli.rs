@@ -655,17 +655,11 @@ async fn reconcile(
     as_json: bool,
     orphans: &[String],
 ) -> Result<(), CliError> {
-    use provisioning::reconcile::{Actor, ImportConfig, ImportOutcome, Reconciler};
+    use provisioning::reconcile::{Actor, ImportConfig, ImportOutcome};
     let Some(i) = store.get_integration_unscoped(integration).await? else {
         return Err(CliError::Invalid(format!("no integration {integration}")));
     };
-    let rec = Reconciler {
-        store: store.clone(),
-        registry: std::sync::Arc::new(crate::connectors::Registry {
-            allow_private: config.allow_private_targets,
-        }),
-        clock: std::sync::Arc::new(provisioning::engine::SystemClock),
-    };
+    let rec = crate::connectors::reconciler(store, config.allow_private_targets);
     let import = ImportConfig {
         owner: format!("cli-{}", uuid::Uuid::new_v4()),
         ..ImportConfig::default()

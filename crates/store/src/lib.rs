@@ -50,7 +50,8 @@ pub use queries::integrations::{
 };
 pub use queries::ops::QueueStats;
 pub use queries::reconcile::{
-    DEFAULT_RECON_INTERVAL_SECS, ReconAccount, ReconRun, RunPhase, RunState, orphan_hold_key,
+    DEFAULT_RECON_INTERVAL_SECS, ORPHAN_HOLD_PREFIX, ReconAccount, ReconRun, RunPhase, RunState,
+    orphan_hold_key,
 };
 pub use queries::role_rules::{NewRoleRule, RoleRule};
 pub use queries::signin::LoginFailures;

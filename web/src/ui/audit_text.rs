@@ -20,6 +20,13 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("integration.delete", "Deleted an integration"),
     ("integration.guard.approve", "Approved held removals"),
     ("integration.guard.discard", "Discarded held removals"),
+    ("reconcile.import", "Started a reconciliation import"),
+    ("reconcile.fix_drift", "Fixed drift in the target"),
+    (
+        "reconcile.deprovision_orphans",
+        "Deprovisioned orphaned accounts",
+    ),
+    ("reconcile.settings", "Changed the reconciliation schedule"),
     ("token.issue", "Issued a SCIM token"),
     ("token.revoke", "Revoked a SCIM token"),
     ("jobs.retry", "Retried failed jobs"),

@@ -18,6 +18,7 @@ mod form;
 pub mod guard;
 mod integrations;
 mod logs;
+mod reconcile;
 pub mod session;
 mod time_window;
 mod totp;
@@ -74,6 +75,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     wizard::configure(cfg);
     extensions::configure(cfg);
     integrations::configure(cfg);
+    reconcile::configure(cfg);
     logs::configure(cfg);
 }
 

@@ -617,10 +617,13 @@ impl Store {
     }
 }
 
+/// How the deletion guard's rows of orphaned accounts begin.
+pub const ORPHAN_HOLD_PREFIX: &str = "orphan:";
+
 /// The guard's key for an orphaned account (its hold row has no SCIM user): `orphan:` and
 /// 29 hex digits of the target id's SHA-256, within the 36 characters of the column.
 pub fn orphan_hold_key(target_id: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = hex::encode(Sha256::digest(target_id.as_bytes()));
-    format!("orphan:{}", &digest[..29])
+    format!("{ORPHAN_HOLD_PREFIX}{}", &digest[..29])
 }
