@@ -662,6 +662,7 @@ async fn reconcile(
     let rec = crate::connectors::reconciler(store, config.allow_private_targets);
     let import = ImportConfig {
         owner: format!("cli-{}", uuid::Uuid::new_v4()),
+        lease: std::time::Duration::from_secs(config.job_lease_secs.max(1)),
         ..ImportConfig::default()
     };
     let imported = match rec.import_now(&i, &import, 1.0).await? {

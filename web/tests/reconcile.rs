@@ -269,4 +269,303 @@ async fn one_import_at_a_time(s: TestServer) {
     assert!(err.contains("no integration nope"), "{err}");
 }
 
-on_both_backends!(import_report_fix_and_deprovision, one_import_at_a_time);
+fn seed_many(f: &FakeHandle, n: usize) {
+    let user = group_id(f, "User");
+    for i in 0..n {
+        f.add_user(
+            SeedUser::new(format!("hand{i}"), format!("hand{i}@contoso.com")).group(user.clone()),
+        )
+        .unwrap();
+    }
+}
+
+/// The `offset` of a list-users request, if it is one.
+fn list_offset(path: &str) -> Option<u64> {
+    let (p, q) = path.split_once('?')?;
+    if !p.ends_with("/users") {
+        return None;
+    }
+    q.split('&')
+        .find_map(|kv| kv.strip_prefix("offset="))
+        .and_then(|o| o.parse().ok())
+}
+
+/// `kill -9` in the middle of an import of 2,000 accounts: the next run continues from the
+/// saved cursor (no page before it is read again) and finishes.
+async fn kill9_mid_import_resumes_from_its_cursor(s: TestServer) {
+    let f = fake().await;
+    seed_many(&f, 2_000);
+    let ep = integration(&s, &f);
+    let st = s.store().await;
+    let mut child = s
+        .cli_command(&["reconcile", "--integration", &ep.id, "--json"])
+        .env("SCIMBRIDGE_JOB_LEASE_SECS", "2")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let run = st.recon_run(&ep.id).await.unwrap();
+        if run.as_ref().is_some_and(|r| r.cursor >= 600) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no progress: {run:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let cut = st.recon_run(&ep.id).await.unwrap().unwrap();
+    assert_eq!(cut.state, store::RunState::Running);
+    assert!(cut.cursor > 0 && cut.cursor < 2_001, "{cut:?}");
+    assert_eq!(
+        st.recon_count_accounts(&ep.id).await.unwrap() as i64,
+        cut.cursor,
+        "every page before the cursor is in the snapshot, nothing after it"
+    );
+    f.clear_request_log();
+    // The dead run's lease (2 s here) runs out; the next run continues it.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    let out = s
+        .cli_command(&["reconcile", "--integration", &ep.id, "--json"])
+        .env("SCIMBRIDGE_JOB_LEASE_SECS", "2")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["seats"]["orphaned"], 2_000, "{}", r["seats"]);
+    assert_eq!(r["seats"]["active"], 2_001);
+    let offsets: Vec<u64> = f
+        .request_log()
+        .iter()
+        .filter_map(|e| list_offset(&e.path))
+        .collect();
+    assert_eq!(
+        offsets.first().copied(),
+        Some(cut.cursor as u64),
+        "resumed at the cursor: {offsets:?}"
+    );
+    assert!(
+        offsets.iter().all(|&o| o >= cut.cursor as u64),
+        "{offsets:?}"
+    );
+    let done = st.recon_run(&ep.id).await.unwrap().unwrap();
+    assert_eq!(
+        (done.state, done.run_id, done.imported),
+        (store::RunState::Done, cut.run_id, 2_001)
+    );
+    assert_eq!(st.recon_count_accounts(&ep.id).await.unwrap(), 2_001);
+}
+
+/// The worker imports a due integration by itself (every instance looks; the lease lets one
+/// do it).
+async fn scheduled_import_runs_in_the_worker(s: TestServer) {
+    let f = fake().await;
+    seed(&f, "left@contoso.com", "User");
+    let ep = integration(&s, &f);
+    let st = s.store().await;
+    // First seen by the scheduler: planned one interval ahead, nothing imported.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let planned = loop {
+        if let Some(r) = st.recon_run(&ep.id).await.unwrap() {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "never scheduled");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    assert!(planned.next_run_at > now + 20 * 3_600_000, "{planned:?}");
+    assert_eq!(planned.run_id, 0);
+    // Due now.
+    st.recon_set_settings(&ep.id, 86_400, false, now - 1)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let done = loop {
+        let r = st.recon_run(&ep.id).await.unwrap().unwrap();
+        if r.state == store::RunState::Done {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "never ran: {r:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(done.imported, 2, "the owner and left@");
+    // The next run is about a day later (jittered ±10 %).
+    let next = done.next_run_at - done.finished_at.unwrap();
+    assert!((77_760_000..=95_040_000).contains(&next), "{next}");
+}
+
+/// After a rule change the Reconciliation tab says how many users would change, and Apply to
+/// all changes exactly those (through the worker), and then none would change.
+async fn rule_change_counts_exactly_what_apply_to_all_changes(s: TestServer) {
+    use common::ui::{PASSWORD, Ui, admin};
+    let f = fake().await;
+    let base = format!("base_url={}", f.base_url());
+    let key = format!("api_key={TOKEN}");
+    let ep = s.endpoint_with(
+        "Acme",
+        &[
+            "--setting",
+            &base,
+            "--secret",
+            &key,
+            "--default-role",
+            "User",
+            "--deprovision",
+            "role:No access",
+        ],
+    );
+    for i in 0..5 {
+        let role = (i < 2).then_some("Sales");
+        post_user(&s, &ep, &format!("u{i}@contoso.com"), role).await;
+    }
+    eventually(&f, 30, "five users in User", |a| {
+        (0..5).all(|i| group_of(a, &format!("u{i}@contoso.com")).as_deref() == Some("User"))
+    })
+    .await;
+    wait_idle(&s, &ep).await;
+    // The admin maps the app role Sales to Manager.
+    let st = s.store().await;
+    st.replace_role_rules(
+        &ep.id,
+        vec![store::NewRoleRule {
+            priority: 0,
+            source_kind: store::RuleSourceKind::AppRole,
+            source_value: "Sales".into(),
+            target_role: "Manager".into(),
+        }],
+    )
+    .await
+    .unwrap();
+    admin(&s, "ops@example.com", "platform-admin", None);
+    let ui = Ui::new(&s.base);
+    ui.sign_in("ops@example.com", PASSWORD).await;
+    let page = format!("/t/{}/integrations/{}/reconcile", ep.tenant, ep.id);
+    let p = ui.get(&page).await;
+    assert!(
+        p.body
+            .contains("2 users would change under the current rules"),
+        "{}",
+        p.body
+    );
+    // Nothing changed yet: the rules wait for the users' next change or Apply to all.
+    let r = ui.post(&page, &format!("{page}/apply-all"), &[]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    eventually(&f, 30, "the two Sales users are Managers", |a| {
+        (0..2).all(|i| group_of(a, &format!("u{i}@contoso.com")).as_deref() == Some("Manager"))
+    })
+    .await;
+    wait_idle(&s, &ep).await;
+    let snap = f.account_state("acme").unwrap();
+    let managers = snap
+        .users
+        .iter()
+        .filter(|u| group_of(&snap, &u.email).as_deref() == Some("Manager"))
+        .count();
+    assert_eq!(managers, 2, "exactly the two counted");
+    let p = ui.get(&page).await;
+    assert!(p.body.contains("0 users would change"), "{}", p.body);
+}
+
+on_both_backends!(
+    import_report_fix_and_deprovision,
+    one_import_at_a_time,
+    kill9_mid_import_resumes_from_its_cursor,
+    rule_change_counts_exactly_what_apply_to_all_changes
+);
+
+mod scheduled {
+    use super::*;
+
+    async fn server(backend: common::Backend) -> Option<TestServer> {
+        TestServer::start_with(
+            backend,
+            common::ServeOptions::env(&[("SCIMBRIDGE_RECONCILE_CHECK_SECS", "1")]),
+        )
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        scheduled_import_runs_in_the_worker(server(common::Backend::Sqlite).await.unwrap()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        match server(common::Backend::Postgres).await {
+            Some(s) => scheduled_import_runs_in_the_worker(s).await,
+            None => eprintln!("SKIPPED on PostgreSQL: SCIMBRIDGE_TEST_PG is not set"),
+        }
+    }
+}
+
+/// Import speed (run by hand, `--ignored --nocapture`): 10,000 accounts under the 5 req/s
+/// limit against the floor the page size and the limit set, and the importing process's
+/// resident memory along the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: about a minute"]
+async fn import_speed_10000_accounts() {
+    let s = TestServer::start(common::Backend::Sqlite).await.unwrap();
+    let f = fake().await;
+    seed_many(&f, 10_000);
+    let ep = integration(&s, &f);
+    f.clear_request_log();
+    let started = std::time::Instant::now();
+    // The report of 10,000 orphans is larger than a pipe holds: into a file.
+    let report_file = tempfile::NamedTempFile::new().unwrap();
+    let mut child = s
+        .cli_command(&["reconcile", "--integration", &ep.id, "--json"])
+        .stdin(std::process::Stdio::null())
+        .stdout(report_file.reopen().unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut rss = Vec::new();
+    while child.try_wait().unwrap().is_none() {
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            && let Some(kb) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            rss.push(kb);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(child.wait().unwrap().success());
+    let took = started.elapsed();
+    let log = f.request_log();
+    let lists: Vec<_> = log
+        .iter()
+        .filter(|e| list_offset(&e.path).is_some())
+        .collect();
+    let list_span = lists.last().unwrap().since_start - lists.first().unwrap().since_start;
+    let pages = lists.len();
+    // The floor: `pages` requests at 5 per second, the first at once.
+    let floor = std::time::Duration::from_secs_f64((pages - 1) as f64 / 5.0);
+    let r: Value = serde_json::from_slice(&std::fs::read(report_file.path()).unwrap()).unwrap();
+    println!(
+        "import of {} accounts: {} list pages in {:.1} s (floor {:.1} s, ratio {:.3}); whole run {:.1} s with {} requests ({} max in any second); RSS min {} kB, max {} kB over {} samples",
+        r["seats"]["active"],
+        pages,
+        list_span.as_secs_f64(),
+        floor.as_secs_f64(),
+        list_span.as_secs_f64() / floor.as_secs_f64(),
+        took.as_secs_f64(),
+        log.len(),
+        f.max_requests_in_any_second("acme"),
+        rss.iter().min().unwrap_or(&0),
+        rss.iter().max().unwrap_or(&0),
+        rss.len()
+    );
+    assert_eq!(r["seats"]["active"], 10_001);
+    assert!(list_span.as_secs_f64() <= floor.as_secs_f64() * 1.1);
+    assert!(f.max_requests_in_any_second("acme") <= 5);
+}

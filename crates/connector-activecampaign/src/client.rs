@@ -362,6 +362,41 @@ impl Connector for ActiveCampaign {
         Ok(Some(self.group_of(id).await?))
     }
 
+    /// `GET /groups/{id}/userGroups` (§1.4; its shape is inferred): a page of the group's
+    /// link records, whose `userid` is the member.
+    async fn list_role_members(
+        &self,
+        role_id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Option<Page<String>>> {
+        let page: crate::model::UserGroupsPage = self
+            .call(
+                Method::GET,
+                &["groups", role_id, "userGroups"],
+                &[
+                    ("limit", limit.min(PAGE).to_string()),
+                    ("offset", offset.to_string()),
+                ],
+                None,
+                &format!("list members of group {role_id}"),
+            )
+            .await?;
+        let total = page
+            .meta
+            .and_then(|m| m.total)
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(page.user_groups.len() as u64);
+        Ok(Some(Page {
+            items: page
+                .user_groups
+                .into_iter()
+                .filter_map(|l| l.userid.or(l.user))
+                .collect(),
+            total,
+        }))
+    }
+
     async fn list_users(&self, offset: u64, limit: u64) -> Result<Page<TargetUser>> {
         let page: UsersPage = self
             .call(

@@ -321,6 +321,17 @@ pub trait Connector: Send + Sync {
     async fn roles_of(&self, id: &str) -> Result<Option<Vec<String>>> {
         Ok(self.get_user(id).await?.map(|u| u.roles))
     }
+    /// The ids of the users holding role `role_id`, from `offset`, at most `limit`, where the
+    /// target lists a role's members (`None`: it does not; reconciliation then asks
+    /// [`Connector::roles_of`] account by account).
+    async fn list_role_members(
+        &self,
+        _role_id: &str,
+        _offset: u64,
+        _limit: u64,
+    ) -> Result<Option<Page<String>>> {
+        Ok(None)
+    }
     async fn create_user(&self, user: &DesiredUser) -> Result<TargetUser>;
     /// Updates profile fields and roles.
     async fn update_user(&self, id: &str, user: &DesiredUser) -> Result<TargetUser>;

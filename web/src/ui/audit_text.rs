@@ -27,6 +27,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
         "Deprovisioned orphaned accounts",
     ),
     ("reconcile.settings", "Changed the reconciliation schedule"),
+    ("reconcile.apply_all", "Applied the rules to all users"),
     ("token.issue", "Issued a SCIM token"),
     ("token.revoke", "Revoked a SCIM token"),
     ("jobs.retry", "Retried failed jobs"),

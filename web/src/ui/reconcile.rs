@@ -31,6 +31,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/t/{tid}/integrations/{iid}/reconcile/settings",
             web::post().to(settings),
+        )
+        .route(
+            "/t/{tid}/integrations/{iid}/reconcile/apply-all",
+            web::post().to(apply_all),
         );
 }
 
@@ -129,6 +133,8 @@ struct Page {
     removal: String,
     can_edit: bool,
     dry_run: bool,
+    /// Users the current rules would change now.
+    would_change: usize,
 }
 
 async fn page(
@@ -140,10 +146,9 @@ async fn page(
     let (tid, iid) = path.into_inner();
     let (tenant, integration) = integration_for(&ctx, &tid, &iid, Need::View).await?;
     let run = ctx.store().recon_run(&iid).await?;
-    let a = reconciler(&ctx)
-        .analyze(&integration)
-        .await
-        .map_err(to_ui)?;
+    let rec = reconciler(&ctx);
+    let a = rec.analyze(&integration).await.map_err(to_ui)?;
+    let would_change = rec.would_change(&integration).await.map_err(to_ui)?.len();
     let removal = provisioning::inputs::policy_of(&integration)
         .map(|p| p.deprovision.removal().describe())
         .unwrap_or_default();
@@ -159,6 +164,7 @@ async fn page(
         removal,
         can_edit: ctx.viewer.can_edit_tenant(&tid),
         dry_run: integration.mode == store::IntegrationMode::DryRun,
+        would_change,
     })
 }
 
@@ -198,8 +204,13 @@ async fn import_now(
     }
     let rec = reconciler(&ctx);
     let job = integration.clone();
+    let import = ImportConfig {
+        owner: format!("ui-{}", uuid::Uuid::new_v4()),
+        lease: std::time::Duration::from_secs(ctx.state.config.job_lease_secs.max(1)),
+        ..ImportConfig::default()
+    };
     tokio::spawn(async move {
-        match rec.import_now(&job, &ImportConfig::default(), 1.0).await {
+        match rec.import_now(&job, &import, 1.0).await {
             Ok(ImportOutcome::Finished { .. } | ImportOutcome::Busy) => {}
             Err(e) => {
                 tracing::warn!(integration = %job.id, error = %e, "reconciliation import failed");
@@ -371,5 +382,44 @@ async fn settings(
         Ok(()) => ctx.redirect(&to, Some(Flash::success("Reconciliation settings saved."))),
         Err(ReconcileError::Store(e)) => Err(e.into()),
         Err(e) => ctx.redirect(&to, Some(Flash::error(e.to_string()))),
+    }
+}
+
+/// **Apply to all now**: queues every user the current rules would change.
+async fn apply_all(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> UiResult {
+    let form = FormData::from_bytes(&body);
+    let ctx = Ctx::load_post(&req, &state, &form).await?;
+    let (tid, iid) = path.into_inner();
+    let (_, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+    let to = base(&integration);
+    match reconciler(&ctx)
+        .apply_to_all(&integration, &actor(&ctx))
+        .await
+    {
+        Ok(n) => ctx.redirect(
+            &to,
+            Some(Flash::success(format!(
+                "{n} user(s) queued: the worker applies the rules to them through the rate limiter and the deletion guard; the Overview shows the queue."
+            ))),
+        ),
+        Err(ReconcileError::Store(e)) => Err(e.into()),
+        Err(e) => ctx.redirect(&to, Some(Flash::error(e.to_string()))),
+    }
+}
+
+/// The sentence after role rules are saved on an active integration.
+pub async fn rules_saved_message(ctx: &Ctx, integration: &Integration) -> String {
+    match reconciler(ctx).would_change(integration).await {
+        Ok(ids) if ids.is_empty() => "Role mappings saved. No user would change.".into(),
+        Ok(ids) => format!(
+            "Role mappings saved. {} user(s) would change: Apply to all now on the Reconciliation tab, or each changes at their next update.",
+            ids.len()
+        ),
+        Err(_) => "Role mappings saved. They apply to each user's next change.".into(),
     }
 }

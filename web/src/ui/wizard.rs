@@ -1078,13 +1078,13 @@ async fn save_roles(
         Some(detail),
     )
     .await?;
-    saved(
-        &ctx,
-        &i,
-        "policy",
-        "roles",
-        "Role mappings saved. They apply to each user's next change; users already provisioned keep their role until then.".into(),
-    )
+    let fresh = ctx
+        .store()
+        .get_integration(&tid, &iid)
+        .await?
+        .unwrap_or_else(|| i.clone());
+    let message = super::reconcile::rules_saved_message(&ctx, &fresh).await;
+    saved(&ctx, &i, "policy", "roles", message)
 }
 
 struct PreviewRow {

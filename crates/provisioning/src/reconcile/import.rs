@@ -54,14 +54,44 @@ pub enum ImportOutcome {
     Busy,
 }
 
+/// Attempts of one read before the attempt stops (it continues later from its cursor).
+const READ_ATTEMPTS: u32 = 5;
+/// The longest wait between two attempts inside one run; a longer rate limit (Brevo's
+/// hourly budget) stops the attempt and schedules the next at the reset.
+const LONGEST_WAIT: Duration = Duration::from_secs(60);
+
+/// Runs `read` again after a retryable failure (a 429 or 503 under load), honouring
+/// Retry-After, a few times.
+async fn retried<T, F, Fut>(mut read: F) -> Result<T, ConnectorError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ConnectorError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match read().await {
+            Err(e) if e.is_retryable() && attempt < READ_ATTEMPTS => {
+                let wait = e
+                    .retry_after()
+                    .unwrap_or(Duration::from_millis(500 << attempt));
+                if wait > LONGEST_WAIT {
+                    return Err(e);
+                }
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The role names of the target's role ids (targets whose roles are their own names map
 /// nothing).
 async fn role_names(connector: &dyn Connector) -> Result<HashMap<String, String>, ConnectorError> {
     if connector.accepts_any_role() {
         return Ok(HashMap::new());
     }
-    Ok(connector
-        .list_roles()
+    Ok(retried(|| connector.list_roles())
         .await?
         .into_iter()
         .map(|r| (r.id, r.name))
@@ -72,6 +102,51 @@ fn names(ids: &[String], map: &HashMap<String, String>) -> Vec<String> {
     ids.iter()
         .map(|id| map.get(id).cloned().unwrap_or_else(|| id.clone()))
         .collect()
+}
+
+/// Reads the roles from each role's member list where the target has one (a few pages per
+/// role instead of a request per account; single-role targets: a member's role is the one
+/// whose list names it). False when the target has no member lists.
+async fn read_by_members(
+    store: &Store,
+    connector: &dyn Connector,
+    integration_id: &str,
+    config: &ImportConfig,
+    clock: &dyn Clock,
+    run_id: i64,
+    roles: &HashMap<String, String>,
+) -> Result<bool, ReconcileError> {
+    let lease_ms = config.lease.as_millis() as i64;
+    for (role_id, name) in roles {
+        let mut offset = 0u64;
+        loop {
+            let Some(page) =
+                retried(|| connector.list_role_members(role_id, offset, config.page_size)).await?
+            else {
+                return Ok(false);
+            };
+            let updates: Vec<(String, Vec<String>, Option<bool>)> = page
+                .items
+                .iter()
+                .map(|id| (id.clone(), vec![name.clone()], None))
+                .collect();
+            let now = clock.now_ms();
+            store
+                .recon_write_roles(
+                    integration_id,
+                    &config.owner,
+                    run_id,
+                    &updates,
+                    now + lease_ms,
+                )
+                .await?;
+            offset += page.items.len() as u64;
+            if page.items.is_empty() || offset >= page.total {
+                break;
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// Runs (or continues) the integration's import to the end. `next_run_in` is when the
@@ -136,7 +211,7 @@ async fn drive(
 ) -> Result<ImportOutcome, ReconcileError> {
     let lease_ms = config.lease.as_millis() as i64;
     let owner = config.owner.as_str();
-    let me = connector.test_connection().await?;
+    let me = retried(|| connector.test_connection()).await?;
     store
         .recon_set_owner(
             integration_id,
@@ -152,7 +227,7 @@ async fn drive(
     if run.phase == RunPhase::List {
         let mut cursor = run.cursor.max(0) as u64;
         loop {
-            let page = connector.list_users(cursor, config.page_size).await?;
+            let page = retried(|| connector.list_users(cursor, config.page_size)).await?;
             pages += 1;
             let accounts: Vec<ReconAccount> = page
                 .items
@@ -202,6 +277,23 @@ async fn drive(
                 .await?;
         }
     }
+    if !roles_in_list
+        && read_by_members(
+            store,
+            connector,
+            integration_id,
+            config,
+            clock,
+            run.run_id,
+            &roles,
+        )
+        .await?
+    {
+        let now = clock.now_ms();
+        store
+            .recon_mark_roles_read(integration_id, owner, run.run_id, now + lease_ms)
+            .await?;
+    }
     if !roles_in_list {
         loop {
             let batch = store
@@ -212,7 +304,7 @@ async fn drive(
             }
             let mut updates = Vec::with_capacity(batch.len());
             for account in &batch {
-                let held = connector.roles_of(&account.target_id).await?;
+                let held = retried(|| connector.roles_of(&account.target_id)).await?;
                 updates.push((
                     account.target_id.clone(),
                     names(&held.unwrap_or_default(), &roles),

@@ -10,6 +10,8 @@
 
 pub mod analysis;
 pub mod import;
+mod resync;
+pub mod schedule;
 pub mod service;
 #[cfg(test)]
 mod tests;

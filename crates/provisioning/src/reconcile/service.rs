@@ -137,6 +137,24 @@ impl Reconciler {
         integration: &Integration,
         users_type: &scim_core::schema::ResourceType,
     ) -> Result<Vec<ScimSide>, ReconcileError> {
+        Ok(self
+            .users_with_links(integration, users_type)
+            .await?
+            .into_iter()
+            .map(|(user, link)| ScimSide {
+                linked_to: link.as_ref().and_then(|l| l.target_id.clone()),
+                known: known_from_link(link.as_ref()),
+                user,
+            })
+            .collect())
+    }
+
+    /// Every SCIM user of the integration (the planner's input) with its link, if any.
+    pub(crate) async fn users_with_links(
+        &self,
+        integration: &Integration,
+        users_type: &scim_core::schema::ResourceType,
+    ) -> Result<Vec<(UserInput, Option<TargetLink>)>, ReconcileError> {
         let db = self.store.db();
         let rows = store::scim::list_users_unpaged(db, &integration.id, None).await?;
         let groups = store::scim::list_groups_unpaged(db, &integration.id, None).await?;
@@ -150,7 +168,7 @@ impl Reconciler {
                     .push(g.display_name.clone());
             }
         }
-        let links: HashMap<String, TargetLink> = self
+        let mut links: HashMap<String, TargetLink> = self
             .store
             .list_links(&integration.id)
             .await?
@@ -160,16 +178,14 @@ impl Reconciler {
         Ok(rows
             .iter()
             .map(|row| {
-                let link = links.get(&row.id);
-                ScimSide {
-                    user: UserInput::from_row(
+                (
+                    UserInput::from_row(
                         row,
                         groups_of.remove(&row.id).unwrap_or_default(),
                         users_type,
                     ),
-                    linked_to: link.and_then(|l| l.target_id.clone()),
-                    known: known_from_link(link),
-                }
+                    links.remove(&row.id),
+                )
             })
             .collect())
     }

@@ -198,6 +198,18 @@ impl Store {
             .collect())
     }
 
+    /// Ids of every active integration, across tenants (the scheduler's list).
+    pub async fn active_integration_ids_unscoped(&self) -> Result<Vec<String>> {
+        use crate::entities::integrations;
+        Ok(integrations::Entity::find()
+            .select_only()
+            .column(integrations::Column::Id)
+            .filter(integrations::Column::Status.eq(crate::IntegrationStatus::Active))
+            .into_tuple()
+            .all(self.db())
+            .await?)
+    }
+
     /// Makes sure the integration has its row (default settings, never run).
     async fn recon_ensure_row(&self, integration_id: &str) -> Result<()> {
         let insert = Query::insert()
@@ -472,6 +484,32 @@ impl Store {
             statements.push(backend.build(&u));
         }
         self.write_guarded(statements).await
+    }
+
+    /// After every role's member list was read: the run's accounts no list named hold no role.
+    pub async fn recon_mark_roles_read(
+        &self,
+        integration_id: &str,
+        owner: &str,
+        run_id: i64,
+        lease_until: i64,
+    ) -> Result<()> {
+        let backend = self.backend();
+        let renew = Query::update()
+            .table(runs())
+            .value(col("lease_until"), lease_until)
+            .and_where(ours(integration_id, owner, run_id))
+            .to_owned();
+        let rest = Query::update()
+            .table(Alias::new("recon_accounts"))
+            .value(col("roles"), "[]")
+            .value(col("roles_known"), true)
+            .and_where(Expr::col(col("integration_id")).eq(integration_id))
+            .and_where(Expr::col(col("run_id")).eq(run_id))
+            .and_where(Expr::col(col("roles_known")).eq(false))
+            .to_owned();
+        self.write_guarded(vec![backend.build(&renew), backend.build(&rest)])
+            .await
     }
 
     /// Finishes the run: accounts it did not see are gone from the target and leave the
