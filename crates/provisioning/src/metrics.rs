@@ -107,6 +107,24 @@ pub fn describe_reconcile() {
         RECON_RUNS,
         "Reconciliation imports finished, by integration"
     );
+    metrics::describe_gauge!(
+        RECON_RUNNING,
+        "1 while a reconciliation import of the integration runs, by integration"
+    );
+}
+
+/// Whether an import is running, by `integration` (1 while it runs).
+pub const RECON_RUNNING: &str = "scimbridge_reconcile_running";
+
+/// An integration's import as the database holds it (set when `/metrics` is scraped, so every
+/// instance reports the same, whichever process imports).
+pub fn recon_state(integration_id: &str, read: u64, total: u64, running: bool) {
+    recon_progress(integration_id, read, total);
+    metrics::gauge!(RECON_RUNNING, "integration" => integration_id.to_string()).set(if running {
+        1.0
+    } else {
+        0.0
+    });
 }
 
 /// An import's progress: `read` of `total` accounts.

@@ -276,7 +276,7 @@ impl Store {
         if self.write_statement(self.backend().build(&start)).await? == 0 {
             return Ok(None);
         }
-        Ok(self.recon_run(integration_id).await?)
+        self.recon_run(integration_id).await
     }
 
     /// Records the key owner the run found (never touched, shown in the report).
