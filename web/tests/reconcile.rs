@@ -169,6 +169,31 @@ async fn import_report_fix_and_deprovision(s: TestServer) {
     ]);
     assert!(err.contains("is not an orphaned account"), "{err}");
 
+    // The plan against the imported state (the dry-run diff)...
+    let live = st.get_integration_unscoped(&ep.id).await.unwrap().unwrap();
+    let analysis = scimbridge::connectors::reconciler(&st, true)
+        .analyze(&live)
+        .await
+        .unwrap();
+    let mut planned: Vec<(String, Vec<String>)> = analysis
+        .plans
+        .iter()
+        .map(|p| (p.scim_user_id.clone(), p.operations.clone()))
+        .collect();
+    planned.sort();
+    assert_eq!(
+        analysis.summary,
+        provisioning::reconcile::PlanSummary {
+            create: 1,
+            adopt: 0, // adopted by the import already (live)
+            change_role: 1,
+            update_profile: 0,
+            deprovision: 0,
+            orphans: 2
+        }
+    );
+    let since = chrono::Utc::now().timestamp_millis();
+
     // Fix drift: the worker moves bob back to User and creates dave.
     let r = report(&s, &ep, &["--apply"]);
     assert_eq!(r["applied"], json!({"adopted": 0, "queued": 2}), "{r:#}");
@@ -180,6 +205,51 @@ async fn import_report_fix_and_deprovision(s: TestServer) {
     wait_idle(&s, &ep).await;
     let dave_link = st.get_link(&ep.id, &dave).await.unwrap().unwrap();
     assert!(dave_link.target_id.is_some());
+    // ...is, call for call, what the worker then did.
+    let events = st
+        .list_events(&store::EventQuery {
+            integration_id: Some(ep.id.clone()),
+            direction: Some(store::Direction::Outbound),
+            from: Some(since),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut done: std::collections::BTreeMap<String, Vec<(i64, String)>> = Default::default();
+    for e in events.iter().filter(|e| e.outcome == store::OK_OUTCOME) {
+        if let Some(id) = &e.subject_id {
+            done.entry(id.clone())
+                .or_default()
+                .push((e.id, e.operation.clone()));
+        }
+    }
+    let mut did: Vec<(String, Vec<String>)> = done
+        .into_iter()
+        .map(|(id, mut ops)| {
+            ops.sort();
+            (id, ops.into_iter().map(|(_, o)| o).collect())
+        })
+        .collect();
+    did.sort();
+    assert_eq!(
+        did,
+        planned,
+        "the worker's calls per user = the plan's: {:#?}",
+        events
+            .iter()
+            .map(|e| (&e.operation, &e.detail))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(planned, {
+        // Bob's e-mail differs in case only (not drift), but the planner sends the
+        // profile as the IdP has it, with the role (ActiveCampaign: one PUT).
+        let mut v = vec![
+            (bob.clone(), vec!["update_user".to_string()]),
+            (dave.clone(), vec!["create_user".to_string()]),
+        ];
+        v.sort();
+        v
+    });
     // No duplicate: one bob.
     let snap = f.account_state("acme").unwrap();
     assert_eq!(
