@@ -225,6 +225,12 @@ async fn import_now(
         None,
     )
     .await?;
+    // From the wizard's last step: back there, where the plan shows once the import is done.
+    let to = if form.text("back") == "activate" {
+        format!("/t/{tid}/integrations/{iid}/activate")
+    } else {
+        to
+    };
     ctx.redirect(
         &to,
         Some(Flash::success(
@@ -422,4 +428,24 @@ pub async fn rules_saved_message(ctx: &Ctx, integration: &Integration) -> String
         ),
         Err(_) => "Role mappings saved. They apply to each user's next change.".into(),
     }
+}
+
+/// The plan against the last finished import in one sentence (the wizard's last step), or
+/// `None` before any import.
+pub async fn plan_sentence(ctx: &Ctx, integration: &Integration) -> Option<String> {
+    let run = ctx.store().recon_run(&integration.id).await.ok()??;
+    run.finished_at?;
+    let a = reconciler(ctx).analyze(integration).await.ok()?;
+    let p = a.summary;
+    Some(format!(
+        "Against the {} accounts read from the target: create {}, adopt {} existing account{}, change the role of {}, deprovision {}, leave {} orphan{}.",
+        run.imported,
+        p.create,
+        p.adopt,
+        if p.adopt == 1 { "" } else { "s" },
+        p.change_role,
+        p.deprovision,
+        p.orphans,
+        if p.orphans == 1 { "" } else { "s" }
+    ))
 }

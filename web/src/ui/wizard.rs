@@ -1459,6 +1459,9 @@ struct ActivatePage {
     url_warning: Option<String>,
     /// A question to confirm before activating (an integration that would change nobody).
     confirm: Option<String>,
+    /// The plan against the imported target state, in one sentence (after an import).
+    diff: Option<String>,
+    recon_href: String,
 }
 
 /// Why Entra would refuse `scim_url`, in words with the setting to change: it must be https
@@ -1525,7 +1528,14 @@ async fn render_activate(
         wizard_frame(ctx, tenant, Some(&i)).await?
     };
     let base = format!("/t/{}/integrations/{}", tenant.id, i.id);
+    let diff = if token.is_none() {
+        super::reconcile::plan_sentence(ctx, &i).await
+    } else {
+        None
+    };
     ctx.render(&ActivatePage {
+        diff,
+        recon_href: format!("{base}/reconcile"),
         frame,
         stepper: Stepper { current: 5 },
         connector: connector_title(&i.connector_kind),
