@@ -634,7 +634,8 @@ impl Store {
         Ok(())
     }
 
-    /// Sets the integration's reconciliation settings; the next run is rescheduled from now.
+    /// Sets the integration's reconciliation settings and its next run, in one statement (a
+    /// row seen half-written would look due at once).
     pub async fn recon_set_settings(
         &self,
         integration_id: &str,
@@ -642,15 +643,32 @@ impl Store {
         correct_drift: bool,
         next_run_at: i64,
     ) -> Result<()> {
-        self.recon_ensure_row(integration_id).await?;
-        let update = Query::update()
-            .table(runs())
-            .value(col("interval_secs"), interval_secs)
-            .value(col("correct_drift"), correct_drift)
-            .value(col("next_run_at"), next_run_at)
-            .and_where(Expr::col(col("integration_id")).eq(integration_id))
+        let upsert = Query::insert()
+            .into_table(runs())
+            .columns([
+                col("integration_id"),
+                col("interval_secs"),
+                col("correct_drift"),
+                col("next_run_at"),
+            ])
+            .values([
+                integration_id.into(),
+                interval_secs.into(),
+                correct_drift.into(),
+                next_run_at.into(),
+            ])
+            .map_err(|e| StoreError::InvalidData(e.to_string()))?
+            .on_conflict(
+                OnConflict::column(col("integration_id"))
+                    .update_columns([
+                        col("interval_secs"),
+                        col("correct_drift"),
+                        col("next_run_at"),
+                    ])
+                    .to_owned(),
+            )
             .to_owned();
-        self.write_statement(self.backend().build(&update)).await?;
+        self.write_statement(self.backend().build(&upsert)).await?;
         Ok(())
     }
 }
