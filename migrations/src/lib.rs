@@ -24,6 +24,7 @@ mod m20261207_000011_integration_extension_schemas;
 mod m20261207_000012_signin_guards;
 mod m20261207_000013_staff_totp;
 mod m20261207_000014_rate_limit_budgets;
+mod m20261207_000015_reconciliation;
 mod m20261207_000016_staff_tokens;
 
 /// Runs every migration of this crate, in order.
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000012_signin_guards::Migration),
             Box::new(m20261207_000013_staff_totp::Migration),
             Box::new(m20261207_000014_rate_limit_budgets::Migration),
+            Box::new(m20261207_000015_reconciliation::Migration),
             Box::new(m20261207_000016_staff_tokens::Migration),
         ]
     }

@@ -73,6 +73,26 @@ pub enum Command {
         #[command(subcommand)]
         command: GuardCommand,
     },
+    /// Reconciliation: import the target's accounts now (through the shared rate limiter;
+    /// continues an interrupted import) and print the report: orphaned accounts, drift,
+    /// missing accounts and seats.
+    Reconcile {
+        #[arg(long)]
+        integration: String,
+        /// Also fix drift: adopt matched accounts, and queue every drifted or missing user for
+        /// the worker (through the planner, the rate limiter and the deletion guard).
+        #[arg(long)]
+        apply: bool,
+        /// Print one JSON object: `{"orphaned", "drift", "missing", "seats", "key_owner"}`
+        /// (and `"applied"` with `--apply`, `"deprovisioned"` with `--deprovision-orphan`).
+        #[arg(long)]
+        json: bool,
+        /// Deprovision this orphaned account (its id in the target; repeatable) as the
+        /// integration's policy removes access, through the deletion guard. The report printed
+        /// is the one before.
+        #[arg(long = "deprovision-orphan", value_name = "TARGET_ID")]
+        deprovision_orphan: Vec<String>,
+    },
     /// Copy the SQLite database to FILE while `serve` runs (PostgreSQL: use `pg_dump -Fc`).
     /// Prints `{"backup": FILE, "bytes": N}`.
     Backup {
@@ -706,8 +726,97 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
             }
             print(serde_json::to_value(state?).unwrap_or_default());
         }
+        Command::Reconcile {
+            integration,
+            apply,
+            json,
+            deprovision_orphan,
+        } => {
+            reconcile(
+                &config,
+                &store,
+                &integration,
+                apply,
+                json,
+                &deprovision_orphan,
+            )
+            .await?
+        }
         // Handled before the store is migrated.
         Command::Backup { .. } => {}
+    }
+    Ok(())
+}
+
+impl From<provisioning::reconcile::ReconcileError> for CliError {
+    fn from(e: provisioning::reconcile::ReconcileError) -> Self {
+        match e {
+            provisioning::reconcile::ReconcileError::Store(e) => CliError::Store(e),
+            other => CliError::Invalid(other.to_string()),
+        }
+    }
+}
+
+/// `scimbridge reconcile`: import now through the same driver as the scheduled runs, then
+/// print the report (and fix drift with `--apply`).
+async fn reconcile(
+    config: &Config,
+    store: &Store,
+    integration: &str,
+    apply: bool,
+    as_json: bool,
+    orphans: &[String],
+) -> Result<(), CliError> {
+    use provisioning::reconcile::{Actor, ImportConfig, ImportOutcome};
+    let Some(i) = store.get_integration_unscoped(integration).await? else {
+        return Err(CliError::Invalid(format!("no integration {integration}")));
+    };
+    let rec = crate::connectors::reconciler(store, config.allow_private_targets);
+    let import = ImportConfig {
+        owner: format!("cli-{}", uuid::Uuid::new_v4()),
+        lease: std::time::Duration::from_secs(config.job_lease_secs.max(1)),
+        ..ImportConfig::default()
+    };
+    let imported = match rec.import_now(&i, &import, 1.0).await? {
+        ImportOutcome::Busy => return Err(provisioning::reconcile::ReconcileError::Busy.into()),
+        ImportOutcome::Finished { imported, .. } => imported,
+    };
+    let analysis = rec.analyze(&i).await?;
+    let actor = Actor {
+        id: None,
+        email: "cli".into(),
+    };
+    let deprovisioned = if orphans.is_empty() {
+        None
+    } else {
+        Some(rec.deprovision_orphans(&i, orphans, &actor).await?)
+    };
+    let applied = if apply {
+        Some(rec.apply_drift(&i, &actor).await?)
+    } else {
+        None
+    };
+    if as_json {
+        let mut v = serde_json::to_value(analysis.report()).unwrap_or_default();
+        if let Some(a) = applied {
+            v["applied"] = serde_json::to_value(a).unwrap_or_default();
+        }
+        if let Some(d) = &deprovisioned {
+            v["deprovisioned"] = serde_json::to_value(d).unwrap_or_default();
+        }
+        print(v);
+        return Ok(());
+    }
+    println!(
+        "{}",
+        crate::reconcile_text::render(&i.name, imported, &analysis, applied.as_ref())
+    );
+    if let Some(d) = deprovisioned {
+        println!(
+            "orphans deprovisioned: {}; held by the deletion guard: {}",
+            d.done.join(", "),
+            d.held.join(", ")
+        );
     }
     Ok(())
 }

@@ -267,6 +267,19 @@ impl ConnectorRegistry for Registry {
     }
 }
 
+/// Reconciliation's services over `store` with the real connectors (the CLI and the UI use
+/// this one).
+pub fn reconciler(
+    store: &store::Store,
+    allow_private: bool,
+) -> provisioning::reconcile::Reconciler {
+    provisioning::reconcile::Reconciler {
+        store: store.clone(),
+        registry: Arc::new(Registry { allow_private }),
+        clock: Arc::new(provisioning::engine::SystemClock),
+    }
+}
+
 /// The rate-limit key of the target account these settings reach, and the gap between
 /// requests.
 pub fn rate_limit(kind: &str, settings: &Map<String, Value>) -> (String, Duration) {

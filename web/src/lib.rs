@@ -8,6 +8,7 @@ pub mod connectors;
 pub mod events;
 pub mod ops;
 pub mod password;
+pub mod reconcile_text;
 pub mod scim;
 pub mod staff;
 pub mod totp;

@@ -156,6 +156,7 @@ fn describe() {
     );
     describe_counter!(EVENTS_PRUNED, "Provisioning events deleted by retention");
     provisioning::metrics::describe();
+    provisioning::metrics::describe_reconcile();
 }
 
 /// Counts one inbound SCIM request. `operation` reads like `PATCH /Users/{id}`.
@@ -262,6 +263,19 @@ async fn metrics_page(state: web::Data<AppState>) -> HttpResponse {
             {
                 for (integration, users) in held {
                     provisioning::metrics::guard_held(&integration, users);
+                }
+            }
+            // Reconciliation imports' progress, from the database (whichever process imports).
+            if let Ok(Ok(runs)) =
+                tokio::time::timeout(DB_TIMEOUT, state.store().recon_runs_unscoped()).await
+            {
+                for r in runs.iter().filter(|r| r.run_id > 0) {
+                    provisioning::metrics::recon_state(
+                        &r.integration_id,
+                        r.cursor.max(0) as u64,
+                        r.total.unwrap_or(0).max(0) as u64,
+                        r.state == store::RunState::Running,
+                    );
                 }
             }
         }

@@ -1420,3 +1420,152 @@ async fn staff_are_invited_reset_changed_and_removed_in_a_browser() {
     wait_for(&c, "#activated").await;
     c.close().await.unwrap();
 }
+
+/// The Reconciliation tab: import now, the report (an orphan made by hand, a role changed by
+/// hand), deprovision the orphan with a confirmation naming it, Fix drift, the schedule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_tab_in_a_browser() {
+    use common::target::{eventually, group_of, post_user, wait_idle};
+    use testkit::fake_activecampaign::SeedUser;
+    let fake = FakeActiveCampaign::start(
+        FakeConfig::default().account(AccountConfig::new("acme", AC_KEY).groups([
+            "Manager",
+            "User",
+            "No access",
+        ])),
+    )
+    .await;
+    let snap = fake.account_state("acme").unwrap();
+    let gid = |t: &str| snap.group_by_title(t).unwrap().id.clone();
+    let left = fake
+        .add_user(
+            SeedUser::new("left", "left@contoso.com")
+                .names("Left", "Behind")
+                .group(gid("User")),
+        )
+        .unwrap();
+    let s = TestServer::start(Backend::Sqlite).await.unwrap();
+    let (ok, out, err) = s.cli_stdin(
+        &[
+            "admin",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--role",
+            "platform-admin",
+        ],
+        PASSWORD,
+    );
+    assert!(ok, "{out}{err}");
+    let base_url = format!("base_url={}", fake.base_url());
+    let key = format!("api_key={AC_KEY}");
+    let ep = s.endpoint_with(
+        "Acme",
+        &[
+            "--setting",
+            &base_url,
+            "--secret",
+            &key,
+            "--default-role",
+            "User",
+            "--deprovision",
+            "role:No access",
+        ],
+    );
+    post_user(&s, &ep, "bob@contoso.com", None).await;
+    eventually(&fake, 30, "bob created", |a| {
+        group_of(a, "bob@contoso.com").as_deref() == Some("User")
+    })
+    .await;
+    wait_idle(&s, &ep).await;
+    // Someone makes bob a Manager by hand in ActiveCampaign.
+    let bob_id = fake
+        .account_state("acme")
+        .unwrap()
+        .user_by_email("bob@contoso.com")
+        .unwrap()
+        .id
+        .clone();
+    let put = reqwest::Client::new()
+        .put(format!("{}/users/{bob_id}", fake.base_url()))
+        .header("Api-Token", AC_KEY)
+        .json(&json!({"user": {"group": gid("Manager")}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{put:?}");
+    assert_eq!(
+        group_of(&fake.account_state("acme").unwrap(), "bob@contoso.com").as_deref(),
+        Some("Manager")
+    );
+
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    let base = s.base.clone();
+    sign_in(&c, &base, "ops@example.com").await;
+    let page = format!("{base}/t/{}/integrations/{}/reconcile", ep.tenant, ep.id);
+    c.goto(&page).await.unwrap();
+    wait_text(&c, "Never imported").await;
+    click(&c, "#recon-import").await;
+    wait_text(&c, "Import started").await;
+    // The import runs in the background: reload until its report is there.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        c.goto(&page).await.unwrap();
+        if c.find(Locator::Css("#recon-seats")).await.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the import never finished");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let orphans = text_of(&c, "#recon-orphans").await;
+    assert!(orphans.contains("left@contoso.com"), "{orphans}");
+    assert!(!orphans.contains("bob@contoso.com"), "{orphans}");
+    let drift = text_of(&c, "#recon-drift").await;
+    assert!(
+        drift.contains("bob@contoso.com") && drift.contains("Manager") && drift.contains("role"),
+        "{drift}"
+    );
+    assert!(
+        text_of(&c, "#recon-key-owner")
+            .await
+            .contains("never changed")
+    );
+    shot(&c, "recon-01-report").await;
+
+    // Deprovision the orphan: the confirmation names it.
+    click(&c, &format!("#orphan-{left}")).await;
+    click(&c, "#recon-deprovision-selected").await;
+    let confirm = text_of(&c, "#recon-confirm").await;
+    assert!(
+        confirm.contains("left@contoso.com") && confirm.contains("No access"),
+        "{confirm}"
+    );
+    shot(&c, "recon-02-confirm").await;
+    click(&c, "#recon-confirm-deprovision").await;
+    wait_text(&c, "Deprovisioned: left@contoso.com").await;
+    assert_eq!(
+        group_of(&fake.account_state("acme").unwrap(), "left@contoso.com").as_deref(),
+        Some("No access")
+    );
+    let orphans = text_of(&c, "#recon-orphans").await;
+    assert!(orphans.contains("Orphaned accounts (0)"), "{orphans}");
+
+    // Fix drift: the worker moves bob back.
+    click(&c, "#recon-fix").await;
+    wait_text(&c, "user(s) queued").await;
+    eventually(&fake, 30, "bob back in User", |a| {
+        group_of(a, "bob@contoso.com").as_deref() == Some("User")
+    })
+    .await;
+    shot(&c, "recon-03-fixed").await;
+
+    // The schedule: every 12 hours, correcting drift.
+    fill(&c, "#interval-hours", "12").await;
+    click(&c, "#correct-drift").await;
+    click(&c, "#recon-save-settings").await;
+    wait_text(&c, "Reconciliation settings saved").await;
+    let run = s.store().await.recon_run(&ep.id).await.unwrap().unwrap();
+    assert_eq!((run.interval_secs, run.correct_drift), (43_200, true));
+    c.close().await.unwrap();
+}

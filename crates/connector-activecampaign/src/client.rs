@@ -203,26 +203,25 @@ impl ActiveCampaign {
 
     /// The user object does not carry its group: read the link record.
     async fn user_with_group(&self, u: User) -> Result<TargetUser> {
-        let what = format!("read permission group of user {}", u.id);
-        let roles = match self
-            .call::<UserGroupEnvelope>(
-                Method::GET,
-                &["users", &u.id, "userGroup"],
-                &[],
-                None,
-                &what,
-            )
+        let roles = self.group_of(&u.id).await?;
+        Ok(to_target(u, roles))
+    }
+
+    /// The permission group of user `id` (one request: the link record).
+    async fn group_of(&self, id: &str) -> Result<Vec<String>> {
+        let what = format!("read permission group of user {id}");
+        match self
+            .call::<UserGroupEnvelope>(Method::GET, &["users", id, "userGroup"], &[], None, &what)
             .await
         {
-            Ok(env) => env
+            Ok(env) => Ok(env
                 .user_group
                 .and_then(|g| g.groupid.or(g.group))
                 .into_iter()
-                .collect(),
-            Err(ConnectorError::NotFound(_)) => Vec::new(),
-            Err(e) => return Err(e),
-        };
-        Ok(to_target(u, roles))
+                .collect()),
+            Err(ConnectorError::NotFound(_)) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
     }
 
     /// `PUT /users/{id}` with `fields` in the `user` envelope, the answer not needed.
@@ -258,6 +257,7 @@ fn to_target(u: User, roles: Vec<String>) -> TargetUser {
         first_name: u.first_name.filter(|s| !s.is_empty()),
         last_name: u.last_name.filter(|s| !s.is_empty()),
         roles,
+        ..TargetUser::default()
     }
 }
 
@@ -351,6 +351,50 @@ impl Connector for ActiveCampaign {
             &format!("find user by username {username}"),
         )
         .await
+    }
+
+    /// `GET /users` does not carry the permission group (§1.3).
+    fn list_reports_roles(&self) -> bool {
+        false
+    }
+
+    async fn roles_of(&self, id: &str) -> Result<Option<Vec<String>>> {
+        Ok(Some(self.group_of(id).await?))
+    }
+
+    /// `GET /groups/{id}/userGroups` (§1.4; its shape is inferred): a page of the group's
+    /// link records, whose `userid` is the member.
+    async fn list_role_members(
+        &self,
+        role_id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Option<Page<String>>> {
+        let page: crate::model::UserGroupsPage = self
+            .call(
+                Method::GET,
+                &["groups", role_id, "userGroups"],
+                &[
+                    ("limit", limit.min(PAGE).to_string()),
+                    ("offset", offset.to_string()),
+                ],
+                None,
+                &format!("list members of group {role_id}"),
+            )
+            .await?;
+        let total = page
+            .meta
+            .and_then(|m| m.total)
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(page.user_groups.len() as u64);
+        Ok(Some(Page {
+            items: page
+                .user_groups
+                .into_iter()
+                .filter_map(|l| l.userid.or(l.user))
+                .collect(),
+            total,
+        }))
     }
 
     async fn list_users(&self, offset: u64, limit: u64) -> Result<Page<TargetUser>> {

@@ -83,6 +83,19 @@ pub struct UserGroup {
     pub groupid: Option<String>,
     #[serde(default, deserialize_with = "opt_string")]
     pub group: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub userid: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub user: Option<String>,
+}
+
+/// `GET /groups/{id}/userGroups`: a group's link records (shape not verified, §1.4 [inf]).
+#[derive(Debug, Deserialize)]
+pub struct UserGroupsPage {
+    #[serde(default, rename = "userGroups")]
+    pub user_groups: Vec<UserGroup>,
+    #[serde(default)]
+    pub meta: Option<Meta>,
 }
 
 /// The union of error bodies the API returns.

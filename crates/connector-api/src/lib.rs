@@ -20,7 +20,7 @@ pub fn retry_after_secs(value: Option<&str>, cap: Duration) -> Option<Duration> 
 }
 
 /// A user as the target app knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct TargetUser {
     /// The target's id (always a string; many APIs send numeric ids as strings).
     pub id: String,
@@ -30,6 +30,12 @@ pub struct TargetUser {
     pub last_name: Option<String>,
     /// Role ids the user holds, where the target reports them with the user.
     pub roles: Vec<String>,
+    /// The target's own active flag, where it has one (reconciliation's seat count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    /// The last login as the target reports it, where it does (reconciliation's orphans).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_login: Option<String>,
 }
 
 /// What the engine wants a user to look like in the target.
@@ -315,6 +321,26 @@ pub trait Connector: Send + Sync {
     async fn find_user_by_username(&self, username: &str) -> Result<Option<TargetUser>>;
     /// Users from `offset`, at most `limit` (for reconciliation).
     async fn list_users(&self, offset: u64, limit: u64) -> Result<Page<TargetUser>>;
+    /// Whether `list_users` reports each user's roles; when not, reconciliation reads them
+    /// account by account with [`Connector::roles_of`].
+    fn list_reports_roles(&self) -> bool {
+        true
+    }
+    /// The role ids one account holds (`None`: no such account).
+    async fn roles_of(&self, id: &str) -> Result<Option<Vec<String>>> {
+        Ok(self.get_user(id).await?.map(|u| u.roles))
+    }
+    /// The ids of the users holding role `role_id`, from `offset`, at most `limit`, where the
+    /// target lists a role's members (`None`: it does not; reconciliation then asks
+    /// [`Connector::roles_of`] account by account).
+    async fn list_role_members(
+        &self,
+        _role_id: &str,
+        _offset: u64,
+        _limit: u64,
+    ) -> Result<Option<Page<String>>> {
+        Ok(None)
+    }
     async fn create_user(&self, user: &DesiredUser) -> Result<TargetUser>;
     /// Updates profile fields and roles.
     async fn update_user(&self, id: &str, user: &DesiredUser) -> Result<TargetUser>;

@@ -246,6 +246,7 @@ fn user(email: String, roles: Vec<String>) -> TargetUser {
         first_name: None,
         last_name: None,
         roles,
+        ..TargetUser::default()
     }
 }
 
@@ -315,6 +316,10 @@ impl Connector for Brevo {
         } else {
             Ok(None)
         }
+    }
+
+    fn list_reports_roles(&self) -> bool {
+        false
     }
 
     async fn list_users(&self, offset: u64, limit: u64) -> Result<Page<TargetUser>> {

@@ -226,6 +226,8 @@ fn to_target(u: User, roles: Vec<String>) -> TargetUser {
         first_name: None,
         last_name: None,
         roles,
+        active: u.active_flag,
+        last_login: u.last_login.filter(|l| !l.is_empty()),
     }
 }
 
@@ -339,6 +341,10 @@ impl Connector for Pipedrive {
         } else {
             Ok(None)
         }
+    }
+
+    fn list_reports_roles(&self) -> bool {
+        false
     }
 
     async fn list_users(&self, offset: u64, limit: u64) -> Result<Page<TargetUser>> {

@@ -35,6 +35,11 @@ pub struct User {
     pub company_name: Option<String>,
     #[serde(default)]
     pub company_domain: Option<String>,
+    #[serde(default)]
+    pub active_flag: Option<bool>,
+    /// "YYYY-MM-DD HH:MM:SS", null before the first login.
+    #[serde(default)]
+    pub last_login: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -412,6 +412,8 @@ impl Scim {
             first_name: text(name.and_then(|n| n.get("givenName"))),
             last_name: text(name.and_then(|n| n.get("familyName"))),
             roles,
+            active: r.get("active").and_then(Value::as_bool),
+            last_login: None,
         }
     }
 

@@ -97,7 +97,13 @@ pub async fn approve(
     let moved = store
         .move_holds(integration_id, HoldState::Held, HoldState::Approved, now)
         .await?;
-    let ids: Vec<String> = moved.into_iter().map(|h| h.scim_user_id).collect();
+    // An orphaned account's removal (reconciliation) has no user job: it runs when an admin
+    // deprovisions it again, now approved.
+    let ids: Vec<String> = moved
+        .into_iter()
+        .map(|h| h.scim_user_id)
+        .filter(|id| !id.starts_with(store::ORPHAN_HOLD_PREFIX))
+        .collect();
     store
         .enqueue_users(integration_id, &ids, "guard-approved", now)
         .await?;

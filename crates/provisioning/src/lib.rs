@@ -3,7 +3,8 @@
 //! job for every subject whose desired state changed; the [`planner`] (pure) decides what a
 //! user should look like in the target and which calls get it there; [`inputs`] loads the
 //! planner's inputs for every surface; the [`engine`] drains the jobs through connectors under
-//! the shared [`throttle`] and the deletion [`guard`].
+//! the shared [`throttle`] and the deletion [`guard`]; [`reconcile`] imports the target's real
+//! state and reports orphans, drift, missing accounts and seats from the planner.
 //!
 //! It depends on `scim-core` (protocol) and `store` (persistence), never on the web layer.
 
@@ -15,6 +16,7 @@ pub mod inputs;
 pub mod metrics;
 pub mod planner;
 pub mod preview;
+pub mod reconcile;
 pub mod schemas;
 pub mod throttle;
 

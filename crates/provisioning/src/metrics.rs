@@ -85,3 +85,57 @@ pub(crate) fn job_retry(integration_id: &str) {
 pub(crate) fn job_finished(result: &'static str) {
     metrics::counter!(JOBS_FINISHED, "result" => result).increment(1);
 }
+
+/// Accounts a reconciliation import has read in its current run, by `integration`.
+pub const RECON_IMPORTED: &str = "scimbridge_reconcile_imported_accounts";
+/// The target's account count as the import's last page said, by `integration`.
+pub const RECON_TOTAL: &str = "scimbridge_reconcile_target_accounts";
+/// Reconciliation imports finished, by `integration`.
+pub const RECON_RUNS: &str = "scimbridge_reconcile_runs_total";
+
+/// Registers the help text of reconciliation's metrics.
+pub fn describe_reconcile() {
+    metrics::describe_gauge!(
+        RECON_IMPORTED,
+        "Accounts read by the running (or last) reconciliation import, by integration"
+    );
+    metrics::describe_gauge!(
+        RECON_TOTAL,
+        "Accounts in the target as the reconciliation import last saw, by integration"
+    );
+    metrics::describe_counter!(
+        RECON_RUNS,
+        "Reconciliation imports finished, by integration"
+    );
+    metrics::describe_gauge!(
+        RECON_RUNNING,
+        "1 while a reconciliation import of the integration runs, by integration"
+    );
+}
+
+/// Whether an import is running, by `integration` (1 while it runs).
+pub const RECON_RUNNING: &str = "scimbridge_reconcile_running";
+
+/// An integration's import as the database holds it (set when `/metrics` is scraped, so every
+/// instance reports the same, whichever process imports).
+pub fn recon_state(integration_id: &str, read: u64, total: u64, running: bool) {
+    recon_progress(integration_id, read, total);
+    metrics::gauge!(RECON_RUNNING, "integration" => integration_id.to_string()).set(if running {
+        1.0
+    } else {
+        0.0
+    });
+}
+
+/// An import's progress: `read` of `total` accounts.
+pub(crate) fn recon_progress(integration_id: &str, read: u64, total: u64) {
+    metrics::gauge!(RECON_IMPORTED, "integration" => integration_id.to_string()).set(read as f64);
+    metrics::gauge!(RECON_TOTAL, "integration" => integration_id.to_string()).set(total as f64);
+}
+
+/// An import finished with `imported` accounts.
+pub(crate) fn recon_finished(integration_id: &str, imported: u64) {
+    metrics::gauge!(RECON_IMPORTED, "integration" => integration_id.to_string())
+        .set(imported as f64);
+    metrics::counter!(RECON_RUNS, "integration" => integration_id.to_string()).increment(1);
+}

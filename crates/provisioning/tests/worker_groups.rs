@@ -108,6 +108,7 @@ impl Connector for Memory {
             first_name: None,
             last_name: None,
             roles: u.roles.clone(),
+            ..TargetUser::default()
         })
     }
     async fn update_user(&self, id: &str, u: &DesiredUser) -> connector_api::Result<TargetUser> {
@@ -124,6 +125,7 @@ impl Connector for Memory {
             first_name: None,
             last_name: None,
             roles: Vec::new(),
+            ..TargetUser::default()
         })
     }
     async fn set_roles(&self, id: &str, roles: &[String]) -> connector_api::Result<()> {

@@ -49,6 +49,10 @@ pub use queries::integrations::{
     Integration, IntegrationPolicies, IntegrationUpdate, NewIntegration, encode_extension_schemas,
 };
 pub use queries::ops::QueueStats;
+pub use queries::reconcile::{
+    DEFAULT_RECON_INTERVAL_SECS, ORPHAN_HOLD_PREFIX, ReconAccount, ReconRun, RunPhase, RunState,
+    orphan_hold_key,
+};
 pub use queries::role_rules::{NewRoleRule, RoleRule};
 pub use queries::signin::LoginFailures;
 pub use queries::staff::{NewStaffUser, StaffTokenPurpose, StaffUser};

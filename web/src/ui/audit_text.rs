@@ -20,6 +20,14 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("integration.delete", "Deleted an integration"),
     ("integration.guard.approve", "Approved held removals"),
     ("integration.guard.discard", "Discarded held removals"),
+    ("reconcile.import", "Started a reconciliation import"),
+    ("reconcile.fix_drift", "Fixed drift in the target"),
+    (
+        "reconcile.deprovision_orphans",
+        "Deprovisioned orphaned accounts",
+    ),
+    ("reconcile.settings", "Changed the reconciliation schedule"),
+    ("reconcile.apply_all", "Applied the rules to all users"),
     ("token.issue", "Issued a SCIM token"),
     ("token.revoke", "Revoked a SCIM token"),
     ("jobs.retry", "Retried failed jobs"),
@@ -165,6 +173,60 @@ pub fn describe(e: &AuditEntry, names: &Names) -> AuditText {
             "{who} activated {} and issued its first SCIM token ({}…)",
             integration(),
             text("token_prefix")
+        ),
+        "reconcile.import" => format!(
+            "{who} started an import of the target's accounts for {}",
+            integration()
+        ),
+        "reconcile.fix_drift" => format!(
+            "{who} fixed drift on {}: {} account(s) adopted, {} user(s) queued",
+            integration(),
+            detail.get("adopted").and_then(Value::as_u64).unwrap_or(0),
+            detail.get("queued").and_then(Value::as_u64).unwrap_or(0)
+        ),
+        "reconcile.deprovision_orphans" => {
+            let done = detail
+                .get("done")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let held = detail
+                .get("held")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if !done.is_empty() {
+                changes.push(format!("deprovisioned: {}", join_texts(&done)));
+            }
+            if !held.is_empty() {
+                changes.push(format!("held by the deletion guard: {}", join_texts(&held)));
+            }
+            format!(
+                "{who} deprovisioned {} orphaned account(s) of {}",
+                done.len(),
+                integration()
+            )
+        }
+        "reconcile.settings" => {
+            let hours = detail
+                .get("interval_secs")
+                .and_then(Value::as_i64)
+                .map_or(24, |s| s / 3600);
+            let correct = detail.get("correct_drift").and_then(Value::as_bool) == Some(true);
+            format!(
+                "{who} set {} to import every {hours} h{}",
+                integration(),
+                if correct {
+                    ", correcting drift automatically"
+                } else {
+                    ""
+                }
+            )
+        }
+        "reconcile.apply_all" => format!(
+            "{who} applied the rules to the {} user(s) of {} they change",
+            detail.get("users").and_then(Value::as_u64).unwrap_or(0),
+            integration()
         ),
         "integration.pause" => format!("{who} paused {}", integration()),
         "integration.resume" => format!("{who} resumed {}", integration()),

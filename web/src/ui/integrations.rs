@@ -171,10 +171,11 @@ impl Tabs {
             ("policy", "Policy", format!("{b}/policy")),
             ("tokens", "Tokens", format!("{b}/tokens")),
             ("users", "Users", format!("{b}/users")),
+            ("reconcile", "Reconciliation", format!("{b}/reconcile")),
             ("log", "Log", self.log_href.clone()),
         ];
         if self.draft {
-            v.retain(|(k, _, _)| !matches!(*k, "tokens" | "users" | "log"));
+            v.retain(|(k, _, _)| !matches!(*k, "tokens" | "users" | "log" | "reconcile"));
         }
         v
     }

@@ -18,6 +18,7 @@ mod form;
 pub mod guard;
 mod integrations;
 mod logs;
+mod reconcile;
 pub mod session;
 mod target_error;
 mod time_window;
@@ -75,6 +76,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     wizard::configure(cfg);
     extensions::configure(cfg);
     integrations::configure(cfg);
+    reconcile::configure(cfg);
     logs::configure(cfg);
 }
 

@@ -1098,13 +1098,13 @@ async fn save_roles(
         Some(detail),
     )
     .await?;
-    saved(
-        &ctx,
-        &i,
-        "policy",
-        "roles",
-        "Role mappings saved. They apply to each user's next change; users already provisioned keep their role until then.".into(),
-    )
+    let fresh = ctx
+        .store()
+        .get_integration(&tid, &iid)
+        .await?
+        .unwrap_or_else(|| i.clone());
+    let message = super::reconcile::rules_saved_message(&ctx, &fresh).await;
+    saved(&ctx, &i, "policy", "roles", message)
 }
 
 struct PreviewRow {
@@ -1503,6 +1503,9 @@ struct ActivatePage {
     url_warning: Option<String>,
     /// A question to confirm before activating (an integration that would change nobody).
     confirm: Option<String>,
+    /// The plan against the imported target state, in one sentence (after an import).
+    diff: Option<String>,
+    recon_href: String,
 }
 
 /// Why Entra would refuse `scim_url`, in words with the setting to change: it must be https
@@ -1569,7 +1572,14 @@ async fn render_activate(
         wizard_frame(ctx, tenant, Some(&i)).await?
     };
     let base = format!("/t/{}/integrations/{}", tenant.id, i.id);
+    let diff = if token.is_none() {
+        super::reconcile::plan_sentence(ctx, &i).await
+    } else {
+        None
+    };
     ctx.render(&ActivatePage {
+        diff,
+        recon_href: format!("{base}/reconcile"),
         frame,
         stepper: Stepper { current: 5 },
         connector: connector_title(&i.connector_kind),

@@ -293,6 +293,11 @@ impl TestServer {
         }
     }
 
+    /// The `scimbridge <args>` command with the harness's environment, to spawn (and kill).
+    pub fn cli_command(&self, args: &[&str]) -> Command {
+        self.command(args)
+    }
+
     /// Runs `scimbridge <args>` with `stdin` on standard input; returns (success, stdout, stderr).
     pub fn cli_stdin(&self, args: &[&str], stdin: &str) -> (bool, String, String) {
         use std::io::Write;

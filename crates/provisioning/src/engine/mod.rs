@@ -23,7 +23,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use runtime::Runtime;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use store::outbox::Job;
@@ -108,6 +108,8 @@ pub struct WorkerConfig {
     pub clock: Arc<dyn Clock>,
     /// Seed of the backoff jitter's random source (`None`: from the OS).
     pub seed: Option<u64>,
+    /// How often the worker looks for due reconciliation imports (`None`: never).
+    pub reconcile_check: Option<Duration>,
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -139,6 +141,7 @@ impl Default for WorkerConfig {
             yield_at: 200,
             clock: Arc::new(SystemClock),
             seed: None,
+            reconcile_check: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -313,6 +316,8 @@ pub struct Worker {
     config: WorkerConfig,
     rng: Mutex<StdRng>,
     runtimes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Runtime>>>>>,
+    /// A scheduled reconciliation round is running in this process.
+    reconciling: Arc<AtomicBool>,
 }
 
 impl Worker {
@@ -332,6 +337,7 @@ impl Worker {
             config,
             rng: Mutex::new(rng),
             runtimes: Mutex::new(HashMap::new()),
+            reconciling: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -345,12 +351,19 @@ impl Worker {
         let mut claimed: HashMap<tokio::task::Id, Job> = HashMap::new();
         let mut last_claim = tokio::time::Instant::now();
         let mut inbound = InboundRate::default();
+        let mut next_reconcile = tokio::time::Instant::now();
         loop {
             if let Some(beat) = &self.config.heartbeat {
                 beat.store(self.now_ms(), Ordering::Relaxed);
             }
             if *shutdown.borrow() {
                 break;
+            }
+            if let Some(every) = self.config.reconcile_check
+                && tokio::time::Instant::now() >= next_reconcile
+            {
+                next_reconcile = tokio::time::Instant::now() + every;
+                self.spawn_reconcile();
             }
             if let Some(n) = &self.config.inbound {
                 inbound.observe(
@@ -433,6 +446,35 @@ impl Worker {
                 .release_job(job, &self.config.worker_id, self.now_ms())
                 .await;
         }
+    }
+
+    /// Starts a round of due reconciliation imports beside the jobs (one round at a time per
+    /// process; see `reconcile::schedule`).
+    fn spawn_reconcile(self: &Arc<Self>) {
+        if self.reconciling.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            let rec = crate::reconcile::Reconciler {
+                store: me.store.clone(),
+                registry: Arc::clone(&me.registry),
+                clock: Arc::clone(&me.config.clock),
+            };
+            let mut jitter = || {
+                me.rng
+                    .lock()
+                    .map(|mut r| r.gen_range(0.9..1.1))
+                    .unwrap_or(1.0)
+            };
+            let import = crate::reconcile::ImportConfig {
+                owner: me.config.worker_id.clone(),
+                lease: me.config.lease,
+                ..crate::reconcile::ImportConfig::default()
+            };
+            crate::reconcile::schedule::run_due(&rec, &import, &mut jitter).await;
+            me.reconciling.store(false, Ordering::Release);
+        });
     }
 
     /// Processes one claimed job and records the outcome on it.

@@ -7,6 +7,8 @@ pub mod group_members;
 pub mod integrations;
 pub mod jobs;
 pub mod provisioning_events;
+pub mod recon_accounts;
+pub mod recon_runs;
 pub mod role_rules;
 pub mod scim_groups;
 pub mod scim_tokens;

@@ -6,6 +6,7 @@ pub mod guard;
 pub mod insights;
 pub mod integrations;
 pub mod ops;
+pub mod reconcile;
 pub mod role_rules;
 pub mod signin;
 pub mod staff;

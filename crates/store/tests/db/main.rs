@@ -26,6 +26,8 @@ mod outbox;
 #[cfg(test)]
 mod perf;
 #[cfg(test)]
+mod reconcile;
+#[cfg(test)]
 mod secrets;
 #[cfg(test)]
 mod signin;

@@ -501,3 +501,50 @@ async fn migration_16_adds_the_staff_links_and_reverts() {
         assert!(s.get_staff_user(&staff.id).await.unwrap().is_some());
     }
 }
+
+/// Migration 000015: reconciliation's tables; `down` drops them (the snapshot with them), `up`
+/// creates them again, empty.
+#[tokio::test]
+async fn migration_15_adds_the_reconciliation_tables_and_reverts() {
+    use migration::Migrator;
+    use migration::sea_orm_migration::MigratorTrait;
+    for db in test_stores().await {
+        let s = &db.store;
+        let (_, i) = crate::common::tenant_with_integration(s, "Acme").await;
+        s.recon_set_settings(&i.id, 7_200, true, 1).await.unwrap();
+        let conn = s.db();
+        let backend = conn.get_database_backend();
+        let tables = || async move {
+            let runs = conn
+                .query_one_raw(Statement::from_string(
+                    backend,
+                    "SELECT COUNT(*) FROM recon_runs".to_string(),
+                ))
+                .await
+                .is_ok();
+            let accounts = conn
+                .query_one_raw(Statement::from_string(
+                    backend,
+                    "SELECT COUNT(*) FROM recon_accounts".to_string(),
+                ))
+                .await
+                .is_ok();
+            (runs, accounts)
+        };
+        assert_eq!(tables().await, (true, true), "{}", db.label);
+        let txn = s.begin_write().await.unwrap();
+        Migrator::down(
+            &txn,
+            Some(reverting_after(kept_before(
+                "m20261207_000015_reconciliation",
+            ))),
+        )
+        .await
+        .unwrap();
+        txn.commit().await.unwrap();
+        assert_eq!(tables().await, (false, false), "{}", db.label);
+        s.migrate().await.unwrap();
+        assert_eq!(tables().await, (true, true), "{}", db.label);
+        assert!(s.recon_run(&i.id).await.unwrap().is_none(), "{}", db.label);
+    }
+}
