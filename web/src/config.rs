@@ -42,6 +42,9 @@ pub struct Config {
     /// fails (milliseconds). Inside the server every write goes through one writer, so this
     /// only matters when another process (a CLI command, a second server) writes at once.
     pub sqlite_busy_timeout_ms: u64,
+    /// Admin API requests a minute per API token (`SCIMBRIDGE_API_RATE_PER_MINUTE`); over it,
+    /// 429 with Retry-After.
+    pub api_rate_per_minute: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -64,6 +67,7 @@ impl std::fmt::Debug for Config {
             .field("reconcile_check_secs", &self.reconcile_check_secs)
             .field("require_totp", &self.require_totp)
             .field("sqlite_busy_timeout_ms", &self.sqlite_busy_timeout_ms)
+            .field("api_rate_per_minute", &self.api_rate_per_minute)
             .finish()
     }
 }
@@ -86,6 +90,7 @@ impl Default for Config {
             reconcile_check_secs: 60,
             require_totp: false,
             sqlite_busy_timeout_ms: 5_000,
+            api_rate_per_minute: 600,
         }
     }
 }
@@ -126,6 +131,7 @@ impl Config {
             "reconcile_check_secs",
             "require_totp",
             "sqlite_busy_timeout_ms",
+            "api_rate_per_minute",
         ]));
         let mut cfg: Config = fig
             .extract()

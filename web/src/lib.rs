@@ -1,11 +1,15 @@
 //! The scimbridge application: configuration, CLI, the actix-web server with the SCIM API, and
 //! the background event writer. `main.rs` only parses arguments and calls into here.
 
+pub mod access;
+pub mod api;
+pub mod api_tokens;
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod connectors;
 pub mod events;
+pub mod manage;
 pub mod ops;
 pub mod password;
 pub mod reconcile_text;

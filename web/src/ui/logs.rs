@@ -42,32 +42,33 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 // ------------------------------------------------------------------ the log
 
 /// The log's filters, as the query string carries them.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogFilter {
     #[serde(default)]
-    integration: String,
+    pub integration: String,
     /// userName or SCIM id.
     #[serde(default)]
-    user: String,
+    pub user: String,
     #[serde(default)]
-    operation: String,
+    pub operation: String,
     /// `ok`, `error`, `retry`, `dry_run` or empty.
     #[serde(default)]
-    status: String,
+    pub status: String,
     /// `inbound`, `outbound` or empty.
     #[serde(default)]
-    direction: String,
+    pub direction: String,
     /// `1h`, `24h`, `7d`, `30d` or empty (all); see [`TimeWindow`].
     #[serde(default)]
-    range: String,
+    pub range: String,
     /// Custom start, UTC (`YYYY-MM-DDTHH:MM`).
     #[serde(default)]
-    from: String,
+    pub from: String,
     /// Custom end, UTC, exclusive.
     #[serde(default)]
-    to: String,
+    pub to: String,
     /// Keyset cursor: the last event id of the previous page.
-    before: Option<i64>,
+    pub before: Option<i64>,
 }
 
 impl LogFilter {
@@ -80,7 +81,7 @@ impl LogFilter {
     }
 
     /// The store query for a tenant, or what is wrong with the time filter.
-    fn query(&self, tenant_id: &str, limit: u64) -> Result<EventQuery, String> {
+    pub fn query(&self, tenant_id: &str, limit: u64) -> Result<EventQuery, String> {
         let some = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
         let user = self.user.trim();
         let looks_like_id = user.len() == 36 && user.chars().filter(|c| *c == '-').count() == 4;
@@ -1236,18 +1237,8 @@ async fn retry_jobs(
     let iid = form.text("integration");
     let (_, integration) = integration_for(&ctx, &tid, &iid, Need::View).await?;
     let job = form.text("job").parse::<i64>().ok();
-    let n = ctx
-        .store()
-        .retry_failed_jobs(&iid, job, store::now_ms())
+    let n = crate::manage::retry_jobs(ctx.store(), &ctx.actor(), &integration, job, store::now_ms())
         .await?;
-    ctx.audit(
-        Some(&tid),
-        "jobs.retry",
-        "integration",
-        Some(&iid),
-        Some(serde_json::json!({"job": job, "retried": n})),
-    )
-    .await?;
     let paused = if integration.status == IntegrationStatus::Paused {
         " The integration is paused: they run when you resume it."
     } else {

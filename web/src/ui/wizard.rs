@@ -1614,7 +1614,7 @@ pub async fn review_of(
     ctx: &Ctx,
     i: &Integration,
 ) -> Result<(Vec<String>, Vec<(&'static str, String)>, Vec<String>), UiError> {
-    let mut problems = Vec::new();
+    let problems = crate::manage::activation_problems(ctx.store(), i).await?;
     let (rules, policy) = match provisioning::inputs::load_rules(ctx.store(), i).await {
         Ok(r) => (
             r.rules
@@ -1623,22 +1623,11 @@ pub async fn review_of(
                 .collect::<Vec<_>>(),
             Some(r.policy),
         ),
-        Err(e) => {
-            problems.push(format!("The saved rules or policies are not valid: {e}"));
-            (Vec::new(), None)
-        }
+        // `problems` says why.
+        Err(_) => (Vec::new(), None),
     };
     let mut policies = Vec::new();
     if let Some(p) = &policy {
-        if let Err(e) = p.validate(&caps_of(i)?) {
-            problems.push(format!("Policy: {e}."));
-        }
-        if rules.is_empty() && p.default_role.is_none() {
-            problems.push(
-                "No rule and no default role: nobody would get an account. Complete step 3, Roles."
-                    .into(),
-            );
-        }
         policies = vec![
             (
                 "When a user is deactivated",
@@ -1695,19 +1684,7 @@ async fn activate(
             Some(Flash::error(problem)),
         );
     }
-    let now = store::now_ms();
-    let issued = ctx.store().issue_token(&iid, None, now).await?;
-    ctx.store()
-        .set_integration_status(&tid, &iid, IntegrationStatus::Active)
-        .await?;
-    ctx.audit(
-        Some(&tid),
-        "integration.activate",
-        "integration",
-        Some(&iid),
-        Some(serde_json::json!({"token_prefix": issued.prefix})),
-    )
-    .await?;
+    let issued = crate::manage::activate(ctx.store(), &ctx.actor(), &i, store::now_ms()).await?;
     let i = ctx
         .store()
         .get_integration(&tid, &iid)
