@@ -318,6 +318,24 @@ async fn everything(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(scim.status(), 200);
+    let ann = s
+        .http
+        .post(format!("{scim_url}/Users"))
+        .bearer_auth(&scim_token)
+        .header("content-type", common::SCIM)
+        .body(
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "ann@acme.test",
+                "displayName": "Ann",
+                "active": true
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ann.status(), 201);
     let paused = api.post(&root, &format!("{ipath}/pause"), json!({})).await;
     assert_eq!(paused.expect(200)["status"], "paused");
     api.post(&root, &format!("{ipath}/pause"), json!({})).await.problem(409);
@@ -377,6 +395,41 @@ async fn everything(backend: Backend) {
     api.get(&root, &format!("{log}?from=yesterday")).await.problem(400);
     api.get(&root, &format!("{log}?limit=many")).await.problem(400);
 
+    // ---- a trace: one request's events
+    let cid = items[0]["correlation_id"].as_str().unwrap().to_string();
+    let trace = api.get(&root, &format!("/api/v1/tenants/{acme}/traces/{cid}")).await;
+    let trace = trace.expect(200).clone();
+    assert!(trace["items"].as_array().unwrap().iter().all(|e| e["correlation_id"] == cid.as_str()));
+    api.get(&root, &format!("/api/v1/tenants/{acme}/traces/no-such-trace")).await.problem(404);
+    api.get(&root, &format!("/api/v1/tenants/{globex}/traces/{cid}")).await.problem(404);
+
+    // ---- users and their target state, the rules' preview, the reconciliation report
+    let users = api.get(&root, &format!("{ipath}/users")).await;
+    let users = users.expect(200).clone();
+    assert_eq!(users["total"], 1);
+    let u = &users["items"][0];
+    assert_eq!(u["user_name"], "ann@acme.test");
+    assert!(["not_synced", "dry_run"].contains(&u["target_state"].as_str().unwrap()), "{u}");
+    let none = api.get(&root, &format!("{ipath}/users?q=zzz")).await;
+    assert_eq!(none.expect(200)["total"], 0);
+    let state = u["target_state"].as_str().unwrap().to_string();
+    let same = api.get(&root, &format!("{ipath}/users?state={state}")).await;
+    assert_eq!(same.expect(200)["total"], 1);
+    api.get(&root, &format!("{ipath}/users?state=sleeping")).await.problem(400);
+    let preview = api.get(&root, &format!("{ipath}/role-preview")).await;
+    let preview = preview.expect(200).clone();
+    assert_eq!(preview["users"], 1);
+    assert_eq!(preview["default_role"], "User");
+    assert_eq!(preview["rules"].as_array().unwrap().len(), 1);
+    assert_eq!(preview["rules"][0]["role"], "Manager");
+    assert_eq!(preview["rules"][0]["matches"], 0, "Ann is in no group");
+    assert_eq!(preview["default"], 1, "Ann gets the default role");
+    let report = api.get(&root, &format!("{ipath}/reconciliation")).await;
+    let report = report.expect(200).clone();
+    for k in ["orphaned", "drift", "missing"] {
+        assert!(report[k].is_array(), "{k}: {report}");
+    }
+
     // ---- audit log: the API's changes are there, under the token's owner
     let audit = api.get(&root, &format!("/api/v1/audit?tenant_id={acme}&action=integration.create")).await;
     let audit = audit.expect(200).clone();
@@ -430,6 +483,11 @@ async fn everything(backend: Backend) {
     api.post(&ta, &format!("{ipath}/pause"), json!({})).await.problem(404);
     api.delete(&ta, &format!("{tokens}/{}", active["token"]["prefix"].as_str().unwrap())).await.problem(404);
     api.get(&ta, &log).await.problem(404);
+    api.get(&ta, &format!("{ipath}/users")).await.problem(404);
+    api.get(&ta, &format!("{ipath}/role-preview")).await.problem(404);
+    api.get(&ta, &format!("{ipath}/reconciliation")).await.problem(404);
+    api.get(&ta, &format!("{ipath}/jobs/failed")).await.problem(404);
+    api.get(&ta, &tokens).await.problem(404);
     api.get(&ta, &format!("/api/v1/audit?tenant_id={acme}")).await.problem(404);
     api.post(&ta, &base, integration_body("Not mine")).await.problem(404);
     api.post(&ta, "/api/v1/tenants", json!({"name": "Mine"})).await.problem(403);

@@ -29,7 +29,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/tenants/{tenant_id}/integrations/{integration_id}/tokens/{prefix}", web::delete().to(revoke_scim_token))
         .route("/tenants/{tenant_id}/integrations/{integration_id}/jobs/failed", web::get().to(failed_jobs))
         .route("/tenants/{tenant_id}/integrations/{integration_id}/jobs/retry", web::post().to(retry_jobs))
+        .route("/tenants/{tenant_id}/integrations/{integration_id}/users", web::get().to(list_users))
+        .route("/tenants/{tenant_id}/integrations/{integration_id}/role-preview", web::get().to(role_preview))
+        .route("/tenants/{tenant_id}/integrations/{integration_id}/reconciliation", web::get().to(reconciliation_report))
         .route("/tenants/{tenant_id}/log", web::get().to(provisioning_log))
+        .route("/tenants/{tenant_id}/traces/{correlation_id}", web::get().to(trace))
         .route("/audit", web::get().to(audit_log))
         .route("/staff", web::get().to(list_staff))
         .route("/staff", web::post().to(invite_staff))
@@ -652,6 +656,25 @@ pub struct EventOut {
     pub detail: Option<String>,
 }
 
+fn event_out(e: store::Event) -> EventOut {
+    EventOut {
+        id: e.id,
+        at: e.at,
+        integration_id: e.integration_id,
+        direction: e.direction.as_str().into(),
+        operation: e.operation,
+        subject_kind: e.subject_kind.map(|k| k.as_str().to_string()),
+        subject_id: e.subject_id,
+        subject_name: e.subject_name,
+        http_status: e.http_status,
+        outcome: e.outcome,
+        duration_ms: e.duration_ms,
+        correlation_id: e.correlation_id,
+        attempt: e.attempt,
+        detail: e.detail,
+    }
+}
+
 /// A page of the provisioning log, newest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventPage {
@@ -679,26 +702,252 @@ async fn provisioning_log(
     let next_before = (events.len() as u64 == limit)
         .then(|| events.last().map(|e| e.id))
         .flatten();
-    let items = events
+    let items = events.into_iter().map(event_out).collect();
+    Ok(json(StatusCode::OK, &EventPage { items, next_before }))
+}
+
+/// One request's whole trace: the inbound SCIM call and every outbound call it caused.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/traces/{correlation_id}", tag = "Logs",
+    params(("tenant_id" = String, Path, description = "Tenant id"),
+        ("correlation_id" = String, Path, description = "An event's correlation_id")),
+    responses((status = 200, description = "The trace's events, newest first", body = EventPage)))]
+async fn trace(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> ApiResult {
+    let p = principal(&req, &state).await?;
+    let (tid, cid) = path.into_inner();
+    let t = tenant(&state, &p, &tid, Need::View).await?;
+    let events = state
+        .store()
+        .list_events(&store::EventQuery {
+            tenant_id: Some(t.id),
+            correlation_id: Some(cid),
+            limit: 500,
+            ..store::EventQuery::default()
+        })
+        .await?;
+    if events.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    let items = events.into_iter().map(event_out).collect();
+    Ok(json(StatusCode::OK, &EventPage { items, next_before: None }))
+}
+
+// ------------------------------------------------------------------ users, rules, reconciliation
+
+/// Users filters and page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UsersFilter {
+    /// Users whose userName starts with this.
+    pub q: Option<String>,
+    /// Only users in this target state: `active`, `no_access`, `deactivated`, `deleted`,
+    /// `no_account`, `failed`, `dry_run` or `not_synced`.
+    pub state: Option<String>,
+    /// Skip this many (default 0).
+    pub offset: Option<u64>,
+    /// At most this many (1 to 500, default 100).
+    pub limit: Option<u64>,
+}
+
+/// A SCIM user and their state in the target app.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserOut {
+    pub id: String,
+    pub user_name: String,
+    pub display_name: Option<String>,
+    /// Active in the IdP.
+    pub active: bool,
+    /// The state in the target (see the `state` filter).
+    pub target_state: String,
+    /// The roles the account holds in the target, as last pushed.
+    pub target_roles: Vec<String>,
+    /// Epoch ms of the last sync.
+    pub last_sync_at: Option<i64>,
+}
+
+/// A page of users.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserPage {
+    pub items: Vec<UserOut>,
+    /// How many match.
+    pub total: u64,
+}
+
+/// The integration's users and their target state (as on the console's Users tab).
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/users", tag = "Integrations",
+    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id"), UsersFilter),
+    responses((status = 200, description = "Users", body = UserPage)))]
+async fn list_users(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    q: web::Query<UsersFilter>,
+) -> ApiResult {
+    use crate::ui::logs::TargetState;
+    let p = principal(&req, &state).await?;
+    let (tid, iid) = path.into_inner();
+    let i = integration(&state, &p, &tid, &iid, Need::View).await?;
+    let wanted = match q.state.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(
+            TargetState::parse(s)
+                .ok_or_else(|| ApiError::BadRequest(format!("state: unknown state '{s}'")))?,
+        ),
+    };
+    let search = q.q.clone().unwrap_or_default();
+    let (rows, total, links) = crate::ui::logs::user_states(
+        state.store(),
+        &i.id,
+        search.trim(),
+        wanted,
+        q.offset.unwrap_or(0),
+        q.limit.unwrap_or(100).clamp(1, 500),
+    )
+    .await?
+    .map_err(ApiError::BadRequest)?;
+    let items = rows
         .into_iter()
-        .map(|e| EventOut {
-            id: e.id,
-            at: e.at,
-            integration_id: e.integration_id,
-            direction: e.direction.as_str().into(),
-            operation: e.operation,
-            subject_kind: e.subject_kind.map(|k| k.as_str().to_string()),
-            subject_id: e.subject_id,
-            subject_name: e.subject_name,
-            http_status: e.http_status,
-            outcome: e.outcome,
-            duration_ms: e.duration_ms,
-            correlation_id: e.correlation_id,
-            attempt: e.attempt,
-            detail: e.detail,
+        .map(|u| {
+            let link = links.get(&u.id);
+            let (st, roles) = TargetState::of(link);
+            UserOut {
+                target_state: st.key().into(),
+                target_roles: roles
+                    .split(", ")
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                last_sync_at: link.and_then(|l| l.last_sync_at),
+                id: u.id,
+                user_name: u.user_name,
+                display_name: u.display_name,
+                active: u.active,
+            }
         })
         .collect();
-    Ok(json(StatusCode::OK, &EventPage { items, next_before }))
+    Ok(json(StatusCode::OK, &UserPage { items, total }))
+}
+
+/// What one saved rule does to the integration's users.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuleOutcome {
+    /// The rule in words.
+    pub rule: String,
+    /// The target role it gives.
+    pub role: String,
+    /// Users it matches.
+    pub matches: usize,
+    /// Users whose role it decides (no higher rule matched them).
+    pub decides: usize,
+    /// Some of those users' names.
+    pub sample: Vec<String>,
+}
+
+/// What the saved rules give the integration's users.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RolePreview {
+    /// Users looked at.
+    pub users: usize,
+    /// Only the first users were looked at.
+    pub truncated: bool,
+    pub rules: Vec<RuleOutcome>,
+    pub default_role: Option<String>,
+    /// Users who get the default role.
+    pub default: usize,
+    /// Users who lose access.
+    pub removed: usize,
+}
+
+/// What the saved role rules give the integration's users (the console's rule preview).
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/role-preview", tag = "Integrations",
+    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
+    responses((status = 200, description = "The preview", body = RolePreview)))]
+async fn role_preview(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> ApiResult {
+    let p = principal(&req, &state).await?;
+    let (tid, iid) = path.into_inner();
+    let i = integration(&state, &p, &tid, &iid, Need::View).await?;
+    let rules = provisioning::inputs::load_rules(state.store(), &i)
+        .await
+        .map_err(|e| ApiError::Conflict(format!("The saved rules or policies are not valid: {e}")))?;
+    let caps = crate::connectors::capabilities(&i.connector_kind, &i.settings)
+        .ok_or_else(|| ApiError::Conflict("Unknown connector.".into()))?;
+    let preview = provisioning::preview::preview_rules(state.store(), &i.id, &rules, &caps).await?;
+    let outcomes = rules
+        .rules
+        .iter()
+        .zip(preview.rules)
+        .map(|(rule, p)| RuleOutcome {
+            rule: rule.describe(),
+            role: rule.target_role.clone(),
+            matches: p.matches,
+            decides: p.decides,
+            sample: p.sample,
+        })
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &RolePreview {
+            users: preview.users,
+            truncated: preview.truncated,
+            rules: outcomes,
+            default_role: rules.policy.default_role.clone(),
+            default: preview.default,
+            removed: preview.removed,
+        },
+    ))
+}
+
+/// The reconciliation report of the last import, with the same names as
+/// `scimbridge reconcile --json`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReconciliationReport {
+    /// Accounts in the target that no IdP user matches.
+    #[schema(value_type = Vec<Object>)]
+    pub orphaned: Vec<serde_json::Value>,
+    /// Accounts whose fields or roles differ from what the rules give.
+    #[schema(value_type = Vec<Object>)]
+    pub drift: Vec<serde_json::Value>,
+    /// IdP users who should have an account and have none.
+    #[schema(value_type = Vec<Object>)]
+    pub missing: Vec<serde_json::Value>,
+    /// Seats used and known.
+    #[schema(value_type = Object)]
+    pub seats: serde_json::Value,
+    /// The account the target's API key belongs to, if known.
+    #[schema(value_type = Option<Object>)]
+    pub key_owner: serde_json::Value,
+}
+
+/// The reconciliation report from the last import of the target's accounts (import with
+/// `scimbridge reconcile` or the console's Reconciliation tab).
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/reconciliation", tag = "Integrations",
+    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
+    responses((status = 200, description = "The report", body = ReconciliationReport)))]
+async fn reconciliation_report(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> ApiResult {
+    let p = principal(&req, &state).await?;
+    let (tid, iid) = path.into_inner();
+    let i = integration(&state, &p, &tid, &iid, Need::View).await?;
+    let rec = crate::connectors::reconciler(state.store(), state.config.allow_private_targets);
+    let analysis = rec.analyze(&i).await.map_err(|e| match e {
+        provisioning::reconcile::ReconcileError::Store(e) => e.into(),
+        other => ApiError::Conflict(other.to_string()),
+    })?;
+    let mut v = serde_json::to_value(analysis.report())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut take = |k: &str| v.get_mut(k).map(serde_json::Value::take).unwrap_or_default();
+    let list = |v: serde_json::Value| match v {
+        serde_json::Value::Array(a) => a,
+        _ => Vec::new(),
+    };
+    Ok(json(
+        StatusCode::OK,
+        &ReconciliationReport {
+            orphaned: list(take("orphaned")),
+            drift: list(take("drift")),
+            missing: list(take("missing")),
+            seats: take("seats"),
+            key_owner: take("key_owner"),
+        },
+    ))
 }
 
 /// Audit log filters.
@@ -974,7 +1223,8 @@ async fn remove_staff(req: HttpRequest, state: web::Data<AppState>, path: web::P
     list_integrations, create_integration, get_integration, activate_integration,
     pause_integration, resume_integration, delete_integration,
     list_scim_tokens, issue_scim_token, revoke_scim_token,
-    failed_jobs, retry_jobs, provisioning_log, audit_log,
+    failed_jobs, retry_jobs, provisioning_log, trace, audit_log,
+    list_users, role_preview, reconciliation_report,
     list_staff, invite_staff, change_staff_role, disable_staff, enable_staff, remove_staff,
 ))]
 pub struct Operations;
