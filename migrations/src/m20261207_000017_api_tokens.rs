@@ -55,7 +55,11 @@ impl MigrationTrait for Migration {
                     // NULL: the owner's whole scope.
                     .col(ColumnDef::new(ApiTokens::TenantId).string_len(36).null())
                     .col(ColumnDef::new(ApiTokens::Role).string_len(32).not_null())
-                    .col(ColumnDef::new(ApiTokens::CreatedAt).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(ApiTokens::CreatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(ApiTokens::ExpiresAt).big_integer().null())
                     .col(ColumnDef::new(ApiTokens::LastUsedAt).big_integer().null())
                     .col(ColumnDef::new(ApiTokens::RevokedAt).big_integer().null())

@@ -101,13 +101,18 @@ pub async fn create(
         ));
     }
     if owner.disabled {
-        return Err(ManageError::Invalid(format!("{} is disabled.", owner.email)));
+        return Err(ManageError::Invalid(format!(
+            "{} is disabled.",
+            owner.email
+        )));
     }
     let (role, tenant) = assignment(owner, req.role, req.tenant).map_err(ManageError::Invalid)?;
     if let Some(t) = &tenant
         && store.get_tenant(t).await?.is_none()
     {
-        return Err(ManageError::Invalid("tenant: that tenant does not exist.".into()));
+        return Err(ManageError::Invalid(
+            "tenant: that tenant does not exist.".into(),
+        ));
     }
     let expires_at = crate::manage::expiry(req.expires_in_days, now)?;
     let info = store
@@ -145,14 +150,22 @@ pub async fn list(store: &Store, owner_id: &str) -> Result<Vec<ApiToken>> {
 }
 
 /// Revokes one of the owner's tokens (another's is not found).
-pub async fn revoke(store: &Store, actor: &Actor, owner_id: &str, id: &str, now: i64) -> Result<ApiToken> {
+pub async fn revoke(
+    store: &Store,
+    actor: &Actor,
+    owner_id: &str,
+    id: &str,
+    now: i64,
+) -> Result<ApiToken> {
     let token = store
         .get_api_token(id)
         .await?
         .filter(|t| t.staff_user_id == owner_id)
         .ok_or(ManageError::NotFound)?;
     if !store.revoke_api_token(id, now).await? {
-        return Err(ManageError::Conflict("That token was already revoked.".into()));
+        return Err(ManageError::Conflict(
+            "That token was already revoked.".into(),
+        ));
     }
     crate::manage::record(
         store,
@@ -205,11 +218,13 @@ pub async fn authenticate(store: &Store, raw: &str, now: i64) -> Result<Option<P
     let Some(owner) = store.get_staff_user(&token.staff_user_id).await? else {
         return Ok(None);
     };
-    Ok(effective_access(&token, &owner, now).map(|access| Principal {
-        token,
-        owner,
-        access,
-    }))
+    Ok(
+        effective_access(&token, &owner, now).map(|access| Principal {
+            token,
+            owner,
+            access,
+        }),
+    )
 }
 
 /// Whether `last_used_at` should be written now (at most once a minute per token).
@@ -292,7 +307,10 @@ mod tests {
         };
         assert_eq!(effective_access(&t, &disabled, 10), None);
         // The owner was demoted to support: an admin token stops working.
-        assert_eq!(effective_access(&t, &owner(StaffRole::Support, None), 10), None);
+        assert_eq!(
+            effective_access(&t, &owner(StaffRole::Support, None), 10),
+            None
+        );
         // Narrowed to a tenant.
         let narrowed = token(StaffRole::Support, Some("t1"));
         assert_eq!(

@@ -679,8 +679,7 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
             let Some(i) = store.get_integration_unscoped(&integration).await? else {
                 return Err(no_token());
             };
-            match crate::manage::revoke_scim_token(&store, &Actor::cli(), &i, &prefix, now).await
-            {
+            match crate::manage::revoke_scim_token(&store, &Actor::cli(), &i, &prefix, now).await {
                 Err(crate::manage::ManageError::NotFound) => return Err(no_token()),
                 other => other?,
             }

@@ -151,14 +151,24 @@ pub async fn create_integration(
         return Err(ManageError::NotFound);
     }
     if crate::connectors::descriptor(&spec.connector).is_none() {
-        return Err(invalid(format!("connector: unknown connector '{}'", spec.connector)));
+        return Err(invalid(format!(
+            "connector: unknown connector '{}'",
+            spec.connector
+        )));
     }
     crate::connectors::normalize_settings(&spec.connector, &mut spec.settings);
-    crate::connectors::validate(&spec.connector, &spec.settings, &spec.secrets, allow_private)
-        .map_err(invalid)?;
+    crate::connectors::validate(
+        &spec.connector,
+        &spec.settings,
+        &spec.secrets,
+        allow_private,
+    )
+    .map_err(invalid)?;
     let users = scim_core::extension::user_type_with(&spec.extension_schemas);
     let rules = parse_role_rules(&spec.role_rules, &users)?;
-    use provisioning::planner::{DeleteGuard, Deprovision, GroupPush, Lifecycle, Policy, Unmatched};
+    use provisioning::planner::{
+        DeleteGuard, Deprovision, GroupPush, Lifecycle, Policy, Unmatched,
+    };
     let policy = Policy {
         default_role: spec.default_role.clone(),
         deprovision: Deprovision::parse(&spec.deprovision)
@@ -334,7 +344,17 @@ pub async fn set_paused(
     store
         .set_integration_status(&i.tenant_id, &i.id, status)
         .await?;
-    record(store, actor, Some(&i.tenant_id), action, "integration", Some(&i.id), None, now).await?;
+    record(
+        store,
+        actor,
+        Some(&i.tenant_id),
+        action,
+        "integration",
+        Some(&i.id),
+        None,
+        now,
+    )
+    .await?;
     Ok(status)
 }
 

@@ -88,13 +88,20 @@ impl Api {
             res.text
         );
         let Some(content) = response["content"].as_object() else {
-            assert!(res.text.is_empty(), "{method} {template} {}: undocumented body", res.status);
+            assert!(
+                res.text.is_empty(),
+                "{method} {template} {}: undocumented body",
+                res.status
+            );
             return;
         };
         let media = res.content_type.split(';').next().unwrap().trim();
-        let schema = &content
-            .get(media)
-            .unwrap_or_else(|| panic!("{method} {template} {}: {media} is not documented", res.status))["schema"];
+        let schema = &content.get(media).unwrap_or_else(|| {
+            panic!(
+                "{method} {template} {}: {media} is not documented",
+                res.status
+            )
+        })["schema"];
         let mut root = schema.as_object().unwrap().clone();
         root.insert("components".into(), self.doc["components"].clone());
         let validator = jsonschema::validator_for(&Value::Object(root))
@@ -111,7 +118,13 @@ impl Api {
         );
     }
 
-    async fn call(&self, token: Option<&str>, method: &str, path: &str, body: Option<Value>) -> Res {
+    async fn call(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Res {
         let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let mut req = self.http.request(m, format!("{}{path}", self.base));
         if let Some(t) = token {
@@ -210,8 +223,16 @@ fn cli_token(s: &TestServer, email: &str, name: &str) -> String {
         &["api-token", "create", "--email", email, "--name", name],
         None,
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stderr.is_empty(), "quiet stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "quiet stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let o = v.as_object().unwrap();
     assert_eq!(o.len(), 2, "exactly token and prefix: {v}");
@@ -249,7 +270,9 @@ async fn everything(backend: Backend) {
     r.problem(401);
     let r = api.get("sbapi_not-a-token", "/api/v1/tenants").await;
     r.problem(401);
-    let r = api.get("scb_a-scim-token-is-not-an-api-token", "/api/v1/tenants").await;
+    let r = api
+        .get("scb_a-scim-token-is-not-an-api-token", "/api/v1/tenants")
+        .await;
     r.problem(401);
     let unknown = s
         .http
@@ -259,27 +282,48 @@ async fn everything(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(unknown.status(), 404);
-    assert_eq!(unknown.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        unknown.headers()["content-type"],
+        "application/problem+json"
+    );
 
     // ---- tenants
-    let acme = api.post(&root, "/api/v1/tenants", json!({"name": "Acme"})).await;
+    let acme = api
+        .post(&root, "/api/v1/tenants", json!({"name": "Acme"}))
+        .await;
     let acme = acme.expect(201)["id"].as_str().unwrap().to_string();
-    let globex = api.post(&root, "/api/v1/tenants", json!({"name": "Globex"})).await;
+    let globex = api
+        .post(&root, "/api/v1/tenants", json!({"name": "Globex"}))
+        .await;
     let globex = globex.expect(201)["id"].as_str().unwrap().to_string();
-    api.post(&root, "/api/v1/tenants", json!({"name": "  "})).await.problem(422);
-    api.post(&root, "/api/v1/tenants", json!({"nme": "typo"})).await.problem(400);
-    api.call_raw(&root, "post", "/api/v1/tenants", "{not json").await.problem(400);
+    api.post(&root, "/api/v1/tenants", json!({"name": "  "}))
+        .await
+        .problem(422);
+    api.post(&root, "/api/v1/tenants", json!({"nme": "typo"}))
+        .await
+        .problem(400);
+    api.call_raw(&root, "post", "/api/v1/tenants", "{not json")
+        .await
+        .problem(400);
     let list = api.get(&root, "/api/v1/tenants").await;
     assert_eq!(list.expect(200).as_array().unwrap().len(), 2);
     let one = api.get(&root, &format!("/api/v1/tenants/{acme}")).await;
     assert_eq!(one.expect(200)["name"], "Acme");
-    api.get(&root, "/api/v1/tenants/00000000-0000-0000-0000-000000000000").await.problem(404);
+    api.get(
+        &root,
+        "/api/v1/tenants/00000000-0000-0000-0000-000000000000",
+    )
+    .await
+    .problem(404);
 
     // ---- integrations: create a draft, activate, pause, resume
     let base = format!("/api/v1/tenants/{acme}/integrations");
     let created = api.post(&root, &base, integration_body("Acme AC")).await;
     let created = created.expect(201).clone();
-    assert!(!created.to_string().contains(AC_SECRET), "secrets are never returned");
+    assert!(
+        !created.to_string().contains(AC_SECRET),
+        "secrets are never returned"
+    );
     assert_eq!(created["integration"]["status"], "draft");
     assert!(created["token"].is_null());
     let iid = created["integration"]["id"].as_str().unwrap().to_string();
@@ -287,7 +331,12 @@ async fn everything(backend: Backend) {
     // The same validation as the wizard and the CLI.
     let mut bad = integration_body("Bad");
     bad["role_rules"] = json!(["nonsense"]);
-    assert!(api.post(&root, &base, bad).await.problem(422).contains("role rule"));
+    assert!(
+        api.post(&root, &base, bad)
+            .await
+            .problem(422)
+            .contains("role rule")
+    );
     let mut bad = integration_body("Bad");
     bad["settings"] = json!({});
     api.post(&root, &base, bad).await.problem(422);
@@ -297,18 +346,24 @@ async fn everything(backend: Backend) {
     let mut bad = integration_body("Bad");
     bad["delete_guard"] = json!("lots");
     api.post(&root, &base, bad).await.problem(422);
-    api.post(&root, &format!("{ipath}/pause"), json!({})).await.problem(409);
+    api.post(&root, &format!("{ipath}/pause"), json!({}))
+        .await
+        .problem(409);
     let got = api.get(&root, &ipath).await;
     assert_eq!(got.expect(200)["name"], "Acme AC");
     assert!(!got.text.contains(AC_SECRET));
     let listed = api.get(&root, &base).await;
     assert_eq!(listed.expect(200).as_array().unwrap().len(), 1);
-    let active = api.post(&root, &format!("{ipath}/activate"), json!({})).await;
+    let active = api
+        .post(&root, &format!("{ipath}/activate"), json!({}))
+        .await;
     let active = active.expect(200).clone();
     assert_eq!(active["integration"]["status"], "active");
     let scim_token = active["token"]["token"].as_str().unwrap().to_string();
     let scim_url = active["token"]["scim_url"].as_str().unwrap().to_string();
-    api.post(&root, &format!("{ipath}/activate"), json!({})).await.problem(409);
+    api.post(&root, &format!("{ipath}/activate"), json!({}))
+        .await
+        .problem(409);
     // The SCIM token works on the SCIM endpoint.
     let scim = s
         .http
@@ -338,7 +393,9 @@ async fn everything(backend: Backend) {
     assert_eq!(ann.status(), 201);
     let paused = api.post(&root, &format!("{ipath}/pause"), json!({})).await;
     assert_eq!(paused.expect(200)["status"], "paused");
-    api.post(&root, &format!("{ipath}/pause"), json!({})).await.problem(409);
+    api.post(&root, &format!("{ipath}/pause"), json!({}))
+        .await
+        .problem(409);
     let resumed = api.post(&root, &format!("{ipath}/resume"), json!({})).await;
     assert_eq!(resumed.expect(200)["status"], "active");
     // Created active at once, as `scimbridge integration create` does.
@@ -347,29 +404,56 @@ async fn everything(backend: Backend) {
     let at_once = api.post(&root, &base, at_once).await;
     let at_once = at_once.expect(201).clone();
     assert_eq!(at_once["integration"]["status"], "active");
-    assert!(at_once["token"]["token"].as_str().unwrap().starts_with("scb_"));
+    assert!(
+        at_once["token"]["token"]
+            .as_str()
+            .unwrap()
+            .starts_with("scb_")
+    );
 
     // ---- SCIM tokens
     let tokens = format!("{ipath}/tokens");
-    let issued = api.post(&root, &tokens, json!({"expires_in_days": 30})).await;
+    let issued = api
+        .post(&root, &tokens, json!({"expires_in_days": 30}))
+        .await;
     let issued = issued.expect(201).clone();
     assert!(issued["expires_at"].as_i64().is_some());
     let prefix = issued["prefix"].as_str().unwrap().to_string();
-    api.post(&root, &tokens, json!({"expires_in_days": 0})).await.problem(422);
+    api.post(&root, &tokens, json!({"expires_in_days": 0}))
+        .await
+        .problem(422);
     let list = api.get(&root, &tokens).await;
     let list = list.expect(200).as_array().unwrap().clone();
     assert_eq!(list.len(), 2);
-    assert!(!list.iter().any(|t| t.get("token").is_some()), "no secrets in lists");
-    assert_eq!(api.delete(&root, &format!("{tokens}/{prefix}")).await.status, 204);
-    api.delete(&root, &format!("{tokens}/{prefix}")).await.problem(404);
+    assert!(
+        !list.iter().any(|t| t.get("token").is_some()),
+        "no secrets in lists"
+    );
+    assert_eq!(
+        api.delete(&root, &format!("{tokens}/{prefix}"))
+            .await
+            .status,
+        204
+    );
+    api.delete(&root, &format!("{tokens}/{prefix}"))
+        .await
+        .problem(404);
     let list = api.get(&root, &tokens).await;
-    let states: Vec<&str> = list.expect(200).as_array().unwrap().iter().map(|t| t["state"].as_str().unwrap()).collect();
+    let states: Vec<&str> = list
+        .expect(200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["state"].as_str().unwrap())
+        .collect();
     assert!(states.contains(&"revoked") && states.contains(&"active"));
 
     // ---- jobs
     let failed = api.get(&root, &format!("{ipath}/jobs/failed")).await;
     assert!(failed.expect(200).as_array().unwrap().is_empty());
-    let retried = api.post(&root, &format!("{ipath}/jobs/retry"), json!({})).await;
+    let retried = api
+        .post(&root, &format!("{ipath}/jobs/retry"), json!({}))
+        .await;
     assert_eq!(retried.expect(200)["retried"], 0);
 
     // ---- provisioning log: the SCIM request above, with the console's filters and paging
@@ -384,24 +468,51 @@ async fn everything(backend: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let items = events["items"].as_array().unwrap();
-    assert!(items.iter().all(|e| e["direction"] == "inbound" && e["integration_id"] == iid.as_str()));
+    assert!(
+        items
+            .iter()
+            .all(|e| e["direction"] == "inbound" && e["integration_id"] == iid.as_str())
+    );
     assert!(!items.is_empty(), "the SCIM request is logged");
-    let page = api.get(&root, &format!("{log}?limit=1&direction=inbound")).await;
+    let page = api
+        .get(&root, &format!("{log}?limit=1&direction=inbound"))
+        .await;
     let page = page.expect(200).clone();
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
-    let none = api.get(&root, &format!("{log}?direction=outbound&status=error")).await;
+    let none = api
+        .get(&root, &format!("{log}?direction=outbound&status=error"))
+        .await;
     assert!(none.expect(200)["items"].as_array().unwrap().is_empty());
     assert!(none.body["next_before"].is_null());
-    api.get(&root, &format!("{log}?from=yesterday")).await.problem(400);
-    api.get(&root, &format!("{log}?limit=many")).await.problem(400);
+    api.get(&root, &format!("{log}?from=yesterday"))
+        .await
+        .problem(400);
+    api.get(&root, &format!("{log}?limit=many"))
+        .await
+        .problem(400);
 
     // ---- a trace: one request's events
     let cid = items[0]["correlation_id"].as_str().unwrap().to_string();
-    let trace = api.get(&root, &format!("/api/v1/tenants/{acme}/traces/{cid}")).await;
+    let trace = api
+        .get(&root, &format!("/api/v1/tenants/{acme}/traces/{cid}"))
+        .await;
     let trace = trace.expect(200).clone();
-    assert!(trace["items"].as_array().unwrap().iter().all(|e| e["correlation_id"] == cid.as_str()));
-    api.get(&root, &format!("/api/v1/tenants/{acme}/traces/no-such-trace")).await.problem(404);
-    api.get(&root, &format!("/api/v1/tenants/{globex}/traces/{cid}")).await.problem(404);
+    assert!(
+        trace["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["correlation_id"] == cid.as_str())
+    );
+    api.get(
+        &root,
+        &format!("/api/v1/tenants/{acme}/traces/no-such-trace"),
+    )
+    .await
+    .problem(404);
+    api.get(&root, &format!("/api/v1/tenants/{globex}/traces/{cid}"))
+        .await
+        .problem(404);
 
     // ---- users and their target state, the rules' preview, the reconciliation report
     let users = api.get(&root, &format!("{ipath}/users")).await;
@@ -409,13 +520,20 @@ async fn everything(backend: Backend) {
     assert_eq!(users["total"], 1);
     let u = &users["items"][0];
     assert_eq!(u["user_name"], "ann@acme.test");
-    assert!(["not_synced", "dry_run"].contains(&u["target_state"].as_str().unwrap()), "{u}");
+    assert!(
+        ["not_synced", "dry_run"].contains(&u["target_state"].as_str().unwrap()),
+        "{u}"
+    );
     let none = api.get(&root, &format!("{ipath}/users?q=zzz")).await;
     assert_eq!(none.expect(200)["total"], 0);
     let state = u["target_state"].as_str().unwrap().to_string();
-    let same = api.get(&root, &format!("{ipath}/users?state={state}")).await;
+    let same = api
+        .get(&root, &format!("{ipath}/users?state={state}"))
+        .await;
     assert_eq!(same.expect(200)["total"], 1);
-    api.get(&root, &format!("{ipath}/users?state=sleeping")).await.problem(400);
+    api.get(&root, &format!("{ipath}/users?state=sleeping"))
+        .await
+        .problem(400);
     let preview = api.get(&root, &format!("{ipath}/role-preview")).await;
     let preview = preview.expect(200).clone();
     assert_eq!(preview["users"], 1);
@@ -431,44 +549,104 @@ async fn everything(backend: Backend) {
     }
 
     // ---- audit log: the API's changes are there, under the token's owner
-    let audit = api.get(&root, &format!("/api/v1/audit?tenant_id={acme}&action=integration.create")).await;
+    let audit = api
+        .get(
+            &root,
+            &format!("/api/v1/audit?tenant_id={acme}&action=integration.create"),
+        )
+        .await;
     let audit = audit.expect(200).clone();
     let entries = audit["items"].as_array().unwrap();
     assert_eq!(entries.len(), 2);
-    assert!(entries[0]["actor_email"].as_str().unwrap().starts_with("root@example.com (API token sbapi_"));
+    assert!(
+        entries[0]["actor_email"]
+            .as_str()
+            .unwrap()
+            .starts_with("root@example.com (API token sbapi_")
+    );
     let all = api.get(&root, "/api/v1/audit?limit=2").await;
     assert!(all.expect(200)["next_before"].as_i64().is_some());
 
     // ---- staff
     let invited = api
-        .post(&root, "/api/v1/staff", json!({"email": "ta@acme.test", "role": "tenant_admin", "tenant_id": acme}))
+        .post(
+            &root,
+            "/api/v1/staff",
+            json!({"email": "ta@acme.test", "role": "tenant_admin", "tenant_id": acme}),
+        )
         .await;
     let invited = invited.expect(201).clone();
-    assert!(invited["link"].as_str().unwrap().contains("/account/set-password?token="));
+    assert!(
+        invited["link"]
+            .as_str()
+            .unwrap()
+            .contains("/account/set-password?token=")
+    );
     assert_eq!(invited["staff"]["active"], false);
     let ta_invited = invited["staff"]["id"].as_str().unwrap().to_string();
-    api.post(&root, "/api/v1/staff", json!({"email": "ta@acme.test", "role": "tenant_admin", "tenant_id": acme}))
-        .await
-        .problem(422);
-    api.post(&root, "/api/v1/staff", json!({"email": "x@acme.test", "role": "king"})).await.problem(422);
+    api.post(
+        &root,
+        "/api/v1/staff",
+        json!({"email": "ta@acme.test", "role": "tenant_admin", "tenant_id": acme}),
+    )
+    .await
+    .problem(422);
+    api.post(
+        &root,
+        "/api/v1/staff",
+        json!({"email": "x@acme.test", "role": "king"}),
+    )
+    .await
+    .problem(422);
     let staff = api.get(&root, "/api/v1/staff").await;
     assert_eq!(staff.expect(200).as_array().unwrap().len(), 2);
     let changed = api
-        .post(&root, &format!("/api/v1/staff/{ta_invited}/role"), json!({"role": "support"}))
+        .post(
+            &root,
+            &format!("/api/v1/staff/{ta_invited}/role"),
+            json!({"role": "support"}),
+        )
         .await;
     assert_eq!(changed.expect(200)["role"], "support");
-    let disabled = api.post(&root, &format!("/api/v1/staff/{ta_invited}/disable"), json!({})).await;
+    let disabled = api
+        .post(
+            &root,
+            &format!("/api/v1/staff/{ta_invited}/disable"),
+            json!({}),
+        )
+        .await;
     assert_eq!(disabled.expect(200)["disabled"], true);
-    let enabled = api.post(&root, &format!("/api/v1/staff/{ta_invited}/enable"), json!({})).await;
+    let enabled = api
+        .post(
+            &root,
+            &format!("/api/v1/staff/{ta_invited}/enable"),
+            json!({}),
+        )
+        .await;
     assert_eq!(enabled.expect(200)["disabled"], false);
-    assert_eq!(api.delete(&root, &format!("/api/v1/staff/{ta_invited}")).await.status, 204);
-    api.delete(&root, &format!("/api/v1/staff/{ta_invited}")).await.problem(404);
+    assert_eq!(
+        api.delete(&root, &format!("/api/v1/staff/{ta_invited}"))
+            .await
+            .status,
+        204
+    );
+    api.delete(&root, &format!("/api/v1/staff/{ta_invited}"))
+        .await
+        .problem(404);
     // Nobody removes their own account (nor the last platform admin).
-    let root_id = staff.body.as_array().unwrap().iter().find(|u| u["email"] == "root@example.com").unwrap()["id"]
+    let root_id = staff
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "root@example.com")
+        .unwrap()["id"]
         .as_str()
         .unwrap()
         .to_string();
-    api.delete(&root, &format!("/api/v1/staff/{root_id}")).await.problem(422);
+    api.delete(&root, &format!("/api/v1/staff/{root_id}"))
+        .await
+        .problem(422);
 
     // ---- scoping: a tenant admin's token sees its tenant only; another tenant is 404
     admin(&s, "ta@globex.test", "tenant-admin", Some(&globex));
@@ -477,49 +655,111 @@ async fn everything(backend: Backend) {
     let mine = mine.expect(200).as_array().unwrap().clone();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0]["id"], globex.as_str());
-    api.get(&ta, &format!("/api/v1/tenants/{acme}")).await.problem(404);
+    api.get(&ta, &format!("/api/v1/tenants/{acme}"))
+        .await
+        .problem(404);
     api.get(&ta, &ipath).await.problem(404);
-    api.get(&ta, &format!("/api/v1/tenants/{globex}/integrations/{iid}")).await.problem(404);
-    api.post(&ta, &format!("{ipath}/pause"), json!({})).await.problem(404);
-    api.delete(&ta, &format!("{tokens}/{}", active["token"]["prefix"].as_str().unwrap())).await.problem(404);
+    api.get(&ta, &format!("/api/v1/tenants/{globex}/integrations/{iid}"))
+        .await
+        .problem(404);
+    api.post(&ta, &format!("{ipath}/pause"), json!({}))
+        .await
+        .problem(404);
+    api.delete(
+        &ta,
+        &format!("{tokens}/{}", active["token"]["prefix"].as_str().unwrap()),
+    )
+    .await
+    .problem(404);
     api.get(&ta, &log).await.problem(404);
     api.get(&ta, &format!("{ipath}/users")).await.problem(404);
-    api.get(&ta, &format!("{ipath}/role-preview")).await.problem(404);
-    api.get(&ta, &format!("{ipath}/reconciliation")).await.problem(404);
-    api.get(&ta, &format!("{ipath}/jobs/failed")).await.problem(404);
+    api.get(&ta, &format!("{ipath}/role-preview"))
+        .await
+        .problem(404);
+    api.get(&ta, &format!("{ipath}/reconciliation"))
+        .await
+        .problem(404);
+    api.get(&ta, &format!("{ipath}/jobs/failed"))
+        .await
+        .problem(404);
     api.get(&ta, &tokens).await.problem(404);
-    api.get(&ta, &format!("/api/v1/audit?tenant_id={acme}")).await.problem(404);
-    api.post(&ta, &base, integration_body("Not mine")).await.problem(404);
-    api.post(&ta, "/api/v1/tenants", json!({"name": "Mine"})).await.problem(403);
+    api.get(&ta, &format!("/api/v1/audit?tenant_id={acme}"))
+        .await
+        .problem(404);
+    api.post(&ta, &base, integration_body("Not mine"))
+        .await
+        .problem(404);
+    api.post(&ta, "/api/v1/tenants", json!({"name": "Mine"}))
+        .await
+        .problem(403);
     let own = api
-        .post(&ta, &format!("/api/v1/tenants/{globex}/integrations"), integration_body("Globex AC"))
+        .post(
+            &ta,
+            &format!("/api/v1/tenants/{globex}/integrations"),
+            integration_body("Globex AC"),
+        )
         .await;
     own.expect(201);
     let audit = api.get(&ta, "/api/v1/audit").await;
-    assert!(audit.expect(200)["items"].as_array().unwrap().iter().all(|e| e["tenant_id"] == globex.as_str()));
+    assert!(
+        audit.expect(200)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["tenant_id"] == globex.as_str())
+    );
     // A tenant admin manages their own tenant's admins only and gives no higher role.
-    api.post(&ta, "/api/v1/staff", json!({"email": "boss@globex.test", "role": "platform_admin"}))
-        .await
-        .problem(403);
+    api.post(
+        &ta,
+        "/api/v1/staff",
+        json!({"email": "boss@globex.test", "role": "platform_admin"}),
+    )
+    .await
+    .problem(403);
 
     // ---- read-only: a support token reads everywhere and writes nothing (but retries jobs)
     admin(&s, "help@example.com", "support", None);
     let support = cli_token(&s, "help@example.com", "dashboards");
-    assert_eq!(api.get(&support, "/api/v1/tenants").await.expect(200).as_array().unwrap().len(), 2);
+    assert_eq!(
+        api.get(&support, "/api/v1/tenants")
+            .await
+            .expect(200)
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     api.get(&support, &ipath).await.expect(200);
-    api.post(&support, &base, integration_body("Nope")).await.problem(403);
-    api.post(&support, &format!("{ipath}/pause"), json!({})).await.problem(403);
+    api.post(&support, &base, integration_body("Nope"))
+        .await
+        .problem(403);
+    api.post(&support, &format!("{ipath}/pause"), json!({}))
+        .await
+        .problem(403);
     api.post(&support, &tokens, json!({})).await.problem(403);
     api.delete(&support, &ipath).await.problem(403);
-    api.post(&support, "/api/v1/tenants", json!({"name": "Nope"})).await.problem(403);
+    api.post(&support, "/api/v1/tenants", json!({"name": "Nope"}))
+        .await
+        .problem(403);
     api.get(&support, "/api/v1/staff").await.problem(403);
-    api.post(&support, &format!("{ipath}/jobs/retry"), json!({})).await.expect(200);
+    api.post(&support, &format!("{ipath}/jobs/retry"), json!({}))
+        .await
+        .expect(200);
 
     // ---- token lifecycle in the console: created (shown once), used, last used, revoked
     let ui = Ui::new(&s.base);
     assert_eq!(ui.sign_in("root@example.com", PASSWORD).await.status, 303);
     let page = ui
-        .post("/api-tokens", "/api-tokens", &[("name", "ci"), ("role", "support"), ("tenant", &acme), ("expires_days", "30")])
+        .post(
+            "/api-tokens",
+            "/api-tokens",
+            &[
+                ("name", "ci"),
+                ("role", "support"),
+                ("tenant", &acme),
+                ("expires_days", "30"),
+            ],
+        )
         .await;
     assert_eq!(page.status, 200, "{}", page.body);
     let marker = "id=\"api-token-value\" readonly value=\"";
@@ -528,29 +768,52 @@ async fn everything(backend: Backend) {
     assert!(console_token.starts_with("sbapi_"));
     let again = ui.get("/api-tokens").await;
     assert!(!again.body.contains(&console_token), "shown only once");
-    assert!(again.body.contains(&console_token[..14]), "listed by prefix");
+    assert!(
+        again.body.contains(&console_token[..14]),
+        "listed by prefix"
+    );
     // Narrowed to Acme, read-only.
     let scoped = api.get(&console_token, "/api/v1/tenants").await;
     assert_eq!(scoped.expect(200).as_array().unwrap().len(), 1);
-    api.get(&console_token, &format!("/api/v1/tenants/{globex}")).await.problem(404);
-    api.post(&console_token, &format!("{ipath}/pause"), json!({})).await.problem(403);
+    api.get(&console_token, &format!("/api/v1/tenants/{globex}"))
+        .await
+        .problem(404);
+    api.post(&console_token, &format!("{ipath}/pause"), json!({}))
+        .await
+        .problem(403);
     let db = s.store().await;
-    let owner = db.find_staff_by_email("root@example.com").await.unwrap().unwrap();
+    let owner = db
+        .find_staff_by_email("root@example.com")
+        .await
+        .unwrap()
+        .unwrap();
     let rows = db.list_api_tokens(&owner.id).await.unwrap();
     let row = rows.iter().find(|t| t.name == "ci").unwrap();
     assert!(row.last_used_at.is_some(), "last used is recorded");
     assert!(row.expires_at.is_some());
     // A role above the creator's is refused; a bad form is an error next to the form.
-    let refused = ui.post("/api-tokens", "/api-tokens", &[("name", ""), ("role", "support")]).await;
+    let refused = ui
+        .post(
+            "/api-tokens",
+            "/api-tokens",
+            &[("name", ""), ("role", "support")],
+        )
+        .await;
     assert_eq!(refused.status, 422);
     // No CSRF token: refused.
     let forged = ui.post_raw("/api-tokens", &[("name", "x")], None).await;
     assert_eq!(forged.status, 403);
     let revoke = ui
-        .post("/api-tokens", &format!("/api-tokens/{}/revoke", row.id), &[])
+        .post(
+            "/api-tokens",
+            &format!("/api-tokens/{}/revoke", row.id),
+            &[],
+        )
         .await;
     assert_eq!(revoke.status, 303);
-    api.get(&console_token, "/api/v1/tenants").await.problem(401);
+    api.get(&console_token, "/api/v1/tenants")
+        .await
+        .problem(401);
     let audit = db
         .list_audit(&store::AuditQuery {
             action: Some("api_token.revoke".into()),
@@ -568,7 +831,10 @@ async fn everything(backend: Backend) {
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
         use store::entities::api_tokens;
         api_tokens::Entity::update_many()
-            .col_expr(api_tokens::Column::ExpiresAt, Expr::value(store::now_ms() - 1))
+            .col_expr(
+                api_tokens::Column::ExpiresAt,
+                Expr::value(store::now_ms() - 1),
+            )
             .filter(api_tokens::Column::Name.eq("short-lived"))
             .exec(db.db())
             .await
@@ -577,18 +843,48 @@ async fn everything(backend: Backend) {
     api.get(&expiring, "/api/v1/tenants").await.problem(401);
 
     // ---- an owner disabled (then removed) takes their tokens with them
-    let ta_id = db.find_staff_by_email("ta@globex.test").await.unwrap().unwrap().id;
-    api.post(&root, &format!("/api/v1/staff/{ta_id}/disable"), json!({})).await.expect(200);
+    let ta_id = db
+        .find_staff_by_email("ta@globex.test")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    api.post(&root, &format!("/api/v1/staff/{ta_id}/disable"), json!({}))
+        .await
+        .expect(200);
     api.get(&ta, "/api/v1/tenants").await.problem(401);
-    api.post(&root, &format!("/api/v1/staff/{ta_id}/enable"), json!({})).await.expect(200);
+    api.post(&root, &format!("/api/v1/staff/{ta_id}/enable"), json!({}))
+        .await
+        .expect(200);
     api.get(&ta, "/api/v1/tenants").await.expect(200);
-    assert_eq!(api.delete(&root, &format!("/api/v1/staff/{ta_id}")).await.status, 204);
+    assert_eq!(
+        api.delete(&root, &format!("/api/v1/staff/{ta_id}"))
+            .await
+            .status,
+        204
+    );
     api.get(&ta, "/api/v1/tenants").await.problem(401);
 
     // ---- the CLI refuses what it cannot do
-    let err = s.cli_fails(&["api-token", "create", "--email", "nobody@example.com", "--name", "x"]);
+    let err = s.cli_fails(&[
+        "api-token",
+        "create",
+        "--email",
+        "nobody@example.com",
+        "--name",
+        "x",
+    ]);
     assert!(err.contains("no staff account"), "{err}");
-    let err = s.cli_fails(&["api-token", "create", "--email", "root@example.com", "--name", "x", "--expires-in-days", "0"]);
+    let err = s.cli_fails(&[
+        "api-token",
+        "create",
+        "--email",
+        "root@example.com",
+        "--name",
+        "x",
+        "--expires-in-days",
+        "0",
+    ]);
     assert!(err.contains("expires_in_days"), "{err}");
 
     // ---- delete last: the integration and its SCIM URL are gone
@@ -637,7 +933,12 @@ async fn rate_limited(backend: Backend) {
     api.get(&b, "/api/v1/tenants").await.expect(200);
     // The document needs no token and is not limited.
     for _ in 0..5 {
-        let r = s.http.get(format!("{}/api/v1/openapi.json", s.base)).send().await.unwrap();
+        let r = s
+            .http
+            .get(format!("{}/api/v1/openapi.json", s.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
     }
 }

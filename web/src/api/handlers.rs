@@ -17,23 +17,71 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/tenants", web::get().to(list_tenants))
         .route("/tenants", web::post().to(create_tenant))
         .route("/tenants/{tenant_id}", web::get().to(get_tenant))
-        .route("/tenants/{tenant_id}/integrations", web::get().to(list_integrations))
-        .route("/tenants/{tenant_id}/integrations", web::post().to(create_integration))
-        .route("/tenants/{tenant_id}/integrations/{integration_id}", web::get().to(get_integration))
-        .route("/tenants/{tenant_id}/integrations/{integration_id}", web::delete().to(delete_integration))
-        .route("/tenants/{tenant_id}/integrations/{integration_id}/activate", web::post().to(activate_integration))
-        .route("/tenants/{tenant_id}/integrations/{integration_id}/pause", web::post().to(pause_integration))
-        .route("/tenants/{tenant_id}/integrations/{integration_id}/resume", web::post().to(resume_integration))
-        .route("/tenants/{tenant_id}/integrations/{integration_id}/tokens", web::get().to(list_scim_tokens))
-        .route("/tenants/{tenant_id}/integrations/{integration_id}/tokens", web::post().to(issue_scim_token))
-        .route("/tenants/{tenant_id}/integrations/{integration_id}/tokens/{prefix}", web::delete().to(revoke_scim_token))
-        .route("/tenants/{tenant_id}/integrations/{integration_id}/jobs/failed", web::get().to(failed_jobs))
-        .route("/tenants/{tenant_id}/integrations/{integration_id}/jobs/retry", web::post().to(retry_jobs))
-        .route("/tenants/{tenant_id}/integrations/{integration_id}/users", web::get().to(list_users))
-        .route("/tenants/{tenant_id}/integrations/{integration_id}/role-preview", web::get().to(role_preview))
-        .route("/tenants/{tenant_id}/integrations/{integration_id}/reconciliation", web::get().to(reconciliation_report))
+        .route(
+            "/tenants/{tenant_id}/integrations",
+            web::get().to(list_integrations),
+        )
+        .route(
+            "/tenants/{tenant_id}/integrations",
+            web::post().to(create_integration),
+        )
+        .route(
+            "/tenants/{tenant_id}/integrations/{integration_id}",
+            web::get().to(get_integration),
+        )
+        .route(
+            "/tenants/{tenant_id}/integrations/{integration_id}",
+            web::delete().to(delete_integration),
+        )
+        .route(
+            "/tenants/{tenant_id}/integrations/{integration_id}/activate",
+            web::post().to(activate_integration),
+        )
+        .route(
+            "/tenants/{tenant_id}/integrations/{integration_id}/pause",
+            web::post().to(pause_integration),
+        )
+        .route(
+            "/tenants/{tenant_id}/integrations/{integration_id}/resume",
+            web::post().to(resume_integration),
+        )
+        .route(
+            "/tenants/{tenant_id}/integrations/{integration_id}/tokens",
+            web::get().to(list_scim_tokens),
+        )
+        .route(
+            "/tenants/{tenant_id}/integrations/{integration_id}/tokens",
+            web::post().to(issue_scim_token),
+        )
+        .route(
+            "/tenants/{tenant_id}/integrations/{integration_id}/tokens/{prefix}",
+            web::delete().to(revoke_scim_token),
+        )
+        .route(
+            "/tenants/{tenant_id}/integrations/{integration_id}/jobs/failed",
+            web::get().to(failed_jobs),
+        )
+        .route(
+            "/tenants/{tenant_id}/integrations/{integration_id}/jobs/retry",
+            web::post().to(retry_jobs),
+        )
+        .route(
+            "/tenants/{tenant_id}/integrations/{integration_id}/users",
+            web::get().to(list_users),
+        )
+        .route(
+            "/tenants/{tenant_id}/integrations/{integration_id}/role-preview",
+            web::get().to(role_preview),
+        )
+        .route(
+            "/tenants/{tenant_id}/integrations/{integration_id}/reconciliation",
+            web::get().to(reconciliation_report),
+        )
         .route("/tenants/{tenant_id}/log", web::get().to(provisioning_log))
-        .route("/tenants/{tenant_id}/traces/{correlation_id}", web::get().to(trace))
+        .route(
+            "/tenants/{tenant_id}/traces/{correlation_id}",
+            web::get().to(trace),
+        )
         .route("/audit", web::get().to(audit_log))
         .route("/staff", web::get().to(list_staff))
         .route("/staff", web::post().to(invite_staff))
@@ -59,11 +107,20 @@ enum Need {
 const READ_ONLY: &str = "This token's role has read-only access to this tenant.";
 
 /// The tenant, if the principal may `need` it: outside its scope is 404, read-only is 403.
-async fn tenant(state: &AppState, p: &Principal, tid: &str, need: Need) -> Result<Tenant, ApiError> {
+async fn tenant(
+    state: &AppState,
+    p: &Principal,
+    tid: &str,
+    need: Need,
+) -> Result<Tenant, ApiError> {
     if !p.access.can_view_tenant(tid) {
         return Err(ApiError::NotFound);
     }
-    let t = state.store().get_tenant(tid).await?.ok_or(ApiError::NotFound)?;
+    let t = state
+        .store()
+        .get_tenant(tid)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     if need == Need::Edit && !p.access.can_edit_tenant(tid) {
         return Err(ApiError::Forbidden(READ_ONLY.into()));
     }
@@ -150,7 +207,9 @@ async fn create_tenant(
 ) -> ApiResult {
     let p = principal(&req, &state).await?;
     if !p.access.is_platform_admin() {
-        return Err(ApiError::Forbidden("Only platform admin tokens create tenants.".into()));
+        return Err(ApiError::Forbidden(
+            "Only platform admin tokens create tenants.".into(),
+        ));
     }
     let t = manage::create_tenant(state.store(), &p.actor(), &body.name, store::now_ms()).await?;
     Ok(json(StatusCode::CREATED, &TenantOut::from(t)))
@@ -160,7 +219,11 @@ async fn create_tenant(
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}", tag = "Tenants",
     params(("tenant_id" = String, Path, description = "Tenant id")),
     responses((status = 200, description = "The tenant", body = TenantOut)))]
-async fn get_tenant(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> ApiResult {
+async fn get_tenant(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult {
     let p = principal(&req, &state).await?;
     let t = tenant(&state, &p, &path, Need::View).await?;
     Ok(json(StatusCode::OK, &TenantOut::from(t)))
@@ -279,7 +342,11 @@ pub struct IntegrationCreated {
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations", tag = "Integrations",
     params(("tenant_id" = String, Path, description = "Tenant id")),
     responses((status = 200, description = "Integrations", body = Vec<IntegrationOut>)))]
-async fn list_integrations(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> ApiResult {
+async fn list_integrations(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult {
     let p = principal(&req, &state).await?;
     let t = tenant(&state, &p, &path, Need::View).await?;
     let list: Vec<IntegrationOut> = state
@@ -309,7 +376,11 @@ async fn create_integration(
     let mode = match b.mode.as_deref().unwrap_or("live") {
         "live" => IntegrationMode::Live,
         "dry_run" => IntegrationMode::DryRun,
-        other => return Err(ApiError::Invalid(format!("mode: '{other}' is not live or dry_run"))),
+        other => {
+            return Err(ApiError::Invalid(format!(
+                "mode: '{other}' is not live or dry_run"
+            )));
+        }
     };
     let mut schemas = Vec::with_capacity(b.extension_schemas.len());
     for doc in &b.extension_schemas {
@@ -370,7 +441,11 @@ async fn create_integration(
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}", tag = "Integrations",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "The integration", body = IntegrationOut)))]
-async fn get_integration(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> ApiResult {
+async fn get_integration(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> ApiResult {
     let p = principal(&req, &state).await?;
     let (tid, iid) = path.into_inner();
     let i = integration(&state, &p, &tid, &iid, Need::View).await?;
@@ -381,7 +456,11 @@ async fn get_integration(req: HttpRequest, state: web::Data<AppState>, path: web
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/activate", tag = "Integrations",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "Active, with its first SCIM token", body = IntegrationCreated)))]
-async fn activate_integration(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> ApiResult {
+async fn activate_integration(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> ApiResult {
     let p = principal(&req, &state).await?;
     let (tid, iid) = path.into_inner();
     let i = integration(&state, &p, &tid, &iid, Need::Edit).await?;
@@ -401,7 +480,12 @@ async fn activate_integration(req: HttpRequest, state: web::Data<AppState>, path
     ))
 }
 
-async fn set_paused(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>, pause: bool) -> ApiResult {
+async fn set_paused(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    pause: bool,
+) -> ApiResult {
     let p = principal(&req, &state).await?;
     let (tid, iid) = path.into_inner();
     let i = integration(&state, &p, &tid, &iid, Need::Edit).await?;
@@ -414,7 +498,11 @@ async fn set_paused(req: HttpRequest, state: web::Data<AppState>, path: web::Pat
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/pause", tag = "Integrations",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "Paused", body = IntegrationOut)))]
-async fn pause_integration(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> ApiResult {
+async fn pause_integration(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> ApiResult {
     set_paused(req, state, path, true).await
 }
 
@@ -422,7 +510,11 @@ async fn pause_integration(req: HttpRequest, state: web::Data<AppState>, path: w
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/resume", tag = "Integrations",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "Active again", body = IntegrationOut)))]
-async fn resume_integration(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> ApiResult {
+async fn resume_integration(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> ApiResult {
     set_paused(req, state, path, false).await
 }
 
@@ -430,7 +522,11 @@ async fn resume_integration(req: HttpRequest, state: web::Data<AppState>, path: 
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}", tag = "Integrations",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 204, description = "Deleted")))]
-async fn delete_integration(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> ApiResult {
+async fn delete_integration(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> ApiResult {
     let p = principal(&req, &state).await?;
     let (tid, iid) = path.into_inner();
     let i = integration(&state, &p, &tid, &iid, Need::Edit).await?;
@@ -467,7 +563,11 @@ pub struct ScimTokenIssue {
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/tokens", tag = "SCIM tokens",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "Tokens", body = Vec<ScimTokenOut>)))]
-async fn list_scim_tokens(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> ApiResult {
+async fn list_scim_tokens(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> ApiResult {
     let p = principal(&req, &state).await?;
     let (tid, iid) = path.into_inner();
     let i = integration(&state, &p, &tid, &iid, Need::View).await?;
@@ -529,7 +629,11 @@ async fn issue_scim_token(
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id"),
         ("prefix" = String, Path, description = "The token's display prefix")),
     responses((status = 204, description = "Revoked")))]
-async fn revoke_scim_token(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String, String)>) -> ApiResult {
+async fn revoke_scim_token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> ApiResult {
     let p = principal(&req, &state).await?;
     let (tid, iid, prefix) = path.into_inner();
     let i = integration(&state, &p, &tid, &iid, Need::Edit).await?;
@@ -574,7 +678,11 @@ pub struct RetryOut {
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/jobs/failed", tag = "Jobs",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "Failed jobs", body = Vec<FailedJob>)))]
-async fn failed_jobs(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> ApiResult {
+async fn failed_jobs(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> ApiResult {
     let p = principal(&req, &state).await?;
     let (tid, iid) = path.into_inner();
     let i = integration(&state, &p, &tid, &iid, Need::View).await?;
@@ -611,9 +719,12 @@ async fn retry_jobs(
     let (tid, iid) = path.into_inner();
     let i = integration(&state, &p, &tid, &iid, Need::View).await?;
     if !p.access.can_retry_jobs(&tid) {
-        return Err(ApiError::Forbidden("This token's role cannot retry jobs.".into()));
+        return Err(ApiError::Forbidden(
+            "This token's role cannot retry jobs.".into(),
+        ));
     }
-    let retried = manage::retry_jobs(state.store(), &p.actor(), &i, body.job_id, store::now_ms()).await?;
+    let retried =
+        manage::retry_jobs(state.store(), &p.actor(), &i, body.job_id, store::now_ms()).await?;
     Ok(json(StatusCode::OK, &RetryOut { retried }))
 }
 
@@ -711,7 +822,11 @@ async fn provisioning_log(
     params(("tenant_id" = String, Path, description = "Tenant id"),
         ("correlation_id" = String, Path, description = "An event's correlation_id")),
     responses((status = 200, description = "The trace's events, newest first", body = EventPage)))]
-async fn trace(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> ApiResult {
+async fn trace(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> ApiResult {
     let p = principal(&req, &state).await?;
     let (tid, cid) = path.into_inner();
     let t = tenant(&state, &p, &tid, Need::View).await?;
@@ -728,7 +843,13 @@ async fn trace(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(St
         return Err(ApiError::NotFound);
     }
     let items = events.into_iter().map(event_out).collect();
-    Ok(json(StatusCode::OK, &EventPage { items, next_before: None }))
+    Ok(json(
+        StatusCode::OK,
+        &EventPage {
+            items,
+            next_before: None,
+        },
+    ))
 }
 
 // ------------------------------------------------------------------ users, rules, reconciliation
@@ -861,13 +982,19 @@ pub struct RolePreview {
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/role-preview", tag = "Integrations",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "The preview", body = RolePreview)))]
-async fn role_preview(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> ApiResult {
+async fn role_preview(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> ApiResult {
     let p = principal(&req, &state).await?;
     let (tid, iid) = path.into_inner();
     let i = integration(&state, &p, &tid, &iid, Need::View).await?;
     let rules = provisioning::inputs::load_rules(state.store(), &i)
         .await
-        .map_err(|e| ApiError::Conflict(format!("The saved rules or policies are not valid: {e}")))?;
+        .map_err(|e| {
+            ApiError::Conflict(format!("The saved rules or policies are not valid: {e}"))
+        })?;
     let caps = crate::connectors::capabilities(&i.connector_kind, &i.settings)
         .ok_or_else(|| ApiError::Conflict("Unknown connector.".into()))?;
     let preview = provisioning::preview::preview_rules(state.store(), &i.id, &rules, &caps).await?;
@@ -922,7 +1049,11 @@ pub struct ReconciliationReport {
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/reconciliation", tag = "Integrations",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "The report", body = ReconciliationReport)))]
-async fn reconciliation_report(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> ApiResult {
+async fn reconciliation_report(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> ApiResult {
     let p = principal(&req, &state).await?;
     let (tid, iid) = path.into_inner();
     let i = integration(&state, &p, &tid, &iid, Need::View).await?;
@@ -931,9 +1062,13 @@ async fn reconciliation_report(req: HttpRequest, state: web::Data<AppState>, pat
         provisioning::reconcile::ReconcileError::Store(e) => e.into(),
         other => ApiError::Conflict(other.to_string()),
     })?;
-    let mut v = serde_json::to_value(analysis.report())
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let mut take = |k: &str| v.get_mut(k).map(serde_json::Value::take).unwrap_or_default();
+    let mut v =
+        serde_json::to_value(analysis.report()).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut take = |k: &str| {
+        v.get_mut(k)
+            .map(serde_json::Value::take)
+            .unwrap_or_default()
+    };
     let list = |v: serde_json::Value| match v {
         serde_json::Value::Array(a) => a,
         _ => Vec::new(),
@@ -992,9 +1127,16 @@ pub struct AuditPage {
 /// The audit log: who changed what.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "Logs", params(AuditFilter),
     responses((status = 200, description = "Entries", body = AuditPage)))]
-async fn audit_log(req: HttpRequest, state: web::Data<AppState>, q: web::Query<AuditFilter>) -> ApiResult {
+async fn audit_log(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    q: web::Query<AuditFilter>,
+) -> ApiResult {
     let p = principal(&req, &state).await?;
-    let tenant_id = match (q.tenant_id.as_deref().filter(|t| !t.is_empty()), &p.access.tenant_id) {
+    let tenant_id = match (
+        q.tenant_id.as_deref().filter(|t| !t.is_empty()),
+        &p.access.tenant_id,
+    ) {
         (Some(t), _) if p.access.can_view_tenant(t) => Some(t.to_owned()),
         (Some(_), _) => return Err(ApiError::NotFound),
         (None, Some(own)) => Some(own.clone()),
@@ -1103,7 +1245,9 @@ fn staff_actor(p: &Principal) -> Result<crate::staff::Actor, ApiError> {
     if crate::staff::manages_staff(&actor) {
         Ok(actor)
     } else {
-        Err(ApiError::Forbidden("This token's role does not manage staff.".into()))
+        Err(ApiError::Forbidden(
+            "This token's role does not manage staff.".into(),
+        ))
     }
 }
 
@@ -1127,7 +1271,11 @@ async fn list_staff(req: HttpRequest, state: web::Data<AppState>) -> ApiResult {
 /// Invites someone: an account without a password and a one-time link to set one.
 #[utoipa::path(post, path = "/api/v1/staff", tag = "Staff", request_body = StaffInvite,
     responses((status = 201, description = "Invited", body = InviteOut)))]
-async fn invite_staff(req: HttpRequest, state: web::Data<AppState>, body: web::Json<StaffInvite>) -> ApiResult {
+async fn invite_staff(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<StaffInvite>,
+) -> ApiResult {
     let p = principal(&req, &state).await?;
     let actor = staff_actor(&p)?;
     let role = crate::staff::parse_role(&body.role)
@@ -1181,18 +1329,31 @@ async fn change_staff_role(
     Ok(json(StatusCode::OK, &StaffOut::from(after)))
 }
 
-async fn set_disabled(req: HttpRequest, state: web::Data<AppState>, id: &str, disabled: bool) -> ApiResult {
+async fn set_disabled(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: &str,
+    disabled: bool,
+) -> ApiResult {
     let p = principal(&req, &state).await?;
     let actor = staff_actor(&p)?;
-    let user = crate::staff::set_disabled(state.store(), &actor, id, disabled, store::now_ms()).await?;
-    Ok(json(StatusCode::OK, &StaffOut::from(StaffUser { disabled, ..user })))
+    let user =
+        crate::staff::set_disabled(state.store(), &actor, id, disabled, store::now_ms()).await?;
+    Ok(json(
+        StatusCode::OK,
+        &StaffOut::from(StaffUser { disabled, ..user }),
+    ))
 }
 
 /// Disables an account (signed out at once; its API tokens stop working).
 #[utoipa::path(post, path = "/api/v1/staff/{staff_id}/disable", tag = "Staff",
     params(("staff_id" = String, Path, description = "Staff account id")),
     responses((status = 200, description = "Disabled", body = StaffOut)))]
-async fn disable_staff(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> ApiResult {
+async fn disable_staff(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult {
     set_disabled(req, state, &path, true).await
 }
 
@@ -1200,7 +1361,11 @@ async fn disable_staff(req: HttpRequest, state: web::Data<AppState>, path: web::
 #[utoipa::path(post, path = "/api/v1/staff/{staff_id}/enable", tag = "Staff",
     params(("staff_id" = String, Path, description = "Staff account id")),
     responses((status = 200, description = "Enabled", body = StaffOut)))]
-async fn enable_staff(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> ApiResult {
+async fn enable_staff(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult {
     set_disabled(req, state, &path, false).await
 }
 
@@ -1208,7 +1373,11 @@ async fn enable_staff(req: HttpRequest, state: web::Data<AppState>, path: web::P
 #[utoipa::path(delete, path = "/api/v1/staff/{staff_id}", tag = "Staff",
     params(("staff_id" = String, Path, description = "Staff account id")),
     responses((status = 204, description = "Removed")))]
-async fn remove_staff(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> ApiResult {
+async fn remove_staff(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult {
     let p = principal(&req, &state).await?;
     let actor = staff_actor(&p)?;
     crate::staff::remove(state.store(), &actor, &path, store::now_ms()).await?;
@@ -1219,12 +1388,32 @@ async fn remove_staff(req: HttpRequest, state: web::Data<AppState>, path: web::P
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
     openapi_json,
-    list_tenants, create_tenant, get_tenant,
-    list_integrations, create_integration, get_integration, activate_integration,
-    pause_integration, resume_integration, delete_integration,
-    list_scim_tokens, issue_scim_token, revoke_scim_token,
-    failed_jobs, retry_jobs, provisioning_log, trace, audit_log,
-    list_users, role_preview, reconciliation_report,
-    list_staff, invite_staff, change_staff_role, disable_staff, enable_staff, remove_staff,
+    list_tenants,
+    create_tenant,
+    get_tenant,
+    list_integrations,
+    create_integration,
+    get_integration,
+    activate_integration,
+    pause_integration,
+    resume_integration,
+    delete_integration,
+    list_scim_tokens,
+    issue_scim_token,
+    revoke_scim_token,
+    failed_jobs,
+    retry_jobs,
+    provisioning_log,
+    trace,
+    audit_log,
+    list_users,
+    role_preview,
+    reconciliation_report,
+    list_staff,
+    invite_staff,
+    change_staff_role,
+    disable_staff,
+    enable_staff,
+    remove_staff,
 ))]
 pub struct Operations;

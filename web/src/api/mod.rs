@@ -41,9 +41,12 @@ impl ApiState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let json = web::JsonConfig::default()
         .limit(1 << 20)
-        .error_handler(|e, _| ApiError::BadRequest(format!("The JSON body is not valid: {e}")).into());
-    let query = web::QueryConfig::default()
-        .error_handler(|e, _| ApiError::BadRequest(format!("The query string is not valid: {e}")).into());
+        .error_handler(|e, _| {
+            ApiError::BadRequest(format!("The JSON body is not valid: {e}")).into()
+        });
+    let query = web::QueryConfig::default().error_handler(|e, _| {
+        ApiError::BadRequest(format!("The query string is not valid: {e}")).into()
+    });
     let path = web::PathConfig::default()
         .error_handler(|e, _| ApiError::BadRequest(format!("The path is not valid: {e}")).into());
     cfg.service(

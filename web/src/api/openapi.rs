@@ -24,10 +24,16 @@ pub struct ApiDoc;
 pub const PROBLEM_STATUSES: &[(&str, &str)] = &[
     ("400", "Malformed request (JSON body, query or path)"),
     ("401", "No valid API token"),
-    ("403", "The token's role may not do this (read-only roles on writes)"),
+    (
+        "403",
+        "The token's role may not do this (read-only roles on writes)",
+    ),
     ("404", "Not found, or not in the token's scope"),
     ("409", "The object's state does not allow this"),
-    ("422", "Input that breaks a rule (settings, roles, policies)"),
+    (
+        "422",
+        "Input that breaks a rule (settings, roles, policies)",
+    ),
     ("429", "Over the token's rate: see Retry-After"),
     ("500", "Server error"),
 ];

@@ -93,9 +93,7 @@ impl ApiError {
             title: status.canonical_reason().unwrap_or("Error").into(),
             status: status.as_u16(),
             detail: match self {
-                ApiError::Internal(_) => {
-                    "Something went wrong on the server; it is logged.".into()
-                }
+                ApiError::Internal(_) => "Something went wrong on the server; it is logged.".into(),
                 other => other.to_string(),
             },
         }

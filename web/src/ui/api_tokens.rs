@@ -128,7 +128,15 @@ async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) 
     } else {
         match days.parse::<i64>() {
             Ok(d) => Some(d),
-            Err(_) => return page(&ctx, None, name, Some("Choose when the token expires.".into())).await,
+            Err(_) => {
+                return page(
+                    &ctx,
+                    None,
+                    name,
+                    Some("Choose when the token expires.".into()),
+                )
+                .await;
+            }
         }
     };
     let req = TokenRequest {
@@ -237,7 +245,10 @@ struct ReferencePage {
 }
 
 fn text(v: &Value, key: &str) -> String {
-    v.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
+    v.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The name of a `$ref`'d schema, if `schema` is one (or an array of one).
@@ -262,7 +273,10 @@ fn type_of(schema: &Value) -> String {
     }
     match schema.get("type") {
         Some(Value::String(t)) if t == "array" => {
-            format!("array of {}", schema.get("items").map(type_of).unwrap_or_default())
+            format!(
+                "array of {}",
+                schema.get("items").map(type_of).unwrap_or_default()
+            )
         }
         Some(Value::String(t)) => t.clone(),
         Some(Value::Array(ts)) => ts
@@ -363,7 +377,9 @@ async fn reference(req: HttpRequest, state: web::Data<AppState>) -> UiResult {
     let doc = serde_json::to_value(crate::api::openapi::document())
         .map_err(|e| UiError::Internal(format!("openapi: {e}")))?;
     let (operations, schemas) = read_document(&doc);
-    let frame = ctx.frame("API reference", "api-reference", None, vec![]).await?;
+    let frame = ctx
+        .frame("API reference", "api-reference", None, vec![])
+        .await?;
     ctx.render(&ReferencePage {
         frame,
         description: text(&doc["info"], "description"),
@@ -393,12 +409,25 @@ mod tests {
             .find(|o| o.method == "POST" && o.path == "/api/v1/tenants/{tenant_id}/integrations")
             .unwrap();
         assert_eq!(create.body.as_deref(), Some("IntegrationCreate"));
-        assert!(create.params.iter().any(|p| p.name == "tenant_id" && p.required));
+        assert!(
+            create
+                .params
+                .iter()
+                .any(|p| p.name == "tenant_id" && p.required)
+        );
         assert!(create.responses.iter().any(|r| r.status == "404"));
         assert!(create.auth);
-        let doc_op = ops.iter().find(|o| o.path.ends_with("openapi.json")).unwrap();
+        let doc_op = ops
+            .iter()
+            .find(|o| o.path.ends_with("openapi.json"))
+            .unwrap();
         assert!(!doc_op.auth);
         let problem = schemas.iter().find(|s| s.name == "Problem").unwrap();
-        assert!(problem.fields.iter().any(|f| f.name == "type" && f.required));
+        assert!(
+            problem
+                .fields
+                .iter()
+                .any(|f| f.name == "type" && f.required)
+        );
     }
 }

@@ -529,8 +529,14 @@ async fn set_status(
         _ => return Err(UiError::BadRequest("Unknown action.".into())),
     };
     let to = format!("/t/{tid}/integrations/{iid}");
-    match crate::manage::set_paused(ctx.store(), &ctx.actor(), &integration, pause, store::now_ms())
-        .await
+    match crate::manage::set_paused(
+        ctx.store(),
+        &ctx.actor(),
+        &integration,
+        pause,
+        store::now_ms(),
+    )
+    .await
     {
         Ok(_) => ctx.redirect(&to, Some(Flash::success(msg))),
         Err(crate::manage::ManageError::Conflict(m)) => ctx.redirect(&to, Some(Flash::error(m))),
@@ -708,9 +714,14 @@ async fn revoke_token(
     let (tid, iid, prefix) = path.into_inner();
     let (_, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
     let to = format!("/t/{tid}/integrations/{iid}/tokens");
-    let revoked =
-        crate::manage::revoke_scim_token(ctx.store(), &ctx.actor(), &integration, &prefix, store::now_ms())
-            .await;
+    let revoked = crate::manage::revoke_scim_token(
+        ctx.store(),
+        &ctx.actor(),
+        &integration,
+        &prefix,
+        store::now_ms(),
+    )
+    .await;
     match revoked {
         Err(crate::manage::ManageError::NotFound) => {
             return ctx.redirect(&to, Some(Flash::error("That token was already revoked.")));

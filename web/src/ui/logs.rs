@@ -866,7 +866,10 @@ fn target_badge(link: Option<&store::outbox::TargetLink>) -> (&'static str, Stri
 /// A page of an integration's users (`userName` starting with `search`, optionally only
 /// those in state `wanted`), the total, and every user's link (the Users tab and the admin API
 /// list the same way). The inner error is a bad search.
-#[allow(clippy::type_complexity, reason = "rows, total and links, used together")]
+#[allow(
+    clippy::type_complexity,
+    reason = "rows, total and links, used together"
+)]
 pub async fn user_states(
     store: &store::Store,
     iid: &str,
@@ -956,10 +959,9 @@ async fn users(
     let page = q.page.unwrap_or(1).max(1);
     let wanted = q.state.as_deref().and_then(TargetState::parse);
     let offset = (page - 1) * USERS_PAGE;
-    let (rows, total, links) =
-        user_states(ctx.store(), &iid, &search, wanted, offset, USERS_PAGE)
-            .await?
-            .map_err(UiError::BadRequest)?;
+    let (rows, total, links) = user_states(ctx.store(), &iid, &search, wanted, offset, USERS_PAGE)
+        .await?
+        .map_err(UiError::BadRequest)?;
     let base = format!("/t/{tid}/integrations/{iid}/users");
     let state_key = wanted.map(TargetState::key).unwrap_or_default();
     let qs = |p: u64| {
@@ -1266,8 +1268,14 @@ async fn retry_jobs(
     let iid = form.text("integration");
     let (_, integration) = integration_for(&ctx, &tid, &iid, Need::View).await?;
     let job = form.text("job").parse::<i64>().ok();
-    let n = crate::manage::retry_jobs(ctx.store(), &ctx.actor(), &integration, job, store::now_ms())
-        .await?;
+    let n = crate::manage::retry_jobs(
+        ctx.store(),
+        &ctx.actor(),
+        &integration,
+        job,
+        store::now_ms(),
+    )
+    .await?;
     let paused = if integration.status == IntegrationStatus::Paused {
         " The integration is paused: they run when you resume it."
     } else {

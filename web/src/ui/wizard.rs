@@ -381,32 +381,20 @@ async fn create_draft(
         *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(res);
     }
-    let group_push = crate::connectors::initial_group_push(&sub.settings);
-    let integration = ctx
-        .store()
-        .create_integration(store::NewIntegration {
-            tenant_id: tid.clone(),
-            name: sub.name,
-            connector_kind: d.kind.to_string(),
-            settings: sub.settings,
-            secrets: sub.secrets,
-            default_role: None,
-            deprovision_policy: "ignore".into(),
-            policies: store::IntegrationPolicies {
-                group_push: (group_push != "none").then(|| group_push.to_string()),
-                ..store::IntegrationPolicies::default()
-            },
-            mode: IntegrationMode::Live,
-            status: IntegrationStatus::Draft,
-            extension_schemas: Vec::new(),
-        })
-        .await?;
-    ctx.audit(
-        Some(&tid),
-        "integration.create",
-        "integration",
-        Some(&integration.id),
-        Some(serde_json::json!({"name": integration.name, "connector": d.kind})),
+    // A draft with no rules yet; "ignore" until the policy step is saved (`first_visit`).
+    let spec = crate::manage::IntegrationSpec {
+        settings: sub.settings,
+        secrets: sub.secrets,
+        deprovision: "ignore".into(),
+        ..crate::manage::IntegrationSpec::new(&tid, &sub.name, d.kind)
+    };
+    let (integration, _) = crate::manage::create_integration(
+        ctx.store(),
+        &ctx.actor(),
+        spec,
+        IntegrationStatus::Draft,
+        state.config.allow_private_targets,
+        store::now_ms(),
     )
     .await?;
     ctx.redirect(
