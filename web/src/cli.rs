@@ -20,6 +20,23 @@ pub struct Cli {
     /// only warnings and errors by default; `RUST_LOG` overrides both).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Run the command on a remote server through its admin API (`https://host`) instead of
+    /// the local database; needs `--api-token`. Tenants, integrations, tokens and jobs.
+    #[arg(
+        long,
+        global = true,
+        env = "SCIMBRIDGE_API_URL",
+        requires = "api_token"
+    )]
+    pub api: Option<String>,
+    /// The API token for `--api` (`sbapi_…`).
+    #[arg(
+        long,
+        global = true,
+        env = "SCIMBRIDGE_API_TOKEN",
+        hide_env_values = true
+    )]
+    pub api_token: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -359,6 +376,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if let (Some(api), Some(token)) = (&cli.api, &cli.api_token) {
+        // Touches neither the database nor the master key: the remote server does the work.
+        return runtime.block_on(crate::cli_remote::run(api, token, cli.command));
+    }
     if let Command::Health { url } = &cli.command {
         // Touches neither the database nor the master key: it asks the server.
         let url = url.clone().unwrap_or_else(|| local_url(&config.bind));
@@ -464,7 +485,7 @@ impl From<StaffRole> for store::StaffRole {
     }
 }
 
-fn print(v: serde_json::Value) {
+pub(crate) fn print(v: serde_json::Value) {
     println!("{v}");
 }
 
@@ -892,7 +913,9 @@ Keep the master key with the dump: the integrations' secrets cannot be read with
 
 /// Reads `--extension-schema` files, each one schema resource; any invalid file is an error
 /// naming it (checked before anything is created).
-fn read_extension_schemas(paths: &[PathBuf]) -> Result<Vec<scim_core::schema::Schema>, CliError> {
+pub(crate) fn read_extension_schemas(
+    paths: &[PathBuf],
+) -> Result<Vec<scim_core::schema::Schema>, CliError> {
     let mut schemas: Vec<scim_core::schema::Schema> = Vec::with_capacity(paths.len());
     for path in paths {
         let bad = |why: String| {

@@ -6,6 +6,7 @@ pub mod api;
 pub mod api_tokens;
 pub mod app;
 pub mod cli;
+pub mod cli_remote;
 pub mod config;
 pub mod connectors;
 pub mod events;

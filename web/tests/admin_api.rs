@@ -887,6 +887,90 @@ async fn everything(backend: Backend) {
     ]);
     assert!(err.contains("expires_in_days"), "{err}");
 
+    // ---- the console's reference page renders the document
+    let reference = ui.get("/api-reference").await;
+    assert_eq!(reference.status, 200);
+    for op in [
+        "POST /api/v1/tenants",
+        "GET /api/v1/tenants/{tenant_id}/log",
+        "IntegrationCreate",
+    ] {
+        assert!(reference.body.contains(op), "{op} on the reference page");
+    }
+
+    // ---- remote CLI: the same commands through the API (`--api URL --api-token T`)
+    let remote = |args: &[&str]| {
+        let mut all = vec!["--api", s.base.as_str(), "--api-token", root.as_str()];
+        all.extend_from_slice(args);
+        s.cli(&all)
+    };
+    let t = remote(&["tenant", "create", "--name", "Remote Co"]);
+    let remote_tid = t["id"].as_str().unwrap().to_string();
+    assert_eq!(t["name"], "Remote Co");
+    let made = remote(&[
+        "integration",
+        "create",
+        "--tenant",
+        &remote_tid,
+        "--name",
+        "Remote AC",
+        "--connector",
+        "activecampaign",
+        "--setting",
+        &format!("base_url={AC_SETTINGS}"),
+        "--secret",
+        &format!("api_key={AC_SECRET}"),
+        "--default-role",
+        "User",
+        "--mode",
+        "dry-run",
+    ]);
+    let remote_iid = made["id"].as_str().unwrap().to_string();
+    assert!(made["token"].as_str().unwrap().starts_with("scb_"));
+    let issued = remote(&[
+        "token",
+        "issue",
+        "--integration",
+        &remote_iid,
+        "--expires-in-days",
+        "7",
+    ]);
+    let p = issued["prefix"].as_str().unwrap().to_string();
+    assert_eq!(
+        remote(&[
+            "token",
+            "revoke",
+            "--integration",
+            &remote_iid,
+            "--prefix",
+            &p
+        ])["revoked"],
+        p.as_str()
+    );
+    assert!(
+        remote(&["job", "failed", "--integration", &remote_iid])["failed"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        remote(&["job", "retry", "--integration", &remote_iid])["retried"],
+        0
+    );
+    let err = s.cli_fails(&[
+        "--api",
+        &s.base,
+        "--api-token",
+        &support,
+        "tenant",
+        "create",
+        "--name",
+        "No",
+    ]);
+    assert!(err.contains("403"), "{err}");
+    let err = s.cli_fails(&["--api", &s.base, "--api-token", &root, "migrate"]);
+    assert!(err.contains("--api covers"), "{err}");
+
     // ---- delete last: the integration and its SCIM URL are gone
     assert_eq!(api.delete(&root, &ipath).await.status, 204);
     api.get(&root, &ipath).await.problem(404);
