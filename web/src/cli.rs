@@ -345,6 +345,15 @@ impl From<crate::manage::ManageError> for CliError {
         use crate::manage::ManageError;
         match e {
             ManageError::Invalid(m) | ManageError::Conflict(m) => CliError::Invalid(m),
+            // The CLI's flag for the field, e.g. `--role-rule` for `role_rules`.
+            ManageError::Field(field, m) => {
+                let flag = match field {
+                    "role_rules" => "role-rule".to_string(),
+                    "extension_schemas" => "extension-schema".to_string(),
+                    other => other.replace('_', "-"),
+                };
+                CliError::Invalid(format!("--{flag}: {m}"))
+            }
             ManageError::NotFound => CliError::Invalid("not found".into()),
             ManageError::Store(e) => CliError::Store(e),
         }

@@ -65,6 +65,7 @@ impl From<crate::manage::ManageError> for ApiError {
         use crate::manage::ManageError;
         match e {
             ManageError::Invalid(m) => ApiError::Invalid(m),
+            e @ ManageError::Field(..) => ApiError::Invalid(e.to_string()),
             ManageError::Conflict(m) => ApiError::Conflict(m),
             ManageError::NotFound => ApiError::NotFound,
             ManageError::Store(e) => e.into(),

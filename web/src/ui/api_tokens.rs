@@ -157,7 +157,9 @@ async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) 
     match made {
         // Rendered in the POST response (never stored, never in a URL): the only time it shows.
         Ok(issued) => page(&ctx, Some(issued.token), String::new(), None).await,
-        Err(crate::manage::ManageError::Invalid(why)) => page(&ctx, None, name, Some(why)).await,
+        Err(
+            e @ (crate::manage::ManageError::Invalid(_) | crate::manage::ManageError::Field(..)),
+        ) => page(&ctx, None, name, Some(e.to_string())).await,
         Err(e) => Err(e.into()),
     }
 }

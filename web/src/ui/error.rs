@@ -63,6 +63,7 @@ impl From<crate::manage::ManageError> for UiError {
         use crate::manage::ManageError;
         match e {
             ManageError::Invalid(m) | ManageError::Conflict(m) => UiError::BadRequest(m),
+            e @ ManageError::Field(..) => UiError::BadRequest(e.to_string()),
             ManageError::NotFound => UiError::NotFound,
             ManageError::Store(e) => e.into(),
         }
