@@ -265,6 +265,12 @@ async fn metrics_page(state: web::Data<AppState>) -> HttpResponse {
                     provisioning::metrics::guard_held(&integration, users);
                 }
             }
+            // Apply to all: what is left of each integration's last batch.
+            if let Ok(Ok(batches)) =
+                tokio::time::timeout(DB_TIMEOUT, state.store().resync_progress_unscoped()).await
+            {
+                batches.iter().for_each(provisioning::metrics::resync_state);
+            }
             // Reconciliation imports' progress, from the database (whichever process imports).
             if let Ok(Ok(runs)) =
                 tokio::time::timeout(DB_TIMEOUT, state.store().recon_runs_unscoped()).await

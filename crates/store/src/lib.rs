@@ -53,6 +53,7 @@ pub use queries::reconcile::{
     DEFAULT_RECON_INTERVAL_SECS, ORPHAN_HOLD_PREFIX, ReconAccount, ReconRun, RunPhase, RunState,
     orphan_hold_key,
 };
+pub use queries::resync::ResyncProgress;
 pub use queries::role_rules::{NewRoleRule, RoleRule};
 pub use queries::signin::LoginFailures;
 pub use queries::staff::{NewStaffUser, StaffTokenPurpose, StaffUser};

@@ -7,6 +7,7 @@ pub mod insights;
 pub mod integrations;
 pub mod ops;
 pub mod reconcile;
+pub mod resync;
 pub mod role_rules;
 pub mod signin;
 pub mod staff;
