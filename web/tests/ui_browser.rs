@@ -1567,5 +1567,28 @@ async fn reconciliation_tab_in_a_browser() {
     wait_text(&c, "Reconciliation settings saved").await;
     let run = s.store().await.recon_run(&ep.id).await.unwrap().unwrap();
     assert_eq!((run.interval_secs, run.correct_drift), (43_200, true));
+
+    // New rules: everyone defaults to Manager. The Roles tab says who would change and
+    // applies it to all; the Overview shows the batch's progress.
+    let integration = format!("{base}/t/{}/integrations/{}", ep.tenant, ep.id);
+    c.goto(&format!("{integration}/roles")).await.unwrap();
+    click(&c, "#default-role option[value='Manager']").await;
+    click(&c, "#save-roles").await;
+    wait_text(&c, "Role mappings saved").await;
+    let panel = text_of(&c, "#roles-would-change").await;
+    assert!(panel.contains("1 user would change"), "{panel}");
+    shot(&c, "recon-04-would-change").await;
+    click(&c, "#roles-apply-all").await;
+    wait_text(&c, "1 user(s) queued").await;
+    eventually(&fake, 30, "bob a Manager", |a| {
+        group_of(a, "bob@contoso.com").as_deref() == Some("Manager")
+    })
+    .await;
+    c.goto(&integration).await.unwrap();
+    // The bar refreshes itself (htmx) until the batch is done.
+    wait_text(&c, "1 of 1 done").await;
+    let progress = text_of(&c, "#resync-progress").await;
+    assert!(progress.contains("Apply to all: finished"), "{progress}");
+    shot(&c, "recon-05-apply-all-progress").await;
     c.close().await.unwrap();
 }
