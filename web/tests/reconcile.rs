@@ -825,13 +825,60 @@ async fn approved_orphans_are_deprovisioned_by_the_approval(s: TestServer) {
     assert_eq!(r["orphaned"], json!([]), "{r:#}");
 }
 
+/// ActiveCampaign's group member list is inferred, not documented: where it is missing (404)
+/// or lists other groups' links, the import reads each account's own group link instead and
+/// the report is the same.
+async fn untrusted_member_lists_fall_back_to_each_accounts_group(s: TestServer) {
+    use testkit::fake_activecampaign::{MemberLists, Quirks};
+    for quirk in [MemberLists::Missing, MemberLists::Unfiltered] {
+        let f = FakeActiveCampaign::start(FakeConfig {
+            quirks: Quirks {
+                member_lists: quirk,
+                ..Quirks::default()
+            },
+            ..FakeConfig::default().account(AccountConfig::new("acme", TOKEN).groups([
+                "Manager",
+                "User",
+                "No access",
+            ]))
+        })
+        .await;
+        seed(&f, "bob@contoso.com", "Manager");
+        let left = seed(&f, "left@contoso.com", "User");
+        let ep = integration(&s, &f);
+        post_user(&s, &ep, "bob@contoso.com", None).await;
+        wait_idle(&s, &ep).await;
+        let r = report(&s, &ep, &[]);
+        assert_eq!(
+            r["drift"],
+            json!([{"user_name": "bob@contoso.com", "field": "role", "ours": "User", "theirs": "Manager"}]),
+            "{quirk:?}: {r:#}"
+        );
+        assert_eq!(
+            r["orphaned"],
+            json!([{"target_id": left, "email": "left@contoso.com", "last_login": null}]),
+            "{quirk:?}: {r:#}"
+        );
+        let per_account = f
+            .request_log()
+            .iter()
+            .filter(|e| e.method == "GET" && e.path.ends_with("/userGroup"))
+            .count();
+        assert!(
+            per_account >= 2,
+            "{quirk:?}: each account's own link was read"
+        );
+    }
+}
+
 on_both_backends!(
     import_report_fix_and_deprovision,
     one_import_at_a_time,
     kill9_mid_import_resumes_from_its_cursor,
     rule_change_counts_exactly_what_apply_to_all_changes,
     going_live_does_what_the_dry_run_diff_said,
-    approved_orphans_are_deprovisioned_by_the_approval
+    approved_orphans_are_deprovisioned_by_the_approval,
+    untrusted_member_lists_fall_back_to_each_accounts_group
 );
 
 mod scheduled {
