@@ -167,7 +167,11 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .default(0),
                     )
-                    .col(ColumnDef::new(NotifyDeliveries::StatusCode).integer().null())
+                    .col(
+                        ColumnDef::new(NotifyDeliveries::StatusCode)
+                            .integer()
+                            .null(),
+                    )
                     // The start of the last response body.
                     .col(ColumnDef::new(NotifyDeliveries::Response).text().null())
                     .col(ColumnDef::new(NotifyDeliveries::Error).text().null())
@@ -257,11 +261,7 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .primary_key(),
                     )
-                    .col(
-                        ColumnDef::new(NotifyLease::Owner)
-                            .string_len(64)
-                            .not_null(),
-                    )
+                    .col(ColumnDef::new(NotifyLease::Owner).string_len(64).not_null())
                     .col(ColumnDef::new(NotifyLease::Until).big_integer().not_null())
                     .to_owned(),
             )

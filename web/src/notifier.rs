@@ -296,12 +296,9 @@ impl Notifier {
         let mut changed = Vec::new();
         let mut messages = Vec::new();
         for i in s.notify_integrations_unscoped().await? {
-            let stored: Option<State> = states
-                .get(&i.id)
-                .and_then(|j| serde_json::from_str(j).ok());
-            let state = stored
-                .clone()
-                .unwrap_or_else(|| State::fresh(i.created_at));
+            let stored: Option<State> =
+                states.get(&i.id).and_then(|j| serde_json::from_str(j).ok());
+            let state = stored.clone().unwrap_or_else(|| State::fresh(i.created_at));
             let new_failures = if latest_failure
                 .get(&i.id)
                 .is_some_and(|t| *t > state.failures_cursor)
@@ -422,7 +419,11 @@ impl Notifier {
             error: Some(error),
             permanent: false,
         };
-        let secret = match self.store.get_notify_channel(&d.tenant_id, &d.channel_id).await {
+        let secret = match self
+            .store
+            .get_notify_channel(&d.tenant_id, &d.channel_id)
+            .await
+        {
             Ok(Some(c)) => match self.store.notify_channel_secret(&c) {
                 Ok(Some(s)) => s,
                 Ok(None) => return failed("the webhook has no signing secret".into()),
@@ -452,8 +453,8 @@ impl Notifier {
             Ok(r) => {
                 let status = r.status();
                 let text = r.text().await.unwrap_or_default();
-                let response = Some(notify::excerpt(text.trim(), RESPONSE_CHARS))
-                    .filter(|t| !t.is_empty());
+                let response =
+                    Some(notify::excerpt(text.trim(), RESPONSE_CHARS)).filter(|t| !t.is_empty());
                 Attempt {
                     ok: status.is_success(),
                     status: Some(i32::from(status.as_u16())),
@@ -575,14 +576,20 @@ mod tests {
     #[test]
     fn webhook_paths_are_not_shown() {
         assert_eq!(
-            shown_address(ChannelKind::Webhook, "https://hooks.example.com/T0/B0/secret"),
+            shown_address(
+                ChannelKind::Webhook,
+                "https://hooks.example.com/T0/B0/secret"
+            ),
             "https://hooks.example.com/…"
         );
         assert_eq!(
             shown_address(ChannelKind::Webhook, "https://example.com:8443"),
             "https://example.com:8443"
         );
-        assert_eq!(shown_address(ChannelKind::Email, "a@b.example"), "a@b.example");
+        assert_eq!(
+            shown_address(ChannelKind::Email, "a@b.example"),
+            "a@b.example"
+        );
     }
 
     #[test]

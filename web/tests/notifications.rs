@@ -27,7 +27,10 @@ fn serve_env(smtp: Option<&SmtpServer>, idp_quiet_secs: &str) -> ServeOptions {
         ("SCIMBRIDGE_NOTIFY_POLL_MS".to_string(), "200".to_string()),
         ("SCIMBRIDGE_NOTIFY_BATCH_SECS".into(), "3".into()),
         ("SCIMBRIDGE_NOTIFY_RETRY_SECS".into(), "1,1".into()),
-        ("SCIMBRIDGE_NOTIFY_IDP_QUIET_SECS".into(), idp_quiet_secs.into()),
+        (
+            "SCIMBRIDGE_NOTIFY_IDP_QUIET_SECS".into(),
+            idp_quiet_secs.into(),
+        ),
         ("SCIMBRIDGE_NOTIFY_FAILURE_MIN_CALLS".into(), "3".into()),
     ];
     if let Some(m) = smtp {
@@ -51,7 +54,13 @@ async fn fake() -> FakeHandle {
     .await
 }
 
-fn integration(s: &TestServer, tenant: &str, f: &FakeHandle, key: &str, extra: &[&str]) -> Endpoint {
+fn integration(
+    s: &TestServer,
+    tenant: &str,
+    f: &FakeHandle,
+    key: &str,
+    extra: &[&str],
+) -> Endpoint {
     let base = format!("base_url={}", f.base_url());
     let key = format!("api_key={key}");
     let mut args = vec![
@@ -201,6 +210,8 @@ async fn a_failing_target_sends_one_message_per_event(backend: Backend) {
     let ui = signed_in(&s).await;
     let secret = add_webhook(&ui, &ep.tenant, &hook.url()).await;
     add_email(&ui, &ep.tenant, "it-ops@example.com").await;
+    // A second instance runs its own notifier on the same database: still one message each.
+    let _second = s.another_instance().await;
 
     let mut set = tokio::task::JoinSet::new();
     let server = std::sync::Arc::new(s);
@@ -252,7 +263,10 @@ async fn a_failing_target_sends_one_message_per_event(backend: Backend) {
     let rejected = of(&hooks, "credentials_rejected").json();
     assert_eq!(
         rejected["link"],
-        format!("{}/t/{}/integrations/{}/connection", s.base, ep.tenant, ep.id)
+        format!(
+            "{}/t/{}/integrations/{}/connection",
+            s.base, ep.tenant, ep.id
+        )
     );
     let rate = of(&hooks, "failure_rate").json();
     assert_eq!(rate["details"]["percent"], 100, "{rate}");
@@ -262,13 +276,28 @@ async fn a_failing_target_sends_one_message_per_event(backend: Backend) {
     let mails = mails_until(&smtp, 30, "three mails", |m| m.len() >= 3).await;
     let subjects: Vec<String> = mails.iter().map(ReceivedMail::subject).collect();
     assert_eq!(mails.len(), 3, "{subjects:?}");
-    assert!(subjects.iter().any(|t| t.contains("5 jobs failed")), "{subjects:?}");
-    assert!(subjects.iter().any(|t| t.contains("rejected the credentials")));
-    assert!(subjects.iter().any(|t| t.contains("calls to the target failed")));
+    assert!(
+        subjects.iter().any(|t| t.contains("5 jobs failed")),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects
+            .iter()
+            .any(|t| t.contains("rejected the credentials"))
+    );
+    assert!(
+        subjects
+            .iter()
+            .any(|t| t.contains("calls to the target failed"))
+    );
     for m in &mails {
         assert_eq!(m.to, ["it-ops@example.com"]);
         assert_eq!(m.from, "noreply@example.com");
-        assert!(m.body().contains(&format!("{}/t/{}/", s.base, ep.tenant)), "{}", m.body());
+        assert!(
+            m.body().contains(&format!("{}/t/{}/", s.base, ep.tenant)),
+            "{}",
+            m.body()
+        );
     }
 
     let mut texts: Vec<String> = hooks.iter().map(Received::text).collect();
@@ -362,7 +391,10 @@ async fn guard_quiet_idp_and_expiring_tokens(backend: Backend) {
     assert_eq!(count(&hooks, "jobs_failed"), 0, "{:?}", events_of(&hooks));
     assert_signed(&hooks, &secret);
     let texts: Vec<String> = hooks.iter().map(Received::text).collect();
-    assert_no_secret(&texts, &[KEY, &ep.token, t["token"].as_str().unwrap(), &secret]);
+    assert_no_secret(
+        &texts,
+        &[KEY, &ep.token, t["token"].as_str().unwrap(), &secret],
+    );
 }
 
 /// "Send test notification", a receiver that fails twice (retried, then delivered) and one
@@ -427,8 +459,17 @@ async fn retries_the_delivery_log_and_the_page(backend: Backend) {
     };
     assert_eq!(failed.attempts, 3);
     assert_eq!(failed.status_code, Some(500));
-    assert!(failed.response.as_deref().unwrap().contains("receiver is down"));
-    assert_eq!(failed.error.as_deref(), Some("the receiver answered 500 Internal Server Error"));
+    assert!(
+        failed
+            .response
+            .as_deref()
+            .unwrap()
+            .contains("receiver is down")
+    );
+    assert_eq!(
+        failed.error.as_deref(),
+        Some("the receiver answered 500 Internal Server Error")
+    );
     assert_eq!(failed.next_attempt_at, None);
     assert_eq!(hook.received().len(), 6);
     let body = ui.get(&page).await.body;
@@ -450,7 +491,12 @@ async fn retries_the_delivery_log_and_the_page(backend: Backend) {
             .find(|d| d.channel_kind == store::ChannelKind::Email);
         if let Some(d) = mail.filter(|d| d.state == store::DeliveryState::Failed) {
             assert_eq!(d.attempts, 1, "not retried: it cannot help");
-            assert!(d.error.as_deref().unwrap().contains("SMTP is not configured"));
+            assert!(
+                d.error
+                    .as_deref()
+                    .unwrap()
+                    .contains("SMTP is not configured")
+            );
             break;
         }
         assert!(Instant::now() < deadline, "{log:?}");
@@ -460,11 +506,19 @@ async fn retries_the_delivery_log_and_the_page(backend: Backend) {
 
     // Bad input is a clear message, not a channel.
     let r = ui
-        .post(&page, &format!("{page}/webhook"), &[("url", "ftp://x.example/hook")])
+        .post(
+            &page,
+            &format!("{page}/webhook"),
+            &[("url", "ftp://x.example/hook")],
+        )
         .await;
     assert_eq!(r.status, 303);
     let r = ui
-        .post(&page, &format!("{page}/email"), &[("address", "not an address")])
+        .post(
+            &page,
+            &format!("{page}/email"),
+            &[("address", "not an address")],
+        )
         .await;
     assert_eq!(r.status, 303);
     let body = ui.get(&page).await.body;
@@ -472,7 +526,9 @@ async fn retries_the_delivery_log_and_the_page(backend: Backend) {
     assert_eq!(st.list_notify_channels(&tenant).await.unwrap().len(), 2);
 
     // Disable and remove.
-    let hook_id = st.list_notify_channels(&tenant).await.unwrap()[0].id.clone();
+    let hook_id = st.list_notify_channels(&tenant).await.unwrap()[0]
+        .id
+        .clone();
     let r = ui
         .post(
             &page,
@@ -484,11 +540,17 @@ async fn retries_the_delivery_log_and_the_page(backend: Backend) {
     assert!(!st.list_notify_channels(&tenant).await.unwrap()[0].enabled);
 
     // CSRF: a post without the token is refused.
-    let r = ui.post_raw(&format!("{page}/test"), &[], Some(&s.base)).await;
+    let r = ui
+        .post_raw(&format!("{page}/test"), &[], Some(&s.base))
+        .await;
     assert_eq!(r.status, 403);
     // Another tenant's channel is not found through this tenant.
     let r = ui
-        .post(&page, &format!("/t/{other}/notifications/{hook_id}/delete"), &[])
+        .post(
+            &page,
+            &format!("/t/{other}/notifications/{hook_id}/delete"),
+            &[],
+        )
         .await;
     assert_eq!(r.status, 404);
     // A tenant admin of the other tenant cannot see this page; support reads but cannot write.
@@ -506,7 +568,22 @@ async fn retries_the_delivery_log_and_the_page(backend: Backend) {
     let r = support.post_csrf(&csrf, &format!("{page}/test"), &[]).await;
     assert_eq!(r.status, 403);
 
-    let r = ui.post(&page, &format!("{page}/{hook_id}/delete"), &[]).await;
+    // Retention removes finished deliveries only.
+    let pruned = st
+        .prune_notify_deliveries(store::now_ms() + 1_000)
+        .await
+        .unwrap();
+    assert!(pruned >= 3, "{pruned}");
+    assert!(
+        st.list_notify_deliveries(&tenant, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|d| d.state == store::DeliveryState::Pending)
+    );
+    let r = ui
+        .post(&page, &format!("{page}/{hook_id}/delete"), &[])
+        .await;
     assert_eq!(r.status, 303);
     assert_eq!(st.list_notify_channels(&tenant).await.unwrap().len(), 1);
     // Audit-logged.

@@ -261,7 +261,10 @@ pub fn evaluate(state: &State, facts: &Facts, now: i64, rules: &Rules) -> (State
     level(&mut next.raised, &mut out, "guard_held", held > 0, || {
         msg(
             EventKind::GuardHeld,
-            format!("{name}: the deletion guard holds {held} removal{}", plural(held)),
+            format!(
+                "{name}: the deletion guard holds {held} removal{}",
+                plural(held)
+            ),
             format!(
                 "More accounts than the guard allows were about to lose access in {name}. \
                  {held} removal{} wait for an admin to approve or discard them.",
@@ -273,15 +276,21 @@ pub fn evaluate(state: &State, facts: &Facts, now: i64, rules: &Rules) -> (State
     });
 
     // 3. Paused by scimbridge.
-    level(&mut next.raised, &mut out, "auto_paused", f.auto_paused, || {
-        msg(
-            EventKind::AutoPaused,
-            format!("{name} was paused automatically"),
-            format!("scimbridge paused {name}: changes wait until someone resumes it."),
-            base.clone(),
-            serde_json::json!({}),
-        )
-    });
+    level(
+        &mut next.raised,
+        &mut out,
+        "auto_paused",
+        f.auto_paused,
+        || {
+            msg(
+                EventKind::AutoPaused,
+                format!("{name} was paused automatically"),
+                format!("scimbridge paused {name}: changes wait until someone resumes it."),
+                base.clone(),
+                serde_json::json!({}),
+            )
+        },
+    );
 
     // 4. The IdP went quiet (only for active integrations that ever heard from it).
     let quiet_for = f.last_idp_request.map(|t| now - t);
@@ -319,7 +328,10 @@ pub fn evaluate(state: &State, facts: &Facts, now: i64, rules: &Rules) -> (State
             let days = ((t.expires_at - now).max(0) + 86_399_999) / 86_400_000;
             out.push(msg(
                 EventKind::TokenExpiring,
-                format!("{name}: a SCIM token expires in {days} day{}", plural(days as u64)),
+                format!(
+                    "{name}: a SCIM token expires in {days} day{}",
+                    plural(days as u64)
+                ),
                 format!(
                     "The SCIM token {}… of {name} expires in {days} day{}. Issue a new one and \
                      paste it into the identity provider before then.",
@@ -334,20 +346,26 @@ pub fn evaluate(state: &State, facts: &Facts, now: i64, rules: &Rules) -> (State
 
     // 6. The target rejected the credentials.
     let rejected = f.rejected_credentials;
-    level(&mut next.raised, &mut out, "credentials_rejected", rejected > 0, || {
-        msg(
-            EventKind::CredentialsRejected,
-            format!("{name}: the target app rejected the credentials"),
-            format!(
-                "The target app of {name} refused scimbridge's credentials ({rejected} job{} \
+    level(
+        &mut next.raised,
+        &mut out,
+        "credentials_rejected",
+        rejected > 0,
+        || {
+            msg(
+                EventKind::CredentialsRejected,
+                format!("{name}: the target app rejected the credentials"),
+                format!(
+                    "The target app of {name} refused scimbridge's credentials ({rejected} job{} \
                  in the last hour). Changes fail until the key is fixed in the integration's \
                  connection settings.",
-                plural(rejected)
-            ),
-            format!("{base}/connection"),
-            serde_json::json!({"failed_jobs": rejected}),
-        )
-    });
+                    plural(rejected)
+                ),
+                format!("{base}/connection"),
+                serde_json::json!({"failed_jobs": rejected}),
+            )
+        },
+    );
 
     // 7. The failure share of the last hour.
     let (calls, failed) = (f.calls_last_hour, f.failed_calls_last_hour);

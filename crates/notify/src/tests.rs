@@ -71,7 +71,11 @@ fn a_condition_sends_once_until_it_clears() {
     assert!(s.raised.is_empty());
     f.held_removals = 3;
     let (_, m) = evaluate(&s, &f, 3 * MIN, &r);
-    assert_eq!(kinds(&m), [EventKind::GuardHeld], "held again: a new message");
+    assert_eq!(
+        kinds(&m),
+        [EventKind::GuardHeld],
+        "held again: a new message"
+    );
 }
 
 #[test]
@@ -82,7 +86,10 @@ fn the_idp_is_quiet_after_two_cycles_only_when_active_and_ever_heard() {
     assert!(m.is_empty(), "never heard from the IdP");
     f.last_idp_request = Some(0);
     let (_, m) = evaluate(&State::default(), &f, 80 * MIN, &r);
-    assert!(m.is_empty(), "exactly 80 minutes is not longer than two cycles");
+    assert!(
+        m.is_empty(),
+        "exactly 80 minutes is not longer than two cycles"
+    );
     let (s, m) = evaluate(&State::default(), &f, 81 * MIN, &r);
     assert_eq!(kinds(&m), [EventKind::IdpQuiet]);
     assert!(m[0].title.contains("81 minutes"));

@@ -18,13 +18,19 @@ const LOG_ROWS: u64 = 100;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/t/{tid}/notifications", web::get().to(page))
         .route("/t/{tid}/notifications/email", web::post().to(add_email))
-        .route("/t/{tid}/notifications/webhook", web::post().to(add_webhook))
+        .route(
+            "/t/{tid}/notifications/webhook",
+            web::post().to(add_webhook),
+        )
         .route("/t/{tid}/notifications/test", web::post().to(send_test))
         .route(
             "/t/{tid}/notifications/{cid}/enabled",
             web::post().to(set_enabled),
         )
-        .route("/t/{tid}/notifications/{cid}/delete", web::post().to(delete));
+        .route(
+            "/t/{tid}/notifications/{cid}/delete",
+            web::post().to(delete),
+        );
 }
 
 struct ChannelRow {
@@ -197,7 +203,12 @@ async fn add_webhook(
             )
             .await?;
             // Rendered, not redirected: the secret travels in this response only.
-            render(&ctx, &tenant, Some((notifier::shown_address(c.kind, &c.address), secret))).await
+            render(
+                &ctx,
+                &tenant,
+                Some((notifier::shown_address(c.kind, &c.address), secret)),
+            )
+            .await
         }
         Err(e) => refused(&ctx, &tenant.id, e),
     }
@@ -272,7 +283,9 @@ async fn set_enabled(
         },
         "notify_channel",
         Some(&cid),
-        Some(serde_json::json!({"address": notifier::shown_address(channel.kind, &channel.address)})),
+        Some(
+            serde_json::json!({"address": notifier::shown_address(channel.kind, &channel.address)}),
+        ),
     )
     .await?;
     let msg = format!(
@@ -303,7 +316,9 @@ async fn delete(
         "notify.channel_remove",
         "notify_channel",
         Some(&cid),
-        Some(serde_json::json!({"address": notifier::shown_address(channel.kind, &channel.address)})),
+        Some(
+            serde_json::json!({"address": notifier::shown_address(channel.kind, &channel.address)}),
+        ),
     )
     .await?;
     let msg = format!(

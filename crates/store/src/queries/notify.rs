@@ -467,6 +467,18 @@ impl Store {
         rows.iter().map(delivery_from).collect()
     }
 
+    /// Deletes finished (sent or given-up) deliveries created before `cutoff`; how many.
+    pub async fn prune_notify_deliveries(&self, cutoff: i64) -> Result<u64> {
+        let res = self
+            .db()
+            .execute_raw(self.q(
+                "DELETE FROM notify_deliveries WHERE created_at < $1 AND state <> 'pending'",
+                vec![cutoff.into()],
+            ))
+            .await?;
+        Ok(res.rows_affected())
+    }
+
     // --- the rules' round ---
 
     /// Takes or renews the lease `name` for `owner` until `until` if nobody else holds a live
@@ -548,7 +560,11 @@ impl Store {
                 "INSERT INTO notify_state (integration_id, state, updated_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (integration_id) DO UPDATE SET state = excluded.state, \
                  updated_at = excluded.updated_at",
-                vec![integration_id.clone().into(), state.clone().into(), now.into()],
+                vec![
+                    integration_id.clone().into(),
+                    state.clone().into(),
+                    now.into(),
+                ],
             ))
             .await?;
         }
@@ -641,7 +657,10 @@ impl Store {
                 "SELECT integration_id, COUNT(*) AS n FROM jobs \
                  WHERE state = 'failed' AND updated_at > $1 AND last_error LIKE $2 \
                  GROUP BY integration_id",
-                vec![since.into(), format!("%{REJECTED_CREDENTIALS_TEXT}%").into()],
+                vec![
+                    since.into(),
+                    format!("%{REJECTED_CREDENTIALS_TEXT}%").into(),
+                ],
             ))
             .await?;
         rows.iter()
