@@ -20,12 +20,12 @@ const KEY: &str = "ac-key-of-owner";
 const WRONG_KEY: &str = "ac-wrong-key-0000";
 const ADMIN: &str = "ops@example.com";
 
-/// The notifier's test settings: fast rounds, a 3 s batch window, retries after 1 s twice,
+/// The notifier's test settings: fast rounds, a 5 s batch window, retries after 1 s twice,
 /// the IdP quiet after `idp_quiet_secs`, the failure share from 3 calls.
 fn serve_env(smtp: Option<&SmtpServer>, idp_quiet_secs: &str) -> ServeOptions {
     let mut vars = vec![
         ("SCIMBRIDGE_NOTIFY_POLL_MS".to_string(), "200".to_string()),
-        ("SCIMBRIDGE_NOTIFY_BATCH_SECS".into(), "3".into()),
+        ("SCIMBRIDGE_NOTIFY_BATCH_SECS".into(), "5".into()),
         ("SCIMBRIDGE_NOTIFY_RETRY_SECS".into(), "1,1".into()),
         (
             "SCIMBRIDGE_NOTIFY_IDP_QUIET_SECS".into(),
@@ -242,7 +242,7 @@ async fn a_failing_target_sends_one_message_per_event(backend: Backend) {
     })
     .await;
     // More rounds and a whole batch window later, still one of each.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
     let hooks = hook.accepted();
     for e in wanted {
         assert_eq!(count(&hooks, e), 1, "{e}: {:?}", events_of(&hooks));
