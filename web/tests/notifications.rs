@@ -504,7 +504,7 @@ async fn retries_the_delivery_log_and_the_page(backend: Backend) {
     }
     assert!(ui.get(&page).await.body.contains("SMTP is not configured"));
 
-    // Bad input is a clear message, not a channel.
+    // Bad input is a clear message next to its field, not a channel.
     let r = ui
         .post(
             &page,
@@ -512,7 +512,9 @@ async fn retries_the_delivery_log_and_the_page(backend: Backend) {
             &[("url", "ftp://x.example/hook")],
         )
         .await;
-    assert_eq!(r.status, 303);
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("id=\"webhook-error\""), "{}", r.body);
+    assert!(r.body.contains("value=\"ftp://x.example/hook\""));
     let r = ui
         .post(
             &page,
@@ -520,9 +522,9 @@ async fn retries_the_delivery_log_and_the_page(backend: Backend) {
             &[("address", "not an address")],
         )
         .await;
-    assert_eq!(r.status, 303);
-    let body = ui.get(&page).await.body;
-    assert!(body.contains("is not an e-mail address"), "{body}");
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("is not an e-mail address"), "{}", r.body);
+    assert!(r.body.contains("id=\"email-error\""));
     assert_eq!(st.list_notify_channels(&tenant).await.unwrap().len(), 2);
 
     // Disable and remove.

@@ -66,9 +66,43 @@ struct NotificationsPage {
     /// The webhook just added and its secret, shown this once.
     new_secret: Option<(String, String)>,
     deliveries: Vec<DeliveryRow>,
+    /// A refused form: which one (`email` or `webhook`), what was typed, why.
+    refused: Option<Refused>,
+}
+
+/// A form the page shows again with its error next to the field.
+struct Refused {
+    form: &'static str,
+    value: String,
+    error: String,
+}
+
+impl NotificationsPage {
+    fn error_for(&self, form: &str) -> Option<&str> {
+        self.refused
+            .as_ref()
+            .filter(|r| r.form == form)
+            .map(|r| r.error.as_str())
+    }
+
+    fn value_for(&self, form: &str) -> &str {
+        self.refused
+            .as_ref()
+            .filter(|r| r.form == form)
+            .map_or("", |r| r.value.as_str())
+    }
 }
 
 async fn render(ctx: &Ctx, tenant: &Tenant, new_secret: Option<(String, String)>) -> UiResult {
+    render_with(ctx, tenant, new_secret, None).await
+}
+
+async fn render_with(
+    ctx: &Ctx,
+    tenant: &Tenant,
+    new_secret: Option<(String, String)>,
+    refused: Option<Refused>,
+) -> UiResult {
     let store = ctx.store();
     let channels: Vec<ChannelRow> = store
         .list_notify_channels(&tenant.id)
@@ -122,6 +156,7 @@ async fn render(ctx: &Ctx, tenant: &Tenant, new_secret: Option<(String, String)>
         channels,
         new_secret,
         deliveries,
+        refused,
     })
 }
 
@@ -156,6 +191,25 @@ fn refused(ctx: &Ctx, tid: &str, e: NotifyError) -> UiResult {
     }
 }
 
+/// A refused add form: the page again (422) with the error next to the field.
+async fn refused_form(
+    ctx: &Ctx,
+    tenant: &Tenant,
+    form: &'static str,
+    value: String,
+    e: NotifyError,
+) -> UiResult {
+    match e {
+        NotifyError::Invalid(error) => {
+            let mut res =
+                render_with(ctx, tenant, None, Some(Refused { form, value, error })).await?;
+            *res.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(res)
+        }
+        e => refused(ctx, &tenant.id, e),
+    }
+}
+
 async fn add_email(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -178,7 +232,7 @@ async fn add_email(
             let msg = format!("{} will receive notifications.", c.address);
             ctx.redirect(&back(&tenant.id), Some(Flash::success(msg)))
         }
-        Err(e) => refused(&ctx, &tenant.id, e),
+        Err(e) => refused_form(&ctx, &tenant, "email", address, e).await,
     }
 }
 
@@ -210,7 +264,7 @@ async fn add_webhook(
             )
             .await
         }
-        Err(e) => refused(&ctx, &tenant.id, e),
+        Err(e) => refused_form(&ctx, &tenant, "webhook", url, e).await,
     }
 }
 
