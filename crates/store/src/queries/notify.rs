@@ -4,14 +4,16 @@
 //! rules read, each one query for all integrations so a round costs the same for ten or ten
 //! thousand of them.
 //!
-//! A round's state and the deliveries it creates are written in one transaction that first
-//! renews the round's lease: an instance that lost the lease writes nothing, so two instances
-//! never send the same message. A delivery is sent by whoever claims it (one conditional
-//! `UPDATE` on `claimed_until`).
+//! Writes go through `Store::write_statement(s)` (the writer on SQLite). A round's states and
+//! the deliveries it creates are written in one unit whose first statement checks the round's
+//! lease: an instance that lost the lease writes nothing, so two instances never send the same
+//! message. A delivery is sent by whoever claims it (one conditional `UPDATE` on
+//! `claimed_until`).
 
 use crate::{Result, Store, StoreError};
-use sea_orm::{ConnectionTrait, QueryResult, Statement, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, QueryResult, Statement, Value};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// What kind of channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,8 +236,7 @@ impl Store {
                     .seal_with_context(id.as_bytes(), s.as_bytes())
             })
             .transpose()?;
-        self.db()
-            .execute_raw(self.q(
+        self.write_statement(self.q(
                 "INSERT INTO notify_channels (id, tenant_id, kind, address, secret, enabled, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 vec![
@@ -314,14 +315,13 @@ impl Store {
         id: &str,
         enabled: bool,
     ) -> Result<()> {
-        let res = self
-            .db()
-            .execute_raw(self.q(
+        let changed = self
+            .write_statement(self.q(
                 "UPDATE notify_channels SET enabled = $3 WHERE tenant_id = $1 AND id = $2",
                 vec![tenant_id.into(), id.into(), enabled.into()],
             ))
             .await?;
-        if res.rows_affected() == 0 {
+        if changed == 0 {
             return Err(StoreError::NotFound);
         }
         Ok(())
@@ -329,22 +329,21 @@ impl Store {
 
     /// Deletes a channel of the tenant and its deliveries ([`StoreError::NotFound`] if none).
     pub async fn delete_notify_channel(&self, tenant_id: &str, id: &str) -> Result<()> {
-        let txn = self.db().begin().await?;
-        txn.execute_raw(self.q(
-            "DELETE FROM notify_deliveries WHERE tenant_id = $1 AND channel_id = $2",
-            vec![tenant_id.into(), id.into()],
-        ))
-        .await?;
-        let res = txn
-            .execute_raw(self.q(
-                "DELETE FROM notify_channels WHERE tenant_id = $1 AND id = $2",
-                vec![tenant_id.into(), id.into()],
-            ))
+        let counts = self
+            .write_statements(vec![
+                self.q(
+                    "DELETE FROM notify_deliveries WHERE tenant_id = $1 AND channel_id = $2",
+                    vec![tenant_id.into(), id.into()],
+                ),
+                self.q(
+                    "DELETE FROM notify_channels WHERE tenant_id = $1 AND id = $2",
+                    vec![tenant_id.into(), id.into()],
+                ),
+            ])
             .await?;
-        if res.rows_affected() == 0 {
+        if counts.get(1).copied().unwrap_or(0) == 0 {
             return Err(StoreError::NotFound);
         }
-        txn.commit().await?;
         Ok(())
     }
 
@@ -365,11 +364,15 @@ impl Store {
             .filter(|c| c.enabled && channel_id.is_none_or(|id| id == c.id))
             .map(|c| c.id)
             .collect();
-        let txn = self.db().begin().await?;
-        for c in &channels {
-            txn.execute_raw(self.delivery_insert(n, c, now)).await?;
+        if !channels.is_empty() {
+            self.write_statements(
+                channels
+                    .iter()
+                    .map(|c| self.delivery_insert(n, c, now))
+                    .collect(),
+            )
+            .await?;
         }
-        txn.commit().await?;
         Ok(channels.len() as u64)
     }
 
@@ -409,15 +412,14 @@ impl Store {
 
     /// Claims a due delivery until `until`: true for exactly one caller.
     pub async fn claim_notify_delivery(&self, id: &str, now: i64, until: i64) -> Result<bool> {
-        let res = self
-            .db()
-            .execute_raw(self.q(
+        let changed = self
+            .write_statement(self.q(
                 "UPDATE notify_deliveries SET claimed_until = $3 \
                  WHERE id = $1 AND state = 'pending' AND claimed_until < $2",
                 vec![id.into(), now.into(), until.into()],
             ))
             .await?;
-        Ok(res.rows_affected() == 1)
+        Ok(changed == 1)
     }
 
     /// Records how an attempt ended and releases the claim.
@@ -427,23 +429,22 @@ impl Store {
         outcome: &AttemptOutcome,
         now: i64,
     ) -> Result<()> {
-        self.db()
-            .execute_raw(self.q(
-                "UPDATE notify_deliveries SET state = $2, attempts = $3, next_attempt_at = $4, \
+        self.write_statement(self.q(
+            "UPDATE notify_deliveries SET state = $2, attempts = $3, next_attempt_at = $4, \
                  status_code = $5, response = $6, error = $7, claimed_until = 0, updated_at = $8 \
                  WHERE id = $1",
-                vec![
-                    id.into(),
-                    outcome.state.as_str().into(),
-                    outcome.attempts.into(),
-                    outcome.next_attempt_at.into(),
-                    outcome.status_code.into(),
-                    outcome.response.clone().into(),
-                    outcome.error.clone().into(),
-                    now.into(),
-                ],
-            ))
-            .await?;
+            vec![
+                id.into(),
+                outcome.state.as_str().into(),
+                outcome.attempts.into(),
+                outcome.next_attempt_at.into(),
+                outcome.status_code.into(),
+                outcome.response.clone().into(),
+                outcome.error.clone().into(),
+                now.into(),
+            ],
+        ))
+        .await?;
         Ok(())
     }
 
@@ -469,14 +470,11 @@ impl Store {
 
     /// Deletes finished (sent or given-up) deliveries created before `cutoff`; how many.
     pub async fn prune_notify_deliveries(&self, cutoff: i64) -> Result<u64> {
-        let res = self
-            .db()
-            .execute_raw(self.q(
-                "DELETE FROM notify_deliveries WHERE created_at < $1 AND state <> 'pending'",
-                vec![cutoff.into()],
-            ))
-            .await?;
-        Ok(res.rows_affected())
+        self.write_statement(self.q(
+            "DELETE FROM notify_deliveries WHERE created_at < $1 AND state <> 'pending'",
+            vec![cutoff.into()],
+        ))
+        .await
     }
 
     // --- the rules' round ---
@@ -490,22 +488,28 @@ impl Store {
         now: i64,
         until: i64,
     ) -> Result<bool> {
-        self.db()
-            .execute_raw(self.q(
-                "INSERT INTO notify_lease (name, owner, until) VALUES ($1, '', 0) \
-                 ON CONFLICT (name) DO NOTHING",
-                vec![name.into()],
-            ))
-            .await?;
-        let res = self
-            .db()
-            .execute_raw(self.q(
+        let take = || {
+            self.q(
                 "UPDATE notify_lease SET owner = $2, until = $4 \
                  WHERE name = $1 AND (until < $3 OR owner = $2)",
                 vec![name.into(), owner.into(), now.into(), until.into()],
-            ))
+            )
+        };
+        if self.write_statement(take()).await? == 1 {
+            return Ok(true);
+        }
+        // The row is made once; after that a round is one UPDATE.
+        let counts = self
+            .write_statements(vec![
+                self.q(
+                    "INSERT INTO notify_lease (name, owner, until) VALUES ($1, '', 0) \
+                     ON CONFLICT (name) DO NOTHING",
+                    vec![name.into()],
+                ),
+                take(),
+            ])
             .await?;
-        Ok(res.rows_affected() == 1)
+        Ok(counts.get(1) == Some(&1))
     }
 
     /// Every integration's stored state (JSON), by integration id.
@@ -543,20 +547,13 @@ impl Store {
                 channels.insert(m.tenant_id.clone(), ids);
             }
         }
-        let txn = self.begin_write().await?;
-        let ours = txn
-            .execute_raw(self.q(
-                "UPDATE notify_lease SET until = until WHERE name = $1 AND owner = $2 AND until >= $3",
-                vec![name.into(), owner.into(), now.into()],
-            ))
-            .await?;
-        if ours.rows_affected() != 1 {
-            return Err(StoreError::Conflict {
-                what: "the notifier's lease".into(),
-            });
-        }
+        // The first statement checks the lease: without it, nothing is written.
+        let mut statements = vec![self.q(
+            "UPDATE notify_lease SET until = until WHERE name = $1 AND owner = $2 AND until >= $3",
+            vec![name.into(), owner.into(), now.into()],
+        )];
         for (integration_id, state) in states {
-            txn.execute_raw(self.q(
+            statements.push(self.q(
                 "INSERT INTO notify_state (integration_id, state, updated_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (integration_id) DO UPDATE SET state = excluded.state, \
                  updated_at = excluded.updated_at",
@@ -565,17 +562,31 @@ impl Store {
                     state.clone().into(),
                     now.into(),
                 ],
-            ))
-            .await?;
+            ));
         }
         let mut queued = 0;
         for m in messages {
             for c in channels.get(&m.tenant_id).into_iter().flatten() {
-                txn.execute_raw(self.delivery_insert(m, c, now)).await?;
+                statements.push(self.delivery_insert(m, c, now));
                 queued += 1;
             }
         }
-        txn.commit().await?;
+        let statements = Arc::new(statements);
+        self.write(move |txn| {
+            let statements = Arc::clone(&statements);
+            async move {
+                for (i, s) in statements.iter().enumerate() {
+                    let n = crate::Execute::execute_counted(&*txn, s.clone()).await?;
+                    if i == 0 && n == 0 {
+                        return Err(StoreError::Conflict {
+                            what: "the notifier's lease".into(),
+                        });
+                    }
+                }
+                Ok::<_, StoreError>(())
+            }
+        })
+        .await?;
         Ok(queued)
     }
 
