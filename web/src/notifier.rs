@@ -464,7 +464,8 @@ impl Notifier {
                     permanent: false,
                 }
             }
-            Err(e) => failed(error_chain(&e)),
+            // Without the URL: some receivers keep a secret in its path.
+            Err(e) => failed(error_chain(&e.without_url())),
         }
     }
 
