@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod connectors;
 pub mod events;
+pub mod notifier;
 pub mod ops;
 pub mod password;
 pub mod reconcile_text;

@@ -371,5 +371,16 @@ pub async fn prune_once(store: &Store, retention_days: u64) -> u64 {
             "event retention: pruned old provisioning events"
         );
     }
+    // The notification delivery log follows the same retention (finished deliveries only).
+    match store.prune_notify_deliveries(cutoff).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            deliveries = n,
+            "event retention: pruned old notification deliveries"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "event retention: pruning notification deliveries failed")
+        }
+    }
     total
 }

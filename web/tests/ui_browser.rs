@@ -1592,3 +1592,81 @@ async fn reconciliation_tab_in_a_browser() {
     shot(&c, "recon-05-apply-all-progress").await;
     c.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_are_set_up_and_tested_in_a_browser() {
+    let serve = common::ServeOptions::env(&[("SCIMBRIDGE_NOTIFY_POLL_MS", "200")]);
+    let s = TestServer::start_with(Backend::Sqlite, serve)
+        .await
+        .unwrap();
+    let (ok, out, err) = s.cli_stdin(
+        &[
+            "admin",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--role",
+            "platform-admin",
+        ],
+        PASSWORD,
+    );
+    assert!(ok, "{out}{err}");
+    let tid = s.cli(&["tenant", "create", "--name", "Acme"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hook = testkit::webhook_receiver::WebhookReceiver::start()
+        .await
+        .unwrap();
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    let base = s.base.clone();
+    sign_in(&c, &base, "ops@example.com").await;
+    c.goto(&format!("{base}/t/{tid}/notifications"))
+        .await
+        .unwrap();
+    wait_for(&c, "#webhook-url").await;
+    shot(&c, "60-notifications-empty").await;
+
+    fill(&c, "#webhook-url", &hook.url()).await;
+    click(&c, "#add-webhook").await;
+    let secret = value_of(&c, "#secret-value").await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    shot(&c, "61-notifications-webhook-secret").await;
+
+    fill(&c, "#email-address", "it-ops@example.com").await;
+    click(&c, "#add-email").await;
+    // No SMTP on this server: the page says so.
+    wait_for(&c, "#smtp-missing").await;
+
+    click(&c, "#send-test").await;
+    wait_text(&c, "Test notification queued for 2 channels").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while hook.accepted().is_empty() {
+        assert!(Instant::now() < deadline, "the webhook got nothing");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = &hook.accepted()[0];
+    let ts: i64 = got.timestamp.as_deref().unwrap().parse().unwrap();
+    assert!(notify::verify(
+        &secret,
+        ts,
+        &got.body,
+        got.signature.as_deref().unwrap()
+    ));
+    // The log shows the webhook sent and the e-mail failed for want of SMTP.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        c.goto(&format!("{base}/t/{tid}/notifications"))
+            .await
+            .unwrap();
+        let page = c.source().await.unwrap();
+        if page.contains(">Sent<") && page.contains("SMTP is not configured (") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "log never complete:\n{page}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    shot(&c, "62-notifications-log").await;
+    c.close().await.unwrap();
+}

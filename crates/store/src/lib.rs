@@ -48,6 +48,10 @@ pub use queries::insights::Bucket;
 pub use queries::integrations::{
     Integration, IntegrationPolicies, IntegrationUpdate, NewIntegration, encode_extension_schemas,
 };
+pub use queries::notify::{
+    AttemptOutcome, ChannelKind, Delivery, DeliveryState, ExpiringTokenRow, FailureRows,
+    NewNotification, NotifyChannel, NotifyIntegration, REJECTED_CREDENTIALS_TEXT, RULES_LEASE,
+};
 pub use queries::ops::QueueStats;
 pub use queries::reconcile::{
     DEFAULT_RECON_INTERVAL_SECS, ORPHAN_HOLD_PREFIX, ReconAccount, ReconRun, RunPhase, RunState,

@@ -18,6 +18,7 @@ mod form;
 pub mod guard;
 mod integrations;
 mod logs;
+mod notifications;
 mod reconcile;
 pub mod session;
 mod target_error;
@@ -78,6 +79,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     integrations::configure(cfg);
     reconcile::configure(cfg);
     logs::configure(cfg);
+    notifications::configure(cfg);
 }
 
 /// Current time in epoch seconds.

@@ -5,6 +5,7 @@ pub mod events;
 pub mod guard;
 pub mod insights;
 pub mod integrations;
+pub mod notify;
 pub mod ops;
 pub mod reconcile;
 pub mod resync;
