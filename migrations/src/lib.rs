@@ -27,6 +27,8 @@ mod m20261207_000014_rate_limit_budgets;
 mod m20261207_000015_reconciliation;
 mod m20261207_000016_staff_tokens;
 mod m20261207_000017_api_tokens;
+mod m20261207_000018_notifications;
+mod m20261207_000019_resync_batches;
 
 /// Runs every migration of this crate, in order.
 pub struct Migrator;
@@ -52,6 +54,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000015_reconciliation::Migration),
             Box::new(m20261207_000016_staff_tokens::Migration),
             Box::new(m20261207_000017_api_tokens::Migration),
+            Box::new(m20261207_000018_notifications::Migration),
+            Box::new(m20261207_000019_resync_batches::Migration),
         ]
     }
 }

@@ -112,6 +112,10 @@ pub async fn serve(
     );
     crate::ops::install_metrics();
     let worker_store = store.clone();
+    let notifier = crate::notifier::spawn(
+        store.clone(),
+        crate::notifier::Settings::from_config(&config),
+    );
     let public_url = config.public_url();
     let (state, writer) = AppState::new(config, store, master_key);
     let worker_config = WorkerConfig {
@@ -170,6 +174,7 @@ pub async fn serve(
         }
     };
     background.into_iter().flatten().for_each(|t| t.abort());
+    notifier.abort();
     let _ = writer.await;
     served.map_err(std::io::Error::other)?
 }

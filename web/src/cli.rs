@@ -766,8 +766,32 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
                     (integration, s)
                 }
                 GuardCommand::Approve { integration } => {
-                    let s = provisioning::guard::approve(&store, &integration, now).await;
-                    (integration, s)
+                    // The same approval as the Overview's banner: held orphaned accounts are
+                    // deprovisioned now too.
+                    let Some(i) = store.get_integration_unscoped(&integration).await? else {
+                        return Err(CliError::Invalid(format!("no integration {integration}")));
+                    };
+                    let cli = provisioning::reconcile::Actor {
+                        id: None,
+                        email: "cli".into(),
+                    };
+                    let approval =
+                        crate::connectors::reconciler(&store, config.allow_private_targets)
+                            .approve_held(&i, &cli)
+                            .await?;
+                    let mut out = serde_json::to_value(&approval.approved).unwrap_or_default();
+                    if !approval.orphans.done.is_empty()
+                        || !approval.orphans.held.is_empty()
+                        || approval.orphans_error.is_some()
+                    {
+                        out["orphans"] = json!({
+                            "done": approval.orphans.done,
+                            "held": approval.orphans.held,
+                            "error": approval.orphans_error,
+                        });
+                    }
+                    print(out);
+                    return Ok(());
                 }
                 GuardCommand::Discard { integration } => {
                     let s = provisioning::guard::discard(&store, &integration, now).await;

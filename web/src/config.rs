@@ -45,6 +45,25 @@ pub struct Config {
     /// Admin API requests a minute per API token (`SCIMBRIDGE_API_RATE_PER_MINUTE`); over it,
     /// 429 with Retry-After.
     pub api_rate_per_minute: u32,
+    /// Operator SMTP for e-mail notifications: `smtp://host:port`, `smtps://user:pass@host`
+    /// (lettre's URL form). Without it e-mail channels say "SMTP is not configured".
+    pub smtp_url: Option<String>,
+    /// The sender of notification e-mails, e.g. `scimbridge <noreply@example.com>`.
+    pub smtp_from: Option<String>,
+    /// Milliseconds between two notifier rounds (rules and due deliveries).
+    pub notify_poll_ms: u64,
+    /// Seconds permanent job failures of one integration are collected into one message.
+    pub notify_batch_secs: u64,
+    /// Seconds between delivery attempts, comma-separated; given up after the last.
+    pub notify_retry_secs: String,
+    /// Seconds without a request from the IdP before "the IdP is quiet" (two 40-minute cycles).
+    pub notify_idp_quiet_secs: u64,
+    /// Days before a SCIM token expires that it is announced.
+    pub notify_token_warning_days: u64,
+    /// Failure share (percent) of the last hour's target calls that is announced…
+    pub notify_failure_percent: u32,
+    /// …once at least this many calls were made.
+    pub notify_failure_min_calls: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -68,6 +87,22 @@ impl std::fmt::Debug for Config {
             .field("require_totp", &self.require_totp)
             .field("sqlite_busy_timeout_ms", &self.sqlite_busy_timeout_ms)
             .field("api_rate_per_minute", &self.api_rate_per_minute)
+            // The SMTP URL may carry a password: show only its scheme.
+            .field(
+                "smtp_url",
+                &self
+                    .smtp_url
+                    .as_ref()
+                    .map(|u| format!("{}://…", u.split_once("://").map_or("?", |(s, _)| s))),
+            )
+            .field("smtp_from", &self.smtp_from)
+            .field("notify_poll_ms", &self.notify_poll_ms)
+            .field("notify_batch_secs", &self.notify_batch_secs)
+            .field("notify_retry_secs", &self.notify_retry_secs)
+            .field("notify_idp_quiet_secs", &self.notify_idp_quiet_secs)
+            .field("notify_token_warning_days", &self.notify_token_warning_days)
+            .field("notify_failure_percent", &self.notify_failure_percent)
+            .field("notify_failure_min_calls", &self.notify_failure_min_calls)
             .finish()
     }
 }
@@ -91,6 +126,15 @@ impl Default for Config {
             require_totp: false,
             sqlite_busy_timeout_ms: 5_000,
             api_rate_per_minute: 600,
+            smtp_url: None,
+            smtp_from: None,
+            notify_poll_ms: 5_000,
+            notify_batch_secs: 900,
+            notify_retry_secs: "60,300,1800,7200".into(),
+            notify_idp_quiet_secs: 80 * 60,
+            notify_token_warning_days: 14,
+            notify_failure_percent: 20,
+            notify_failure_min_calls: 10,
         }
     }
 }
@@ -132,10 +176,21 @@ impl Config {
             "require_totp",
             "sqlite_busy_timeout_ms",
             "api_rate_per_minute",
+            "smtp_url",
+            "smtp_from",
+            "notify_poll_ms",
+            "notify_batch_secs",
+            "notify_retry_secs",
+            "notify_idp_quiet_secs",
+            "notify_token_warning_days",
+            "notify_failure_percent",
+            "notify_failure_min_calls",
         ]));
         let mut cfg: Config = fig
             .extract()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        notify::RetrySchedule::parse(&cfg.notify_retry_secs)
+            .map_err(|e| ConfigError::Invalid(format!("notify_retry_secs: {e}")))?;
         if let Some(u) = &cfg.public_url {
             cfg.public_url = Some(u.trim_end_matches('/').to_string());
         }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod connectors;
 pub mod events;
 pub mod manage;
+pub mod notifier;
 pub mod ops;
 pub mod password;
 pub mod reconcile_text;

@@ -265,6 +265,12 @@ async fn metrics_page(state: web::Data<AppState>) -> HttpResponse {
                     provisioning::metrics::guard_held(&integration, users);
                 }
             }
+            // Apply to all: what is left of each integration's last batch.
+            if let Ok(Ok(batches)) =
+                tokio::time::timeout(DB_TIMEOUT, state.store().resync_progress_unscoped()).await
+            {
+                batches.iter().for_each(provisioning::metrics::resync_state);
+            }
             // Reconciliation imports' progress, from the database (whichever process imports).
             if let Ok(Ok(runs)) =
                 tokio::time::timeout(DB_TIMEOUT, state.store().recon_runs_unscoped()).await
@@ -364,6 +370,17 @@ pub async fn prune_once(store: &Store, retention_days: u64) -> u64 {
             retention_days,
             "event retention: pruned old provisioning events"
         );
+    }
+    // The notification delivery log follows the same retention (finished deliveries only).
+    match store.prune_notify_deliveries(cutoff).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            deliveries = n,
+            "event retention: pruned old notification deliveries"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "event retention: pruning notification deliveries failed")
+        }
     }
     total
 }

@@ -477,8 +477,135 @@ async fn brevo_queue_waits_with_an_eta(s: TestServer) {
     fake.stop().await;
 }
 
+/// `scimbridge reconcile --json` of one integration (imports first).
+fn reconcile(s: &TestServer, ep: &Endpoint) -> Value {
+    s.cli(&["reconcile", "--integration", &ep.id, "--json"])
+}
+
+/// Reconciliation against the fake Pipedrive: accounts made by hand are orphans, the key
+/// owner is named and not an orphan, a user Entra knows is matched; the unpaged `GET /users`
+/// is read once per pass (with many pages: the connector's own test).
+async fn pipedrive_import_reports_orphans(s: TestServer) {
+    let fake = FakePipedrive::start(PipedriveConfig::default()).await;
+    let base = format!("base_url={}", fake.base_url().replace("/v1", "/api/v1"));
+    let token = format!("api_token={}", fake.token());
+    let ep = s.endpoint_of(
+        "Acme",
+        "pipedrive",
+        &[
+            "--setting",
+            &base,
+            "--secret",
+            &token,
+            "--default-role",
+            "Sales",
+            "--deprovision",
+            "deactivate",
+        ],
+    );
+    for i in 0..12 {
+        fake.add_user(&format!("hand{i:03}@contoso.com"), &format!("Hand {i}"));
+    }
+    post_user(&s, &ep, "ann@contoso.com", None).await;
+    wait_idle(&s, &ep).await;
+    let lists = || {
+        fake.requests()
+            .iter()
+            .filter(|(m, p, _)| m == "GET" && p.ends_with("/users"))
+            .count()
+    };
+    let before = lists();
+    let r = reconcile(&s, &ep);
+    assert_eq!(lists() - before, 1, "one GET /users for the pass");
+    let orphaned = r["orphaned"].as_array().unwrap();
+    assert_eq!(orphaned.len(), 12, "{r:#}");
+    assert!(
+        orphaned
+            .iter()
+            .all(|o| o["email"].as_str().unwrap().starts_with("hand"))
+    );
+    assert_eq!(
+        r["key_owner"]["email"],
+        json!(PipedriveConfig::default().owner_email)
+    );
+    assert_eq!(r["missing"], json!([]), "{r:#}");
+    assert_eq!(r["seats"]["orphaned"], json!(12), "{r:#}");
+    // ann, the owner and the 12.
+    assert_eq!(r["seats"]["active"], json!(14), "{r:#}");
+    // The next pass reads it again (the list is not kept from one pass to the next).
+    reconcile(&s, &ep);
+    assert_eq!(lists() - before, 2);
+    fake.stop().await;
+}
+
+/// Reconciliation against the fake Brevo: users who joined by hand are orphans, the owner is
+/// named; the unpaged list costs one of the hour's 100 requests, and each account's
+/// permissions one more.
+async fn brevo_import_reports_orphans_within_the_budget(s: TestServer) {
+    let fake = FakeBrevo::start(BrevoConfig::default()).await;
+    let base = format!("base_url={}", fake.base_url());
+    let key = format!("api_key={}", fake.api_key());
+    let bundles = format!("role_privileges={BUNDLES}");
+    let ep = s.endpoint_of(
+        "Acme",
+        "brevo",
+        &[
+            "--setting",
+            &base,
+            "--secret",
+            &key,
+            "--setting",
+            &bundles,
+            "--default-role",
+            "Viewer",
+            "--deprovision",
+            "delete",
+        ],
+    );
+    fake.add_user("left@contoso.com", &[]);
+    fake.add_user("contractor@contoso.com", &[("contacts", &["view"])]);
+    post_user(&s, &ep, "ann@contoso.com", None).await;
+    wait_idle(&s, &ep).await;
+    let before = fake.requests().len();
+    let r = reconcile(&s, &ep);
+    let mut orphans: Vec<&str> = r["orphaned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["email"].as_str().unwrap())
+        .collect();
+    orphans.sort_unstable();
+    assert_eq!(
+        orphans,
+        ["contractor@contoso.com", "left@contoso.com"],
+        "{r:#}"
+    );
+    assert_eq!(
+        r["key_owner"]["email"],
+        json!(BrevoConfig::default().owner_email)
+    );
+    assert_eq!(r["missing"], json!([]), "{r:#}");
+    assert_eq!(r["drift"], json!([]), "{r:#}");
+    let spent = &fake.requests()[before..];
+    let lists = spent
+        .iter()
+        .filter(|(m, p, _)| m == "GET" && p.ends_with("/organization/invited/users"))
+        .count();
+    // The pass's list, and the one that finds the key's owner (Brevo has no "me").
+    assert_eq!(lists, 2, "{spent:?}");
+    assert_eq!(
+        spent.len(),
+        2 + 4,
+        "and one permissions read per account (4): {spent:?}"
+    );
+    assert_eq!(fake.throttled(), 0);
+    fake.stop().await;
+}
+
 on_both_backends!(
     pipedrive_lifecycle,
     brevo_lifecycle,
-    brevo_queue_waits_with_an_eta
+    brevo_queue_waits_with_an_eta,
+    pipedrive_import_reports_orphans,
+    brevo_import_reports_orphans_within_the_budget
 );

@@ -524,14 +524,61 @@ async fn rule_change_counts_exactly_what_apply_to_all_changes(s: TestServer) {
         "{}",
         p.body
     );
+    // The Roles page says the same, with Apply to all beside it.
+    let roles = format!("/t/{}/integrations/{}/roles", ep.tenant, ep.id);
+    let p = ui.get(&roles).await;
+    assert!(
+        p.body.contains("id=\"roles-would-change\"")
+            && p.body
+                .contains("2 users would change under the current rules")
+            && p.body.contains("id=\"roles-apply-all\""),
+        "{}",
+        p.body
+    );
     // Nothing changed yet: the rules wait for the users' next change or Apply to all.
-    let r = ui.post(&page, &format!("{page}/apply-all"), &[]).await;
+    let r = ui
+        .post(&roles, &format!("{page}/apply-all"), &[("back", "roles")])
+        .await;
     assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.location.as_deref(), Some(roles.as_str()));
     eventually(&f, 30, "the two Sales users are Managers", |a| {
         (0..2).all(|i| group_of(a, &format!("u{i}@contoso.com")).as_deref() == Some("Manager"))
     })
     .await;
     wait_idle(&s, &ep).await;
+    // The Overview's progress bar and /metrics: both of the batch's jobs done.
+    let overview = ui
+        .get(&format!("/t/{}/integrations/{}", ep.tenant, ep.id))
+        .await;
+    assert!(
+        overview.body.contains("id=\"resync-progress\"")
+            && overview.body.contains("Apply to all: finished")
+            && overview.body.contains("<progress value=\"2\" max=\"2\"")
+            && overview.body.contains("2 of 2 done"),
+        "{}",
+        overview.body
+    );
+    let metrics = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        format!(
+            "scimbridge_resync_queued_jobs{{integration=\"{}\"}} 2",
+            ep.id
+        ),
+        format!(
+            "scimbridge_resync_remaining_jobs{{integration=\"{}\"}} 0",
+            ep.id
+        ),
+    ] {
+        assert!(metrics.contains(&line), "{line} in:\n{metrics}");
+    }
     let snap = f.account_state("acme").unwrap();
     let managers = snap
         .users
@@ -541,13 +588,297 @@ async fn rule_change_counts_exactly_what_apply_to_all_changes(s: TestServer) {
     assert_eq!(managers, 2, "exactly the two counted");
     let p = ui.get(&page).await;
     assert!(p.body.contains("0 users would change"), "{}", p.body);
+    let p = ui.get(&roles).await;
+    assert!(
+        p.body.contains("0 users would change") && !p.body.contains("id=\"roles-apply-all\""),
+        "{}",
+        p.body
+    );
+}
+
+/// The dry-run diff is what going live then does, call for call: accounts already in the
+/// target are imported while the integration runs in dry run, the Policy page says what
+/// switching to live will do, and the worker's calls after the switch (made through the same
+/// form) are exactly the plan's, user by user.
+async fn going_live_does_what_the_dry_run_diff_said(s: TestServer) {
+    use common::ui::{PASSWORD, Ui, admin};
+    let f = fake().await;
+    // Already in the target: alice in the right role, bob in the wrong one, a former employee.
+    seed(&f, "alice@contoso.com", "Admin");
+    let bob_id = seed(&f, "bob@contoso.com", "Manager");
+    let left_id = seed(&f, "left@contoso.com", "User");
+    let ep = integration(&s, &f);
+    let alice = post_user(&s, &ep, "alice@contoso.com", Some("Admin")).await;
+    let bob = post_user(&s, &ep, "bob@contoso.com", None).await;
+    let dave = post_user(&s, &ep, "dave@contoso.com", None).await;
+    let erin = post_user(&s, &ep, "erin@contoso.com", Some("Admin")).await;
+    wait_idle(&s, &ep).await;
+
+    // The import (dry run: it only reads) and the diff.
+    let r = report(&s, &ep, &[]);
+    assert_eq!(
+        r["orphaned"],
+        json!([{"target_id": left_id, "email": "left@contoso.com", "last_login": null}]),
+        "{r:#}"
+    );
+    let st = s.store().await;
+    let dry = st.get_integration_unscoped(&ep.id).await.unwrap().unwrap();
+    assert_eq!(dry.mode, store::IntegrationMode::DryRun);
+    let analysis = scimbridge::connectors::reconciler(&st, true)
+        .analyze(&dry)
+        .await
+        .unwrap();
+    assert_eq!(
+        analysis.summary,
+        provisioning::reconcile::PlanSummary {
+            create: 2,
+            adopt: 2,
+            change_role: 1,
+            update_profile: 0,
+            deprovision: 0,
+            orphans: 1
+        },
+        "{:#?}",
+        analysis.plans
+    );
+    let mut planned: Vec<(String, Vec<String>)> = analysis
+        .plans
+        .iter()
+        .filter(|p| !p.operations.is_empty())
+        .map(|p| (p.scim_user_id.clone(), p.operations.clone()))
+        .collect();
+    planned.sort();
+    let planned_users: Vec<&str> = planned.iter().map(|(u, _)| u.as_str()).collect();
+    let mut expected_users = vec![bob.as_str(), dave.as_str(), erin.as_str()];
+    expected_users.sort();
+    assert_eq!(
+        planned_users, expected_users,
+        "alice needs nothing: {planned:#?}"
+    );
+    assert!(!planned.iter().any(|(u, _)| u == &alice));
+    assert!(f.request_log().iter().all(|e| e.method == "GET"));
+
+    // The Policy page says it before the switch.
+    admin(&s, "ops@example.com", "platform-admin", None);
+    let ui = Ui::new(&s.base);
+    ui.sign_in("ops@example.com", PASSWORD).await;
+    let policy = format!("/t/{}/integrations/{}/policy", ep.tenant, ep.id);
+    let page = ui.get(&policy).await;
+    assert!(
+        page.body.contains("id=\"going-live-diff\"")
+            && page.body.contains(
+                "create 2, adopt 2 existing accounts, change the role of 1, deprovision 0, leave 1 orphan."
+            ),
+        "{}",
+        page.body
+    );
+
+    // Switch to live through the same form an admin uses.
+    let since = chrono::Utc::now().timestamp_millis();
+    let saved = ui
+        .post(
+            &policy,
+            &policy,
+            &[
+                ("deprovision", "role"),
+                ("deprovision_role", "No access"),
+                ("mode", "live"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    eventually(&f, 30, "bob in User; dave and erin created", |a| {
+        group_of(a, "bob@contoso.com").as_deref() == Some("User")
+            && group_of(a, "dave@contoso.com").as_deref() == Some("User")
+            && group_of(a, "erin@contoso.com").as_deref() == Some("Admin")
+    })
+    .await;
+    wait_idle(&s, &ep).await;
+    let events = st
+        .list_events(&store::EventQuery {
+            integration_id: Some(ep.id.clone()),
+            direction: Some(store::Direction::Outbound),
+            from: Some(since),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        events.iter().all(|e| e.outcome == store::OK_OUTCOME),
+        "{events:#?}"
+    );
+    let mut done: std::collections::BTreeMap<String, Vec<(i64, String)>> = Default::default();
+    for e in &events {
+        if let Some(id) = &e.subject_id {
+            done.entry(id.clone())
+                .or_default()
+                .push((e.id, e.operation.clone()));
+        }
+    }
+    let mut did: Vec<(String, Vec<String>)> = done
+        .into_iter()
+        .map(|(id, mut ops)| {
+            ops.sort();
+            (id, ops.into_iter().map(|(_, o)| o).collect())
+        })
+        .collect();
+    did.sort();
+    assert_eq!(
+        did,
+        planned,
+        "the calls after going live = the dry-run diff, user by user: {:#?}",
+        events
+            .iter()
+            .map(|e| (&e.subject_id, &e.operation, &e.detail))
+            .collect::<Vec<_>>()
+    );
+    // Adopted, not duplicated: one account per e-mail, bob's the one that was there.
+    let snap = f.account_state("acme").unwrap();
+    for email in ["alice@contoso.com", "bob@contoso.com"] {
+        assert_eq!(
+            snap.users
+                .iter()
+                .filter(|u| u.email.eq_ignore_ascii_case(email))
+                .count(),
+            1,
+            "{email}"
+        );
+    }
+    let link = st.get_link(&ep.id, &bob).await.unwrap().unwrap();
+    assert_eq!(link.target_id.as_deref(), Some(bob_id.as_str()));
+}
+
+/// Orphaned accounts whose removal the deletion guard held are deprovisioned by the approval
+/// itself (they have no user job to run again), from the same `guard approve` as users'.
+async fn approved_orphans_are_deprovisioned_by_the_approval(s: TestServer) {
+    let f = fake().await;
+    let gone1 = seed(&f, "gone1@contoso.com", "User");
+    let gone2 = seed(&f, "gone2@contoso.com", "User");
+    let base = format!("base_url={}", f.base_url());
+    let key = format!("api_key={TOKEN}");
+    let ep = s.endpoint_with(
+        "Acme",
+        &[
+            "--setting",
+            &base,
+            "--secret",
+            &key,
+            "--default-role",
+            "User",
+            "--deprovision",
+            "role:No access",
+            "--delete-guard",
+            "1,10%",
+        ],
+    );
+    post_user(&s, &ep, "alice@contoso.com", None).await;
+    wait_idle(&s, &ep).await;
+
+    // Two removals at once are above the guard's threshold: held, nothing called.
+    let r = report(
+        &s,
+        &ep,
+        &[
+            "--deprovision-orphan",
+            &gone1,
+            "--deprovision-orphan",
+            &gone2,
+        ],
+    );
+    assert_eq!(
+        r["deprovisioned"],
+        json!({"done": [], "held": ["gone1@contoso.com", "gone2@contoso.com"]}),
+        "{r:#}"
+    );
+    let snap = f.account_state("acme").unwrap();
+    assert_eq!(
+        group_of(&snap, "gone1@contoso.com").as_deref(),
+        Some("User")
+    );
+    let held = s.cli(&["guard", "show", "--integration", &ep.id]);
+    assert_eq!(held["held"], true, "{held}");
+    assert_eq!(held["users"].as_array().unwrap().len(), 2, "{held}");
+
+    // Approve: the approval deprovisions them now.
+    let approved = s.cli(&["guard", "approve", "--integration", &ep.id]);
+    assert_eq!(approved["users"].as_array().unwrap().len(), 2, "{approved}");
+    assert_eq!(
+        approved["orphans"],
+        json!({"done": ["gone1@contoso.com", "gone2@contoso.com"], "held": [], "error": null}),
+        "{approved}"
+    );
+    let snap = f.account_state("acme").unwrap();
+    for email in ["gone1@contoso.com", "gone2@contoso.com"] {
+        assert_eq!(
+            group_of(&snap, email).as_deref(),
+            Some("No access"),
+            "{email}"
+        );
+    }
+    assert_eq!(
+        group_of(&snap, "alice@contoso.com").as_deref(),
+        Some("User")
+    );
+    let after = s.cli(&["guard", "show", "--integration", &ep.id]);
+    assert_eq!(after, json!({"held": false, "users": []}));
+    let r = report(&s, &ep, &[]);
+    assert_eq!(r["orphaned"], json!([]), "{r:#}");
+}
+
+/// ActiveCampaign's group member list is inferred, not documented: where it is missing (404)
+/// or lists other groups' links, the import reads each account's own group link instead and
+/// the report is the same.
+async fn untrusted_member_lists_fall_back_to_each_accounts_group(s: TestServer) {
+    use testkit::fake_activecampaign::{MemberLists, Quirks};
+    for quirk in [MemberLists::Missing, MemberLists::Unfiltered] {
+        let f = FakeActiveCampaign::start(FakeConfig {
+            quirks: Quirks {
+                member_lists: quirk,
+                ..Quirks::default()
+            },
+            ..FakeConfig::default().account(AccountConfig::new("acme", TOKEN).groups([
+                "Manager",
+                "User",
+                "No access",
+            ]))
+        })
+        .await;
+        seed(&f, "bob@contoso.com", "Manager");
+        let left = seed(&f, "left@contoso.com", "User");
+        let ep = integration(&s, &f);
+        post_user(&s, &ep, "bob@contoso.com", None).await;
+        wait_idle(&s, &ep).await;
+        let r = report(&s, &ep, &[]);
+        assert_eq!(
+            r["drift"],
+            json!([{"user_name": "bob@contoso.com", "field": "role", "ours": "User", "theirs": "Manager"}]),
+            "{quirk:?}: {r:#}"
+        );
+        assert_eq!(
+            r["orphaned"],
+            json!([{"target_id": left, "email": "left@contoso.com", "last_login": null}]),
+            "{quirk:?}: {r:#}"
+        );
+        let per_account = f
+            .request_log()
+            .iter()
+            .filter(|e| e.method == "GET" && e.path.ends_with("/userGroup"))
+            .count();
+        assert!(
+            per_account >= 2,
+            "{quirk:?}: each account's own link was read"
+        );
+    }
 }
 
 on_both_backends!(
     import_report_fix_and_deprovision,
     one_import_at_a_time,
     kill9_mid_import_resumes_from_its_cursor,
-    rule_change_counts_exactly_what_apply_to_all_changes
+    rule_change_counts_exactly_what_apply_to_all_changes,
+    going_live_does_what_the_dry_run_diff_said,
+    approved_orphans_are_deprovisioned_by_the_approval,
+    untrusted_member_lists_fall_back_to_each_accounts_group
 );
 
 mod scheduled {

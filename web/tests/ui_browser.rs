@@ -1567,5 +1567,106 @@ async fn reconciliation_tab_in_a_browser() {
     wait_text(&c, "Reconciliation settings saved").await;
     let run = s.store().await.recon_run(&ep.id).await.unwrap().unwrap();
     assert_eq!((run.interval_secs, run.correct_drift), (43_200, true));
+
+    // New rules: everyone defaults to Manager. The Roles tab says who would change and
+    // applies it to all; the Overview shows the batch's progress.
+    let integration = format!("{base}/t/{}/integrations/{}", ep.tenant, ep.id);
+    c.goto(&format!("{integration}/roles")).await.unwrap();
+    click(&c, "#default-role option[value='Manager']").await;
+    click(&c, "#save-roles").await;
+    wait_text(&c, "Role mappings saved").await;
+    let panel = text_of(&c, "#roles-would-change").await;
+    assert!(panel.contains("1 user would change"), "{panel}");
+    shot(&c, "recon-04-would-change").await;
+    click(&c, "#roles-apply-all").await;
+    wait_text(&c, "1 user(s) queued").await;
+    eventually(&fake, 30, "bob a Manager", |a| {
+        group_of(a, "bob@contoso.com").as_deref() == Some("Manager")
+    })
+    .await;
+    c.goto(&integration).await.unwrap();
+    // The bar refreshes itself (htmx) until the batch is done.
+    wait_text(&c, "1 of 1 done").await;
+    let progress = text_of(&c, "#resync-progress").await;
+    assert!(progress.contains("Apply to all: finished"), "{progress}");
+    shot(&c, "recon-05-apply-all-progress").await;
+    c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_are_set_up_and_tested_in_a_browser() {
+    let serve = common::ServeOptions::env(&[("SCIMBRIDGE_NOTIFY_POLL_MS", "200")]);
+    let s = TestServer::start_with(Backend::Sqlite, serve)
+        .await
+        .unwrap();
+    let (ok, out, err) = s.cli_stdin(
+        &[
+            "admin",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--role",
+            "platform-admin",
+        ],
+        PASSWORD,
+    );
+    assert!(ok, "{out}{err}");
+    let tid = s.cli(&["tenant", "create", "--name", "Acme"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hook = testkit::webhook_receiver::WebhookReceiver::start()
+        .await
+        .unwrap();
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    let base = s.base.clone();
+    sign_in(&c, &base, "ops@example.com").await;
+    c.goto(&format!("{base}/t/{tid}/notifications"))
+        .await
+        .unwrap();
+    wait_for(&c, "#webhook-url").await;
+    shot(&c, "60-notifications-empty").await;
+
+    fill(&c, "#webhook-url", &hook.url()).await;
+    click(&c, "#add-webhook").await;
+    let secret = value_of(&c, "#secret-value").await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    shot(&c, "61-notifications-webhook-secret").await;
+
+    fill(&c, "#email-address", "it-ops@example.com").await;
+    click(&c, "#add-email").await;
+    // No SMTP on this server: the page says so.
+    wait_for(&c, "#smtp-missing").await;
+
+    click(&c, "#send-test").await;
+    wait_text(&c, "Test notification queued for 2 channels").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while hook.accepted().is_empty() {
+        assert!(Instant::now() < deadline, "the webhook got nothing");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = &hook.accepted()[0];
+    let ts: i64 = got.timestamp.as_deref().unwrap().parse().unwrap();
+    assert!(notify::verify(
+        &secret,
+        ts,
+        &got.body,
+        got.signature.as_deref().unwrap()
+    ));
+    // The log shows the webhook sent and the e-mail failed for want of SMTP.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        c.goto(&format!("{base}/t/{tid}/notifications"))
+            .await
+            .unwrap();
+        let page = c.source().await.unwrap();
+        if page.contains(">Sent<") && page.contains("SMTP is not configured (") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "log never complete:\n{page}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    shot(&c, "62-notifications-log").await;
     c.close().await.unwrap();
 }

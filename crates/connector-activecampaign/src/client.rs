@@ -370,7 +370,10 @@ impl Connector for ActiveCampaign {
         offset: u64,
         limit: u64,
     ) -> Result<Option<Page<String>>> {
-        let page: crate::model::UserGroupsPage = self
+        // The member list's endpoint and shape are inferred, not documented (§1.4): anything
+        // but a list of this group's links (404, another shape, links of other groups) makes
+        // the import read each account's own group link instead, which is documented.
+        let answer: serde_json::Value = match self
             .call(
                 Method::GET,
                 &["groups", role_id, "userGroups"],
@@ -381,7 +384,27 @@ impl Connector for ActiveCampaign {
                 None,
                 &format!("list members of group {role_id}"),
             )
-            .await?;
+            .await
+        {
+            Ok(v) => v,
+            Err(ConnectorError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if !answer
+            .get("userGroups")
+            .is_some_and(serde_json::Value::is_array)
+        {
+            return Ok(None);
+        }
+        let Ok(page) = serde_json::from_value::<crate::model::UserGroupsPage>(answer) else {
+            return Ok(None);
+        };
+        let this_group = |l: &crate::model::UserGroup| {
+            l.groupid.as_deref().or(l.group.as_deref()) == Some(role_id)
+        };
+        if !page.user_groups.iter().all(this_group) {
+            return Ok(None);
+        }
         let total = page
             .meta
             .and_then(|m| m.total)

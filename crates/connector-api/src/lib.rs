@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub mod exchange;
 pub mod explain;
+pub mod whole_list;
 
 /// A `Retry-After` header in seconds, capped at `cap` (an HTTP date is not honoured: the
 /// caller's backoff applies). Each target's connector says how long it will ever wait.

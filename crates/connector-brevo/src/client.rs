@@ -17,6 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// A Brevo account reached with one API key.
+/// How long one answer of the unpaged user list serves an import's later pages.
+const LISTING_KEPT: std::time::Duration = std::time::Duration::from_secs(300);
+
 #[derive(Clone)]
 pub struct Brevo {
     http: reqwest::Client,
@@ -24,6 +27,8 @@ pub struct Brevo {
     api_key: String,
     bundles: Bundles,
     throttle: Arc<dyn Throttle>,
+    /// The last answer of the unpaged user list, for the import's next pages.
+    listed: Arc<connector_api::whole_list::WholeList<TargetUser>>,
 }
 
 impl std::fmt::Debug for Brevo {
@@ -120,6 +125,7 @@ impl Brevo {
             api_key: api_key.trim().to_string(),
             bundles,
             throttle: Arc::new(NoThrottle),
+            listed: Arc::new(connector_api::whole_list::WholeList::new(LISTING_KEPT)),
         })
     }
 
@@ -323,17 +329,18 @@ impl Connector for Brevo {
     }
 
     async fn list_users(&self, offset: u64, limit: u64) -> Result<Page<TargetUser>> {
-        let all = self.invited().await?;
-        let total = all.len() as u64;
-        Ok(Page {
-            items: all
-                .into_iter()
-                .skip(offset as usize)
-                .take(limit as usize)
-                .map(|u| user(u.email, Vec::new()))
-                .collect(),
-            total,
-        })
+        // No paging: one request returns everyone, kept for the pass's next pages (each
+        // request is one of the account's 100 an hour).
+        self.listed
+            .page(offset, limit, std::time::Instant::now(), || async {
+                Ok(self
+                    .invited()
+                    .await?
+                    .into_iter()
+                    .map(|u| user(u.email, Vec::new()))
+                    .collect())
+            })
+            .await
     }
 
     async fn create_user(&self, u: &DesiredUser) -> Result<TargetUser> {

@@ -164,3 +164,38 @@ async fn the_hour_runs_out_with_the_reset_as_retry_after() {
     ));
     fake.stop().await;
 }
+
+/// The invited-users list has no paging: an import's pass in pages sends it once (one of the
+/// hour's requests), and a new pass sends it again.
+#[tokio::test]
+async fn the_unpaged_user_list_is_read_once_per_pass() {
+    let fake = FakeBrevo::start(BrevoConfig::default()).await;
+    for i in 0..24 {
+        fake.add_user(&format!("u{i:02}@contoso.com"), &[]);
+    }
+    let b = Brevo::new(
+        &fake.base_url(),
+        &fake.api_key(),
+        ROLES,
+        Policy::ALLOW_PRIVATE,
+    )
+    .unwrap();
+    let lists = || {
+        fake.requests()
+            .iter()
+            .filter(|(m, p, _)| m == "GET" && p.ends_with("/organization/invited/users"))
+            .count()
+    };
+    let mut seen = Vec::new();
+    for offset in [0, 10, 20] {
+        let page = b.list_users(offset, 10).await.unwrap();
+        assert_eq!(page.total, 25, "24 and the owner");
+        seen.extend(page.items.into_iter().map(|u| u.email));
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 25);
+    assert_eq!(lists(), 1);
+    b.list_users(0, 10).await.unwrap();
+    assert_eq!(lists(), 2, "a new pass reads afresh");
+}

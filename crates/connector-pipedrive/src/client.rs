@@ -18,6 +18,9 @@ use std::sync::Arc;
 const PAGE: u64 = 500;
 
 /// A Pipedrive company reached with one API token.
+/// How long one answer of the unpaged user list serves an import's later pages.
+const LISTING_KEPT: std::time::Duration = std::time::Duration::from_secs(300);
+
 #[derive(Clone)]
 pub struct Pipedrive {
     http: reqwest::Client,
@@ -26,6 +29,8 @@ pub struct Pipedrive {
     /// The permission set new users get (`access[]` is fixed at creation).
     permission_set: Option<String>,
     throttle: Arc<dyn Throttle>,
+    /// The last answer of the unpaged user list, for the import's next pages.
+    listed: Arc<connector_api::whole_list::WholeList<TargetUser>>,
 }
 
 impl std::fmt::Debug for Pipedrive {
@@ -75,6 +80,7 @@ impl Pipedrive {
                 .filter(|s| !s.is_empty())
                 .map(str::to_string),
             throttle: Arc::new(NoThrottle),
+            listed: Arc::new(connector_api::whole_list::WholeList::new(LISTING_KEPT)),
         })
     }
 
@@ -348,21 +354,21 @@ impl Connector for Pipedrive {
     }
 
     async fn list_users(&self, offset: u64, limit: u64) -> Result<Page<TargetUser>> {
-        // `GET /users` has no paging: one call (20 tokens) returns everyone.
-        let env: Envelope<Vec<User>> = self
-            .call(Method::GET, &["users"], &[], None, "list users")
-            .await?;
-        let all = env.data.unwrap_or_default();
-        let total = all.len() as u64;
-        Ok(Page {
-            items: all
-                .into_iter()
-                .skip(offset as usize)
-                .take(limit as usize)
-                .map(|u| to_target(u, Vec::new()))
-                .collect(),
-            total,
-        })
+        // `GET /users` has no paging: one call (20 tokens) returns everyone, kept for the
+        // pass's next pages.
+        self.listed
+            .page(offset, limit, std::time::Instant::now(), || async {
+                let env: Envelope<Vec<User>> = self
+                    .call(Method::GET, &["users"], &[], None, "list users")
+                    .await?;
+                Ok(env
+                    .data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|u| to_target(u, Vec::new()))
+                    .collect())
+            })
+            .await
     }
 
     async fn create_user(&self, user: &DesiredUser) -> Result<TargetUser> {

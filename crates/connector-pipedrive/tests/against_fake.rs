@@ -204,3 +204,33 @@ async fn a_burst_429_is_retried_but_not_reported_as_a_spent_day() {
     assert!(rec.reports.lock().unwrap().is_empty());
     fake.stop().await;
 }
+
+/// `GET /users` has no paging: an import's pass over 250 users in pages of 100 sends it once
+/// (20 tokens), and a new pass sends it again.
+#[tokio::test]
+async fn the_unpaged_user_list_is_read_once_per_pass() {
+    let fake = FakePipedrive::start(unlimited()).await;
+    for i in 0..249 {
+        fake.add_user(&format!("u{i:03}@contoso.com"), "U");
+    }
+    let pd = Pipedrive::new(&fake.base_url(), &fake.token(), None, Policy::ALLOW_PRIVATE).unwrap();
+    let lists = || {
+        fake.requests()
+            .iter()
+            .filter(|(m, p, _)| m == "GET" && p.ends_with("/users"))
+            .count()
+    };
+    let mut seen = Vec::new();
+    for offset in [0, 100, 200] {
+        let page = pd.list_users(offset, 100).await.unwrap();
+        assert_eq!(page.total, 250, "249 and the owner");
+        seen.extend(page.items.into_iter().map(|u| u.email));
+    }
+    assert_eq!(seen.len(), 250);
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 250, "no account twice");
+    assert_eq!(lists(), 1);
+    pd.list_users(0, 100).await.unwrap();
+    assert_eq!(lists(), 2, "a new pass reads afresh");
+}

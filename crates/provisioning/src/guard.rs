@@ -97,8 +97,8 @@ pub async fn approve(
     let moved = store
         .move_holds(integration_id, HoldState::Held, HoldState::Approved, now)
         .await?;
-    // An orphaned account's removal (reconciliation) has no user job: it runs when an admin
-    // deprovisions it again, now approved.
+    // An orphaned account's removal (reconciliation) has no user job: the caller carries it
+    // out (`Reconciler::approve_held`).
     let ids: Vec<String> = moved
         .into_iter()
         .map(|h| h.scim_user_id)

@@ -111,6 +111,34 @@ pub fn describe_reconcile() {
         RECON_RUNNING,
         "1 while a reconciliation import of the integration runs, by integration"
     );
+    metrics::describe_gauge!(
+        RESYNC_QUEUED,
+        "Jobs the last Apply to all queued, by integration"
+    );
+    metrics::describe_gauge!(
+        RESYNC_REMAINING,
+        "Jobs of the last Apply to all still pending or running, by integration"
+    );
+    metrics::describe_gauge!(
+        RESYNC_FAILED,
+        "Jobs of the last Apply to all that gave up, by integration"
+    );
+}
+
+/// Jobs the last Apply to all queued, by `integration`.
+pub const RESYNC_QUEUED: &str = "scimbridge_resync_queued_jobs";
+/// Jobs of the last Apply to all still to run, by `integration`.
+pub const RESYNC_REMAINING: &str = "scimbridge_resync_remaining_jobs";
+/// Jobs of the last Apply to all that failed permanently, by `integration`.
+pub const RESYNC_FAILED: &str = "scimbridge_resync_failed_jobs";
+
+/// The last Apply to all of an integration as the database holds it (set when `/metrics` is
+/// scraped).
+pub fn resync_state(p: &store::ResyncProgress) {
+    let id = || p.integration_id.clone();
+    metrics::gauge!(RESYNC_QUEUED, "integration" => id()).set(p.queued as f64);
+    metrics::gauge!(RESYNC_REMAINING, "integration" => id()).set(p.remaining as f64);
+    metrics::gauge!(RESYNC_FAILED, "integration" => id()).set(p.failed as f64);
 }
 
 /// Whether an import is running, by `integration` (1 while it runs).

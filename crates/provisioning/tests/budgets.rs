@@ -297,3 +297,88 @@ async fn brevo_150_invitations_follow_the_reported_hourly_limit() {
         fake.stop().await;
     }
 }
+
+/// A reconciliation import of a Brevo account bigger than the hour's budget stops at it
+/// (no 429, no error), keeps its cursor, and continues after the reset without reading again
+/// what it had: every account's permissions are read once, however many hours it takes.
+#[tokio::test]
+async fn brevo_import_spreads_over_hours_and_reads_each_account_once() {
+    use provisioning::reconcile::{ImportConfig, ImportOutcome, ReconcileError, Reconciler};
+    const LIMIT: u32 = 10;
+    const ACCOUNTS: usize = 24;
+    for db in test_stores().await {
+        let clock = FakeClock::default();
+        clock.advance(Duration::from_millis(
+            (HOUR_MS - clock.now_ms().rem_euclid(HOUR_MS)) as u64 + 1_000,
+        ));
+        let fake = FakeBrevo::start(BrevoConfig {
+            hourly_limit: LIMIT,
+            clock: clock.clone(),
+            ..BrevoConfig::default()
+        })
+        .await;
+        for n in 0..ACCOUNTS {
+            fake.add_user(&format!("hand{n:02}@x.com"), &[]);
+        }
+        let store = db.store.clone();
+        let (_, iid) = integration(&store, connector_brevo::KIND, "Marketer").await;
+        let i = store.get_integration_unscoped(&iid).await.unwrap().unwrap();
+        let rec = Reconciler {
+            store: store.clone(),
+            registry: Arc::new(Registry {
+                kind: connector_brevo::KIND,
+                base: fake.base_url(),
+                key: fake.api_key(),
+                budget: Budget {
+                    limit: u64::from(LIMIT),
+                    window: Window::Rolling(Duration::from_secs(3600)),
+                },
+            }),
+            clock: Arc::new(Shared(clock.clone())),
+        };
+        let config = ImportConfig {
+            owner: "test".into(),
+            ..ImportConfig::default()
+        };
+        let mut hours = 0;
+        let imported = loop {
+            hours += 1;
+            assert!(hours <= 6, "{}: not done after {hours} hours", db.label);
+            match rec.import_now(&i, &config, 1.0).await {
+                Ok(ImportOutcome::Finished { imported, .. }) => break imported,
+                Err(ReconcileError::Connector(connector_api::ConnectorError::RateLimited {
+                    retry_after: Some(_),
+                    ..
+                })) => {
+                    // Stopped at the budget: no error recorded, the cursor kept.
+                    let run = store.recon_run(&iid).await.unwrap().unwrap();
+                    assert_eq!(run.state, store::RunState::Running, "{}", db.label);
+                    assert!(run.error.is_none(), "{}: {:?}", db.label, run.error);
+                    clock.advance(Duration::from_millis(HOUR_MS as u64));
+                }
+                other => panic!("{}: {other:?}", db.label),
+            }
+        };
+        assert_eq!(imported, ACCOUNTS as u64 + 1, "{}: and the owner", db.label);
+        assert!(hours >= 3, "{}: 25 reads need 3 hours of 10", db.label);
+        assert_eq!(fake.throttled(), 0, "{}: no 429", db.label);
+        assert!(fake.max_admitted_in_an_hour() <= LIMIT as usize);
+        let requests = fake.requests();
+        for n in 0..ACCOUNTS {
+            let path = format!("/organization/user/hand{n:02}@x.com/permissions");
+            assert_eq!(
+                requests
+                    .iter()
+                    .filter(|(_, p, _)| p.ends_with(&path))
+                    .count(),
+                1,
+                "{}: {path} read once: {requests:?}",
+                db.label
+            );
+        }
+        let accounts = store.recon_accounts(&iid).await.unwrap();
+        assert_eq!(accounts.len(), ACCOUNTS + 1, "{}", db.label);
+        assert!(accounts.iter().all(|a| a.roles_known), "{}", db.label);
+        fake.stop().await;
+    }
+}

@@ -51,11 +51,16 @@ pub use queries::insights::Bucket;
 pub use queries::integrations::{
     Integration, IntegrationPolicies, IntegrationUpdate, NewIntegration, encode_extension_schemas,
 };
+pub use queries::notify::{
+    AttemptOutcome, ChannelKind, Delivery, DeliveryState, ExpiringTokenRow, FailureRows,
+    NewNotification, NotifyChannel, NotifyIntegration, REJECTED_CREDENTIALS_TEXT, RULES_LEASE,
+};
 pub use queries::ops::QueueStats;
 pub use queries::reconcile::{
     DEFAULT_RECON_INTERVAL_SECS, ORPHAN_HOLD_PREFIX, ReconAccount, ReconRun, RunPhase, RunState,
     orphan_hold_key,
 };
+pub use queries::resync::ResyncProgress;
 pub use queries::role_rules::{NewRoleRule, RoleRule};
 pub use queries::signin::LoginFailures;
 pub use queries::staff::{NewStaffUser, StaffTokenPurpose, StaffUser};

@@ -7,6 +7,8 @@
 //!   §3, on the shared plumbing of [`scim_server`] (request log, injected 429/503).
 //! - [`fake_pipedrive`]: Pipedrive API v1 users, roles and the daily token budget (§5.1).
 //! - [`fake_brevo`]: Brevo's organization users (invitations) and its hourly limit (§5.2).
+//! - [`smtp_server`] and [`webhook_receiver`]: record notification e-mails and webhook
+//!   requests (the receiver can fail the next N requests with 500).
 //! - [`FakeClock`]: the clock those two fakes read, moved forward by tests.
 
 pub mod fake_activecampaign;
@@ -16,5 +18,7 @@ pub mod fake_brevo;
 pub mod fake_pipedrive;
 pub mod scim_server;
 mod serve;
+pub mod smtp_server;
+pub mod webhook_receiver;
 
 pub use serve::FakeClock;

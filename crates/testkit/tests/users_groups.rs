@@ -722,3 +722,61 @@ async fn deleting_the_key_owner_is_allowed_and_kills_the_key() {
     assert_eq!(api.get("/users/me").await.status, 403);
     fake.stop().await;
 }
+
+/// `GET /groups/{id}/userGroups` is inferred, not documented: by default it lists the
+/// group's own links; the quirks make it missing (404) or unfiltered (every link).
+#[tokio::test]
+async fn group_member_lists_and_their_quirks() {
+    use testkit::fake_activecampaign::MemberLists;
+    for quirk in [
+        MemberLists::Filtered,
+        MemberLists::Missing,
+        MemberLists::Unfiltered,
+    ] {
+        let fake = FakeActiveCampaign::start(FakeConfig {
+            quirks: Quirks {
+                member_lists: quirk,
+                ..Quirks::default()
+            },
+            ..common::config_with(0)
+        })
+        .await;
+        let api = Api::new(&fake, TOKEN);
+        let snap = fake.account_state("acme").unwrap();
+        let manager = snap.group_by_title("Manager").unwrap().id.clone();
+        let user = snap.group_by_title("User").unwrap().id.clone();
+        for (name, group) in [("a", &manager), ("b", &user), ("c", &user)] {
+            let r = api
+                .post(
+                    "/users",
+                    new_user(name, &format!("{name}@x.com"), json!(group)),
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+        }
+        let r = api.get(&format!("/groups/{user}/userGroups")).await;
+        match quirk {
+            MemberLists::Filtered => {
+                assert_eq!(r.status, 200, "{}", r.text);
+                let links = r.json["userGroups"].as_array().unwrap();
+                assert_eq!(links.len(), 2, "{}", r.text);
+                assert!(links.iter().all(|l| l["groupid"] == json!(user)));
+                assert_eq!(r.json["meta"]["total"], "2");
+            }
+            MemberLists::Missing => {
+                assert_eq!(r.status, 404, "{}", r.text);
+                assert_eq!(
+                    r.json,
+                    json!({"errors": [{"status": 404, "title": "Not Found"}]})
+                );
+            }
+            MemberLists::Unfiltered => {
+                assert_eq!(r.status, 200, "{}", r.text);
+                let links = r.json["userGroups"].as_array().unwrap();
+                // a, b, c and the owner's link.
+                assert_eq!(links.len(), 4, "{}", r.text);
+                assert!(links.iter().any(|l| l["groupid"] == json!(manager)));
+            }
+        }
+    }
+}

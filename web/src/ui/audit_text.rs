@@ -33,6 +33,11 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("jobs.retry", "Retried failed jobs"),
     ("jobs.discard", "Discarded a failed job"),
     ("tenant.create", "Created a tenant"),
+    ("notify.channel_add", "Added a notification channel"),
+    ("notify.channel_enable", "Enabled a notification channel"),
+    ("notify.channel_disable", "Disabled a notification channel"),
+    ("notify.channel_remove", "Removed a notification channel"),
+    ("notify.test", "Sent a test notification"),
     ("staff.create", "Added a staff account"),
     ("staff.invite", "Invited a staff member"),
     ("staff.invite_again", "Made a new invitation link"),
@@ -281,6 +286,18 @@ pub fn describe(e: &AuditEntry, names: &Names) -> AuditText {
         }
         "jobs.discard" => format!("{who} discarded a failed job of {}", integration()),
         "tenant.create" => format!("{who} created the tenant '{}'", tenant()),
+        "notify.channel_add" => format!("{who} added {} to the notifications", text("address")),
+        "notify.channel_enable" => format!("{who} enabled notifications to {}", text("address")),
+        "notify.channel_disable" => {
+            format!("{who} disabled notifications to {}", text("address"))
+        }
+        "notify.channel_remove" => {
+            format!("{who} removed {} from the notifications", text("address"))
+        }
+        "notify.test" => format!(
+            "{who} sent a test notification to {} channel(s)",
+            detail.get("channels").and_then(Value::as_u64).unwrap_or(0)
+        ),
         "staff.create" => format!("{who} added {} as {}", staff(), role_words(text("role"))),
         "staff.invite" => format!(
             "{who} invited {} as {} (a one-time link)",

@@ -295,6 +295,48 @@ struct OverviewPage {
     held: Vec<HeldRow>,
     /// The target account's budget and the queue's ETA, in words (targets with a budget).
     rate_limit: Vec<String>,
+    /// The last Apply to all while it runs, or for a day after it finished.
+    resync: Option<ResyncView>,
+}
+
+/// The Overview's progress bar of the last **Apply to all now**.
+struct ResyncView {
+    progress: store::ResyncProgress,
+    started: When,
+    /// The batch's jobs in the provisioning log (their trace).
+    trace_href: String,
+}
+
+impl ResyncView {
+    /// The batch while it runs, or for a day after it finished; `None` before any.
+    fn of(progress: Option<store::ResyncProgress>, tid: &str, now: i64) -> Option<Self> {
+        let p = progress?;
+        if p.finished() && now - p.started_at > 86_400_000 {
+            return None;
+        }
+        Some(Self {
+            started: When::from_ms(p.started_at),
+            trace_href: format!("/t/{tid}/trace/{}", p.batch_id),
+            progress: p,
+        })
+    }
+
+    /// The progress in words, e.g. "12 of 40 users done, 1 failed; 3 more already had a job
+    /// waiting".
+    fn sentence(&self) -> String {
+        let p = &self.progress;
+        let mut s = format!("{} of {} done", p.done(), p.queued);
+        if p.failed > 0 {
+            s.push_str(&format!(", {} failed (see Failed jobs)", p.failed));
+        }
+        let waiting = p.users.saturating_sub(p.queued);
+        if waiting > 0 {
+            s.push_str(&format!(
+                "; {waiting} more already had a job waiting, which applies the rules too"
+            ));
+        }
+        s
+    }
 }
 
 /// The overview's words for the target account's budget: used in this window, and when the
@@ -454,6 +496,7 @@ async fn overview(
             .collect(),
         can_edit: ctx.viewer.can_edit_tenant(&tid),
         rate_limit,
+        resync: ResyncView::of(ctx.store().resync_progress(&iid).await?, &tid, now),
         integration,
     };
     ctx.render(&page)
@@ -469,14 +512,19 @@ async fn guard_decision(
     let form = FormData::from_bytes(&body);
     let ctx = Ctx::load_post(&req, &state, &form).await?;
     let (tid, iid) = path.into_inner();
-    integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+    let (_, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
     let now = store::now_ms();
+    let mut orphans_note = String::new();
     let (state_before, action, verb) = match form.text("action").as_str() {
-        "approve" => (
-            provisioning::guard::approve(ctx.store(), &iid, now).await?,
-            "integration.guard.approve",
-            "approved: their access is being removed",
-        ),
+        "approve" => {
+            let approval = super::reconcile::approve_held(&ctx, &integration).await?;
+            orphans_note = super::reconcile::orphans_note(&approval);
+            (
+                approval.approved,
+                "integration.guard.approve",
+                "approved: their access is being removed",
+            )
+        }
         "discard" => (
             provisioning::guard::discard(ctx.store(), &iid, now).await?,
             "integration.guard.discard",
@@ -500,7 +548,7 @@ async fn guard_decision(
     ctx.redirect(
         &format!("/t/{tid}/integrations/{iid}"),
         Some(Flash::success(format!(
-            "{} held removal{} {verb}.",
+            "{} held removal{} {verb}.{orphans_note}",
             users.len(),
             if users.len() == 1 { "" } else { "s" }
         ))),

@@ -19,6 +19,7 @@ mod form;
 pub mod guard;
 mod integrations;
 pub mod logs;
+mod notifications;
 mod reconcile;
 pub mod session;
 mod target_error;
@@ -80,6 +81,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     integrations::configure(cfg);
     reconcile::configure(cfg);
     logs::configure(cfg);
+    notifications::configure(cfg);
 }
 
 /// Current time in epoch seconds.

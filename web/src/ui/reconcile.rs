@@ -5,7 +5,7 @@
 
 use super::integrations::{Need, Tabs, integration_for, integration_frame};
 use super::view::{Flash, Frame, When};
-use super::{Ctx, FormData, UiResult};
+use super::{Ctx, FormData, UiError, UiResult};
 use crate::app::AppState;
 use actix_web::{HttpRequest, web};
 use askama::Template;
@@ -402,7 +402,12 @@ async fn apply_all(
     let ctx = Ctx::load_post(&req, &state, &form).await?;
     let (tid, iid) = path.into_inner();
     let (_, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
-    let to = base(&integration);
+    // From the Roles page, back there (its count then says what is left).
+    let to = if form.text("back") == "roles" {
+        format!("/t/{tid}/integrations/{iid}/roles")
+    } else {
+        base(&integration)
+    };
     match reconciler(&ctx)
         .apply_to_all(&integration, &actor(&ctx))
         .await
@@ -410,7 +415,7 @@ async fn apply_all(
         Ok(n) => ctx.redirect(
             &to,
             Some(Flash::success(format!(
-                "{n} user(s) queued: the worker applies the rules to them through the rate limiter and the deletion guard; the Overview shows the queue."
+                "{n} user(s) queued: the worker applies the rules to them through the rate limiter and the deletion guard; the Overview shows the progress."
             ))),
         ),
         Err(ReconcileError::Store(e)) => Err(e.into()),
@@ -418,16 +423,64 @@ async fn apply_all(
     }
 }
 
-/// The sentence after role rules are saved on an active integration.
-pub async fn rules_saved_message(ctx: &Ctx, integration: &Integration) -> String {
-    match reconciler(ctx).would_change(integration).await {
-        Ok(ids) if ids.is_empty() => "Role mappings saved. No user would change.".into(),
-        Ok(ids) => format!(
-            "Role mappings saved. {} user(s) would change: Apply to all now on the Reconciliation tab, or each changes at their next update.",
-            ids.len()
-        ),
-        Err(_) => "Role mappings saved. They apply to each user's next change.".into(),
+/// **Approve** on the deletion guard's banner: held users' jobs run again, held orphaned
+/// accounts are deprovisioned now.
+pub async fn approve_held(
+    ctx: &Ctx,
+    integration: &Integration,
+) -> Result<provisioning::reconcile::Approval, UiError> {
+    reconciler(ctx)
+        .approve_held(integration, &actor(ctx))
+        .await
+        .map_err(|e| match e {
+            ReconcileError::Store(e) => e.into(),
+            e => UiError::Internal(e.to_string()),
+        })
+}
+
+/// The approval's orphaned accounts in words, for the flash ("" when there were none).
+pub fn orphans_note(a: &provisioning::reconcile::Approval) -> String {
+    let mut s = String::new();
+    if !a.orphans.done.is_empty() {
+        s.push_str(&format!(
+            " Orphaned accounts deprovisioned: {}.",
+            a.orphans.done.join(", ")
+        ));
     }
+    if !a.orphans.held.is_empty() {
+        s.push_str(&format!(
+            " Held again by the guard: {}.",
+            a.orphans.held.join(", ")
+        ));
+    }
+    if let Some(e) = &a.orphans_error {
+        s.push_str(&format!(
+            " The orphaned accounts' removal did not run yet ({e}); it is retried within minutes."
+        ));
+    }
+    s
+}
+
+/// Dry run → live (the Policy tab): adopts what the last import matched, then queues every
+/// known user. Returns (adopted, queued).
+pub async fn go_live(ctx: &Ctx, integration: &Integration) -> Result<(u64, u64), UiError> {
+    reconciler(ctx)
+        .go_live(integration)
+        .await
+        .map_err(|e| match e {
+            ReconcileError::Store(e) => e.into(),
+            e => UiError::Internal(e.to_string()),
+        })
+}
+
+/// How many users the current rules would change now (the Roles page's and the
+/// Reconciliation tab's "N users would change"), `None` if it could not be worked out.
+pub async fn would_change_count(ctx: &Ctx, integration: &Integration) -> Option<usize> {
+    reconciler(ctx)
+        .would_change(integration)
+        .await
+        .map(|ids| ids.len())
+        .ok()
 }
 
 /// The plan against the last finished import in one sentence (the wizard's last step), or

@@ -745,6 +745,10 @@ struct RolesPage {
     extensions: super::extensions::ExtensionsSection,
     /// The roles themselves, where the integration defines them (Brevo's privilege bundles).
     bundles: Option<BundlesField>,
+    /// How many users the stored rules would change now (an integration past its setup), with
+    /// **Apply to all now** beside it.
+    would_change: Option<usize>,
+    apply_all_url: String,
 }
 
 /// The setting that defines a target's roles, edited on the Roles step.
@@ -860,7 +864,15 @@ async fn render_roles(
     let (stepper, tabs) = nav_for(tenant, i, 3, "roles");
     let frame = wizard_frame(ctx, tenant, Some(i)).await?;
     let base = format!("/t/{}/integrations/{}", tenant.id, i.id);
+    // Only for the stored rules: a refused form shows what was typed, not what is in force.
+    let would_change = if i.status != IntegrationStatus::Draft && status == StatusCode::OK {
+        super::reconcile::would_change_count(ctx, i).await
+    } else {
+        None
+    };
     let mut res = ctx.render(&RolesPage {
+        would_change,
+        apply_all_url: format!("{base}/reconcile/apply-all"),
         frame,
         stepper,
         tabs,
@@ -1086,13 +1098,8 @@ async fn save_roles(
         Some(detail),
     )
     .await?;
-    let fresh = ctx
-        .store()
-        .get_integration(&tid, &iid)
-        .await?
-        .unwrap_or_else(|| i.clone());
-    let message = super::reconcile::rules_saved_message(&ctx, &fresh).await;
-    saved(&ctx, &i, "policy", "roles", message)
+    // The Roles page it returns to says how many users the new rules would change.
+    saved(&ctx, &i, "policy", "roles", "Role mappings saved.".into())
 }
 
 struct PreviewRow {
@@ -1304,6 +1311,10 @@ struct PolicyPage {
     submit_label: &'static str,
     read_only: bool,
     title: String,
+    /// A dry-run integration past its setup: what switching to live would do, against the
+    /// target's imported accounts (`None` before an import).
+    going_live: Option<String>,
+    recon_href: String,
 }
 
 async fn policy_form(
@@ -1349,7 +1360,14 @@ async fn render_policy(
     let (stepper, tabs) = nav_for(tenant, i, 4, "policy");
     let frame = wizard_frame(ctx, tenant, Some(i)).await?;
     let caps = caps_of(i)?;
+    let going_live = if i.status != IntegrationStatus::Draft && i.mode == IntegrationMode::DryRun {
+        super::reconcile::plan_sentence(ctx, i).await
+    } else {
+        None
+    };
     let mut res = ctx.render(&PolicyPage {
+        going_live,
+        recon_href: format!("/t/{}/integrations/{}/reconcile", tenant.id, i.id),
         frame,
         stepper,
         tabs,
@@ -1444,8 +1462,20 @@ async fn save_policy(
         && i.mode == IntegrationMode::DryRun
         && mode == IntegrationMode::Live
     {
-        let queued = ctx.store().enqueue_resync(&iid, store::now_ms()).await?;
-        format!("Policy saved. Now live: {queued} known users are being synced to the target app.")
+        let fresh = ctx
+            .store()
+            .get_integration(&tid, &iid)
+            .await?
+            .ok_or(UiError::NotFound)?;
+        let (adopted, queued) = super::reconcile::go_live(&ctx, &fresh).await?;
+        let adopted = if adopted > 0 {
+            format!(" {adopted} existing accounts were adopted (linked, not created again).")
+        } else {
+            String::new()
+        };
+        format!(
+            "Policy saved. Now live: {queued} known users are being synced to the target app.{adopted}"
+        )
     } else {
         "Policy saved.".to_string()
     };

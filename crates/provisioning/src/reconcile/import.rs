@@ -303,18 +303,32 @@ async fn drive(
                 break;
             }
             let mut updates = Vec::with_capacity(batch.len());
+            let mut stopped = None;
             for account in &batch {
-                let held = retried(|| connector.roles_of(&account.target_id)).await?;
-                updates.push((
-                    account.target_id.clone(),
-                    names(&held.unwrap_or_default(), &roles),
-                    None,
-                ));
+                match retried(|| connector.roles_of(&account.target_id)).await {
+                    Ok(held) => updates.push((
+                        account.target_id.clone(),
+                        names(&held.unwrap_or_default(), &roles),
+                        None,
+                    )),
+                    Err(e) => {
+                        stopped = Some(e);
+                        break;
+                    }
+                }
             }
-            let now = clock.now_ms();
-            store
-                .recon_write_roles(integration_id, owner, run.run_id, &updates, now + lease_ms)
-                .await?;
+            // What was read is kept even when the budget ran out mid-batch: the next attempt
+            // starts after it (Brevo's 100 an hour would otherwise re-read part of a batch
+            // every hour, and a budget below the batch size would never get past it).
+            if !updates.is_empty() {
+                let now = clock.now_ms();
+                store
+                    .recon_write_roles(integration_id, owner, run.run_id, &updates, now + lease_ms)
+                    .await?;
+            }
+            if let Some(e) = stopped {
+                return Err(e.into());
+            }
         }
     }
     let now = clock.now_ms();

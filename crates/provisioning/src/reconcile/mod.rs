@@ -6,9 +6,11 @@
 //!   reads the report off the planner: orphaned accounts, drift, missing accounts, seats, the
 //!   adoptions and the per-user plan against the imported state (the dry-run diff).
 //! - [`service`]: one function per admin action (import now, fix drift, deprovision orphans,
-//!   settings, apply rules to all), called by the UI and the CLI alike.
+//!   settings, apply rules to all, carry out approved orphan removals), called by the UI and
+//!   the CLI alike.
 
 pub mod analysis;
+mod approved;
 pub mod import;
 mod resync;
 pub mod schedule;
@@ -17,6 +19,7 @@ pub mod service;
 mod tests;
 
 pub use analysis::{Analysis, Drift, KeyOwner, Missing, Orphan, PlanSummary, Report, Seats};
+pub use approved::Approval;
 pub use import::{ImportConfig, ImportOutcome, import};
 pub use service::{Actor, Applied, OrphanOutcome, Reconciler};
 

@@ -2,7 +2,10 @@
 //! would change"), and **Apply to all now**, which queues exactly those users for the worker
 //! (so the change goes through the planner, the rate limiter and the deletion guard). The
 //! count is the planner's own: a user counts when `plan(desired, known)` has a step, with
-//! `known` what the link holds — the state the worker plans from.
+//! `known` what the link holds — the state the worker plans from. The batch is recorded
+//! (`Store::record_resync`) so the Overview and `/metrics` show how much of it is left.
+//! Switching from dry run to live is a resync of everyone after adopting what the last import
+//! matched (`go_live`).
 
 use super::ReconcileError;
 use super::service::{Actor, Reconciler};
@@ -44,9 +47,14 @@ impl Reconciler {
     ) -> Result<u64, ReconcileError> {
         let ids = self.would_change(integration).await?;
         let now = self.clock.now_ms();
+        // The batch's id is its jobs' correlation id: what is left of it is their count.
+        let batch = store::new_id();
         let queued = self
             .store
-            .enqueue_users(&integration.id, &ids, &store::new_id(), now)
+            .enqueue_users(&integration.id, &ids, &batch, now)
+            .await?;
+        self.store
+            .record_resync(&integration.id, &batch, ids.len() as u64, queued, now)
             .await?;
         self.store
             .record_audit(NewAudit {
@@ -61,5 +69,28 @@ impl Reconciler {
             })
             .await?;
         Ok(ids.len() as u64)
+    }
+
+    /// Dry run → live: links the accounts the last finished import matched (adopts them, as a
+    /// live import would have), then queues every known user. So the worker plans from what
+    /// the target holds and makes exactly the calls the dry-run diff listed, instead of trying
+    /// to create accounts that exist. Returns (adopted, queued).
+    pub async fn go_live(&self, integration: &Integration) -> Result<(u64, u64), ReconcileError> {
+        let imported = self
+            .store
+            .recon_run(&integration.id)
+            .await?
+            .is_some_and(|r| r.finished_at.is_some());
+        let adopted = if imported {
+            let analysis = self.analyze(integration).await?;
+            self.adopt(integration, &analysis).await?
+        } else {
+            0
+        };
+        let queued = self
+            .store
+            .enqueue_resync(&integration.id, self.clock.now_ms())
+            .await?;
+        Ok((adopted, queued))
     }
 }

@@ -3,6 +3,7 @@
 //! integration seen for the first time is scheduled one interval ahead (no import at start).
 //! Due runs are imported one after the other by whichever instance's worker looks first: the
 //! import lease keeps a run to one instance, and a stopped run continues from its cursor.
+//! Each round also carries out approved orphan removals that could not run when approved.
 
 use super::{ImportConfig, ImportOutcome, Reconciler};
 use store::{IntegrationStatus, RunState};
@@ -45,13 +46,26 @@ pub async fn run_due(
             continue;
         };
         let busy = run.state == RunState::Running && run.lease_until >= now;
-        if run.next_run_at > now || busy {
+        let due = run.next_run_at <= now && !busy;
+        let approved = has_approved_orphans(rec, &id).await;
+        if !due && !approved {
             continue;
         }
         let Ok(Some(integration)) = rec.store.get_integration_unscoped(&id).await else {
             continue;
         };
         if integration.status != IntegrationStatus::Active {
+            continue;
+        }
+        // Approved orphan removals the target refused when they were approved.
+        if approved
+            && let Err(e) = rec
+                .carry_out_approved_orphans(&integration, &super::Actor::system())
+                .await
+        {
+            tracing::warn!(integration = %id, error = %e, "approved orphan removals not carried out yet");
+        }
+        if !due {
             continue;
         }
         match rec.import_now(&integration, config, jitter()).await {
@@ -63,4 +77,18 @@ pub async fn run_due(
         }
     }
     finished
+}
+
+/// Whether an admin approved the held removal of an orphaned account of `integration` that has
+/// not run yet.
+async fn has_approved_orphans(rec: &Reconciler, integration_id: &str) -> bool {
+    rec.store
+        .list_holds(integration_id, Some(store::HoldState::Approved))
+        .await
+        .map(|holds| {
+            holds
+                .iter()
+                .any(|h| h.scim_user_id.starts_with(store::ORPHAN_HOLD_PREFIX))
+        })
+        .unwrap_or(false)
 }

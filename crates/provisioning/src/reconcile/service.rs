@@ -223,7 +223,7 @@ impl Reconciler {
     }
 
     /// Links every matched, unlinked account to its SCIM user (no duplicate is created).
-    async fn adopt(
+    pub(super) async fn adopt(
         &self,
         integration: &Integration,
         analysis: &Analysis,

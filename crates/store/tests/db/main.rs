@@ -20,6 +20,8 @@ mod lookups;
 #[cfg(test)]
 mod migrations;
 #[cfg(test)]
+mod notify;
+#[cfg(test)]
 mod ops;
 #[cfg(test)]
 mod outbox;

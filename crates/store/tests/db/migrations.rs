@@ -502,6 +502,59 @@ async fn migration_16_adds_the_staff_links_and_reverts() {
     }
 }
 
+/// Migration 000018: the notification tables; `down` drops them, `up` brings them back empty.
+#[tokio::test]
+async fn migration_18_adds_the_notification_tables_and_reverts() {
+    use migration::Migrator;
+    use migration::sea_orm_migration::MigratorTrait;
+    for db in test_stores().await {
+        let s = &db.store;
+        let tenant = s.create_tenant("A").await.unwrap();
+        s.create_notify_channel(
+            &tenant.id,
+            store::ChannelKind::Email,
+            "a@b.example",
+            None,
+            1,
+        )
+        .await
+        .unwrap();
+        let conn = s.db();
+        let backend = conn.get_database_backend();
+        let count = |table: &'static str| async move {
+            conn.query_one_raw(Statement::from_string(
+                backend,
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
+            .await
+        };
+        let tables = [
+            "notify_channels",
+            "notify_deliveries",
+            "notify_state",
+            "notify_lease",
+        ];
+        let txn = s.begin_write().await.unwrap();
+        Migrator::down(
+            &txn,
+            Some(reverting_after(kept_before(
+                "m20261207_000018_notifications",
+            ))),
+        )
+        .await
+        .unwrap();
+        txn.commit().await.unwrap();
+        for t in tables {
+            assert!(count(t).await.is_err(), "{}: {t} still there", db.label);
+        }
+        s.migrate().await.unwrap();
+        for t in tables {
+            assert!(count(t).await.is_ok(), "{}: {t} missing", db.label);
+        }
+        assert!(s.list_notify_channels(&tenant.id).await.unwrap().is_empty());
+    }
+}
+
 /// Migration 000015: reconciliation's tables; `down` drops them (the snapshot with them), `up`
 /// creates them again, empty.
 #[tokio::test]

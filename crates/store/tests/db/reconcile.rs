@@ -243,3 +243,73 @@ async fn one_lease_per_integration_pages_resume_and_unseen_accounts_leave() {
         assert_eq!(store::orphan_hold_key("123").len(), 36);
     }
 }
+
+/// Apply to all's progress: the batch's jobs carry its id; done ones are deleted, failed ones
+/// stay failed, and a user who already had a job waiting is not counted as the batch's.
+#[tokio::test]
+async fn resync_progress_counts_the_batch_jobs_left() {
+    for db in test_stores().await {
+        let s = &db.store;
+        let l = &db.label;
+        let (_, i) = tenant_with_integration(s, "Acme").await;
+        let (_, other) = tenant_with_integration(s, "Other").await;
+        assert!(s.resync_progress(&i.id).await.unwrap().is_none(), "{l}");
+
+        // u4 already waits (another change); the batch asks for u1..u4.
+        let ids = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        s.enqueue_users(&i.id, &ids(&["u4"]), "earlier", 1_000)
+            .await
+            .unwrap();
+        // The other integration's job with the same correlation id is not ours.
+        s.enqueue_users(&other.id, &ids(&["x1"]), "batch-1", 1_000)
+            .await
+            .unwrap();
+        let queued = s
+            .enqueue_users(&i.id, &ids(&["u1", "u2", "u3", "u4"]), "batch-1", 2_000)
+            .await
+            .unwrap();
+        assert_eq!(queued, 3, "{l}");
+        s.record_resync(&i.id, "batch-1", 4, queued, 2_000)
+            .await
+            .unwrap();
+        let p = s.resync_progress(&i.id).await.unwrap().unwrap();
+        assert_eq!(
+            (p.users, p.queued, p.remaining, p.failed, p.done()),
+            (4, 3, 3, 0, 0),
+            "{l}"
+        );
+        assert!(!p.finished(), "{l}");
+
+        // The worker carries one out and gives up on another.
+        let claimed = s.claim_jobs("w", 3_000, 60_000, 10).await.unwrap();
+        let job = |subject: &str| {
+            claimed
+                .iter()
+                .find(|j| j.integration_id == i.id && j.subject_id == subject)
+                .unwrap()
+                .id
+        };
+        s.complete_job(job("u1"), "w").await.unwrap();
+        s.fail_job(job("u2"), "w", "unknown role", 3_100)
+            .await
+            .unwrap();
+        let p = s.resync_progress(&i.id).await.unwrap().unwrap();
+        assert_eq!((p.remaining, p.failed, p.done()), (1, 1, 1), "{l}");
+        s.complete_job(job("u3"), "w").await.unwrap();
+        let p = s.resync_progress(&i.id).await.unwrap().unwrap();
+        assert_eq!((p.remaining, p.failed, p.done()), (0, 1, 2), "{l}");
+        assert!(p.finished(), "{l}");
+
+        // A new batch replaces the last; every integration's is listed for /metrics.
+        s.record_resync(&i.id, "batch-2", 1, 1, 4_000)
+            .await
+            .unwrap();
+        let all = s.resync_progress_unscoped().await.unwrap();
+        assert_eq!(all.len(), 1, "{l}");
+        assert_eq!(
+            (all[0].batch_id.as_str(), all[0].remaining),
+            ("batch-2", 0),
+            "{l}"
+        );
+    }
+}

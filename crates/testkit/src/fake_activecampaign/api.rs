@@ -778,10 +778,19 @@ fn update_group(acct: &mut Account, ctx: &Ctx<'_>, id: u64, body: &[u8]) -> Repl
 /// `GET /groups/{id}/userGroups` — shape not verified [inf]: the link records
 /// of the group's members plus `meta.total`.
 fn group_members(acct: &Account, ctx: &Ctx<'_>, id: u64, query: &str) -> Reply {
+    use super::config::MemberLists;
+    if ctx.quirks.member_lists == MemberLists::Missing {
+        return generic_not_found();
+    }
     if !acct.groups.contains_key(&id) {
         return not_found("Group", id, ctx.quirks.group_not_found_status_get);
     }
-    let links: Vec<&Link> = acct.links.values().filter(|l| l.group_id == id).collect();
+    let unfiltered = ctx.quirks.member_lists == MemberLists::Unfiltered;
+    let links: Vec<&Link> = acct
+        .links
+        .values()
+        .filter(|l| unfiltered || l.group_id == id)
+        .collect();
     list_json("userGroups", &links, query, |l| link_json(l, ctx.base))
 }
 

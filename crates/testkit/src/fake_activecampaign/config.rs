@@ -223,6 +223,21 @@ pub struct Quirks {
     /// the bridge, not the fake, has to refuse. After the owner is deleted the
     /// account's keys are answered like unknown keys [inf].
     pub allow_delete_owner: bool,
+    /// What `GET /groups/{id}/userGroups` does: its path and shape are inferred [inf], so the
+    /// bridge must cope with it being absent or unfiltered.
+    pub member_lists: MemberLists,
+}
+
+/// The behaviour of `GET /groups/{id}/userGroups` (not in the published reference).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MemberLists {
+    /// The group's own links, paged like other lists.
+    #[default]
+    Filtered,
+    /// No such route: 404 `{"errors":[{"status":404,"title":"Not Found"}]}`.
+    Missing,
+    /// Every link of the account, whatever the group.
+    Unfiltered,
 }
 
 impl Default for Quirks {
@@ -241,6 +256,7 @@ impl Default for Quirks {
             auth_failure_body: AuthFailureBody::JsonMessage,
             utc_offset_secs: -5 * 3600,
             allow_delete_owner: true,
+            member_lists: MemberLists::Filtered,
         }
     }
 }

@@ -37,8 +37,8 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::json;
 
 pub use config::{
-    AccountConfig, AuthFailureBody, DEFAULT_RATE_LIMIT, FakeConfig, OwnerConfig, Quirks,
-    RetryAfter, UsernameChange,
+    AccountConfig, AuthFailureBody, DEFAULT_RATE_LIMIT, FakeConfig, MemberLists, OwnerConfig,
+    Quirks, RetryAfter, UsernameChange,
 };
 pub use log::{RequestLogEntry, max_in_any_window};
 pub use state::{AccountSnapshot, FakeState, GroupSnapshot, UserGroupSnapshot, UserSnapshot};

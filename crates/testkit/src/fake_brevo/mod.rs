@@ -442,6 +442,22 @@ impl FakeBrevo {
         a.find(email).map(|i| a.users[i].clone())
     }
 
+    /// Adds a user who joined outside scimbridge (invited by hand and accepted), with access
+    /// to `features` (feature → permissions; empty: all features).
+    pub fn add_user(&self, email: &str, features: &[(&str, &[&str])]) {
+        let privileges: BTreeMap<String, Vec<String>> = features
+            .iter()
+            .map(|(f, ps)| (f.to_string(), ps.iter().map(|p| p.to_string()).collect()))
+            .collect();
+        self.shared.lock().users.push(BrevoUser {
+            email: email.into(),
+            status: "active".into(),
+            is_owner: false,
+            all_features_access: privileges.is_empty(),
+            privileges,
+        });
+    }
+
     /// The invitee accepts: `pending` → `active`. False if there is no pending invitation.
     pub fn accept(&self, email: &str) -> bool {
         let mut a = self.shared.lock();
