@@ -26,6 +26,7 @@ mod m20261207_000013_staff_totp;
 mod m20261207_000014_rate_limit_budgets;
 mod m20261207_000015_reconciliation;
 mod m20261207_000016_staff_tokens;
+mod m20261207_000017_api_tokens;
 mod m20261207_000018_notifications;
 mod m20261207_000019_resync_batches;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000014_rate_limit_budgets::Migration),
             Box::new(m20261207_000015_reconciliation::Migration),
             Box::new(m20261207_000016_staff_tokens::Migration),
+            Box::new(m20261207_000017_api_tokens::Migration),
             Box::new(m20261207_000018_notifications::Migration),
             Box::new(m20261207_000019_resync_batches::Migration),
         ]

@@ -18,6 +18,8 @@ pub struct AppState {
     pub events: EventSink,
     pub ui: Arc<crate::ui::UiState>,
     pub ops: Arc<crate::ops::Ops>,
+    /// The admin API's per-token rate limiter.
+    pub api: Arc<crate::api::ApiState>,
 }
 
 impl AppState {
@@ -30,8 +32,10 @@ impl AppState {
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (events, writer) = EventSink::start(store.clone());
         let ui = crate::ui::UiState::new(master_key, &config.public_url());
+        let api = Arc::new(crate::api::ApiState::new(config.api_rate_per_minute));
         let state = Self {
             ui,
+            api,
             config: Arc::new(config),
             directory: Directory::new(store),
             tokens: Arc::new(scim::auth::TokenCache::default()),
@@ -54,6 +58,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
         cfg.route("/healthz", web::get().to(|| async { "ok" }));
         crate::ops::configure(cfg);
         scim::configure(cfg);
+        crate::api::configure(cfg);
         // Last, and in a scope of its own: its middleware (403/404 pages keep the shell)
         // touches no SCIM or probe request.
         cfg.service(

@@ -5,7 +5,6 @@ use crate::config::Config;
 use crate::staff::Actor;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 use store::Store;
@@ -21,6 +20,23 @@ pub struct Cli {
     /// only warnings and errors by default; `RUST_LOG` overrides both).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Run the command on a remote server through its admin API (`https://host`) instead of
+    /// the local database; needs `--api-token`. Tenants, integrations, tokens and jobs.
+    #[arg(
+        long,
+        global = true,
+        env = "SCIMBRIDGE_API_URL",
+        requires = "api_token"
+    )]
+    pub api: Option<String>,
+    /// The API token for `--api` (`sbapi_…`).
+    #[arg(
+        long,
+        global = true,
+        env = "SCIMBRIDGE_API_TOKEN",
+        hide_env_values = true
+    )]
+    pub api_token: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -62,6 +78,11 @@ pub enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Admin API tokens (for bootstrapping automation from the server's shell).
+    ApiToken {
+        #[command(subcommand)]
+        command: ApiTokenCommand,
     },
     /// Inspect and retry outbound provisioning jobs.
     Job {
@@ -121,6 +142,20 @@ pub enum GuardCommand {
     Discard {
         #[arg(long)]
         integration: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiTokenCommand {
+    /// Create an API token owned by a staff account, with that account's role and scope.
+    /// Prints `{"token": "...", "prefix": "..."}`; the token is shown this once.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        expires_in_days: Option<u32>,
     },
 }
 
@@ -305,6 +340,26 @@ pub enum CliError {
     NotReady(String),
 }
 
+impl From<crate::manage::ManageError> for CliError {
+    fn from(e: crate::manage::ManageError) -> Self {
+        use crate::manage::ManageError;
+        match e {
+            ManageError::Invalid(m) | ManageError::Conflict(m) => CliError::Invalid(m),
+            // The CLI's flag for the field, e.g. `--role-rule` for `role_rules`.
+            ManageError::Field(field, m) => {
+                let flag = match field {
+                    "role_rules" => "role-rule".to_string(),
+                    "extension_schemas" => "extension-schema".to_string(),
+                    other => other.replace('_', "-"),
+                };
+                CliError::Invalid(format!("--{flag}: {m}"))
+            }
+            ManageError::NotFound => CliError::Invalid("not found".into()),
+            ManageError::Store(e) => CliError::Store(e),
+        }
+    }
+}
+
 impl From<crate::staff::StaffError> for CliError {
     fn from(e: crate::staff::StaffError) -> Self {
         use crate::staff::StaffError;
@@ -330,6 +385,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if let (Some(api), Some(token)) = (&cli.api, &cli.api_token) {
+        // Touches neither the database nor the master key: the remote server does the work.
+        return runtime.block_on(crate::cli_remote::run(api, token, cli.command));
+    }
     if let Command::Health { url } = &cli.command {
         // Touches neither the database nor the master key: it asks the server.
         let url = url.clone().unwrap_or_else(|| local_url(&config.bind));
@@ -435,7 +494,7 @@ impl From<StaffRole> for store::StaffRole {
     }
 }
 
-fn print(v: serde_json::Value) {
+pub(crate) fn print(v: serde_json::Value) {
     println!("{v}");
 }
 
@@ -453,11 +512,7 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
         Command::Tenant {
             command: TenantCommand::Create { name },
         } => {
-            let name = name.trim();
-            if name.is_empty() {
-                return Err(CliError::Invalid("--name must not be empty".into()));
-            }
-            let t = store.create_tenant(name).await?;
+            let t = crate::manage::create_tenant(&store, &Actor::cli(), &name, now).await?;
             print(json!({"id": t.id, "name": t.name}));
         }
         Command::Admin {
@@ -588,65 +643,36 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
             if store.get_tenant(&tenant).await?.is_none() {
                 return Err(CliError::Invalid(format!("no tenant {tenant}")));
             }
-            let mut settings: serde_json::Map<String, serde_json::Value> = settings
-                .into_iter()
-                .map(|(k, v)| (k, serde_json::Value::String(v)))
-                .collect();
-            crate::connectors::normalize_settings(&connector, &mut settings);
-            let secrets: BTreeMap<String, String> = secrets.into_iter().collect();
-            crate::connectors::validate(
-                &connector,
-                &settings,
-                &secrets,
-                config.allow_private_targets,
-            )
-            .map_err(CliError::Invalid)?;
-            let extension_schemas = read_extension_schemas(&extension_schemas)?;
-            let users = scim_core::extension::user_type_with(&extension_schemas);
-            let rules = parse_role_rules(&role_rules, &users)?;
-            let policy = provisioning::planner::Policy {
-                default_role: default_role.clone(),
-                deprovision: provisioning::planner::Deprovision::parse(&deprovision)
-                    .map_err(|e| CliError::Invalid(format!("--deprovision: {e}")))?,
-                unmatched: unmatched
-                    .as_deref()
-                    .map(provisioning::planner::Unmatched::parse)
-                    .transpose()
-                    .map_err(|e| CliError::Invalid(format!("--unmatched: {e}")))?,
-                lifecycle: provisioning::planner::Lifecycle::parse(&lifecycle)
-                    .map_err(|e| CliError::Invalid(format!("--lifecycle: {e}")))?,
-                group_push: provisioning::planner::GroupPush::parse(
-                    push_groups
-                        .as_deref()
-                        .unwrap_or(crate::connectors::initial_group_push(&settings)),
-                )
-                .map_err(|e| CliError::Invalid(format!("--push-groups: {e}")))?,
-                guard: provisioning::planner::DeleteGuard::parse(&delete_guard)
-                    .map_err(|e| CliError::Invalid(format!("--delete-guard: {e}")))?,
+            let spec = crate::manage::IntegrationSpec {
+                settings: settings
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::String(v)))
+                    .collect(),
+                secrets: secrets.into_iter().collect(),
+                default_role,
+                mode: match mode {
+                    Mode::Live => store::IntegrationMode::Live,
+                    Mode::DryRun => store::IntegrationMode::DryRun,
+                },
+                role_rules,
+                deprovision,
+                unmatched,
+                lifecycle,
+                push_groups,
+                delete_guard,
+                extension_schemas: read_extension_schemas(&extension_schemas)?,
+                ..crate::manage::IntegrationSpec::new(&tenant, &name, &connector)
             };
-            if let Some(caps) = crate::connectors::capabilities(&connector, &settings) {
-                policy.validate(&caps).map_err(CliError::Invalid)?;
-            }
-            let integration = store
-                .create_integration(store::NewIntegration {
-                    tenant_id: tenant,
-                    name,
-                    connector_kind: connector,
-                    settings,
-                    secrets,
-                    default_role,
-                    deprovision_policy: policy.deprovision.to_string(),
-                    policies: provisioning::inputs::stored_policies(&policy),
-                    mode: match mode {
-                        Mode::Live => store::IntegrationMode::Live,
-                        Mode::DryRun => store::IntegrationMode::DryRun,
-                    },
-                    status: store::IntegrationStatus::Active,
-                    extension_schemas,
-                })
-                .await?;
-            store.replace_role_rules(&integration.id, rules).await?;
-            let issued = store.issue_token(&integration.id, None, now).await?;
+            let (integration, issued) = crate::manage::create_integration(
+                &store,
+                &Actor::cli(),
+                spec,
+                store::IntegrationStatus::Active,
+                config.allow_private_targets,
+                now,
+            )
+            .await?;
+            let issued = issued.ok_or_else(|| CliError::Invalid("no token issued".into()))?;
             print(
                 json!({"id": integration.id, "scim_url": config.scim_url(&integration.id), "token": issued.token, "prefix": issued.prefix}),
             );
@@ -658,15 +684,12 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
                     expires_in_days,
                 },
         } => {
-            if store
-                .get_integration_unscoped(&integration)
-                .await?
-                .is_none()
-            {
+            let Some(i) = store.get_integration_unscoped(&integration).await? else {
                 return Err(CliError::Invalid(format!("no integration {integration}")));
-            }
+            };
             let expires = expires_in_days.map(|d| now + i64::from(d) * 86_400_000);
-            let issued = store.issue_token(&integration, expires, now).await?;
+            let issued =
+                crate::manage::issue_scim_token(&store, &Actor::cli(), &i, expires, now).await?;
             print(
                 json!({"token": issued.token, "scim_url": config.scim_url(&integration), "prefix": issued.prefix, "expires_at": expires}),
             );
@@ -678,12 +701,46 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
                     prefix,
                 },
         } => {
-            if !store.revoke_token(&integration, &prefix, now).await? {
-                return Err(CliError::Invalid(format!(
+            let no_token = || {
+                CliError::Invalid(format!(
                     "no active token with prefix {prefix} on integration {integration}"
-                )));
+                ))
+            };
+            let Some(i) = store.get_integration_unscoped(&integration).await? else {
+                return Err(no_token());
+            };
+            match crate::manage::revoke_scim_token(&store, &Actor::cli(), &i, &prefix, now).await {
+                Err(crate::manage::ManageError::NotFound) => return Err(no_token()),
+                other => other?,
             }
             print(json!({"revoked": prefix}));
+        }
+        Command::ApiToken {
+            command:
+                ApiTokenCommand::Create {
+                    email,
+                    name,
+                    expires_in_days,
+                },
+        } => {
+            let owner = crate::staff::by_email(&store, email.trim())
+                .await
+                .map_err(|_| CliError::Invalid(format!("no staff account {}", email.trim())))?;
+            let req = crate::api_tokens::TokenRequest {
+                name: &name,
+                expires_in_days: expires_in_days.map(i64::from),
+                ..Default::default()
+            };
+            let issued = crate::api_tokens::create(
+                &store,
+                &Actor::cli(),
+                &owner,
+                &req,
+                store::generate_api_token(),
+                now,
+            )
+            .await?;
+            print(json!({"token": issued.token, "prefix": issued.info.prefix}));
         }
         Command::Job {
             command: JobCommand::Failed { integration },
@@ -889,7 +946,9 @@ Keep the master key with the dump: the integrations' secrets cannot be read with
 
 /// Reads `--extension-schema` files, each one schema resource; any invalid file is an error
 /// naming it (checked before anything is created).
-fn read_extension_schemas(paths: &[PathBuf]) -> Result<Vec<scim_core::schema::Schema>, CliError> {
+pub(crate) fn read_extension_schemas(
+    paths: &[PathBuf],
+) -> Result<Vec<scim_core::schema::Schema>, CliError> {
     let mut schemas: Vec<scim_core::schema::Schema> = Vec::with_capacity(paths.len());
     for path in paths {
         let bad = |why: String| {
@@ -908,40 +967,4 @@ fn read_extension_schemas(paths: &[PathBuf]) -> Result<Vec<scim_core::schema::Sc
         schemas.push(schema);
     }
     Ok(schemas)
-}
-
-/// Parses `--role-rule` values with the planner's rule parser, against the integration's User
-/// type; order is priority.
-fn parse_role_rules(
-    values: &[String],
-    users: &scim_core::schema::ResourceType,
-) -> Result<Vec<store::NewRoleRule>, CliError> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let rule = provisioning::planner::RoleRule::parse_line(v, users)
-                .map_err(|e| CliError::Invalid(format!("--role-rule '{v}': {}", e.detail)))?;
-            let source_kind = match rule.kind() {
-                "app_role" => store::RuleSourceKind::AppRole,
-                "group" => store::RuleSourceKind::Group,
-                _ => store::RuleSourceKind::Filter,
-            };
-            let value = match &rule.source {
-                // Stored as typed: the filter as the admin wrote it.
-                provisioning::planner::Source::Filter(_) => v
-                    .split_once(':')
-                    .and_then(|(_, rest)| rest.rsplit_once('='))
-                    .map(|(value, _)| value.trim().to_string())
-                    .unwrap_or_else(|| rule.value()),
-                _ => rule.value(),
-            };
-            Ok(store::NewRoleRule {
-                priority: i as i32,
-                source_kind,
-                source_value: value,
-                target_role: rule.target_role.clone(),
-            })
-        })
-        .collect()
 }

@@ -42,6 +42,9 @@ pub struct Config {
     /// fails (milliseconds). Inside the server every write goes through one writer, so this
     /// only matters when another process (a CLI command, a second server) writes at once.
     pub sqlite_busy_timeout_ms: u64,
+    /// Admin API requests a minute per API token (`SCIMBRIDGE_API_RATE_PER_MINUTE`); over it,
+    /// 429 with Retry-After.
+    pub api_rate_per_minute: u32,
     /// Operator SMTP for e-mail notifications: `smtp://host:port`, `smtps://user:pass@host`
     /// (lettre's URL form). Without it e-mail channels say "SMTP is not configured".
     pub smtp_url: Option<String>,
@@ -83,6 +86,7 @@ impl std::fmt::Debug for Config {
             .field("reconcile_check_secs", &self.reconcile_check_secs)
             .field("require_totp", &self.require_totp)
             .field("sqlite_busy_timeout_ms", &self.sqlite_busy_timeout_ms)
+            .field("api_rate_per_minute", &self.api_rate_per_minute)
             // The SMTP URL may carry a password: show only its scheme.
             .field(
                 "smtp_url",
@@ -121,6 +125,7 @@ impl Default for Config {
             reconcile_check_secs: 60,
             require_totp: false,
             sqlite_busy_timeout_ms: 5_000,
+            api_rate_per_minute: 600,
             smtp_url: None,
             smtp_from: None,
             notify_poll_ms: 5_000,
@@ -170,6 +175,7 @@ impl Config {
             "reconcile_check_secs",
             "require_totp",
             "sqlite_busy_timeout_ms",
+            "api_rate_per_minute",
             "smtp_url",
             "smtp_from",
             "notify_poll_ms",

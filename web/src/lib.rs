@@ -1,11 +1,16 @@
 //! The scimbridge application: configuration, CLI, the actix-web server with the SCIM API, and
 //! the background event writer. `main.rs` only parses arguments and calls into here.
 
+pub mod access;
+pub mod api;
+pub mod api_tokens;
 pub mod app;
 pub mod cli;
+pub mod cli_remote;
 pub mod config;
 pub mod connectors;
 pub mod events;
+pub mod manage;
 pub mod notifier;
 pub mod ops;
 pub mod password;

@@ -41,6 +41,9 @@ pub use backup::BackupError;
 pub use crypto::{MasterKey, SecretBox};
 pub use db::{Store, StoreOptions};
 pub use error::{Result, StoreError};
+pub use queries::api_tokens::{
+    API_TOKEN_PREFIX, ApiToken, IssuedApiToken, NewApiToken, generate_api_token,
+};
 pub use queries::audit::{AuditEntry, AuditQuery, MAX_AUDIT_PAGE, NewAudit};
 pub use queries::events::{Event, EventQuery, MAX_EVENT_PAGE, NewEvent, OK_OUTCOME};
 pub use queries::guard::{Hold, HoldState, REMOVAL_OPERATIONS};

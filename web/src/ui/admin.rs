@@ -104,25 +104,10 @@ async fn create_tenant(req: HttpRequest, state: web::Data<AppState>, body: web::
         ));
     }
     let name = form.text("name");
-    let error = if name.is_empty() {
-        Some("Enter the tenant's name, e.g. the customer's company name.".to_string())
-    } else if name.chars().count() > 120 {
-        Some("Keep the name under 120 characters.".to_string())
-    } else {
-        None
-    };
-    if error.is_some() {
-        return tenants_page(&ctx, name, error).await;
+    if let Err(error) = crate::manage::check_tenant_name(&name) {
+        return tenants_page(&ctx, name, Some(error)).await;
     }
-    let t = ctx.store().create_tenant(&name).await?;
-    ctx.audit(
-        Some(&t.id),
-        "tenant.create",
-        "tenant",
-        Some(&t.id),
-        Some(serde_json::json!({"name": t.name})),
-    )
-    .await?;
+    let t = crate::manage::create_tenant(ctx.store(), &ctx.actor(), &name, store::now_ms()).await?;
     ctx.redirect(
         &format!("/t/{}/integrations", t.id),
         Some(Flash::success(format!(

@@ -58,6 +58,18 @@ impl From<crate::staff::StaffError> for UiError {
     }
 }
 
+impl From<crate::manage::ManageError> for UiError {
+    fn from(e: crate::manage::ManageError) -> Self {
+        use crate::manage::ManageError;
+        match e {
+            ManageError::Invalid(m) | ManageError::Conflict(m) => UiError::BadRequest(m),
+            e @ ManageError::Field(..) => UiError::BadRequest(e.to_string()),
+            ManageError::NotFound => UiError::NotFound,
+            ManageError::Store(e) => e.into(),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "ui/error.html")]
 struct ErrorPage<'a> {

@@ -565,35 +565,31 @@ async fn set_status(
     let ctx = Ctx::load_post(&req, &state, &form).await?;
     let (tid, iid) = path.into_inner();
     let (_, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
-    let (status, action, msg) = match (form.text("action").as_str(), integration.status) {
-        ("pause", IntegrationStatus::Active) => (
-            IntegrationStatus::Paused,
-            "integration.pause",
+    let (pause, msg) = match form.text("action").as_str() {
+        "pause" => (
+            true,
             "Paused. SCIM requests are still accepted and recorded; changes reach the target app when you resume.",
         ),
-        ("resume", IntegrationStatus::Paused) => (
-            IntegrationStatus::Active,
-            "integration.resume",
+        "resume" => (
+            false,
             "Resumed. Held changes are being sent to the target app.",
         ),
-        _ => {
-            return ctx.redirect(
-                &format!("/t/{tid}/integrations/{iid}"),
-                Some(Flash::error(
-                    "That change does not apply to the integration's current status.",
-                )),
-            );
-        }
+        _ => return Err(UiError::BadRequest("Unknown action.".into())),
     };
-    ctx.store()
-        .set_integration_status(&tid, &iid, status)
-        .await?;
-    ctx.audit(Some(&tid), action, "integration", Some(&iid), None)
-        .await?;
-    ctx.redirect(
-        &format!("/t/{tid}/integrations/{iid}"),
-        Some(Flash::success(msg)),
+    let to = format!("/t/{tid}/integrations/{iid}");
+    match crate::manage::set_paused(
+        ctx.store(),
+        &ctx.actor(),
+        &integration,
+        pause,
+        store::now_ms(),
     )
+    .await
+    {
+        Ok(_) => ctx.redirect(&to, Some(Flash::success(msg))),
+        Err(crate::manage::ManageError::Conflict(m)) => ctx.redirect(&to, Some(Flash::error(m))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Template)]
@@ -649,16 +645,9 @@ async fn delete(
             )),
         );
     }
-    ctx.store().delete_integration(&tid, &iid).await?;
+    crate::manage::delete_integration(ctx.store(), &ctx.actor(), &integration, store::now_ms())
+        .await?;
     state.tokens.clear();
-    ctx.audit(
-        Some(&tid),
-        "integration.delete",
-        "integration",
-        Some(&iid),
-        Some(serde_json::json!({"name": integration.name})),
-    )
-    .await?;
     ctx.redirect(
         &format!("/t/{tid}/integrations"),
         Some(Flash::success(format!(
@@ -755,15 +744,9 @@ async fn issue_token(
         Ok(d) if (1..=3650).contains(&d) => Some(now + d * 86_400_000),
         _ => None,
     };
-    let issued = ctx.store().issue_token(&iid, expires, now).await?;
-    ctx.audit(
-        Some(&tid),
-        "token.issue",
-        "integration",
-        Some(&iid),
-        Some(serde_json::json!({"prefix": issued.prefix, "expires_at": expires})),
-    )
-    .await?;
+    let issued =
+        crate::manage::issue_scim_token(ctx.store(), &ctx.actor(), &integration, expires, now)
+            .await?;
     // Rendered in the POST response (never stored, never in a URL): the only time it shows.
     tokens_page(&ctx, &tid, &iid, Some(issued.token)).await
 }
@@ -777,24 +760,23 @@ async fn revoke_token(
     let form = FormData::from_bytes(&body);
     let ctx = Ctx::load_post(&req, &state, &form).await?;
     let (tid, iid, prefix) = path.into_inner();
-    integration_for(&ctx, &tid, &iid, Need::Edit).await?;
-    let revoked = ctx
-        .store()
-        .revoke_token(&iid, &prefix, store::now_ms())
-        .await?;
+    let (_, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
     let to = format!("/t/{tid}/integrations/{iid}/tokens");
-    if !revoked {
-        return ctx.redirect(&to, Some(Flash::error("That token was already revoked.")));
+    let revoked = crate::manage::revoke_scim_token(
+        ctx.store(),
+        &ctx.actor(),
+        &integration,
+        &prefix,
+        store::now_ms(),
+    )
+    .await;
+    match revoked {
+        Err(crate::manage::ManageError::NotFound) => {
+            return ctx.redirect(&to, Some(Flash::error("That token was already revoked.")));
+        }
+        other => other?,
     }
     state.tokens.clear();
-    ctx.audit(
-        Some(&tid),
-        "token.revoke",
-        "integration",
-        Some(&iid),
-        Some(serde_json::json!({"prefix": prefix})),
-    )
-    .await?;
     ctx.redirect(
         &to,
         Some(Flash::success(format!(

@@ -42,32 +42,33 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 // ------------------------------------------------------------------ the log
 
 /// The log's filters, as the query string carries them.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogFilter {
     #[serde(default)]
-    integration: String,
+    pub integration: String,
     /// userName or SCIM id.
     #[serde(default)]
-    user: String,
+    pub user: String,
     #[serde(default)]
-    operation: String,
+    pub operation: String,
     /// `ok`, `error`, `retry`, `dry_run` or empty.
     #[serde(default)]
-    status: String,
+    pub status: String,
     /// `inbound`, `outbound` or empty.
     #[serde(default)]
-    direction: String,
+    pub direction: String,
     /// `1h`, `24h`, `7d`, `30d` or empty (all); see [`TimeWindow`].
     #[serde(default)]
-    range: String,
+    pub range: String,
     /// Custom start, UTC (`YYYY-MM-DDTHH:MM`).
     #[serde(default)]
-    from: String,
+    pub from: String,
     /// Custom end, UTC, exclusive.
     #[serde(default)]
-    to: String,
+    pub to: String,
     /// Keyset cursor: the last event id of the previous page.
-    before: Option<i64>,
+    pub before: Option<i64>,
 }
 
 impl LogFilter {
@@ -80,7 +81,7 @@ impl LogFilter {
     }
 
     /// The store query for a tenant, or what is wrong with the time filter.
-    fn query(&self, tenant_id: &str, limit: u64) -> Result<EventQuery, String> {
+    pub fn query(&self, tenant_id: &str, limit: u64) -> Result<EventQuery, String> {
         let some = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
         let user = self.user.trim();
         let looks_like_id = user.len() == 36 && user.chars().filter(|c| *c == '-').count() == 4;
@@ -761,7 +762,7 @@ const STATE_FILTER_CAP: u64 = 100_000;
 
 /// A user's state in the target as the Users tab shows and filters it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TargetState {
+pub enum TargetState {
     NotSynced,
     Failed,
     DryRun,
@@ -785,7 +786,7 @@ impl TargetState {
     ];
 
     /// The query-string value.
-    fn key(self) -> &'static str {
+    pub fn key(self) -> &'static str {
         match self {
             TargetState::NotSynced => "not_synced",
             TargetState::Failed => "failed",
@@ -820,12 +821,12 @@ impl TargetState {
         }
     }
 
-    fn parse(key: &str) -> Option<Self> {
+    pub fn parse(key: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.key() == key)
     }
 
     /// The state of a user with this link, and the roles it holds there.
-    fn of(link: Option<&store::outbox::TargetLink>) -> (Self, String) {
+    pub fn of(link: Option<&store::outbox::TargetLink>) -> (Self, String) {
         use provisioning::planner::AccountState;
         match link {
             None => (TargetState::NotSynced, String::new()),
@@ -862,53 +863,65 @@ fn target_badge(link: Option<&store::outbox::TargetLink>) -> (&'static str, Stri
     (state.class(), text)
 }
 
-async fn users(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    q: web::Query<UsersQuery>,
-) -> UiResult {
-    let ctx = Ctx::load(&req, &state).await?;
-    let (tid, iid) = path.into_inner();
-    let (tenant, integration) = integration_for(&ctx, &tid, &iid, Need::View).await?;
-    let search = q.q.clone().unwrap_or_default().trim().to_string();
-    let page = q.page.unwrap_or(1).max(1);
+/// A page of an integration's users (`userName` starting with `search`, optionally only
+/// those in state `wanted`), the total, and every user's link (the Users tab and the admin API
+/// list the same way). The inner error is a bad search.
+#[allow(
+    clippy::type_complexity,
+    reason = "rows, total and links, used together"
+)]
+pub async fn user_states(
+    store: &store::Store,
+    iid: &str,
+    search: &str,
+    wanted: Option<TargetState>,
+    offset: u64,
+    limit: u64,
+) -> Result<
+    Result<
+        (
+            Vec<store::scim::UserRow>,
+            u64,
+            HashMap<String, store::outbox::TargetLink>,
+        ),
+        String,
+    >,
+    store::StoreError,
+> {
     let condition = if search.is_empty() {
         None
     } else {
-        let escaped = serde_json::to_string(&search).unwrap_or_default();
-        let f = scim_core::filter::parse_filter(&format!("userName sw {escaped}"))
-            .map_err(|e| UiError::BadRequest(e.detail))?;
-        store::filter_sql::user_condition(&f)
+        let escaped = serde_json::to_string(search).unwrap_or_default();
+        match scim_core::filter::parse_filter(&format!("userName sw {escaped}")) {
+            Ok(f) => store::filter_sql::user_condition(&f),
+            Err(e) => return Ok(Err(e.detail)),
+        }
     };
-    let wanted = q.state.as_deref().and_then(TargetState::parse);
-    let links: HashMap<String, store::outbox::TargetLink> = ctx
-        .store()
-        .list_links(&iid)
+    let links: HashMap<String, store::outbox::TargetLink> = store
+        .list_links(iid)
         .await?
         .into_iter()
         .map(|l| (l.scim_user_id.clone(), l))
         .collect();
     let sort = store::scim::SortKey::from_attr("userName", "User").map(|k| (k, false));
-    let offset = (page - 1) * USERS_PAGE;
     let (rows, total) = match wanted {
         None => {
             store::scim::list_users(
-                ctx.store().db(),
-                &iid,
+                store.db(),
+                iid,
                 &store::scim::ListQuery {
                     condition,
                     sort,
                     offset,
-                    limit: USERS_PAGE,
+                    limit,
                 },
             )
             .await?
         }
         Some(wanted) => {
             let (all, _) = store::scim::list_users(
-                ctx.store().db(),
-                &iid,
+                store.db(),
+                iid,
                 &store::scim::ListQuery {
                     condition,
                     sort,
@@ -925,11 +938,30 @@ async fn users(
             let rows = matching
                 .into_iter()
                 .skip(offset as usize)
-                .take(USERS_PAGE as usize)
+                .take(limit as usize)
                 .collect();
             (rows, total)
         }
     };
+    Ok(Ok((rows, total, links)))
+}
+
+async fn users(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    q: web::Query<UsersQuery>,
+) -> UiResult {
+    let ctx = Ctx::load(&req, &state).await?;
+    let (tid, iid) = path.into_inner();
+    let (tenant, integration) = integration_for(&ctx, &tid, &iid, Need::View).await?;
+    let search = q.q.clone().unwrap_or_default().trim().to_string();
+    let page = q.page.unwrap_or(1).max(1);
+    let wanted = q.state.as_deref().and_then(TargetState::parse);
+    let offset = (page - 1) * USERS_PAGE;
+    let (rows, total, links) = user_states(ctx.store(), &iid, &search, wanted, offset, USERS_PAGE)
+        .await?
+        .map_err(UiError::BadRequest)?;
     let base = format!("/t/{tid}/integrations/{iid}/users");
     let state_key = wanted.map(TargetState::key).unwrap_or_default();
     let qs = |p: u64| {
@@ -1236,16 +1268,12 @@ async fn retry_jobs(
     let iid = form.text("integration");
     let (_, integration) = integration_for(&ctx, &tid, &iid, Need::View).await?;
     let job = form.text("job").parse::<i64>().ok();
-    let n = ctx
-        .store()
-        .retry_failed_jobs(&iid, job, store::now_ms())
-        .await?;
-    ctx.audit(
-        Some(&tid),
-        "jobs.retry",
-        "integration",
-        Some(&iid),
-        Some(serde_json::json!({"job": job, "retried": n})),
+    let n = crate::manage::retry_jobs(
+        ctx.store(),
+        &ctx.actor(),
+        &integration,
+        job,
+        store::now_ms(),
     )
     .await?;
     let paused = if integration.status == IntegrationStatus::Paused {

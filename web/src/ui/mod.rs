@@ -8,6 +8,7 @@
 
 mod account;
 mod admin;
+mod api_tokens;
 mod assets;
 mod audit;
 mod audit_text;
@@ -17,7 +18,7 @@ mod extensions;
 mod form;
 pub mod guard;
 mod integrations;
-mod logs;
+pub mod logs;
 mod notifications;
 mod reconcile;
 pub mod session;
@@ -72,6 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     account::configure(cfg);
     totp::configure(cfg);
     admin::configure(cfg);
+    api_tokens::configure(cfg);
     audit::configure(cfg);
     // Before `integrations`: `/t/{tid}/integrations/new` must not match `…/{iid}`.
     wizard::configure(cfg);
@@ -241,6 +243,12 @@ impl Ctx {
     /// The flash message for this page, if any.
     pub fn flash(&self) -> Option<view::Flash> {
         self.flash.clone()
+    }
+
+    /// The viewer as the actor of an application service (`manage`, `staff`, `api_tokens`).
+    pub fn actor(&self) -> crate::staff::Actor {
+        let v = &self.viewer;
+        crate::staff::Actor::staff(&v.id, &v.email, v.role, v.tenant_id.as_deref())
     }
 
     /// Records an audit entry for an action of the viewer.

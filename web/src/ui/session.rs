@@ -186,30 +186,34 @@ pub struct Viewer {
 }
 
 impl Viewer {
+    /// The viewer's scope; the rules are [`crate::access::Access`]'s.
+    pub fn access(&self) -> crate::access::Access {
+        crate::access::Access::new(self.role, self.tenant_id.as_deref())
+    }
+
     /// Platform admins run the platform: tenants, staff, everything.
     pub fn is_platform_admin(&self) -> bool {
-        self.role == StaffRole::PlatformAdmin
+        self.access().is_platform_admin()
     }
 
     /// Platform admins and support staff work across tenants.
     pub fn is_platform_staff(&self) -> bool {
-        matches!(self.role, StaffRole::PlatformAdmin | StaffRole::Support)
+        self.access().is_platform_staff()
     }
 
     /// May see the tenant's data at all.
     pub fn can_view_tenant(&self, tenant_id: &str) -> bool {
-        self.is_platform_staff() || self.tenant_id.as_deref() == Some(tenant_id)
+        self.access().can_view_tenant(tenant_id)
     }
 
     /// May change the tenant's integrations.
     pub fn can_edit_tenant(&self, tenant_id: &str) -> bool {
-        self.is_platform_admin()
-            || (self.role == StaffRole::TenantAdmin && self.tenant_id.as_deref() == Some(tenant_id))
+        self.access().can_edit_tenant(tenant_id)
     }
 
     /// May retry failed jobs of the tenant (support may, read-only otherwise).
     pub fn can_retry_jobs(&self, tenant_id: &str) -> bool {
-        self.can_view_tenant(tenant_id)
+        self.access().can_retry_jobs(tenant_id)
     }
 
     /// Readable role name.

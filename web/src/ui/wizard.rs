@@ -381,32 +381,20 @@ async fn create_draft(
         *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(res);
     }
-    let group_push = crate::connectors::initial_group_push(&sub.settings);
-    let integration = ctx
-        .store()
-        .create_integration(store::NewIntegration {
-            tenant_id: tid.clone(),
-            name: sub.name,
-            connector_kind: d.kind.to_string(),
-            settings: sub.settings,
-            secrets: sub.secrets,
-            default_role: None,
-            deprovision_policy: "ignore".into(),
-            policies: store::IntegrationPolicies {
-                group_push: (group_push != "none").then(|| group_push.to_string()),
-                ..store::IntegrationPolicies::default()
-            },
-            mode: IntegrationMode::Live,
-            status: IntegrationStatus::Draft,
-            extension_schemas: Vec::new(),
-        })
-        .await?;
-    ctx.audit(
-        Some(&tid),
-        "integration.create",
-        "integration",
-        Some(&integration.id),
-        Some(serde_json::json!({"name": integration.name, "connector": d.kind})),
+    // A draft with no rules yet; "ignore" until the policy step is saved (`first_visit`).
+    let spec = crate::manage::IntegrationSpec {
+        settings: sub.settings,
+        secrets: sub.secrets,
+        deprovision: "ignore".into(),
+        ..crate::manage::IntegrationSpec::new(&tid, &sub.name, d.kind)
+    };
+    let (integration, _) = crate::manage::create_integration(
+        ctx.store(),
+        &ctx.actor(),
+        spec,
+        IntegrationStatus::Draft,
+        state.config.allow_private_targets,
+        store::now_ms(),
     )
     .await?;
     ctx.redirect(
@@ -1644,7 +1632,7 @@ pub async fn review_of(
     ctx: &Ctx,
     i: &Integration,
 ) -> Result<(Vec<String>, Vec<(&'static str, String)>, Vec<String>), UiError> {
-    let mut problems = Vec::new();
+    let problems = crate::manage::activation_problems(ctx.store(), i).await?;
     let (rules, policy) = match provisioning::inputs::load_rules(ctx.store(), i).await {
         Ok(r) => (
             r.rules
@@ -1653,22 +1641,11 @@ pub async fn review_of(
                 .collect::<Vec<_>>(),
             Some(r.policy),
         ),
-        Err(e) => {
-            problems.push(format!("The saved rules or policies are not valid: {e}"));
-            (Vec::new(), None)
-        }
+        // `problems` says why.
+        Err(_) => (Vec::new(), None),
     };
     let mut policies = Vec::new();
     if let Some(p) = &policy {
-        if let Err(e) = p.validate(&caps_of(i)?) {
-            problems.push(format!("Policy: {e}."));
-        }
-        if rules.is_empty() && p.default_role.is_none() {
-            problems.push(
-                "No rule and no default role: nobody would get an account. Complete step 3, Roles."
-                    .into(),
-            );
-        }
         policies = vec![
             (
                 "When a user is deactivated",
@@ -1725,19 +1702,7 @@ async fn activate(
             Some(Flash::error(problem)),
         );
     }
-    let now = store::now_ms();
-    let issued = ctx.store().issue_token(&iid, None, now).await?;
-    ctx.store()
-        .set_integration_status(&tid, &iid, IntegrationStatus::Active)
-        .await?;
-    ctx.audit(
-        Some(&tid),
-        "integration.activate",
-        "integration",
-        Some(&iid),
-        Some(serde_json::json!({"token_prefix": issued.prefix})),
-    )
-    .await?;
+    let issued = crate::manage::activate(ctx.store(), &ctx.actor(), &i, store::now_ms()).await?;
     let i = ctx
         .store()
         .get_integration(&tid, &iid)

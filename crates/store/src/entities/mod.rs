@@ -1,6 +1,7 @@
 //! sea-orm entities, one module per table. They mirror the schema built by the `migration`
 //! crate (which never imports them). Relations are not declared: queries join explicitly.
 
+pub mod api_tokens;
 pub mod audit_log;
 pub mod deprovision_holds;
 pub mod group_members;

@@ -1,5 +1,6 @@
 //! [`crate::Store`] methods, one module per area.
 
+pub mod api_tokens;
 pub mod audit;
 pub mod events;
 pub mod guard;

@@ -1,0 +1,93 @@
+//! The admin REST API under `/api/v1`: JSON in and out, `Authorization: Bearer` with an API
+//! token (`api_tokens`), errors as RFC 9457 problem details, rate-limited per token, and an
+//! OpenAPI 3.1 document generated from these handlers (`openapi`).
+//!
+//! Handlers are thin: they find the principal, check its scope with the same rules as the
+//! console (`access::Access`: another tenant's object is 404, a read-only role gets 403 on
+//! writes), and call the same services as the console and the CLI (`manage`, `staff`).
+
+pub mod handlers;
+pub mod limit;
+pub mod openapi;
+mod problem;
+
+pub use limit::RateLimiter;
+pub use openapi::ApiDoc;
+pub use problem::{ApiError, PROBLEM_JSON, Problem};
+
+use crate::api_tokens::Principal;
+use crate::app::AppState;
+use actix_web::{HttpRequest, web};
+
+/// Shorthand.
+pub type ApiResult = Result<actix_web::HttpResponse, ApiError>;
+
+/// API-wide state, shared by every HTTP worker.
+#[derive(Debug)]
+pub struct ApiState {
+    pub limiter: RateLimiter,
+}
+
+impl ApiState {
+    /// `per_minute` requests per token and minute (bursts up to the same number).
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            limiter: RateLimiter::new(per_minute),
+        }
+    }
+}
+
+/// Registers `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let json = web::JsonConfig::default()
+        .limit(1 << 20)
+        .error_handler(|e, _| {
+            ApiError::BadRequest(format!("The JSON body is not valid: {e}")).into()
+        });
+    let query = web::QueryConfig::default().error_handler(|e, _| {
+        ApiError::BadRequest(format!("The query string is not valid: {e}")).into()
+    });
+    let path = web::PathConfig::default()
+        .error_handler(|e, _| ApiError::BadRequest(format!("The path is not valid: {e}")).into());
+    cfg.service(
+        web::scope("/api/v1")
+            .app_data(json)
+            .app_data(query)
+            .app_data(path)
+            .configure(handlers::configure)
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
+            })),
+    );
+}
+
+/// The principal of a request: a live API token, within its rate. Records the token's use
+/// (at most once a minute).
+pub async fn principal(req: &HttpRequest, state: &AppState) -> Result<Principal, ApiError> {
+    let raw = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthorized)?;
+    let now = store::now_ms();
+    let p = crate::api_tokens::authenticate(state.store(), raw, now)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    state
+        .api
+        .limiter
+        .take(&p.token.id, now)
+        .map_err(ApiError::RateLimited)?;
+    if crate::api_tokens::wants_touch(&p.token, now)
+        && let Err(e) = state.store().touch_api_token(&p.token.id, now).await
+    {
+        tracing::warn!(error = %e, "could not record an API token's use");
+    }
+    Ok(p)
+}
