@@ -50,7 +50,14 @@ fn integration(s: &TestServer, f: &FakeHandle) -> Endpoint {
     s.endpoint_of(
         "Acme",
         "activecampaign",
-        &["--setting", &base, "--secret", &key, "--default-role", "User"],
+        &[
+            "--setting",
+            &base,
+            "--secret",
+            &key,
+            "--default-role",
+            "User",
+        ],
     )
 }
 
@@ -110,7 +117,11 @@ async fn a_rejected_key_pauses_once_and_resume_delivers_everything(backend: Back
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     while status(&st, &ep.id).await != store::IntegrationStatus::Paused {
-        assert!(Instant::now() < deadline, "no automatic pause: {:?}", f.request_log().len());
+        assert!(
+            Instant::now() < deadline,
+            "no automatic pause: {:?}",
+            f.request_log().len()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let paused = st.get_integration_unscoped(&ep.id).await.unwrap().unwrap();
@@ -140,7 +151,11 @@ async fn a_rejected_key_pauses_once_and_resume_delivers_everything(backend: Back
     assert_eq!(msgs.len(), 1, "{msgs:?}");
     let overview = format!("/t/{}/integrations/{}", ep.tenant, ep.id);
     assert_eq!(msgs[0]["link"], format!("{}{overview}", s.base));
-    assert!(msgs[0]["text"].as_str().unwrap().contains(reason), "{}", msgs[0]);
+    assert!(
+        msgs[0]["text"].as_str().unwrap().contains(reason),
+        "{}",
+        msgs[0]
+    );
     assert!(!hook.accepted().iter().any(|h| h.text().contains(OLD_KEY)));
 
     // The Overview says who, when and why, and what to do; the list shows the state.
@@ -148,7 +163,9 @@ async fn a_rejected_key_pauses_once_and_resume_delivers_everything(backend: Back
     assert_eq!(page.status, 200);
     assert!(
         page.body.contains("Paused by scimbridge <time")
-            && page.body.contains(&format!("{reason}. Fix the API key on the"))
+            && page
+                .body
+                .contains(&format!("{reason}. Fix the API key on the"))
             && page.body.contains("(Test connection), then Resume."),
         "{}",
         page.body
@@ -187,7 +204,11 @@ async fn a_rejected_key_pauses_once_and_resume_delivers_everything(backend: Back
     .await
     .unwrap();
     let r = ui
-        .post(&overview, &format!("{overview}/status"), &[("action", "resume")])
+        .post(
+            &overview,
+            &format!("{overview}/status"),
+            &[("action", "resume")],
+        )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     let resumed = Instant::now();
@@ -224,7 +245,14 @@ async fn a_transient_storm_does_not_pause(backend: Backend) {
     let ep = s.endpoint_of(
         "Acme",
         "activecampaign",
-        &["--setting", &base, "--secret", &key, "--default-role", "User"],
+        &[
+            "--setting",
+            &base,
+            "--secret",
+            &key,
+            "--default-role",
+            "User",
+        ],
     );
     let ui = signed_in(&s).await;
     add_webhook(&ui, &ep.tenant, &hook.url()).await;

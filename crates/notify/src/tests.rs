@@ -170,11 +170,17 @@ fn an_auto_pause_says_why_once_and_again_after_a_resume() {
     f.pause_reason = "ActiveCampaign rejected the API key (HTTP 403) on 3 jobs in a row".into();
     let (s, m) = evaluate(&State::default(), &f, 0, &r);
     assert_eq!(kinds(&m), [EventKind::AutoPaused]);
-    assert!(m[0].text.contains("rejected the API key (HTTP 403) on 3 jobs"));
+    assert!(
+        m[0].text
+            .contains("rejected the API key (HTTP 403) on 3 jobs")
+    );
     assert!(m[0].text.contains("Resume"));
     assert_eq!(m[0].details["reason"], f.pause_reason.as_str());
     // The Overview, not a tab.
-    assert!(m[0].path.ends_with(&format!("/integrations/{}", f.integration_id)));
+    assert!(
+        m[0].path
+            .ends_with(&format!("/integrations/{}", f.integration_id))
+    );
     let (s, m) = evaluate(&s, &f, MIN, &r);
     assert!(m.is_empty(), "said once");
     // Resumed: the rule clears; a second pause is a new message.

@@ -46,7 +46,8 @@ pub use queries::events::{Event, EventQuery, MAX_EVENT_PAGE, NewEvent, OK_OUTCOM
 pub use queries::guard::{Hold, HoldState, REMOVAL_OPERATIONS};
 pub use queries::insights::Bucket;
 pub use queries::integrations::{
-    AUTO_PAUSED_BY, Integration, PAUSED_KIND, IntegrationPolicies, IntegrationUpdate, NewIntegration, encode_extension_schemas,
+    AUTO_PAUSED_BY, Integration, IntegrationPolicies, IntegrationUpdate, NewIntegration,
+    PAUSED_KIND, encode_extension_schemas,
 };
 pub use queries::notify::{
     AttemptOutcome, ChannelKind, Delivery, DeliveryState, ExpiringTokenRow, FailureRows,

@@ -285,7 +285,10 @@ impl Store {
 
     /// [`Store::retry_job`] recording the error's kind (`ConnectorError::kind`) beside it;
     /// `refund` true: the attempt does not count ([`Store::defer_job`]).
-    #[allow(clippy::too_many_arguments, reason = "the job's outcome, as the worker has it")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the job's outcome, as the worker has it"
+    )]
     pub async fn requeue_job_as(
         &self,
         job: &Job,
@@ -296,8 +299,15 @@ impl Store {
         now: i64,
         refund: bool,
     ) -> Result<()> {
-        self.requeue_job(job, worker, run_after, (error, kind), now, i32::from(refund))
-            .await
+        self.requeue_job(
+            job,
+            worker,
+            run_after,
+            (error, kind),
+            now,
+            i32::from(refund),
+        )
+        .await
     }
 
     /// Like [`Store::retry_job`], but the attempt does not count: the job waited for the
@@ -375,8 +385,10 @@ impl Store {
             self.write_statements(statements).await?;
             return Ok(());
         }
-        retry_contended(|| self.retry_job_pooled(job, worker, run_after, (error, kind), now, refund))
-            .await
+        retry_contended(|| {
+            self.retry_job_pooled(job, worker, run_after, (error, kind), now, refund)
+        })
+        .await
     }
 
     /// [`Store::retry_job`] on PostgreSQL.

@@ -729,6 +729,45 @@ mod tests {
     }
 
     #[test]
+    fn rejected_credentials_retry_while_pauses_are_on_and_paused_jobs_wait_free() {
+        let rejected = || {
+            JobError::from(ConnectorError::Unauthorized(
+                "list roles: ActiveCampaign rejected the API key (HTTP 403)".into(),
+            ))
+        };
+        assert!(matches!(rejected(), JobError::Rejected(_)));
+        assert_eq!(rejected().kind(), Some("unauthorized"));
+        let on = WorkerConfig::default();
+        assert!(matches!(
+            dispose(Err(rejected()), 1, &on, 0, 1.0),
+            Disposition::RetryAt { at: 1_000, .. }
+        ));
+        assert!(matches!(
+            dispose(Err(rejected()), 10, &on, 0, 1.0),
+            Disposition::Fail(e) if e.starts_with("gave up after 10 attempts: the target rejected")
+        ));
+        // Pauses off: a rejected key fails at once, as before.
+        let off = WorkerConfig {
+            auto_pause_after: 0,
+            ..WorkerConfig::default()
+        };
+        assert!(matches!(
+            dispose(Err(rejected()), 1, &off, 0, 1.0),
+            Disposition::Fail(_)
+        ));
+        // A paused integration's job waits without spending an attempt, even past the last.
+        let paused = JobError::Paused("integration is paused".into());
+        assert_eq!(paused.kind(), Some(store::PAUSED_KIND));
+        assert_eq!(
+            dispose(Err(paused), 50, &on, 7, 1.0),
+            Disposition::DeferTo {
+                at: 30_007,
+                error: "integration is paused".into()
+            }
+        );
+    }
+
+    #[test]
     fn claims_wait_for_half_the_slots_and_yield_to_the_idp() {
         let when = |free, inbound_busy, since_ms| {
             ClaimWhen {

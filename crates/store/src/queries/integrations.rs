@@ -384,7 +384,10 @@ impl Store {
         let res = integrations::Entity::update_many()
             .col_expr(integrations::Column::Status, status.as_str().into())
             .col_expr(integrations::Column::UpdatedAt, now.into())
-            .col_expr(integrations::Column::PausedBy, Option::<String>::None.into())
+            .col_expr(
+                integrations::Column::PausedBy,
+                Option::<String>::None.into(),
+            )
             .col_expr(
                 integrations::Column::PauseReason,
                 Option::<String>::None.into(),

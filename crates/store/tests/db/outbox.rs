@@ -357,7 +357,11 @@ async fn auto_pause_records_why_and_resume_makes_waiting_jobs_due() {
         let (t, i) = tenant_with_integration(s, "Acme").await;
         let reason = "ActiveCampaign rejected the API key (HTTP 403) on 3 jobs in a row";
         // A draft is not paused.
-        assert!(!s.auto_pause_integration(&i.id, reason, 1_000).await.unwrap());
+        assert!(
+            !s.auto_pause_integration(&i.id, reason, 1_000)
+                .await
+                .unwrap()
+        );
         s.set_integration_status(&t.id, &i.id, store::IntegrationStatus::Active)
             .await
             .unwrap();
@@ -387,9 +391,15 @@ async fn auto_pause_records_why_and_resume_makes_waiting_jobs_due() {
             .unwrap();
         for j in s.claim_jobs("w", now, 60_000, 10).await.unwrap() {
             let kind = (j.subject_id == "gone").then_some("unauthorized");
-            s.fail_job_as(j.id, "w", "the target rejected the credentials: x", kind, now)
-                .await
-                .unwrap();
+            s.fail_job_as(
+                j.id,
+                "w",
+                "the target rejected the credentials: x",
+                kind,
+                now,
+            )
+            .await
+            .unwrap();
         }
         assert_eq!(
             s.rejected_credentials_since(0).await.unwrap().get(&i.id),
@@ -397,9 +407,17 @@ async fn auto_pause_records_why_and_resume_makes_waiting_jobs_due() {
             "{label}"
         );
 
-        assert!(s.auto_pause_integration(&i.id, reason, 5_000).await.unwrap());
+        assert!(
+            s.auto_pause_integration(&i.id, reason, 5_000)
+                .await
+                .unwrap()
+        );
         // Only once: it is not active any more.
-        assert!(!s.auto_pause_integration(&i.id, reason, 6_000).await.unwrap());
+        assert!(
+            !s.auto_pause_integration(&i.id, reason, 6_000)
+                .await
+                .unwrap()
+        );
         let p = s.get_integration(&t.id, &i.id).await.unwrap().unwrap();
         assert_eq!(p.status, store::IntegrationStatus::Paused, "{label}");
         assert_eq!(p.paused_by.as_deref(), Some(store::AUTO_PAUSED_BY));
