@@ -609,7 +609,7 @@ async fn set_status(
         ("resume", IntegrationStatus::Paused) => (
             IntegrationStatus::Active,
             "integration.resume",
-            "Resumed. Held changes are being sent to the target app now.",
+            "Resumed. Held changes are being sent to the target app.",
         ),
         _ => {
             return ctx.redirect(
