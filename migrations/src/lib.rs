@@ -29,6 +29,7 @@ mod m20261207_000016_staff_tokens;
 mod m20261207_000017_api_tokens;
 mod m20261207_000018_notifications;
 mod m20261207_000019_resync_batches;
+mod m20261207_000020_auto_pause;
 
 /// Runs every migration of this crate, in order.
 pub struct Migrator;
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000017_api_tokens::Migration),
             Box::new(m20261207_000018_notifications::Migration),
             Box::new(m20261207_000019_resync_batches::Migration),
+            Box::new(m20261207_000020_auto_pause::Migration),
         ]
     }
 }

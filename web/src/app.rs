@@ -104,6 +104,7 @@ pub async fn serve(
     let (run_worker, allow_private) = (config.run_worker, config.allow_private_targets);
     let lease = std::time::Duration::from_secs(config.job_lease_secs.max(1));
     let guard_settle = std::time::Duration::from_secs(config.guard_settle_secs);
+    let auto_pause_after = config.auto_pause_after;
     let reconcile_check = (config.reconcile_check_secs > 0)
         .then(|| std::time::Duration::from_secs(config.reconcile_check_secs));
     let (retention_days, prune_every) = (
@@ -121,6 +122,7 @@ pub async fn serve(
     let worker_config = WorkerConfig {
         lease,
         guard_settle,
+        auto_pause_after,
         heartbeat: Some(Arc::clone(&state.ops.heartbeat)),
         inbound: Some(Arc::clone(&state.ops.scim_requests)),
         reconcile_check,

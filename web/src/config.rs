@@ -34,6 +34,9 @@ pub struct Config {
     /// Seconds a planned removal waits before the deletion guard counts it (so a burst shows
     /// its size before the first account goes).
     pub guard_settle_secs: u64,
+    /// Jobs in a row whose target rejected the credentials before the worker pauses the
+    /// integration (0 = never pause automatically).
+    pub auto_pause_after: u32,
     /// Seconds between two looks for due reconciliation imports (0 = no scheduled imports).
     pub reconcile_check_secs: u64,
     /// Every staff member must sign in with a TOTP second factor (`SCIMBRIDGE_REQUIRE_TOTP`).
@@ -83,6 +86,7 @@ impl std::fmt::Debug for Config {
             .field("event_retention_days", &self.event_retention_days)
             .field("prune_interval_secs", &self.prune_interval_secs)
             .field("guard_settle_secs", &self.guard_settle_secs)
+            .field("auto_pause_after", &self.auto_pause_after)
             .field("reconcile_check_secs", &self.reconcile_check_secs)
             .field("require_totp", &self.require_totp)
             .field("sqlite_busy_timeout_ms", &self.sqlite_busy_timeout_ms)
@@ -122,6 +126,7 @@ impl Default for Config {
             event_retention_days: 30,
             prune_interval_secs: 3600,
             guard_settle_secs: 30,
+            auto_pause_after: 3,
             reconcile_check_secs: 60,
             require_totp: false,
             sqlite_busy_timeout_ms: 5_000,
@@ -172,6 +177,7 @@ impl Config {
             "event_retention_days",
             "prune_interval_secs",
             "guard_settle_secs",
+            "auto_pause_after",
             "reconcile_check_secs",
             "require_totp",
             "sqlite_busy_timeout_ms",

@@ -265,6 +265,10 @@ impl ConnectorRegistry for Registry {
     fn capabilities_of(&self, integration: &Integration) -> Option<Capabilities> {
         capabilities(&integration.connector_kind, &integration.settings)
     }
+
+    fn target_names(&self, integration: &Integration) -> TargetNames<'static> {
+        target_names(&integration.connector_kind, &integration.settings)
+    }
 }
 
 /// Reconciliation's services over `store` with the real connectors (the CLI and the UI use

@@ -318,7 +318,9 @@ impl Notifier {
                 calls.get(&i.id).copied().unwrap_or_default();
             let facts = Facts {
                 active: i.status == store::IntegrationStatus::Active.as_str(),
-                auto_paused: false,
+                auto_paused: i.status == store::IntegrationStatus::Paused.as_str()
+                    && i.paused_by.as_deref() == Some(store::AUTO_PAUSED_BY),
+                pause_reason: i.pause_reason.clone().unwrap_or_default(),
                 held_removals: held.get(&i.id).copied().unwrap_or_default(),
                 last_idp_request: last_use.get(&i.id).copied(),
                 new_failures,

@@ -161,8 +161,11 @@ fn connector_sentence(names: TargetNames<'_>, kind: Kind, message: &str) -> Stri
     let t = names.target;
     let (status, _) = http_status(message);
     let lower = message.to_ascii_lowercase();
+    // The target's words only: the call's name may say "permission" too ("list permission
+    // groups"), and a rejected key there is no missing permission.
+    let words = target_words(message).to_ascii_lowercase();
     match kind {
-        Kind::Unauthorized if lower.contains("lacks") || lower.contains("permission") => {
+        Kind::Unauthorized if words.contains("lacks") || words.contains("permission") => {
             with_status(
                 format!(
                     "{t} refused: the {}'s user lacks the permission for this",
@@ -269,6 +272,11 @@ mod tests {
             "ActiveCampaign rejected the API key (HTTP 403)"
         );
         assert!(explain(AC, &ac).details.contains("Settings → Developer"));
+        // A call named after ActiveCampaign's "permission groups" is no missing permission.
+        assert_eq!(
+            say(AC, ConnectorError::Unauthorized("list permission groups: ActiveCampaign rejected the API key (HTTP 403); it may have been reset — enter the current key from Settings → Developer".into())),
+            "ActiveCampaign rejected the API key (HTTP 403)"
+        );
         assert_eq!(
             say(PD, ConnectorError::Unauthorized("list roles: Pipedrive rejected the API token (HTTP 401); enter the current token from Personal preferences → API".into())),
             "Pipedrive rejected the API token (HTTP 401)"

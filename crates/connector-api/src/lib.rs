@@ -151,6 +151,18 @@ impl ConnectorError {
         )
     }
 
+    /// The kind, as stored beside a job's error (`jobs.last_error_kind`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ConnectorError::Unauthorized(_) => "unauthorized",
+            ConnectorError::NotFound(_) => "not_found",
+            ConnectorError::Conflict(_) => "conflict",
+            ConnectorError::RateLimited { .. } => "rate_limited",
+            ConnectorError::Transient(_) => "transient",
+            ConnectorError::Permanent(_) => "permanent",
+        }
+    }
+
     /// The delay the target asked for, if any.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

@@ -129,8 +129,11 @@ pub struct Facts {
     pub integration_name: String,
     /// The integration is active (not draft, not paused).
     pub active: bool,
-    /// Paused by scimbridge itself (no such pause exists yet: always false today).
+    /// Paused by scimbridge itself (the target kept rejecting the credentials); false again
+    /// once someone resumes it (or pauses it themselves).
     pub auto_paused: bool,
+    /// Why scimbridge paused it, in one sentence (empty when not auto-paused).
+    pub pause_reason: String,
     /// Removals the deletion guard holds for a decision.
     pub held_removals: u64,
     /// The newest request of the IdP (a token's last use), if there ever was one.
@@ -285,9 +288,17 @@ pub fn evaluate(state: &State, facts: &Facts, now: i64, rules: &Rules) -> (State
             msg(
                 EventKind::AutoPaused,
                 format!("{name} was paused automatically"),
-                format!("scimbridge paused {name}: changes wait until someone resumes it."),
+                if f.pause_reason.is_empty() {
+                    format!("scimbridge paused {name}: changes wait until someone resumes it.")
+                } else {
+                    format!(
+                        "scimbridge paused {name}: {}. Changes wait: fix the credentials on the \
+                         Connection tab (Test connection), then Resume on the Overview.",
+                        f.pause_reason
+                    )
+                },
                 base.clone(),
-                serde_json::json!({}),
+                serde_json::json!({"reason": f.pause_reason}),
             )
         },
     );

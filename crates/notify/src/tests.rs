@@ -163,6 +163,37 @@ fn rejected_credentials_and_auto_pause_are_level_conditions() {
 }
 
 #[test]
+fn an_auto_pause_says_why_once_and_again_after_a_resume() {
+    let r = rules();
+    let mut f = facts();
+    f.auto_paused = true;
+    f.pause_reason = "ActiveCampaign rejected the API key (HTTP 403) on 3 jobs in a row".into();
+    let (s, m) = evaluate(&State::default(), &f, 0, &r);
+    assert_eq!(kinds(&m), [EventKind::AutoPaused]);
+    assert!(
+        m[0].text
+            .contains("rejected the API key (HTTP 403) on 3 jobs")
+    );
+    assert!(m[0].text.contains("Resume"));
+    assert_eq!(m[0].details["reason"], f.pause_reason.as_str());
+    // The Overview, not a tab.
+    assert!(
+        m[0].path
+            .ends_with(&format!("/integrations/{}", f.integration_id))
+    );
+    let (s, m) = evaluate(&s, &f, MIN, &r);
+    assert!(m.is_empty(), "said once");
+    // Resumed: the rule clears; a second pause is a new message.
+    f.auto_paused = false;
+    f.pause_reason.clear();
+    let (s, m) = evaluate(&s, &f, 2 * MIN, &r);
+    assert!(m.is_empty());
+    f.auto_paused = true;
+    let (_, m) = evaluate(&s, &f, 3 * MIN, &r);
+    assert_eq!(kinds(&m), [EventKind::AutoPaused]);
+}
+
+#[test]
 fn signatures_verify_and_detect_tampering() {
     let sig = sign("whsec_k", 1_700_000_000, b"{\"a\":1}");
     assert!(sig.starts_with("sha256="));

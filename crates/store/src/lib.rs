@@ -49,11 +49,12 @@ pub use queries::events::{Event, EventQuery, MAX_EVENT_PAGE, NewEvent, OK_OUTCOM
 pub use queries::guard::{Hold, HoldState, REMOVAL_OPERATIONS};
 pub use queries::insights::Bucket;
 pub use queries::integrations::{
-    Integration, IntegrationPolicies, IntegrationUpdate, NewIntegration, encode_extension_schemas,
+    AUTO_PAUSED_BY, Integration, IntegrationPolicies, IntegrationUpdate, NewIntegration,
+    PAUSED_KIND, encode_extension_schemas,
 };
 pub use queries::notify::{
     AttemptOutcome, ChannelKind, Delivery, DeliveryState, ExpiringTokenRow, FailureRows,
-    NewNotification, NotifyChannel, NotifyIntegration, REJECTED_CREDENTIALS_TEXT, RULES_LEASE,
+    NewNotification, NotifyChannel, NotifyIntegration, REJECTED_CREDENTIALS_KIND, RULES_LEASE,
 };
 pub use queries::ops::QueueStats;
 pub use queries::reconcile::{

@@ -279,8 +279,35 @@ impl Store {
         error: &str,
         now: i64,
     ) -> Result<()> {
-        self.requeue_job(job, worker, run_after, error, now, 0)
+        self.requeue_job(job, worker, run_after, (error, None), now, 0)
             .await
+    }
+
+    /// [`Store::retry_job`] recording the error's kind (`ConnectorError::kind`) beside it;
+    /// `refund` true: the attempt does not count ([`Store::defer_job`]).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the job's outcome, as the worker has it"
+    )]
+    pub async fn requeue_job_as(
+        &self,
+        job: &Job,
+        worker: &str,
+        run_after: i64,
+        error: &str,
+        kind: Option<&str>,
+        now: i64,
+        refund: bool,
+    ) -> Result<()> {
+        self.requeue_job(
+            job,
+            worker,
+            run_after,
+            (error, kind),
+            now,
+            i32::from(refund),
+        )
+        .await
     }
 
     /// Like [`Store::retry_job`], but the attempt does not count: the job waited for the
@@ -293,7 +320,7 @@ impl Store {
         error: &str,
         now: i64,
     ) -> Result<()> {
-        self.requeue_job(job, worker, run_after, error, now, 1)
+        self.requeue_job(job, worker, run_after, (error, None), now, 1)
             .await
     }
 
@@ -303,7 +330,7 @@ impl Store {
         job: &Job,
         worker: &str,
         run_after: i64,
-        error: &str,
+        (error, kind): (&str, Option<&str>),
         now: i64,
         refund: i32,
     ) -> Result<()> {
@@ -316,13 +343,15 @@ impl Store {
             let statements = vec![
                 sqlite(
                     &format!(
-                        "UPDATE jobs SET run_after = ?, last_error = ? WHERE integration_id = ? \
+                        "UPDATE jobs SET run_after = ?, last_error = ?, last_error_kind = ? \
+                         WHERE integration_id = ? \
                          AND subject_kind = ? AND subject_id = ? AND state = 'pending' \
                          AND run_after < ? AND {mine}"
                     ),
                     vec![
                         run_after.into(),
                         error.into(),
+                        kind.into(),
                         i.clone(),
                         k.clone(),
                         sid.clone(),
@@ -339,12 +368,13 @@ impl Store {
                 ),
                 sqlite(
                     "UPDATE jobs SET state = 'pending', run_after = ?, last_error = ?, \
-                     locked_until = NULL, locked_by = NULL, updated_at = ?, \
-                     attempts = MAX(attempts - ?, 0) \
+                     last_error_kind = ?, locked_until = NULL, locked_by = NULL, \
+                     updated_at = ?, attempts = MAX(attempts - ?, 0) \
                      WHERE id = ? AND locked_by = ?",
                     vec![
                         run_after.into(),
                         error.into(),
+                        kind.into(),
                         now.into(),
                         refund.into(),
                         job.id.into(),
@@ -355,7 +385,10 @@ impl Store {
             self.write_statements(statements).await?;
             return Ok(());
         }
-        retry_contended(|| self.retry_job_pooled(job, worker, run_after, error, now, refund)).await
+        retry_contended(|| {
+            self.retry_job_pooled(job, worker, run_after, (error, kind), now, refund)
+        })
+        .await
     }
 
     /// [`Store::retry_job`] on PostgreSQL.
@@ -364,7 +397,7 @@ impl Store {
         job: &Job,
         worker: &str,
         run_after: i64,
-        error: &str,
+        (error, kind): (&str, Option<&str>),
         now: i64,
         refund: i32,
     ) -> Result<()> {
@@ -379,6 +412,7 @@ impl Store {
             )
             .col_expr(jobs::Column::RunAfter, run_after.into())
             .col_expr(jobs::Column::LastError, error.into())
+            .col_expr(jobs::Column::LastErrorKind, kind.into())
             .col_expr(
                 jobs::Column::LockedUntil,
                 sea_orm::sea_query::Expr::value(Option::<i64>::None),
@@ -403,6 +437,7 @@ impl Store {
                 jobs::Entity::update_many()
                     .col_expr(jobs::Column::RunAfter, run_after.into())
                     .col_expr(jobs::Column::LastError, error.into())
+                    .col_expr(jobs::Column::LastErrorKind, kind.into())
                     .filter(jobs::Column::IntegrationId.eq(&job.integration_id))
                     .filter(jobs::Column::SubjectKind.eq(job.subject_kind))
                     .filter(jobs::Column::SubjectId.eq(&job.subject_id))
@@ -484,12 +519,25 @@ impl Store {
 
     /// Marks a job failed for good; it stays visible and can be retried.
     pub async fn fail_job(&self, id: i64, worker: &str, error: &str, now: i64) -> Result<()> {
+        self.fail_job_as(id, worker, error, None, now).await
+    }
+
+    /// [`Store::fail_job`] recording the error's kind beside it.
+    pub async fn fail_job_as(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        kind: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
         let update = jobs::Entity::update_many()
             .col_expr(
                 jobs::Column::State,
                 sea_orm::sea_query::Expr::value(JobState::Failed.as_str()),
             )
             .col_expr(jobs::Column::LastError, error.into())
+            .col_expr(jobs::Column::LastErrorKind, kind.into())
             .col_expr(
                 jobs::Column::LockedUntil,
                 sea_orm::sea_query::Expr::value(Option::<i64>::None),

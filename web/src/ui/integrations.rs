@@ -95,6 +95,38 @@ pub fn status_badge(status: IntegrationStatus) -> (&'static str, &'static str) {
     }
 }
 
+/// The status badge of `i`, saying when scimbridge paused it itself.
+pub fn integration_badge(i: &Integration) -> (&'static str, &'static str) {
+    if AutoPauseView::of(i).is_some() {
+        ("warning", "Paused by scimbridge")
+    } else {
+        status_badge(i.status)
+    }
+}
+
+/// The Overview's notice of an automatic pause: when, why, and what the credential is called.
+pub struct AutoPauseView {
+    pub when: When,
+    pub reason: String,
+    pub credential: &'static str,
+}
+
+impl AutoPauseView {
+    /// Some while `i` is paused by scimbridge (a resume or a person's pause clears it).
+    pub fn of(i: &Integration) -> Option<Self> {
+        if i.status != IntegrationStatus::Paused
+            || i.paused_by.as_deref() != Some(store::AUTO_PAUSED_BY)
+        {
+            return None;
+        }
+        Some(Self {
+            when: When::from_ms(i.paused_at.unwrap_or(i.updated_at)),
+            reason: i.pause_reason.clone().unwrap_or_default(),
+            credential: super::target_error::names_of(i).credential,
+        })
+    }
+}
+
 /// Mode badge: (css class, label).
 pub fn mode_badge(mode: IntegrationMode) -> (&'static str, &'static str) {
     match mode {
@@ -251,7 +283,7 @@ async fn list(req: HttpRequest, state: web::Data<AppState>, path: web::Path<Stri
                 base
             },
             connector: connector_title(&i.connector_kind),
-            status: status_badge(i.status),
+            status: integration_badge(&i),
             mode: mode_badge(i.mode),
             name: i.name,
         });
@@ -297,6 +329,8 @@ struct OverviewPage {
     rate_limit: Vec<String>,
     /// The last Apply to all while it runs, or for a day after it finished.
     resync: Option<ResyncView>,
+    /// Paused by scimbridge: when and why.
+    auto_pause: Option<AutoPauseView>,
 }
 
 /// The Overview's progress bar of the last **Apply to all now**.
@@ -460,7 +494,8 @@ async fn overview(
         frame,
         tabs: Tabs::new(&tenant, &integration, "overview"),
         connector: connector_title(&integration.connector_kind),
-        status: status_badge(integration.status),
+        status: integration_badge(&integration),
+        auto_pause: AutoPauseView::of(&integration),
         mode: mode_badge(integration.mode),
         scim_url: state.config.scim_url(&integration.id),
         users: ctx.store().count_users(&iid).await?,

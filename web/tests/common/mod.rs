@@ -167,6 +167,9 @@ impl TestServer {
             .env("SCIMBRIDGE_ALLOW_PRIVATE_TARGETS", "true")
             .env("SCIMBRIDGE_JOB_LEASE_SECS", "3")
             .env("SCIMBRIDGE_GUARD_SETTLE_SECS", "1")
+            // Tests that watch a wrong key's jobs fail keep doing so; the automatic pause is
+            // tested with it on (web/tests/auto_pause.rs sets it in `ServeOptions::env`).
+            .env("SCIMBRIDGE_AUTO_PAUSE_AFTER", "0")
             .env("RUST_LOG", "warn");
         c
     }

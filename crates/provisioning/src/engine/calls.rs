@@ -28,6 +28,8 @@ pub(crate) struct Calls<'a> {
 #[derive(Default)]
 pub(crate) struct Journal {
     inner: std::sync::Mutex<(Vec<NewEvent>, Option<TargetLink>)>,
+    /// A target call of the job succeeded (the credentials work; see `auto_pause`).
+    succeeded: std::sync::atomic::AtomicBool,
 }
 
 impl Journal {
@@ -42,6 +44,11 @@ impl Journal {
         if let Ok(mut j) = self.inner.lock() {
             j.1 = Some(link);
         }
+    }
+
+    /// Whether a target call of the job succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.succeeded.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// What was recorded, emptied.
@@ -139,6 +146,11 @@ impl Calls<'_> {
         // The HTTP requests behind the call (method, path, status, masked bodies) go with
         // its event, for the trace.
         let (result, http) = connector_api::exchange::capture(f).await;
+        if result.is_ok() {
+            self.journal
+                .succeeded
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let outcome = match &result {
             Ok(_) => OK_OUTCOME,
             Err(e) if e.is_retryable() => "retry",

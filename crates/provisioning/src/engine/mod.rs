@@ -13,11 +13,13 @@
 //! be called and call nothing. The clock and the jitter's random source are parameters
 //! ([`Clock`], [`WorkerConfig::seed`]) so the decisions are unit-tested.
 
+pub mod auto_pause;
 mod calls;
 mod runtime;
 mod sync_group;
 mod sync_user;
 
+use connector_api::explain::TargetNames;
 use connector_api::{Capabilities, Connector, ConnectorError, Throttle};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -55,6 +57,14 @@ pub trait ConnectorRegistry: Send + Sync {
     fn capabilities_of(&self, integration: &Integration) -> Option<Capabilities> {
         self.capabilities(&integration.connector_kind)
     }
+    /// What error sentences call the integration's target and its credential (the
+    /// automatic pause's reason).
+    fn target_names(&self, _integration: &Integration) -> TargetNames<'static> {
+        TargetNames {
+            target: "The target app",
+            credential: "credentials",
+        }
+    }
 }
 
 /// The time, as a parameter.
@@ -86,6 +96,9 @@ pub struct WorkerConfig {
     pub poll: Duration,
     /// Attempts before a job is `failed`.
     pub max_attempts: i32,
+    /// Jobs in a row whose target rejected the credentials before the integration is
+    /// paused ([`auto_pause`]); 0: never, and a rejected job fails at once as before.
+    pub auto_pause_after: u32,
     /// First retry delay; doubles per attempt.
     pub base_backoff: Duration,
     /// Longest retry delay.
@@ -132,6 +145,7 @@ impl Default for WorkerConfig {
             lease: Duration::from_secs(120),
             poll: Duration::from_millis(250),
             max_attempts: 10,
+            auto_pause_after: 3,
             base_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(600),
             cache_ttl: Duration::from_secs(60),
@@ -161,6 +175,28 @@ pub(crate) enum JobError {
         error: String,
         after: Option<Duration>,
     },
+    /// The target rejected the credentials: retried with back-off (counting) while the
+    /// integration may pause itself, so the job is not lost once the key is fixed; a
+    /// permanent failure when automatic pauses are off.
+    Rejected(String),
+    /// The integration is paused: the job waits without spending an attempt (however long
+    /// the pause lasts) and without calling the target.
+    Paused(String),
+}
+
+/// How often a job of a paused integration looks again.
+pub(crate) const PAUSED_WAIT: Duration = Duration::from_secs(30);
+
+impl JobError {
+    /// The kind stored beside the job's error (`jobs.last_error_kind`), where it is known.
+    pub(crate) fn kind(&self) -> Option<&'static str> {
+        match self {
+            JobError::Rejected(_) => Some("unauthorized"),
+            JobError::Paused(_) => Some(store::PAUSED_KIND),
+            JobError::Throttled { .. } => Some("rate_limited"),
+            JobError::Retry { .. } | JobError::Permanent(_) => None,
+        }
+    }
 }
 
 impl From<store::StoreError> for JobError {
@@ -185,6 +221,9 @@ impl From<ConnectorError> for JobError {
                 after: Some(*after),
                 error: e.to_string(),
             };
+        }
+        if let ConnectorError::Unauthorized(_) = &e {
+            return JobError::Rejected(e.to_string());
         }
         if e.is_retryable() {
             JobError::Retry {
@@ -245,6 +284,18 @@ pub(crate) fn dispose(
             }
         }
         Err(JobError::Permanent(error)) => Disposition::Fail(error),
+        Err(JobError::Rejected(error)) if config.auto_pause_after == 0 => Disposition::Fail(error),
+        Err(JobError::Rejected(error)) => dispose(
+            Err(JobError::Retry { error, after: None }),
+            attempts,
+            config,
+            now,
+            jitter,
+        ),
+        Err(JobError::Paused(error)) => Disposition::DeferTo {
+            at: now + PAUSED_WAIT.as_millis() as i64,
+            error,
+        },
         // A rate limit is no failure: the job waits as long as the limit says, however often.
         Err(JobError::Throttled { error, after }) => Disposition::DeferTo {
             at: now
@@ -318,6 +369,8 @@ pub struct Worker {
     runtimes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Runtime>>>>>,
     /// A scheduled reconciliation round is running in this process.
     reconciling: Arc<AtomicBool>,
+    /// Per integration: jobs in a row whose credentials were rejected (in this process).
+    streaks: Mutex<HashMap<String, auto_pause::Streak>>,
 }
 
 impl Worker {
@@ -338,6 +391,7 @@ impl Worker {
             rng: Mutex::new(rng),
             runtimes: Mutex::new(HashMap::new()),
             reconciling: Arc::new(AtomicBool::new(false)),
+            streaks: Mutex::new(HashMap::new()),
         })
     }
 
@@ -477,6 +531,60 @@ impl Worker {
         });
     }
 
+    /// After a live job's calls, holding the integration's slot (so no other job of it calls
+    /// the target meanwhile): counts rejected credentials and pauses the integration on the
+    /// `auto_pause_after`-th job in a row. The job that paused it waits like the others.
+    pub(crate) async fn watch_credentials(
+        &self,
+        rt: &mut runtime::Runtime,
+        journal: &calls::Journal,
+        result: Result<(), JobError>,
+    ) -> Result<(), JobError> {
+        let job = auto_pause::JobCalls {
+            succeeded: journal.succeeded(),
+            rejected: matches!(result, Err(JobError::Rejected(_))),
+        };
+        if !job.succeeded && !job.rejected {
+            return result;
+        }
+        let threshold = self.config.auto_pause_after;
+        let pause = match self.streaks.lock() {
+            Ok(mut m) => m
+                .entry(rt.integration.id.clone())
+                .or_default()
+                .record(job, threshold),
+            Err(_) => false,
+        };
+        let Err(JobError::Rejected(error)) = result else {
+            return result;
+        };
+        if !pause {
+            return Err(JobError::Rejected(error));
+        }
+        let names = self.registry.target_names(&rt.integration);
+        let said = connector_api::explain::explain_text(names, &error).sentence;
+        let reason = auto_pause::reason(&said, threshold);
+        let now = self.now_ms();
+        match self
+            .store
+            .auto_pause_integration(&rt.integration.id, &reason, now)
+            .await
+        {
+            Ok(true) => {
+                tracing::warn!(integration = %rt.integration.id, %reason, "paused the integration: the target keeps rejecting the credentials");
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(integration = %rt.integration.id, error = %e, "could not pause the integration");
+                return Err(JobError::Rejected(error));
+            }
+        }
+        // The cached runtime sees the pause at once (the next job of this integration may
+        // already wait for the slot).
+        rt.integration.status = store::IntegrationStatus::Paused;
+        Err(JobError::Paused(error))
+    }
+
     /// Processes one claimed job and records the outcome on it.
     async fn process(&self, job: Job) {
         let journal = calls::Journal::default();
@@ -492,6 +600,7 @@ impl Worker {
             .map(|mut r| r.gen_range(0.75..1.25))
             .unwrap_or(1.0);
         let worker = &self.config.worker_id;
+        let kind = outcome.as_ref().err().and_then(JobError::kind);
         let disposition = dispose(outcome, job.attempts, &self.config, now, jitter);
         if disposition != Disposition::Done && !events.is_empty() {
             // A dry run sets its link only when it succeeds; what it noted before failing is
@@ -509,15 +618,21 @@ impl Worker {
             }
             Disposition::Fail(error) => {
                 crate::metrics::job_finished("failed");
-                self.store.fail_job(job.id, worker, &error, now).await
+                self.store
+                    .fail_job_as(job.id, worker, &error, kind, now)
+                    .await
             }
             Disposition::RetryAt { at, error } => {
                 crate::metrics::job_retry(&job.integration_id);
-                self.store.retry_job(&job, worker, at, &error, now).await
+                self.store
+                    .requeue_job_as(&job, worker, at, &error, kind, now, false)
+                    .await
             }
             Disposition::DeferTo { at, error } => {
                 crate::metrics::job_retry(&job.integration_id);
-                self.store.defer_job(&job, worker, at, &error, now).await
+                self.store
+                    .requeue_job_as(&job, worker, at, &error, kind, now, true)
+                    .await
             }
         };
         if let Err(e) = result {
@@ -611,6 +726,45 @@ mod tests {
             }),
             JobError::Retry { .. }
         ));
+    }
+
+    #[test]
+    fn rejected_credentials_retry_while_pauses_are_on_and_paused_jobs_wait_free() {
+        let rejected = || {
+            JobError::from(ConnectorError::Unauthorized(
+                "list roles: ActiveCampaign rejected the API key (HTTP 403)".into(),
+            ))
+        };
+        assert!(matches!(rejected(), JobError::Rejected(_)));
+        assert_eq!(rejected().kind(), Some("unauthorized"));
+        let on = WorkerConfig::default();
+        assert!(matches!(
+            dispose(Err(rejected()), 1, &on, 0, 1.0),
+            Disposition::RetryAt { at: 1_000, .. }
+        ));
+        assert!(matches!(
+            dispose(Err(rejected()), 10, &on, 0, 1.0),
+            Disposition::Fail(e) if e.starts_with("gave up after 10 attempts: the target rejected")
+        ));
+        // Pauses off: a rejected key fails at once, as before.
+        let off = WorkerConfig {
+            auto_pause_after: 0,
+            ..WorkerConfig::default()
+        };
+        assert!(matches!(
+            dispose(Err(rejected()), 1, &off, 0, 1.0),
+            Disposition::Fail(_)
+        ));
+        // A paused integration's job waits without spending an attempt, even past the last.
+        let paused = JobError::Paused("integration is paused".into());
+        assert_eq!(paused.kind(), Some(store::PAUSED_KIND));
+        assert_eq!(
+            dispose(Err(paused), 50, &on, 7, 1.0),
+            Disposition::DeferTo {
+                at: 30_007,
+                error: "integration is paused".into()
+            }
+        );
     }
 
     #[test]

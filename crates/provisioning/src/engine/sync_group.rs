@@ -3,6 +3,7 @@
 //! and remove the members.
 
 use super::calls::{Calls, Journal};
+use super::runtime::Runtime;
 use super::{JobError, Worker};
 use crate::planner::GroupPush;
 use serde_json::json;
@@ -17,15 +18,25 @@ impl Worker {
         let Some(rt) = guard.as_mut() else {
             return Ok(());
         };
+        let result = self.sync_group_in(rt, job, journal).await;
+        self.watch_credentials(rt, journal, result).await
+    }
+
+    async fn sync_group_in(
+        &self,
+        rt: &mut Runtime,
+        job: &Job,
+        journal: &Journal,
+    ) -> Result<(), JobError> {
         // Groups only drive roles unless the target has groups and the integration pushes them.
         if !rt.caps.groups || rt.rules.policy.group_push == GroupPush::None {
             return Ok(());
         }
         if rt.integration.status != IntegrationStatus::Active {
-            return Err(JobError::Retry {
-                error: format!("integration is {}", rt.integration.status),
-                after: Some(std::time::Duration::from_secs(30)),
-            });
+            return Err(JobError::Paused(format!(
+                "integration is {}",
+                rt.integration.status
+            )));
         }
         let db = self.store.db();
         let group = store::scim::get_group(db, &job.integration_id, &job.subject_id).await?;

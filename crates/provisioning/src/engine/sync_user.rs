@@ -65,10 +65,10 @@ impl Worker {
             return Ok(());
         };
         if rt.integration.status != IntegrationStatus::Active {
-            return Err(JobError::Retry {
-                error: format!("integration is {}", rt.integration.status),
-                after: Some(Duration::from_secs(30)),
-            });
+            return Err(JobError::Paused(format!(
+                "integration is {}",
+                rt.integration.status
+            )));
         }
         let input = load_user(
             &self.store,
@@ -98,8 +98,10 @@ impl Worker {
         if calls.dry_run() {
             return self.dry_run(&mut calls, &desired, known, link).await;
         }
-        self.execute(&mut calls, &desired, known, input.is_none())
-            .await
+        let result = self
+            .execute(&mut calls, &desired, known, input.is_none())
+            .await;
+        self.watch_credentials(rt, journal, result).await
     }
 
     /// Dry run: record every step the plan would take, call nothing, keep what we know.

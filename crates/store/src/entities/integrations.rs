@@ -32,6 +32,13 @@ pub struct Model {
     /// 000011); validated before it is written.
     #[sea_orm(column_type = "Text")]
     pub extension_schemas: String,
+    /// Who paused it (migration 000020): NULL a person, `scimbridge` the worker.
+    pub paused_by: Option<String>,
+    /// Why scimbridge paused it, in one sentence (never a secret).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub pause_reason: Option<String>,
+    /// When it was paused (epoch ms).
+    pub paused_at: Option<i64>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -21,6 +21,9 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub last_error: Option<String>,
     pub correlation_id: Option<String>,
+    /// The kind of `last_error` (`ConnectorError::kind`, e.g. `unauthorized`; migration
+    /// 000020), so rules read the kind and not the text.
+    pub last_error_kind: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -1,17 +1,27 @@
 //! Integrations: a tenant's IdP → target connection, with encrypted secrets.
 
-use crate::entities::integrations;
-use crate::types::{IntegrationMode, IntegrationStatus};
-use crate::{Result, Store, StoreError, new_id, now_ms};
+use crate::entities::{integrations, jobs};
+use crate::types::{IntegrationMode, IntegrationStatus, JobState};
+use crate::{NewAudit, Result, Store, StoreError, new_id, now_ms};
 use scim_core::extension::{parse_schemas, schemas_to_value};
 use scim_core::schema::Schema;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder,
+    QueryOrder, QueryTrait,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+
+/// `paused_by` of a pause the worker decided (and the audit actor of it).
+pub const AUTO_PAUSED_BY: &str = "scimbridge";
+
+/// `jobs.last_error_kind` of a job that waits for a paused integration.
+pub const PAUSED_KIND: &str = "paused";
+
+/// The kinds of jobs that a resume makes due at once: they waited for the pause, or for the
+/// target to take the credentials again (`ConnectorError::kind` of a rejected key).
+const WAITING_KINDS: [&str; 2] = [PAUSED_KIND, "unauthorized"];
 
 /// An integration. Secrets stay sealed in here; decrypt them with
 /// [`Store::integration_secrets`] only where they are used.
@@ -45,6 +55,12 @@ pub struct Integration {
     /// Extension schemas of the integration's User type (custom attributes of the target
     /// app), besides the core and Enterprise schemas.
     pub extension_schemas: Vec<Schema>,
+    /// Who paused it: `None` a person (or not paused), [`AUTO_PAUSED_BY`] the worker.
+    pub paused_by: Option<String>,
+    /// Why the worker paused it, in one sentence.
+    pub pause_reason: Option<String>,
+    /// When it was paused (epoch ms), if the pause is recorded.
+    pub paused_at: Option<i64>,
     /// The sealed secrets blob (never serialized).
     #[serde(skip)]
     sealed_secrets: String,
@@ -77,6 +93,9 @@ impl TryFrom<integrations::Model> for Integration {
             created_at: m.created_at,
             updated_at: m.updated_at,
             extension_schemas: decode_extension_schemas(&m.extension_schemas)?,
+            paused_by: m.paused_by,
+            pause_reason: m.pause_reason,
+            paused_at: m.paused_at,
             sealed_secrets: m.secrets,
         })
     }
@@ -230,6 +249,9 @@ impl Store {
             created_at: Set(now),
             updated_at: Set(now),
             extension_schemas: Set(extension_schemas),
+            paused_by: Set(None),
+            pause_reason: Set(None),
+            paused_at: Set(None),
         };
         integrations::Entity::insert(am)
             .exec_without_returning(self.db())
@@ -347,17 +369,30 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
-    /// Sets the status of the tenant's integration. [`StoreError::NotFound`] if it is not the
-    /// tenant's.
+    /// Sets the status of the tenant's integration (a person's change: any automatic pause's
+    /// reason goes). Resuming makes the jobs that waited for the pause, or for the target to
+    /// take the credentials again, due now instead of after their back-off.
+    /// [`StoreError::NotFound`] if it is not the tenant's.
     pub async fn set_integration_status(
         &self,
         tenant_id: &str,
         id: &str,
         status: IntegrationStatus,
     ) -> Result<()> {
+        let now = now_ms();
+        let paused_at = (status == IntegrationStatus::Paused).then_some(now);
         let res = integrations::Entity::update_many()
             .col_expr(integrations::Column::Status, status.as_str().into())
-            .col_expr(integrations::Column::UpdatedAt, now_ms().into())
+            .col_expr(integrations::Column::UpdatedAt, now.into())
+            .col_expr(
+                integrations::Column::PausedBy,
+                Option::<String>::None.into(),
+            )
+            .col_expr(
+                integrations::Column::PauseReason,
+                Option::<String>::None.into(),
+            )
+            .col_expr(integrations::Column::PausedAt, paused_at.into())
             .filter(integrations::Column::Id.eq(id))
             .filter(integrations::Column::TenantId.eq(tenant_id))
             .exec(self.db())
@@ -365,7 +400,56 @@ impl Store {
         if res.rows_affected == 0 {
             return Err(StoreError::NotFound);
         }
+        if status == IntegrationStatus::Active {
+            let due_now = jobs::Entity::update_many()
+                .col_expr(jobs::Column::RunAfter, now.into())
+                .filter(jobs::Column::IntegrationId.eq(id))
+                .filter(jobs::Column::State.eq(JobState::Pending))
+                .filter(jobs::Column::RunAfter.gt(now))
+                .filter(jobs::Column::LastErrorKind.is_in(WAITING_KINDS))
+                .build(self.backend());
+            self.write_statement(due_now).await?;
+        }
         Ok(())
+    }
+
+    /// Pauses an active integration on the worker's behalf: status `paused`, by
+    /// [`AUTO_PAUSED_BY`], with `reason` (one sentence, no secret) and an audit entry
+    /// `integration.auto_pause`. False if it was not active (someone or something paused
+    /// it first, or it was deleted).
+    pub async fn auto_pause_integration(&self, id: &str, reason: &str, now: i64) -> Result<bool> {
+        let res = integrations::Entity::update_many()
+            .col_expr(
+                integrations::Column::Status,
+                IntegrationStatus::Paused.as_str().into(),
+            )
+            .col_expr(integrations::Column::UpdatedAt, now.into())
+            .col_expr(integrations::Column::PausedBy, AUTO_PAUSED_BY.into())
+            .col_expr(integrations::Column::PauseReason, reason.into())
+            .col_expr(integrations::Column::PausedAt, now.into())
+            .filter(integrations::Column::Id.eq(id))
+            .filter(integrations::Column::Status.eq(IntegrationStatus::Active))
+            .exec(self.db())
+            .await?;
+        if res.rows_affected == 0 {
+            return Ok(false);
+        }
+        let tenant = integrations::Entity::find_by_id(id)
+            .one(self.db())
+            .await?
+            .map(|m| m.tenant_id);
+        self.record_audit(NewAudit {
+            at: now,
+            tenant_id: tenant,
+            actor_id: None,
+            actor_email: AUTO_PAUSED_BY.into(),
+            action: "integration.auto_pause".into(),
+            target_kind: "integration".into(),
+            target_id: Some(id.to_owned()),
+            detail: Some(serde_json::json!({ "reason": reason }).to_string()),
+        })
+        .await?;
+        Ok(true)
     }
 
     /// Deletes the tenant's integration and (by cascade) its tokens, rules, SCIM directory,

@@ -137,6 +137,10 @@ pub struct NotifyIntegration {
     pub name: String,
     pub status: String,
     pub created_at: i64,
+    /// Who paused it (`scimbridge`: the worker; see `AUTO_PAUSED_BY`).
+    pub paused_by: Option<String>,
+    /// The automatic pause's reason.
+    pub pause_reason: Option<String>,
 }
 
 /// A live SCIM token that expires soon.
@@ -160,8 +164,8 @@ pub struct FailureRows {
 /// Name of the rules' lease row.
 pub const RULES_LEASE: &str = "rules";
 
-/// The error text of a job the target's credentials failed (connector_api's `Unauthorized`).
-pub const REJECTED_CREDENTIALS_TEXT: &str = "rejected the credentials";
+/// `jobs.last_error_kind` of such a job (`ConnectorError::kind`).
+pub const REJECTED_CREDENTIALS_KIND: &str = "unauthorized";
 
 fn channel_from(row: &QueryResult) -> Result<NotifyChannel> {
     Ok(NotifyChannel {
@@ -595,7 +599,8 @@ impl Store {
         let rows = self
             .db()
             .query_all_raw(self.q(
-                "SELECT id, tenant_id, name, status, created_at FROM integrations",
+                "SELECT id, tenant_id, name, status, created_at, paused_by, pause_reason \
+                 FROM integrations",
                 vec![],
             ))
             .await?;
@@ -607,6 +612,8 @@ impl Store {
                     name: r.try_get("", "name")?,
                     status: r.try_get("", "status")?,
                     created_at: r.try_get("", "created_at")?,
+                    paused_by: r.try_get("", "paused_by")?,
+                    pause_reason: r.try_get("", "pause_reason")?,
                 })
             })
             .collect()
@@ -666,12 +673,9 @@ impl Store {
             .db()
             .query_all_raw(self.q(
                 "SELECT integration_id, COUNT(*) AS n FROM jobs \
-                 WHERE state = 'failed' AND updated_at > $1 AND last_error LIKE $2 \
+                 WHERE state = 'failed' AND updated_at > $1 AND last_error_kind = $2 \
                  GROUP BY integration_id",
-                vec![
-                    since.into(),
-                    format!("%{REJECTED_CREDENTIALS_TEXT}%").into(),
-                ],
+                vec![since.into(), REJECTED_CREDENTIALS_KIND.into()],
             ))
             .await?;
         rows.iter()

@@ -345,3 +345,135 @@ async fn a_completed_job_records_its_events_and_link_with_it() {
         assert_eq!(ops, ["add_role", "create_user"], "{label}");
     }
 }
+
+/// The automatic pause (#31): only an active integration is paused, with who, why, when and
+/// an audit entry; a failure's kind is kept beside its text and the rejected-credentials
+/// fact reads the kind; resuming clears the reason and makes the jobs that waited for the
+/// pause or the credentials due now, leaving other back-offs alone.
+#[tokio::test]
+async fn auto_pause_records_why_and_resume_makes_waiting_jobs_due() {
+    for db in test_stores().await {
+        let (s, label) = (&db.store, db.label);
+        let (t, i) = tenant_with_integration(s, "Acme").await;
+        let reason = "ActiveCampaign rejected the API key (HTTP 403) on 3 jobs in a row";
+        // A draft is not paused.
+        assert!(
+            !s.auto_pause_integration(&i.id, reason, 1_000)
+                .await
+                .unwrap()
+        );
+        s.set_integration_status(&t.id, &i.id, store::IntegrationStatus::Active)
+            .await
+            .unwrap();
+        for (subject, at) in [("waits", 100), ("rejected", 100), ("busy", 100)] {
+            enqueue_job(s.db(), &i.id, SubjectKind::User, subject, None, at)
+                .await
+                .unwrap();
+        }
+        let now = store::now_ms();
+        let far = now + 3_600_000;
+        for j in s.claim_jobs("w", now, 60_000, 10).await.unwrap() {
+            let kind = match j.subject_id.as_str() {
+                "waits" => Some(store::PAUSED_KIND),
+                "rejected" => Some("unauthorized"),
+                _ => Some("transient"),
+            };
+            s.requeue_job_as(&j, "w", far, "boom", kind, now, false)
+                .await
+                .unwrap();
+        }
+        // A permanently failed rejection counts by its kind; the text alone does not.
+        enqueue_job(s.db(), &i.id, SubjectKind::User, "gone", None, 100)
+            .await
+            .unwrap();
+        enqueue_job(s.db(), &i.id, SubjectKind::User, "text-only", None, 100)
+            .await
+            .unwrap();
+        for j in s.claim_jobs("w", now, 60_000, 10).await.unwrap() {
+            let kind = (j.subject_id == "gone").then_some("unauthorized");
+            s.fail_job_as(
+                j.id,
+                "w",
+                "the target rejected the credentials: x",
+                kind,
+                now,
+            )
+            .await
+            .unwrap();
+        }
+        assert_eq!(
+            s.rejected_credentials_since(0).await.unwrap().get(&i.id),
+            Some(&1),
+            "{label}"
+        );
+
+        assert!(
+            s.auto_pause_integration(&i.id, reason, 5_000)
+                .await
+                .unwrap()
+        );
+        // Only once: it is not active any more.
+        assert!(
+            !s.auto_pause_integration(&i.id, reason, 6_000)
+                .await
+                .unwrap()
+        );
+        let p = s.get_integration(&t.id, &i.id).await.unwrap().unwrap();
+        assert_eq!(p.status, store::IntegrationStatus::Paused, "{label}");
+        assert_eq!(p.paused_by.as_deref(), Some(store::AUTO_PAUSED_BY));
+        assert_eq!(p.pause_reason.as_deref(), Some(reason));
+        assert_eq!(p.paused_at, Some(5_000));
+        let n = s
+            .notify_integrations_unscoped()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|n| n.id == i.id)
+            .unwrap();
+        assert_eq!(n.paused_by.as_deref(), Some("scimbridge"));
+        assert_eq!(n.pause_reason.as_deref(), Some(reason));
+        let audit = s
+            .list_audit(&store::AuditQuery {
+                tenant_id: Some(t.id.clone()),
+                action: Some("integration.auto_pause".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(audit.len(), 1, "{label}");
+        assert_eq!(audit[0].actor_email, "scimbridge");
+        assert!(audit[0].detail.as_deref().unwrap().contains("HTTP 403"));
+
+        s.set_integration_status(&t.id, &i.id, store::IntegrationStatus::Active)
+            .await
+            .unwrap();
+        let r = s.get_integration(&t.id, &i.id).await.unwrap().unwrap();
+        assert!(r.paused_by.is_none() && r.pause_reason.is_none() && r.paused_at.is_none());
+        let due = |subject: &'static str| {
+            let id = i.id.clone();
+            async move {
+                s.open_jobs(&id)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .find(|j| j.subject_id == subject)
+                    .unwrap()
+            }
+        };
+        let after = store::now_ms();
+        for subject in ["waits", "rejected"] {
+            let j = due(subject).await;
+            assert!(j.run_after <= after, "{label}: {subject} is due now");
+        }
+        let busy = due("busy").await;
+        assert_eq!(busy.run_after, far, "{label}: a 503's back-off stays");
+        assert_eq!(busy.last_error_kind.as_deref(), Some("transient"));
+        // A person's pause records no reason.
+        s.set_integration_status(&t.id, &i.id, store::IntegrationStatus::Paused)
+            .await
+            .unwrap();
+        let m = s.get_integration(&t.id, &i.id).await.unwrap().unwrap();
+        assert!(m.paused_by.is_none() && m.pause_reason.is_none() && m.paused_at.is_some());
+    }
+}
