@@ -149,6 +149,14 @@ async fn a_rejected_key_pauses_once_and_resume_delivers_everything(backend: Back
     tokio::time::sleep(Duration::from_secs(2)).await;
     let msgs = auto_paused(&hook.accepted());
     assert_eq!(msgs.len(), 1, "{msgs:?}");
+    // The rejection itself is told too, once, although no job failed for good.
+    let rejected: Vec<serde_json::Value> = hook
+        .accepted()
+        .iter()
+        .map(Received::json)
+        .filter(|j| j["event"] == "credentials_rejected")
+        .collect();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
     let overview = format!("/t/{}/integrations/{}", ep.tenant, ep.id);
     assert_eq!(msgs[0]["link"], format!("{}{overview}", s.base));
     assert!(

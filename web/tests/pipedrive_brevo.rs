@@ -81,29 +81,60 @@ async fn console(s: &TestServer) -> Ui {
     ui
 }
 
+/// A Brevo integration on `fake` with the test's role bundles, as the CLI documents it, plus
+/// `extra` arguments.
+fn brevo_endpoint(s: &TestServer, fake: &FakeBrevo, extra: &[&str]) -> Endpoint {
+    let base = format!("base_url={}", fake.base_url());
+    let key = format!("api_key={}", fake.api_key());
+    let bundles = format!("role_privileges={BUNDLES}");
+    let mut args = vec![
+        "--setting",
+        &base,
+        "--secret",
+        &key,
+        "--setting",
+        &bundles,
+        "--default-role",
+        "Viewer",
+        "--deprovision",
+        "delete",
+    ];
+    args.extend_from_slice(extra);
+    s.endpoint_of("Acme", "brevo", &args)
+}
+
+/// A Pipedrive integration on `fake` (the documented `/api/v1` URL form), default role Sales,
+/// deprovision by deactivating, plus `extra` arguments.
+fn pipedrive_endpoint(s: &TestServer, fake: &FakePipedrive, extra: &[&str]) -> Endpoint {
+    let base = format!("base_url={}", fake.base_url().replace("/v1", "/api/v1"));
+    let token = format!("api_token={}", fake.token());
+    let mut args = vec![
+        "--setting",
+        &base,
+        "--secret",
+        &token,
+        "--default-role",
+        "Sales",
+        "--deprovision",
+        "deactivate",
+    ];
+    args.extend_from_slice(extra);
+    s.endpoint_of("Acme", "pipedrive", &args)
+}
+
 async fn pipedrive_lifecycle(s: TestServer) {
     let fake = FakePipedrive::start(PipedriveConfig::default()).await;
     // The documented form of the URL: https://<company>.pipedrive.com/api/v1.
-    let base = format!("base_url={}", fake.base_url().replace("/v1", "/api/v1"));
-    let token = format!("api_token={}", fake.token());
-    let ep = s.endpoint_of(
-        "Acme",
-        "pipedrive",
+    let ep = pipedrive_endpoint(
+        &s,
+        &fake,
         &[
-            "--setting",
-            &base,
-            "--secret",
-            &token,
-            "--default-role",
-            "Sales",
             "--role-rule",
             "app_role:Manager=Managers",
             "--role-rule",
             "group:Sales Team=Sales",
             "--role-rule",
             "group:Support Team=Support",
-            "--deprovision",
-            "deactivate",
         ],
     );
     let roles = |email: &str| fake.user_by_email(email).map(|u| u.roles);
@@ -221,27 +252,14 @@ const BUNDLES: &str = r#"{"Marketer":[{"feature":"email_campaigns","permissions"
 
 async fn brevo_lifecycle(s: TestServer) {
     let fake = FakeBrevo::start(BrevoConfig::default()).await;
-    let base = format!("base_url={}", fake.base_url());
-    let key = format!("api_key={}", fake.api_key());
-    let bundles = format!("role_privileges={BUNDLES}");
-    let ep = s.endpoint_of(
-        "Acme",
-        "brevo",
+    let ep = brevo_endpoint(
+        &s,
+        &fake,
         &[
-            "--setting",
-            &base,
-            "--secret",
-            &key,
-            "--setting",
-            &bundles,
-            "--default-role",
-            "Viewer",
             "--role-rule",
             "app_role:Marketer=Marketer",
             "--role-rule",
             "group:Admins=Admin",
-            "--deprovision",
-            "delete",
         ],
     );
     let ann = post_user(&s, &ep, "ann@contoso.com", Some("Marketer")).await;
@@ -405,25 +423,7 @@ async fn brevo_queue_waits_with_an_eta(s: TestServer) {
     clock.advance(Duration::from_millis(
         (testkit::fake_brevo::HOUR_MS - into_hour) as u64 + 1_000,
     ));
-    let base = format!("base_url={}", fake.base_url());
-    let key = format!("api_key={}", fake.api_key());
-    let bundles = format!("role_privileges={BUNDLES}");
-    let ep = s.endpoint_of(
-        "Acme",
-        "brevo",
-        &[
-            "--setting",
-            &base,
-            "--secret",
-            &key,
-            "--setting",
-            &bundles,
-            "--default-role",
-            "Viewer",
-            "--deprovision",
-            "delete",
-        ],
-    );
+    let ep = brevo_endpoint(&s, &fake, &[]);
     for n in 0..150 {
         post_user(&s, &ep, &format!("m{n}@contoso.com"), None).await;
     }
@@ -487,22 +487,7 @@ fn reconcile(s: &TestServer, ep: &Endpoint) -> Value {
 /// is read once per pass (with many pages: the connector's own test).
 async fn pipedrive_import_reports_orphans(s: TestServer) {
     let fake = FakePipedrive::start(PipedriveConfig::default()).await;
-    let base = format!("base_url={}", fake.base_url().replace("/v1", "/api/v1"));
-    let token = format!("api_token={}", fake.token());
-    let ep = s.endpoint_of(
-        "Acme",
-        "pipedrive",
-        &[
-            "--setting",
-            &base,
-            "--secret",
-            &token,
-            "--default-role",
-            "Sales",
-            "--deprovision",
-            "deactivate",
-        ],
-    );
+    let ep = pipedrive_endpoint(&s, &fake, &[]);
     for i in 0..12 {
         fake.add_user(&format!("hand{i:03}@contoso.com"), &format!("Hand {i}"));
     }
@@ -543,25 +528,7 @@ async fn pipedrive_import_reports_orphans(s: TestServer) {
 /// permissions one more.
 async fn brevo_import_reports_orphans_within_the_budget(s: TestServer) {
     let fake = FakeBrevo::start(BrevoConfig::default()).await;
-    let base = format!("base_url={}", fake.base_url());
-    let key = format!("api_key={}", fake.api_key());
-    let bundles = format!("role_privileges={BUNDLES}");
-    let ep = s.endpoint_of(
-        "Acme",
-        "brevo",
-        &[
-            "--setting",
-            &base,
-            "--secret",
-            &key,
-            "--setting",
-            &bundles,
-            "--default-role",
-            "Viewer",
-            "--deprovision",
-            "delete",
-        ],
-    );
+    let ep = brevo_endpoint(&s, &fake, &[]);
     fake.add_user("left@contoso.com", &[]);
     fake.add_user("contractor@contoso.com", &[("contacts", &["view"])]);
     post_user(&s, &ep, "ann@contoso.com", None).await;

@@ -68,6 +68,40 @@ fn integration(s: &TestServer, f: &FakeHandle) -> Endpoint {
     )
 }
 
+/// The integration's successful outbound calls since `since`, per user in call order:
+/// `(scim user id, operations)`, sorted by user (the shape of the analysis' plans).
+async fn calls_per_user(
+    st: &store::Store,
+    ep: &Endpoint,
+    since: i64,
+) -> (Vec<store::Event>, Vec<(String, Vec<String>)>) {
+    let events = st
+        .list_events(&store::EventQuery {
+            integration_id: Some(ep.id.clone()),
+            direction: Some(store::Direction::Outbound),
+            from: Some(since),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut done: std::collections::BTreeMap<String, Vec<(i64, String)>> = Default::default();
+    for e in events.iter().filter(|e| e.outcome == store::OK_OUTCOME) {
+        if let Some(id) = &e.subject_id {
+            done.entry(id.clone())
+                .or_default()
+                .push((e.id, e.operation.clone()));
+        }
+    }
+    let did = done
+        .into_iter()
+        .map(|(id, mut ops)| {
+            ops.sort();
+            (id, ops.into_iter().map(|(_, o)| o).collect())
+        })
+        .collect();
+    (events, did)
+}
+
 fn report(s: &TestServer, ep: &Endpoint, extra: &[&str]) -> Value {
     let mut args = vec!["reconcile", "--integration", &ep.id, "--json"];
     args.extend_from_slice(extra);
@@ -206,31 +240,7 @@ async fn import_report_fix_and_deprovision(s: TestServer) {
     let dave_link = st.get_link(&ep.id, &dave).await.unwrap().unwrap();
     assert!(dave_link.target_id.is_some());
     // ...is, call for call, what the worker then did.
-    let events = st
-        .list_events(&store::EventQuery {
-            integration_id: Some(ep.id.clone()),
-            direction: Some(store::Direction::Outbound),
-            from: Some(since),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut done: std::collections::BTreeMap<String, Vec<(i64, String)>> = Default::default();
-    for e in events.iter().filter(|e| e.outcome == store::OK_OUTCOME) {
-        if let Some(id) = &e.subject_id {
-            done.entry(id.clone())
-                .or_default()
-                .push((e.id, e.operation.clone()));
-        }
-    }
-    let mut did: Vec<(String, Vec<String>)> = done
-        .into_iter()
-        .map(|(id, mut ops)| {
-            ops.sort();
-            (id, ops.into_iter().map(|(_, o)| o).collect())
-        })
-        .collect();
-    did.sort();
+    let (events, did) = calls_per_user(&st, &ep, since).await;
     assert_eq!(
         did,
         planned,
@@ -694,35 +704,11 @@ async fn going_live_does_what_the_dry_run_diff_said(s: TestServer) {
     })
     .await;
     wait_idle(&s, &ep).await;
-    let events = st
-        .list_events(&store::EventQuery {
-            integration_id: Some(ep.id.clone()),
-            direction: Some(store::Direction::Outbound),
-            from: Some(since),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let (events, did) = calls_per_user(&st, &ep, since).await;
     assert!(
         events.iter().all(|e| e.outcome == store::OK_OUTCOME),
         "{events:#?}"
     );
-    let mut done: std::collections::BTreeMap<String, Vec<(i64, String)>> = Default::default();
-    for e in &events {
-        if let Some(id) = &e.subject_id {
-            done.entry(id.clone())
-                .or_default()
-                .push((e.id, e.operation.clone()));
-        }
-    }
-    let mut did: Vec<(String, Vec<String>)> = done
-        .into_iter()
-        .map(|(id, mut ops)| {
-            ops.sort();
-            (id, ops.into_iter().map(|(_, o)| o).collect())
-        })
-        .collect();
-    did.sort();
     assert_eq!(
         did,
         planned,

@@ -666,14 +666,15 @@ impl Store {
         Ok(out)
     }
 
-    /// Jobs per integration that failed after `since` because the target rejected the
-    /// credentials.
+    /// Jobs per integration whose last attempt after `since` failed because the target
+    /// rejected the credentials: failed for good, or waiting for the key to be fixed (with the
+    /// automatic pause on, such jobs are retried, not failed).
     pub async fn rejected_credentials_since(&self, since: i64) -> Result<HashMap<String, u64>> {
         let rows = self
             .db()
             .query_all_raw(self.q(
                 "SELECT integration_id, COUNT(*) AS n FROM jobs \
-                 WHERE state = 'failed' AND updated_at > $1 AND last_error_kind = $2 \
+                 WHERE updated_at > $1 AND last_error_kind = $2 \
                  GROUP BY integration_id",
                 vec![since.into(), REJECTED_CREDENTIALS_KIND.into()],
             ))

@@ -382,7 +382,8 @@ async fn auto_pause_records_why_and_resume_makes_waiting_jobs_due() {
                 .await
                 .unwrap();
         }
-        // A permanently failed rejection counts by its kind; the text alone does not.
+        // Rejections count by their kind, waiting ("rejected") or failed for good ("gone");
+        // the text alone does not.
         enqueue_job(s.db(), &i.id, SubjectKind::User, "gone", None, 100)
             .await
             .unwrap();
@@ -403,7 +404,7 @@ async fn auto_pause_records_why_and_resume_makes_waiting_jobs_due() {
         }
         assert_eq!(
             s.rejected_credentials_since(0).await.unwrap().get(&i.id),
-            Some(&1),
+            Some(&2),
             "{label}"
         );
 
