@@ -515,8 +515,17 @@ async fn everything(backend: Backend) {
         .problem(404);
 
     // ---- users and their target state, the rules' preview, the reconciliation report
-    let users = api.get(&root, &format!("{ipath}/users")).await;
-    let users = users.expect(200).clone();
+    // The worker works the user out meanwhile: wait for its state to settle, so the filter
+    // below asks for the state the user still has.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let users = loop {
+        let users = api.get(&root, &format!("{ipath}/users")).await;
+        let users = users.expect(200).clone();
+        if users["items"][0]["target_state"] == "dry_run" || std::time::Instant::now() > deadline {
+            break users;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     assert_eq!(users["total"], 1);
     let u = &users["items"][0];
     assert_eq!(u["user_name"], "ann@acme.test");
