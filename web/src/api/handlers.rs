@@ -91,7 +91,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/staff/{staff_id}", web::delete().to(remove_staff));
 }
 
-fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
+pub(super) fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(body)
@@ -99,7 +99,7 @@ fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
 
 /// What a handler needs to do with a tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Need {
+pub(super) enum Need {
     View,
     Edit,
 }
@@ -107,7 +107,7 @@ enum Need {
 const READ_ONLY: &str = "This token's role has read-only access to this tenant.";
 
 /// The tenant, if the principal may `need` it: outside its scope is 404, read-only is 403.
-async fn tenant(
+pub(super) async fn tenant(
     state: &AppState,
     p: &Principal,
     tid: &str,
@@ -128,7 +128,7 @@ async fn tenant(
 }
 
 /// The tenant's integration, if the principal may `need` it.
-async fn integration(
+pub(super) async fn integration(
     state: &AppState,
     p: &Principal,
     tid: &str,
@@ -257,7 +257,7 @@ pub struct IntegrationOut {
     pub updated_at: i64,
 }
 
-fn integration_out(state: &AppState, i: Integration) -> IntegrationOut {
+pub(super) fn integration_out(state: &AppState, i: Integration) -> IntegrationOut {
     IntegrationOut {
         scim_url: state.config.scim_url(&i.id),
         id: i.id,
@@ -1240,7 +1240,7 @@ pub struct StaffRoleChange {
     pub tenant_id: Option<String>,
 }
 
-fn staff_actor(p: &Principal) -> Result<crate::staff::Actor, ApiError> {
+pub(super) fn staff_actor(p: &Principal) -> Result<crate::staff::Actor, ApiError> {
     let actor = p.actor();
     if crate::staff::manages_staff(&actor) {
         Ok(actor)

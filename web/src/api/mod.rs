@@ -8,8 +8,11 @@
 
 pub mod handlers;
 pub mod limit;
+pub mod notifications;
 pub mod openapi;
 mod problem;
+pub mod reconcile;
+pub mod settings;
 
 pub use limit::RateLimiter;
 pub use openapi::ApiDoc;
@@ -55,6 +58,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(query)
             .app_data(path)
             .configure(handlers::configure)
+            .configure(settings::configure)
+            .configure(reconcile::configure)
+            .configure(notifications::configure)
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
             })),

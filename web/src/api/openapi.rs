@@ -91,6 +91,9 @@ impl Modify for Frame {
 /// The whole document.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = super::handlers::Operations::openapi();
+    doc.merge(super::settings::Operations::openapi());
+    doc.merge(super::reconcile::Operations::openapi());
+    doc.merge(super::notifications::Operations::openapi());
     let frame = ApiDoc::openapi();
     doc.info = frame.info.clone();
     doc.merge(frame);

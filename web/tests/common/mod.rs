@@ -8,6 +8,7 @@
     reason = "test harness"
 )]
 
+pub mod api;
 pub mod target;
 pub mod ui;
 
