@@ -30,6 +30,7 @@ mod m20261207_000017_api_tokens;
 mod m20261207_000018_notifications;
 mod m20261207_000019_resync_batches;
 mod m20261207_000020_auto_pause;
+mod m20261207_000021_credential_streaks;
 
 /// Runs every migration of this crate, in order.
 pub struct Migrator;
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000018_notifications::Migration),
             Box::new(m20261207_000019_resync_batches::Migration),
             Box::new(m20261207_000020_auto_pause::Migration),
+            Box::new(m20261207_000021_credential_streaks::Migration),
         ]
     }
 }

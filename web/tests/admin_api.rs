@@ -1,7 +1,7 @@
 //! The admin REST API (`/api/v1`) over real HTTP on SQLite and PostgreSQL: every endpoint,
 //! tenant scoping (another tenant's objects are 404), read-only roles (403 on writes), the API
-//! token lifecycle (console and CLI), the per-token rate limit, problem details, and every
-//! response validated against the served OpenAPI document.
+//! token lifecycle (console and CLI), the per-token rate limit (shared by instances), problem
+//! details, and every response validated against the served OpenAPI document.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
@@ -787,9 +787,14 @@ async fn rate_limited(backend: Backend) {
     admin(&s, "root@example.com", "platform-admin", None);
     let a = cli_token(&s, "root@example.com", "a");
     let b = cli_token(&s, "root@example.com", "b");
-    for _ in 0..3 {
-        api.get(&a, "/api/v1/tenants").await.expect(200);
-    }
+    // The rate is the token's, whichever instance answers: two requests here and one at a
+    // second instance on the same database use it up on both.
+    let second = s.another_instance().await;
+    let api2 = Api::new(&second.base).await;
+    api.get(&a, "/api/v1/tenants").await.expect(200);
+    api2.get(&a, "/api/v1/tenants").await.expect(200);
+    api.get(&a, "/api/v1/tenants").await.expect(200);
+    api2.get(&a, "/api/v1/tenants").await.problem(429);
     let over = api.get(&a, "/api/v1/tenants").await;
     over.problem(429);
     let wait: u64 = over.retry_after.as_deref().unwrap().parse().unwrap();

@@ -238,12 +238,16 @@ impl Store {
 
     /// A job is done: it is removed (its events stay in the log).
     pub async fn complete_job(&self, id: i64, worker: &str) -> Result<()> {
-        let delete = jobs::Entity::delete_many()
+        self.write_statement(self.job_delete(id, worker)).await?;
+        Ok(())
+    }
+
+    /// The statement that removes a finished job, if `worker` still holds it.
+    fn job_delete(&self, id: i64, worker: &str) -> Statement {
+        jobs::Entity::delete_many()
             .filter(jobs::Column::Id.eq(id))
             .filter(jobs::Column::LockedBy.eq(worker))
-            .build(self.backend());
-        self.write_statement(delete).await?;
-        Ok(())
+            .build(self.backend())
     }
 
     /// A job is done, and what it decided is recorded with it in one unit of the writer: its
@@ -258,12 +262,7 @@ impl Store {
     ) -> Result<()> {
         let mut statements = self.event_inserts(events);
         statements.extend(link.map(|l| self.link_upsert(l)));
-        statements.push(
-            jobs::Entity::delete_many()
-                .filter(jobs::Column::Id.eq(id))
-                .filter(jobs::Column::LockedBy.eq(worker))
-                .build(self.backend()),
-        );
+        statements.push(self.job_delete(id, worker));
         self.write_statements(statements).await?;
         Ok(())
     }
@@ -671,6 +670,69 @@ impl Store {
             StoreError::InvalidData("rate slot reservation returned nothing".into())
         })?;
         Ok(next_at - interval_ms)
+    }
+
+    /// Admits one request of `key` under a shared rate (GCRA, the token bucket's
+    /// scheduling form): requests are `interval_ms` apart on average, with bursts as long as
+    /// the key's theoretical arrival time stays at most `tolerance_ms` ahead of `now`. One
+    /// conditional upsert on the shared database, so every instance counts against the same
+    /// rate. `Ok(None)` admitted; `Ok(Some(ms))` refused, retry after that many ms.
+    pub async fn admit_rate(
+        &self,
+        key: &str,
+        interval_ms: i64,
+        tolerance_ms: i64,
+        now: i64,
+    ) -> Result<Option<i64>> {
+        let backend = self.backend();
+        let sql = match backend {
+            DbBackend::Postgres => {
+                "INSERT INTO rate_limits (key, next_at) VALUES ($1, $2 + $3)
+                 ON CONFLICT (key) DO UPDATE SET next_at = GREATEST(rate_limits.next_at, $2) + $3
+                 WHERE GREATEST(rate_limits.next_at, $2) - $2 <= $4
+                 RETURNING next_at"
+            }
+            _ => {
+                "INSERT INTO rate_limits (key, next_at) VALUES (?1, ?2 + ?3)
+                 ON CONFLICT (key) DO UPDATE SET next_at = MAX(rate_limits.next_at, ?2) + ?3
+                 WHERE MAX(rate_limits.next_at, ?2) - ?2 <= ?4
+                 RETURNING next_at"
+            }
+        };
+        let statement = Statement::from_sql_and_values(
+            backend,
+            sql,
+            [
+                key.into(),
+                now.into(),
+                interval_ms.into(),
+                tolerance_ms.into(),
+            ],
+        );
+        let admitted = if self.serial_writes() {
+            !self.write_returning(statement).await?.is_empty()
+        } else {
+            retry_contended(|| async { Ok(self.db().query_one_raw(statement.clone()).await?) })
+                .await?
+                .is_some()
+        };
+        if admitted {
+            return Ok(None);
+        }
+        // Refused: nothing was written; the wait is how far the arrival time is ahead.
+        let sql = match backend {
+            DbBackend::Postgres => "SELECT next_at FROM rate_limits WHERE key = $1",
+            _ => "SELECT next_at FROM rate_limits WHERE key = ?1",
+        };
+        let next_at = match self
+            .db()
+            .query_one_raw(Statement::from_sql_and_values(backend, sql, [key.into()]))
+            .await?
+        {
+            Some(row) => row.try_get::<i64>("", "next_at")?,
+            None => now,
+        };
+        Ok(Some((next_at - tolerance_ms - now).max(1)))
     }
 
     /// The link of a SCIM user to its target record.

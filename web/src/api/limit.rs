@@ -1,63 +1,67 @@
-//! Per-token rate limit: a token bucket per API token, in memory (one per process: a second
-//! instance gives each token its own rate again, which is fine for a guard against runaway
-//! scripts).
+//! Per-token rate limit, shared by every instance: each token's requests are admitted by one
+//! conditional statement on the database (`Store::admit_rate`, a token bucket in its GCRA
+//! form), so a second instance does not give a token a second allowance.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use store::{Store, StoreError};
 
-/// One token's bucket.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Bucket {
-    /// Requests left (fractional while refilling).
-    pub tokens: f64,
-    /// Epoch ms of the last refill.
-    pub at: i64,
+/// A token bucket of `per_minute` requests a minute, bursts up to the same number, as the
+/// cell interval and burst tolerance of GCRA (pure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Milliseconds between requests on average.
+    pub interval_ms: i64,
+    /// How far ahead of now the token's arrival time may run: `burst - 1` intervals.
+    pub tolerance_ms: i64,
 }
 
-/// Takes one request from `bucket` at `now` (pure): refills `per_minute` a minute up to
-/// `per_minute`; `Err(seconds)` to wait when empty.
-pub fn take(bucket: &mut Bucket, per_minute: u32, now: i64) -> Result<(), u64> {
-    let cap = f64::from(per_minute.max(1));
-    let per_ms = cap / 60_000.0;
-    let elapsed = (now - bucket.at).max(0) as f64;
-    bucket.tokens = (bucket.tokens + elapsed * per_ms).min(cap);
-    bucket.at = now;
-    if bucket.tokens >= 1.0 {
-        bucket.tokens -= 1.0;
-        Ok(())
-    } else {
-        let wait_ms = (1.0 - bucket.tokens) / per_ms;
-        Err(((wait_ms / 1000.0).ceil() as u64).max(1))
+impl Rate {
+    pub fn per_minute(per_minute: u32) -> Self {
+        let n = i64::from(per_minute.max(1));
+        // Rounded up, so the rate never exceeds what was set.
+        let interval_ms = (60_000 + n - 1) / n;
+        Self {
+            interval_ms,
+            tolerance_ms: interval_ms * (n - 1),
+        }
     }
 }
 
-/// The buckets of every token.
-#[derive(Debug)]
+/// Seconds to wait (for `Retry-After`, at least 1) from a refusal's milliseconds (pure).
+pub fn retry_after_secs(wait_ms: i64) -> u64 {
+    (wait_ms.max(1) as u64).div_ceil(1000)
+}
+
+/// The limiter: the rate every token gets.
+#[derive(Debug, Clone, Copy)]
 pub struct RateLimiter {
-    per_minute: u32,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    rate: Rate,
 }
 
 impl RateLimiter {
     /// `per_minute` requests a minute per token.
     pub fn new(per_minute: u32) -> Self {
         Self {
-            per_minute: per_minute.max(1),
-            buckets: Mutex::default(),
+            rate: Rate::per_minute(per_minute),
         }
     }
 
     /// Takes one request of token `id`; `Err(seconds)` to wait.
-    pub fn take(&self, id: &str, now: i64) -> Result<(), u64> {
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let bucket = buckets.entry(id.to_owned()).or_insert(Bucket {
-            tokens: f64::from(self.per_minute),
-            at: now,
-        });
-        take(bucket, self.per_minute, now)
+    pub async fn take(
+        &self,
+        store: &Store,
+        id: &str,
+        now: i64,
+    ) -> Result<Result<(), u64>, StoreError> {
+        let key = format!("api-token:{id}");
+        Ok(
+            match store
+                .admit_rate(&key, self.rate.interval_ms, self.rate.tolerance_ms, now)
+                .await?
+            {
+                None => Ok(()),
+                Some(wait_ms) => Err(retry_after_secs(wait_ms)),
+            },
+        )
     }
 }
 
@@ -66,22 +70,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_full_bucket_allows_a_burst_then_refills_with_time() {
-        let mut b = Bucket { tokens: 3.0, at: 0 };
-        assert!(take(&mut b, 3, 0).is_ok());
-        assert!(take(&mut b, 3, 0).is_ok());
-        assert!(take(&mut b, 3, 0).is_ok());
-        // Empty: 3 a minute is one every 20 s.
-        assert_eq!(take(&mut b, 3, 0), Err(20));
-        assert_eq!(take(&mut b, 3, 10_000), Err(10));
-        assert!(take(&mut b, 3, 21_000).is_ok());
+    fn a_minute_rate_is_an_interval_and_a_burst() {
+        assert_eq!(
+            Rate::per_minute(600),
+            Rate {
+                interval_ms: 100,
+                tolerance_ms: 59_900
+            }
+        );
+        assert_eq!(
+            Rate::per_minute(1),
+            Rate {
+                interval_ms: 60_000,
+                tolerance_ms: 0
+            }
+        );
+        // 7 a minute: never faster than asked.
+        assert_eq!(Rate::per_minute(7).interval_ms, 8_572);
+        assert_eq!(Rate::per_minute(0), Rate::per_minute(1));
     }
 
     #[test]
-    fn tokens_have_their_own_buckets() {
-        let l = RateLimiter::new(1);
-        assert!(l.take("a", 0).is_ok());
-        assert!(l.take("a", 0).is_err());
-        assert!(l.take("b", 0).is_ok());
+    fn waits_round_up_to_whole_seconds() {
+        assert_eq!(retry_after_secs(1), 1);
+        assert_eq!(retry_after_secs(1_000), 1);
+        assert_eq!(retry_after_secs(1_001), 2);
+        assert_eq!(retry_after_secs(-5), 1);
     }
 }

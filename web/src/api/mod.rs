@@ -88,7 +88,8 @@ pub async fn principal(req: &HttpRequest, state: &AppState) -> Result<Principal,
     state
         .api
         .limiter
-        .take(&p.token.id, now)
+        .take(state.store(), &p.token.id, now)
+        .await?
         .map_err(ApiError::RateLimited)?;
     if crate::api_tokens::wants_touch(&p.token, now)
         && let Err(e) = state.store().touch_api_token(&p.token.id, now).await

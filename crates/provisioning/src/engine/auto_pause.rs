@@ -3,7 +3,10 @@
 //! rotated key otherwise makes every queued job call the target with it, again and again:
 //! the log floods, the target's budget burns and the key or our address may get locked.
 //! Other failures (timeouts, 5xx, 429, one user the target refuses) say nothing about the
-//! key: they neither count nor reset. Pure: the worker feeds one outcome per job.
+//! key: they neither count nor reset. `Streak` is the rule, pure and unit-tested; the worker
+//! counts through `Store::record_credential_outcome`, the same rule in one statement on the
+//! shared database (so several workers and instances count one streak), and the store's tests
+//! run these same sequences through it.
 
 /// What one job's target calls came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

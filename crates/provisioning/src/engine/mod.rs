@@ -369,8 +369,6 @@ pub struct Worker {
     runtimes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Runtime>>>>>,
     /// A scheduled reconciliation round is running in this process.
     reconciling: Arc<AtomicBool>,
-    /// Per integration: jobs in a row whose credentials were rejected (in this process).
-    streaks: Mutex<HashMap<String, auto_pause::Streak>>,
 }
 
 impl Worker {
@@ -391,7 +389,6 @@ impl Worker {
             rng: Mutex::new(rng),
             runtimes: Mutex::new(HashMap::new()),
             reconciling: Arc::new(AtomicBool::new(false)),
-            streaks: Mutex::new(HashMap::new()),
         })
     }
 
@@ -548,12 +545,17 @@ impl Worker {
             return result;
         }
         let threshold = self.config.auto_pause_after;
-        let pause = match self.streaks.lock() {
-            Ok(mut m) => m
-                .entry(rt.integration.id.clone())
-                .or_default()
-                .record(job, threshold),
-            Err(_) => false,
+        // The streak lives in the database, so every worker and instance counts the same one.
+        let pause = match self
+            .store
+            .record_credential_outcome(&rt.integration.id, job.succeeded, job.rejected, threshold)
+            .await
+        {
+            Ok(pause) => pause,
+            Err(e) => {
+                tracing::warn!(integration = %rt.integration.id, error = %e, "could not count a rejection of the credentials");
+                false
+            }
         };
         let Err(JobError::Rejected(error)) = result else {
             return result;

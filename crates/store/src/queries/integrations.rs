@@ -413,6 +413,66 @@ impl Store {
         Ok(())
     }
 
+    /// Counts one live job's credential outcome in the integration's streak, shared by every
+    /// worker and instance (the rule of `provisioning::engine::auto_pause::Streak`, in one
+    /// statement): a successful call starts the streak again, a rejection adds one, and
+    /// reaching `threshold` (0: never) starts it again and answers true: pause now.
+    pub async fn record_credential_outcome(
+        &self,
+        integration_id: &str,
+        succeeded: bool,
+        rejected: bool,
+        threshold: u32,
+    ) -> Result<bool> {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        let backend = self.db().get_database_backend();
+        let sql = match backend {
+            DbBackend::Postgres => {
+                "INSERT INTO credential_streaks (integration_id, rejected)
+                 VALUES ($1, CASE WHEN $4 > 0 AND $3 >= $4 THEN 0 ELSE $3 END)
+                 ON CONFLICT (integration_id) DO UPDATE SET rejected =
+                   CASE WHEN $4 > 0
+                         AND (CASE WHEN $2 = 1 THEN 0 ELSE credential_streaks.rejected END) + $3 >= $4
+                        THEN 0
+                        ELSE (CASE WHEN $2 = 1 THEN 0 ELSE credential_streaks.rejected END) + $3 END
+                 RETURNING rejected"
+            }
+            _ => {
+                "INSERT INTO credential_streaks (integration_id, rejected)
+                 VALUES (?1, CASE WHEN ?4 > 0 AND ?3 >= ?4 THEN 0 ELSE ?3 END)
+                 ON CONFLICT (integration_id) DO UPDATE SET rejected =
+                   CASE WHEN ?4 > 0
+                         AND (CASE WHEN ?2 = 1 THEN 0 ELSE credential_streaks.rejected END) + ?3 >= ?4
+                        THEN 0
+                        ELSE (CASE WHEN ?2 = 1 THEN 0 ELSE credential_streaks.rejected END) + ?3 END
+                 RETURNING rejected"
+            }
+        };
+        let statement = Statement::from_sql_and_values(
+            backend,
+            sql,
+            [
+                integration_id.into(),
+                i64::from(succeeded).into(),
+                i64::from(rejected).into(),
+                i64::from(threshold).into(),
+            ],
+        );
+        let streak = if self.serial_writes() {
+            self.write_returning(statement).await?.first().copied()
+        } else {
+            crate::outbox::retry_contended(|| async {
+                match self.db().query_one_raw(statement.clone()).await? {
+                    Some(row) => Ok(Some(row.try_get::<i64>("", "rejected")?)),
+                    None => Ok(None),
+                }
+            })
+            .await?
+        };
+        // Only a rejection that reached the threshold leaves a rejected job's streak at 0.
+        Ok(rejected && threshold > 0 && streak == Some(0))
+    }
+
     /// Pauses an active integration on the worker's behalf: status `paused`, by
     /// [`AUTO_PAUSED_BY`], with `reason` (one sentence, no secret) and an audit entry
     /// `integration.auto_pause`. False if it was not active (someone or something paused

@@ -133,6 +133,124 @@ async fn outcomes_merge_into_a_newer_pending_job() {
 }
 
 #[tokio::test]
+async fn a_shared_rate_admits_a_burst_then_one_per_interval() {
+    for db in test_stores().await {
+        let (s, label) = (&db.store, db.label);
+        // 1,000 ms apart with bursts of 3: the arrival time may run 2,000 ms ahead.
+        let key = "api:token-1";
+        for n in 0..3 {
+            assert_eq!(
+                s.admit_rate(key, 1_000, 2_000, 10_000).await.unwrap(),
+                None,
+                "{label}: burst request {n}"
+            );
+        }
+        // The fourth waits until the first cell is free again; a refusal spends nothing.
+        assert_eq!(
+            s.admit_rate(key, 1_000, 2_000, 10_000).await.unwrap(),
+            Some(1_000),
+            "{label}"
+        );
+        assert_eq!(
+            s.admit_rate(key, 1_000, 2_000, 10_400).await.unwrap(),
+            Some(600),
+            "{label}"
+        );
+        assert_eq!(s.admit_rate(key, 1_000, 2_000, 11_000).await.unwrap(), None);
+        assert!(
+            s.admit_rate(key, 1_000, 2_000, 11_000)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        // Another key has its own rate; a long idle key is full again.
+        assert_eq!(
+            s.admit_rate("api:token-2", 1_000, 2_000, 11_000)
+                .await
+                .unwrap(),
+            None
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                s.admit_rate(key, 1_000, 2_000, 60_000).await.unwrap(),
+                None,
+                "{label}"
+            );
+        }
+        assert!(
+            s.admit_rate(key, 1_000, 2_000, 60_000)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+}
+
+/// The same sequences as `provisioning::engine::auto_pause`'s unit tests of the rule, through
+/// the shared streak: (succeeded, rejected) per job → pause now.
+#[tokio::test]
+async fn credential_streaks_follow_the_auto_pause_rule() {
+    const R: (bool, bool) = (false, true);
+    const OK: (bool, bool) = (true, false);
+    const OTHER: (bool, bool) = (false, false);
+    const PARTLY: (bool, bool) = (true, true);
+    // (jobs, threshold, pause after each job)
+    type Case = (&'static [(bool, bool)], u32, &'static [bool]);
+    let cases: &[Case] = &[
+        (&[R, R, R], 3, &[false, false, true]),
+        (&[R, R, R, R, R], 3, &[false, false, true, false, false]),
+        (&[R, R, OK, R, R], 3, &[false; 5]),
+        (
+            &[R, R, PARTLY, R, R],
+            3,
+            &[false, false, false, false, true],
+        ),
+        (
+            &[R, OTHER, R, OTHER, OTHER, R],
+            3,
+            &[false, false, false, false, false, true],
+        ),
+        (&[R, R, R, R], 0, &[false; 4]),
+        (&[R, R], 1, &[true, true]),
+        (&[PARTLY], 1, &[true]),
+    ];
+    for db in test_stores().await {
+        let (s, label) = (&db.store, db.label);
+        for (n, (jobs, threshold, want)) in cases.iter().enumerate() {
+            let (_, i) = tenant_with_integration(s, &format!("Streak {n}")).await;
+            let mut got = Vec::new();
+            for (succeeded, rejected) in jobs.iter() {
+                got.push(
+                    s.record_credential_outcome(&i.id, *succeeded, *rejected, *threshold)
+                        .await
+                        .unwrap(),
+                );
+            }
+            assert_eq!(&got, want, "{label}: case {n}");
+        }
+        // Integrations count apart, and a deleted integration takes its streak with it.
+        let (t, a) = tenant_with_integration(s, "Streak A").await;
+        let (_, b) = tenant_with_integration(s, "Streak B").await;
+        assert!(
+            !s.record_credential_outcome(&a.id, false, true, 2)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.record_credential_outcome(&b.id, false, true, 2)
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.record_credential_outcome(&a.id, false, true, 2)
+                .await
+                .unwrap()
+        );
+        assert!(s.delete_integration(&t.id, &a.id).await.unwrap(), "{label}");
+    }
+}
+
+#[tokio::test]
 async fn rate_slots_and_links() {
     for db in test_stores().await {
         let (s, label) = (&db.store, db.label);
