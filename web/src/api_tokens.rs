@@ -1,6 +1,7 @@
 //! Admin API tokens: the one place that decides which role and tenant a token may have,
 //! creates, lists and revokes them, and turns a bearer token into the API's principal. The
 //! console's "API tokens" page, `scimbridge api-token create` and the API call these.
+//! Through the API a token manages its owner's tokens and never makes one wider than itself.
 //!
 //! A token's role is never above its owner's, checked when it is made and again on every use:
 //! an owner who is disabled, removed (their tokens go with them) or demoted below the token's
@@ -142,6 +143,35 @@ pub async fn create(
     )
     .await?;
     Ok(IssuedApiToken { info, token })
+}
+
+/// Creates a token through the token of `by` (the API): owned by the same staff member and
+/// never wider than the asking token, so a token narrowed to a tenant, to a lower role or to
+/// an expiry cannot mint one without those limits.
+pub async fn create_through(
+    store: &Store,
+    by: &Principal,
+    req: &TokenRequest<'_>,
+    generated: (String, String),
+    now: i64,
+) -> Result<IssuedApiToken> {
+    if let Some(limit) = by.token.expires_at {
+        let asked = crate::manage::expiry(req.expires_in_days, now)?;
+        if asked.is_none_or(|e| e > limit) {
+            return Err(ManageError::Field(
+                "expires_in_days",
+                "a token cannot outlive the token that creates it: choose an earlier expiry."
+                    .into(),
+            ));
+        }
+    }
+    // The owner as this token sees them: its role and tenant are the ceiling.
+    let bounded = StaffUser {
+        role: by.access.role,
+        tenant_id: by.access.tenant_id.clone(),
+        ..by.owner.clone()
+    };
+    create(store, &by.actor(), &bounded, req, generated, now).await
 }
 
 /// The owner's tokens, newest first.

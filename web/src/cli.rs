@@ -21,7 +21,7 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Run the command on a remote server through its admin API (`https://host`) instead of
-    /// the local database; needs `--api-token`. Tenants, integrations, tokens and jobs.
+    /// the local database; needs `--api-token`. Tenants, integrations, tokens, jobs and staff.
     #[arg(
         long,
         global = true,

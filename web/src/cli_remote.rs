@@ -1,9 +1,10 @@
 //! `scimbridge --api URL --api-token T <command>`: the CLI's commands for tenants,
-//! integrations, SCIM tokens and jobs, run on a remote server through its admin API. Each
-//! prints the same JSON object as the local command; an API problem becomes the error.
+//! integrations, SCIM tokens, jobs and staff, run on a remote server through its admin API.
+//! Each prints the same JSON object as the local command; an API problem becomes the error.
 
 use crate::cli::{
-    CliError, Command, IntegrationCommand, JobCommand, Mode, TenantCommand, TokenCommand, print,
+    AdminCommand, CliError, Command, IntegrationCommand, JobCommand, Mode, TenantCommand,
+    TokenCommand, print,
 };
 use serde_json::{Value, json};
 
@@ -71,6 +72,30 @@ impl Remote {
         }
         Err(CliError::Invalid(format!("no integration {iid}")))
     }
+
+    /// The staff account with this e-mail among those the token manages (the CLI names
+    /// accounts by e-mail, the API by id).
+    async fn staff_by_email(&self, email: &str) -> Result<Value, CliError> {
+        let email = email.trim().to_lowercase();
+        let list = self.call(reqwest::Method::GET, "/staff", None).await?;
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .find(|u| u["email"].as_str() == Some(email.as_str()))
+            .cloned()
+            .ok_or_else(|| CliError::Invalid("no such staff account".into()))
+    }
+}
+
+/// A one-time staff link as the local command prints it.
+fn print_link(staff: &Value, link: &Value, purpose: &Value, expires_at: &Value) {
+    print(json!({
+        "id": staff["id"],
+        "email": staff["email"],
+        "link": link,
+        "purpose": purpose,
+        "expires_at": expires_at,
+    }));
 }
 
 /// Runs `command` against the admin API at `base` with `token`.
@@ -213,9 +238,87 @@ pub async fn run(base: &str, token: &str, command: Command) -> Result<(), CliErr
                 .await?;
             print(json!({"retried": r["retried"]}));
         }
+        Command::Admin {
+            command:
+                AdminCommand::Invite {
+                    email,
+                    role,
+                    tenant,
+                },
+        } => {
+            let role = store::StaffRole::from(role);
+            let made = remote
+                .call(
+                    Method::POST,
+                    "/staff",
+                    Some(json!({"email": email, "role": role.as_str(), "tenant_id": tenant})),
+                )
+                .await?;
+            print_link(
+                &made["staff"],
+                &made["link"],
+                &json!(store::StaffTokenPurpose::Invite.as_str()),
+                &made["expires_at"],
+            );
+        }
+        Command::Admin {
+            command: AdminCommand::ResetLink { email },
+        } => {
+            let user = remote.staff_by_email(&email).await?;
+            let id = user["id"].as_str().unwrap_or_default();
+            let made = remote
+                .call(Method::POST, &format!("/staff/{id}/link"), None)
+                .await?;
+            print_link(
+                &made["staff"],
+                &made["link"],
+                &made["purpose"],
+                &made["expires_at"],
+            );
+        }
+        Command::Admin {
+            command:
+                AdminCommand::SetRole {
+                    email,
+                    role,
+                    tenant,
+                },
+        } => {
+            let before = remote.staff_by_email(&email).await?;
+            let id = before["id"].as_str().unwrap_or_default();
+            let role = store::StaffRole::from(role);
+            let after = remote
+                .call(
+                    Method::POST,
+                    &format!("/staff/{id}/role"),
+                    Some(json!({"role": role.as_str(), "tenant_id": tenant})),
+                )
+                .await?;
+            print(json!({
+                "id": after["id"], "email": after["email"],
+                "role": after["role"], "tenant": after["tenant_id"], "was": before["role"],
+            }));
+        }
+        Command::Admin {
+            command: AdminCommand::Remove { email },
+        } => {
+            let user = remote.staff_by_email(&email).await?;
+            let id = user["id"].as_str().unwrap_or_default();
+            remote
+                .call(Method::DELETE, &format!("/staff/{id}"), None)
+                .await?;
+            print(json!({"id": user["id"], "email": user["email"], "removed": true}));
+        }
+        Command::Admin {
+            command: AdminCommand::Create { .. } | AdminCommand::ResetTotp { .. },
+        } => {
+            return Err(CliError::Invalid(
+                "admin create (a password typed on the server) and admin reset-totp run on the server's database only: the API has no such operation; use admin invite or admin reset-link with --api".into(),
+            ));
+        }
         _ => {
             return Err(CliError::Invalid(
-                "this command runs on the server's database only; --api covers tenant create, integration create, token issue/revoke and job failed/retry".into(),
+                "this command runs on the server's database only; --api covers tenant create, integration create, token issue/revoke, job failed/retry and admin invite/set-role/remove/reset-link".into(),
             ));
         }
     }

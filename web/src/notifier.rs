@@ -1,5 +1,6 @@
-//! Notifications at the edge: the channel service the console calls (add, enable, remove,
-//! send a test), and the notifier task of the server process.
+//! Notifications at the edge: the channel service the console and the admin API call (add,
+//! enable, remove, send a test; each change audit-logged here), and the notifier task of the
+//! server process.
 //!
 //! The task runs a round every `notify_poll_ms`: it takes the rules' lease (one instance at a
 //! time evaluates), reads the facts of every integration with a handful of cross-tenant
@@ -11,6 +12,7 @@
 //! the last wait; every attempt is visible in the tenant's delivery log.
 
 use crate::config::Config;
+use crate::staff::Actor;
 use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use notify::{EventKind, Facts, Failures, Message, RetrySchedule, Rules, State};
@@ -81,7 +83,7 @@ impl Settings {
     }
 }
 
-/// A channel change the console asked for that cannot be made.
+/// A channel change the console or the API asked for that cannot be made.
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
     #[error("{0}")]
@@ -101,6 +103,41 @@ impl From<StoreError> for NotifyError {
     }
 }
 
+impl From<crate::manage::ManageError> for NotifyError {
+    fn from(e: crate::manage::ManageError) -> Self {
+        use crate::manage::ManageError;
+        match e {
+            ManageError::Store(e) => e.into(),
+            ManageError::NotFound => NotifyError::NotFound,
+            e => NotifyError::Invalid(e.to_string()),
+        }
+    }
+}
+
+/// Records one audit entry about a channel of the tenant.
+async fn record(
+    store: &Store,
+    actor: &Actor,
+    tenant_id: &str,
+    action: &str,
+    target: (&str, &str),
+    detail: Value,
+    now: i64,
+) -> Result<(), NotifyError> {
+    crate::manage::record(
+        store,
+        actor,
+        Some(tenant_id),
+        action,
+        target.0,
+        Some(target.1),
+        Some(detail),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
 /// Most channels per tenant.
 const MAX_CHANNELS: usize = 50;
 
@@ -116,6 +153,7 @@ async fn room_for_one(store: &Store, tenant_id: &str) -> Result<(), NotifyError>
 /// Adds an e-mail recipient.
 pub async fn add_email(
     store: &Store,
+    actor: &Actor,
     tenant_id: &str,
     address: &str,
     now: i64,
@@ -127,14 +165,26 @@ pub async fn add_email(
         )));
     }
     room_for_one(store, tenant_id).await?;
-    Ok(store
+    let c = store
         .create_notify_channel(tenant_id, ChannelKind::Email, address, None, now)
-        .await?)
+        .await?;
+    record(
+        store,
+        actor,
+        tenant_id,
+        "notify.channel_add",
+        ("notify_channel", &c.id),
+        json!({"kind": "email", "address": c.address}),
+        now,
+    )
+    .await?;
+    Ok(c)
 }
 
 /// Adds a webhook; returns it with its signing secret, which is shown this once.
 pub async fn add_webhook(
     store: &Store,
+    actor: &Actor,
     policy: target_http::Policy,
     tenant_id: &str,
     url: &str,
@@ -147,19 +197,90 @@ pub async fn add_webhook(
     target_http::check_url(url, policy).map_err(|e| NotifyError::Invalid(format!("{e}.")))?;
     room_for_one(store, tenant_id).await?;
     let secret = format!("{SECRET_PREFIX}{}", crate::ui::session::random_token(32));
-    let channel = store
+    let c = store
         .create_notify_channel(tenant_id, ChannelKind::Webhook, url, Some(&secret), now)
         .await?;
-    Ok((channel, secret))
+    record(
+        store,
+        actor,
+        tenant_id,
+        "notify.channel_add",
+        ("notify_channel", &c.id),
+        json!({"kind": "webhook", "address": shown_address(c.kind, &c.address)}),
+        now,
+    )
+    .await?;
+    Ok((c, secret))
 }
 
-/// Queues the test message for the tenant's enabled channels (or only `channel_id`); how
-/// many deliveries were queued.
+/// Enables or disables a channel of the tenant; the channel as it is now.
+pub async fn set_enabled(
+    store: &Store,
+    actor: &Actor,
+    tenant_id: &str,
+    channel_id: &str,
+    enabled: bool,
+    now: i64,
+) -> Result<NotifyChannel, NotifyError> {
+    let mut c = store
+        .get_notify_channel(tenant_id, channel_id)
+        .await?
+        .ok_or(NotifyError::NotFound)?;
+    store
+        .set_notify_channel_enabled(tenant_id, channel_id, enabled)
+        .await?;
+    let action = if enabled {
+        "notify.channel_enable"
+    } else {
+        "notify.channel_disable"
+    };
+    record(
+        store,
+        actor,
+        tenant_id,
+        action,
+        ("notify_channel", channel_id),
+        json!({"address": shown_address(c.kind, &c.address)}),
+        now,
+    )
+    .await?;
+    c.enabled = enabled;
+    Ok(c)
+}
+
+/// Removes a channel of the tenant with its deliveries; the channel as it was.
+pub async fn remove(
+    store: &Store,
+    actor: &Actor,
+    tenant_id: &str,
+    channel_id: &str,
+    now: i64,
+) -> Result<NotifyChannel, NotifyError> {
+    let c = store
+        .get_notify_channel(tenant_id, channel_id)
+        .await?
+        .ok_or(NotifyError::NotFound)?;
+    store.delete_notify_channel(tenant_id, channel_id).await?;
+    record(
+        store,
+        actor,
+        tenant_id,
+        "notify.channel_remove",
+        ("notify_channel", channel_id),
+        json!({"address": shown_address(c.kind, &c.address)}),
+        now,
+    )
+    .await?;
+    Ok(c)
+}
+
+/// Queues the test message, naming `actor`, for the tenant's enabled channels (or only
+/// `channel_id`); how many deliveries were queued.
 pub async fn send_test(
     store: &Store,
+    actor: &Actor,
     public_url: &str,
     tenant: &store::Tenant,
-    who: &str,
     channel_id: Option<&str>,
     now: i64,
 ) -> Result<u64, NotifyError> {
@@ -168,10 +289,32 @@ pub async fn send_test(
     {
         return Err(NotifyError::NotFound);
     }
-    let m = notify::test_message(&tenant.id, &tenant.name, who);
-    Ok(store
+    let m = notify::test_message(&tenant.id, &tenant.name, &actor.email);
+    let queued = store
         .queue_notification(&notification(&m, public_url, now), channel_id, now)
-        .await?)
+        .await?;
+    record(
+        store,
+        actor,
+        &tenant.id,
+        "notify.test",
+        ("tenant", &tenant.id),
+        json!({"channels": queued}),
+        now,
+    )
+    .await?;
+    Ok(queued)
+}
+
+/// Where a delivery stands, as the log shows it: `queued` (no attempt yet), `retrying`,
+/// `sent` or `failed` (given up).
+pub fn delivery_status(d: &Delivery) -> &'static str {
+    match d.state {
+        DeliveryState::Pending if d.attempts == 0 => "queued",
+        DeliveryState::Pending => "retrying",
+        DeliveryState::Sent => "sent",
+        DeliveryState::Failed => "failed",
+    }
 }
 
 /// The stored form of a message: the JSON body every channel of the tenant receives.

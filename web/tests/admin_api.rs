@@ -363,6 +363,16 @@ async fn everything(backend: Backend) {
     );
     assert_eq!(invited["staff"]["active"], false);
     let ta_invited = invited["staff"]["id"].as_str().unwrap().to_string();
+    // No password yet: a new link is a new invitation.
+    let again = api
+        .post(
+            &root,
+            &format!("/api/v1/staff/{ta_invited}/link"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(again.expect(201)["purpose"], "invite");
+    assert_ne!(again.body["link"], invited["link"]);
     api.post(
         &root,
         "/api/v1/staff",

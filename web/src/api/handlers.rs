@@ -88,6 +88,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/staff/{staff_id}/role", web::post().to(change_staff_role))
         .route("/staff/{staff_id}/disable", web::post().to(disable_staff))
         .route("/staff/{staff_id}/enable", web::post().to(enable_staff))
+        .route("/staff/{staff_id}/link", web::post().to(staff_link))
         .route("/staff/{staff_id}", web::delete().to(remove_staff));
 }
 
@@ -1369,6 +1370,48 @@ async fn enable_staff(
     set_disabled(req, state, &path, false).await
 }
 
+/// A one-time link for an account: pass it on (it is shown once).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StaffLinkOut {
+    pub staff: StaffOut,
+    pub link: String,
+    /// `reset` (a password-reset link) or `invite` (a new invitation: no password yet).
+    pub purpose: String,
+    /// Epoch ms.
+    pub expires_at: i64,
+}
+
+/// Makes a password-reset link for an account (a new invitation link while it has no
+/// password yet), as the console's Staff page does; earlier links stop working.
+#[utoipa::path(post, path = "/api/v1/staff/{staff_id}/link", tag = "Staff",
+    params(("staff_id" = String, Path, description = "Staff account id")),
+    responses((status = 201, description = "The link", body = StaffLinkOut)))]
+async fn staff_link(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult {
+    let p = principal(&req, &state).await?;
+    let actor = staff_actor(&p)?;
+    let link = crate::staff::send_link(
+        state.store(),
+        &actor,
+        &path,
+        crate::ui::session::random_token(18),
+        store::now_ms(),
+    )
+    .await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &StaffLinkOut {
+            link: link.url(&state.config.public_url()),
+            purpose: link.purpose.as_str().into(),
+            expires_at: link.expires_at,
+            staff: link.user.into(),
+        },
+    ))
+}
+
 /// Removes an account for good (its API tokens with it).
 #[utoipa::path(delete, path = "/api/v1/staff/{staff_id}", tag = "Staff",
     params(("staff_id" = String, Path, description = "Staff account id")),
@@ -1414,6 +1457,7 @@ async fn remove_staff(
     change_staff_role,
     disable_staff,
     enable_staff,
+    staff_link,
     remove_staff,
 ))]
 pub struct Operations;

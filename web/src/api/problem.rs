@@ -85,6 +85,17 @@ impl From<crate::staff::StaffError> for ApiError {
     }
 }
 
+impl From<crate::notifier::NotifyError> for ApiError {
+    fn from(e: crate::notifier::NotifyError) -> Self {
+        use crate::notifier::NotifyError;
+        match e {
+            NotifyError::Invalid(m) => ApiError::Invalid(m),
+            NotifyError::NotFound => ApiError::NotFound,
+            NotifyError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl ApiError {
     /// The problem document of this error.
     pub fn problem(&self) -> Problem {

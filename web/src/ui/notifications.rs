@@ -124,17 +124,12 @@ async fn render_with(
         .await?
         .into_iter()
         .map(|d| DeliveryRow {
+            state: notifier::delivery_status(&d),
             when: When::from_ms(d.created_at),
             event: notifier::event_label(&d.event),
             title: d.title,
             channel: notifier::shown_address(d.channel_kind, &d.channel_address),
             attempts: d.attempts,
-            state: match d.state {
-                DeliveryState::Pending if d.attempts == 0 => "queued",
-                DeliveryState::Pending => "retrying",
-                DeliveryState::Sent => "sent",
-                DeliveryState::Failed => "failed",
-            },
             status_code: d.status_code,
             response: d.response,
             error: d.error,
@@ -219,16 +214,16 @@ async fn add_email(
     let form = FormData::from_bytes(&body);
     let (ctx, tenant) = editor(&req, &state, &path, &form).await?;
     let address = form.text("address");
-    match notifier::add_email(ctx.store(), &tenant.id, &address, store::now_ms()).await {
+    let added = notifier::add_email(
+        ctx.store(),
+        &ctx.actor(),
+        &tenant.id,
+        &address,
+        store::now_ms(),
+    )
+    .await;
+    match added {
         Ok(c) => {
-            ctx.audit(
-                Some(&tenant.id),
-                "notify.channel_add",
-                "notify_channel",
-                Some(&c.id),
-                Some(serde_json::json!({"kind": "email", "address": c.address})),
-            )
-            .await?;
             let msg = format!("{} will receive notifications.", c.address);
             ctx.redirect(&back(&tenant.id), Some(Flash::success(msg)))
         }
@@ -246,16 +241,17 @@ async fn add_webhook(
     let (ctx, tenant) = editor(&req, &state, &path, &form).await?;
     let policy = notifier::Settings::from_config(&state.config).policy;
     let url = form.text("url");
-    match notifier::add_webhook(ctx.store(), policy, &tenant.id, &url, store::now_ms()).await {
+    let added = notifier::add_webhook(
+        ctx.store(),
+        &ctx.actor(),
+        policy,
+        &tenant.id,
+        &url,
+        store::now_ms(),
+    )
+    .await;
+    match added {
         Ok((c, secret)) => {
-            ctx.audit(
-                Some(&tenant.id),
-                "notify.channel_add",
-                "notify_channel",
-                Some(&c.id),
-                Some(serde_json::json!({"kind": "webhook", "address": notifier::shown_address(c.kind, &c.address)})),
-            )
-            .await?;
             // Rendered, not redirected: the secret travels in this response only.
             render(
                 &ctx,
@@ -280,9 +276,9 @@ async fn send_test(
     let public_url = state.config.public_url();
     let queued = match notifier::send_test(
         ctx.store(),
+        &ctx.actor(),
         &public_url,
         &tenant,
-        &ctx.viewer.email,
         channel.as_deref(),
         store::now_ms(),
     )
@@ -291,14 +287,6 @@ async fn send_test(
         Ok(n) => n,
         Err(e) => return refused(&ctx, &tenant.id, e),
     };
-    ctx.audit(
-        Some(&tenant.id),
-        "notify.test",
-        "tenant",
-        Some(&tenant.id),
-        Some(serde_json::json!({"channels": queued})),
-    )
-    .await?;
     let flash = if queued == 0 {
         Flash::error("There is no enabled channel to send to: add a recipient or webhook first.")
     } else {
@@ -320,28 +308,19 @@ async fn set_enabled(
     let (tid, cid) = path.into_inner();
     let (ctx, tenant) = editor(&req, &state, &tid, &form).await?;
     let enabled = form.text("enabled") == "true";
-    let channel = ctx
-        .store()
-        .get_notify_channel(&tenant.id, &cid)
-        .await?
-        .ok_or(UiError::NotFound)?;
-    ctx.store()
-        .set_notify_channel_enabled(&tenant.id, &cid, enabled)
-        .await?;
-    ctx.audit(
-        Some(&tenant.id),
-        if enabled {
-            "notify.channel_enable"
-        } else {
-            "notify.channel_disable"
-        },
-        "notify_channel",
-        Some(&cid),
-        Some(
-            serde_json::json!({"address": notifier::shown_address(channel.kind, &channel.address)}),
-        ),
+    let channel = match notifier::set_enabled(
+        ctx.store(),
+        &ctx.actor(),
+        &tenant.id,
+        &cid,
+        enabled,
+        store::now_ms(),
     )
-    .await?;
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => return refused(&ctx, &tenant.id, e),
+    };
     let msg = format!(
         "{} {}.",
         notifier::shown_address(channel.kind, &channel.address),
@@ -359,22 +338,18 @@ async fn delete(
     let form = FormData::from_bytes(&body);
     let (tid, cid) = path.into_inner();
     let (ctx, tenant) = editor(&req, &state, &tid, &form).await?;
-    let channel = ctx
-        .store()
-        .get_notify_channel(&tenant.id, &cid)
-        .await?
-        .ok_or(UiError::NotFound)?;
-    ctx.store().delete_notify_channel(&tenant.id, &cid).await?;
-    ctx.audit(
-        Some(&tenant.id),
-        "notify.channel_remove",
-        "notify_channel",
-        Some(&cid),
-        Some(
-            serde_json::json!({"address": notifier::shown_address(channel.kind, &channel.address)}),
-        ),
+    let channel = match notifier::remove(
+        ctx.store(),
+        &ctx.actor(),
+        &tenant.id,
+        &cid,
+        store::now_ms(),
     )
-    .await?;
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => return refused(&ctx, &tenant.id, e),
+    };
     let msg = format!(
         "{} removed.",
         notifier::shown_address(channel.kind, &channel.address)

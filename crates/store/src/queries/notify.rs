@@ -458,17 +458,42 @@ impl Store {
         tenant_id: &str,
         limit: u64,
     ) -> Result<Vec<Delivery>> {
-        let rows = self
-            .db()
-            .query_all_raw(self.q(
+        self.list_notify_deliveries_before(tenant_id, None, limit)
+            .await
+    }
+
+    /// A page of the tenant's delivery log, newest first: the deliveries older than delivery
+    /// `before` (in the log's order), or the newest without it. An unknown `before` is an
+    /// empty page.
+    pub async fn list_notify_deliveries_before(
+        &self,
+        tenant_id: &str,
+        before: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Delivery>> {
+        let stmt = match before {
+            None => self.q(
                 &format!(
                     "SELECT {DELIVERY_COLUMNS} FROM notify_deliveries d \
                      JOIN notify_channels c ON c.id = d.channel_id \
                      WHERE d.tenant_id = $1 ORDER BY d.created_at DESC, d.id DESC LIMIT $2"
                 ),
                 vec![tenant_id.into(), (limit as i64).into()],
-            ))
-            .await?;
+            ),
+            // The cursor's row gives the position: (created_at, id) below it.
+            Some(id) => self.q(
+                &format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM notify_deliveries d \
+                     JOIN notify_channels c ON c.id = d.channel_id \
+                     JOIN notify_deliveries b ON b.id = $3 AND b.tenant_id = $1 \
+                     WHERE d.tenant_id = $1 AND (d.created_at < b.created_at \
+                       OR (d.created_at = b.created_at AND d.id < b.id)) \
+                     ORDER BY d.created_at DESC, d.id DESC LIMIT $2"
+                ),
+                vec![tenant_id.into(), (limit as i64).into(), id.into()],
+            ),
+        };
+        let rows = self.db().query_all_raw(stmt).await?;
         rows.iter().map(delivery_from).collect()
     }
 
