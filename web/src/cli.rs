@@ -844,9 +844,14 @@ async fn reconcile(
     let rec = crate::connectors::reconciler(store, config.allow_private_targets);
     let actor = Actor::cli();
     let lease = std::time::Duration::from_secs(config.job_lease_secs.max(1));
-    let imported =
-        service::import_and_wait(&rec, &actor, &i, lease, chrono::Utc::now().timestamp_millis())
-            .await?;
+    let imported = service::import_and_wait(
+        &rec,
+        &actor,
+        &i,
+        lease,
+        chrono::Utc::now().timestamp_millis(),
+    )
+    .await?;
     let analysis = rec.analyze(&i).await?;
     let deprovisioned = if orphans.is_empty() {
         None

@@ -20,10 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(&at("/guard"), web::get().to(guard_show))
         .route(&at("/guard/approve"), web::post().to(guard_approve))
         .route(&at("/guard/discard"), web::post().to(guard_discard))
-        .route(
-            &at("/reconciliation/import"),
-            web::post().to(import_start),
-        )
+        .route(&at("/reconciliation/import"), web::post().to(import_start))
         .route(
             &at("/reconciliation/import"),
             web::get().to(import_progress),
@@ -150,14 +147,13 @@ async fn guard_approve(
     let i = integration(&state, &p, &tid, &iid, Need::Edit).await?;
     let a = service::approve_guard(&reconciler(&state), &p.actor(), &i, store::now_ms()).await?;
     let g = GuardHeld::from(a.approved);
-    let orphans = (!a.orphans.done.is_empty()
-        || !a.orphans.held.is_empty()
-        || a.orphans_error.is_some())
-    .then(|| ApprovedOrphans {
-        done: a.orphans.done,
-        held: a.orphans.held,
-        error: a.orphans_error,
-    });
+    let orphans =
+        (!a.orphans.done.is_empty() || !a.orphans.held.is_empty() || a.orphans_error.is_some())
+            .then(|| ApprovedOrphans {
+                done: a.orphans.done,
+                held: a.orphans.held,
+                error: a.orphans_error,
+            });
     Ok(json(
         StatusCode::OK,
         &GuardApproval {
@@ -329,8 +325,7 @@ async fn deprovision_orphans(
     let (tid, iid) = path.into_inner();
     let i = integration(&state, &p, &tid, &iid, Need::Edit).await?;
     let out =
-        service::deprovision_orphans(&reconciler(&state), &p.actor(), &i, &body.target_ids)
-            .await?;
+        service::deprovision_orphans(&reconciler(&state), &p.actor(), &i, &body.target_ids).await?;
     Ok(json(StatusCode::OK, &OrphansDeprovisioned::from(out)))
 }
 
