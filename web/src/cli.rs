@@ -778,10 +778,7 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
                         crate::reconcile_service::approve_guard(&rec, &Actor::cli(), &i, now)
                             .await?;
                     let mut out = serde_json::to_value(&approval.approved).unwrap_or_default();
-                    if !approval.orphans.done.is_empty()
-                        || !approval.orphans.held.is_empty()
-                        || approval.orphans_error.is_some()
-                    {
+                    if crate::reconcile_service::approval_had_orphans(&approval) {
                         out["orphans"] = json!({
                             "done": approval.orphans.done,
                             "held": approval.orphans.held,

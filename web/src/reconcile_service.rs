@@ -73,6 +73,12 @@ pub async fn approve_guard(
     Ok(approval)
 }
 
+/// Whether an approval touched orphaned accounts (done, held again or failed): only then do
+/// `guard approve` and the API's answer name them.
+pub fn approval_had_orphans(a: &Approval) -> bool {
+    !a.orphans.done.is_empty() || !a.orphans.held.is_empty() || a.orphans_error.is_some()
+}
+
 /// **Discard**: the held removals are dropped and the accounts kept. Returns the guard as it
 /// was. Audit: `integration.guard.discard`.
 pub async fn discard_guard(

@@ -146,14 +146,13 @@ async fn guard_approve(
     let (tid, iid) = path.into_inner();
     let i = integration(&state, &p, &tid, &iid, Need::Edit).await?;
     let a = service::approve_guard(&reconciler(&state), &p.actor(), &i, store::now_ms()).await?;
+    let with_orphans = service::approval_had_orphans(&a);
     let g = GuardHeld::from(a.approved);
-    let orphans =
-        (!a.orphans.done.is_empty() || !a.orphans.held.is_empty() || a.orphans_error.is_some())
-            .then(|| ApprovedOrphans {
-                done: a.orphans.done,
-                held: a.orphans.held,
-                error: a.orphans_error,
-            });
+    let orphans = with_orphans.then_some(ApprovedOrphans {
+        done: a.orphans.done,
+        held: a.orphans.held,
+        error: a.orphans_error,
+    });
     Ok(json(
         StatusCode::OK,
         &GuardApproval {
