@@ -93,9 +93,10 @@ impl RunView {
             (true, Some(t)) if t > 0 => Some(((r.cursor.max(0) * 100) / t).clamp(0, 100) as u64),
             _ => None,
         };
-        let status = match r.state {
-            RunState::Idle => "Never imported.".to_string(),
-            RunState::Running if r.lease_until > now => format!(
+        let state = service::ImportState::of(Some(r), now);
+        let status = match state {
+            service::ImportState::Idle => "Never imported.".to_string(),
+            service::ImportState::Running => format!(
                 "Importing: {} of {} accounts read{}.",
                 r.cursor,
                 r.total.map_or("?".into(), |t| t.to_string()),
@@ -105,15 +106,15 @@ impl RunView {
                     ""
                 }
             ),
-            RunState::Running => format!(
+            service::ImportState::Stopped => format!(
                 "The last import stopped after {} accounts; the next one continues from there.",
                 r.cursor
             ),
-            RunState::Done => format!("Last import: {} accounts.", r.imported),
+            service::ImportState::Done => format!("Last import: {} accounts.", r.imported),
         };
         Self {
             status,
-            running: running && r.lease_until > now,
+            running: state == service::ImportState::Running,
             finished: When::opt(r.finished_at),
             error: r.error.clone(),
             next: (r.next_run_at > 0).then(|| When::from_ms(r.next_run_at)),
