@@ -78,12 +78,17 @@ impl Remote {
     /// `reconcile` does; an import that stops (the target failed) is the error.
     async fn import(&self, base: &str) -> Result<(), CliError> {
         let path = format!("{base}/import");
-        let started = self.call(reqwest::Method::POST, &path, None).await?;
+        let started = self.call(reqwest::Method::POST, &path, None).await?["run_id"]
+            .as_i64()
+            .unwrap_or_default();
         loop {
             let p = self.call(reqwest::Method::GET, &path, None).await?;
             match p["state"].as_str() {
                 Some("running") => {}
-                Some("done") if p["run_id"] == started["run_id"] => return Ok(()),
+                // This run, or a later one, finished: the report is at least as fresh.
+                Some("done") if p["run_id"].as_i64().unwrap_or_default() >= started => {
+                    return Ok(());
+                }
                 _ => {
                     return Err(CliError::Invalid(format!(
                         "the import stopped: {}",
