@@ -760,52 +760,38 @@ async fn run_async(config: Config, command: Command) -> Result<(), CliError> {
             print(json!({"retried": n}));
         }
         Command::Guard { command } => {
-            let (integration, state) = match command {
-                GuardCommand::Show { integration } => {
-                    let s = provisioning::guard::show(&store, &integration).await;
-                    (integration, s)
+            let (GuardCommand::Show { integration }
+            | GuardCommand::Approve { integration }
+            | GuardCommand::Discard { integration }) = &command;
+            let Some(i) = store.get_integration_unscoped(integration).await? else {
+                return Err(CliError::Invalid(format!("no integration {integration}")));
+            };
+            let rec = crate::connectors::reconciler(&store, config.allow_private_targets);
+            let out = match command {
+                GuardCommand::Show { .. } => {
+                    serde_json::to_value(crate::reconcile_service::guard_state(&rec, &i).await?)
                 }
-                GuardCommand::Approve { integration } => {
-                    // The same approval as the Overview's banner: held orphaned accounts are
-                    // deprovisioned now too.
-                    let Some(i) = store.get_integration_unscoped(&integration).await? else {
-                        return Err(CliError::Invalid(format!("no integration {integration}")));
-                    };
-                    let cli = provisioning::reconcile::Actor {
-                        id: None,
-                        email: "cli".into(),
-                    };
+                // The same approval as the Overview's banner: held orphaned accounts are
+                // deprovisioned now too.
+                GuardCommand::Approve { .. } => {
                     let approval =
-                        crate::connectors::reconciler(&store, config.allow_private_targets)
-                            .approve_held(&i, &cli)
+                        crate::reconcile_service::approve_guard(&rec, &Actor::cli(), &i, now)
                             .await?;
                     let mut out = serde_json::to_value(&approval.approved).unwrap_or_default();
-                    if !approval.orphans.done.is_empty()
-                        || !approval.orphans.held.is_empty()
-                        || approval.orphans_error.is_some()
-                    {
+                    if crate::reconcile_service::approval_had_orphans(&approval) {
                         out["orphans"] = json!({
                             "done": approval.orphans.done,
                             "held": approval.orphans.held,
                             "error": approval.orphans_error,
                         });
                     }
-                    print(out);
-                    return Ok(());
+                    Ok(out)
                 }
-                GuardCommand::Discard { integration } => {
-                    let s = provisioning::guard::discard(&store, &integration, now).await;
-                    (integration, s)
-                }
+                GuardCommand::Discard { .. } => serde_json::to_value(
+                    crate::reconcile_service::discard_guard(&rec, &Actor::cli(), &i, now).await?,
+                ),
             };
-            if store
-                .get_integration_unscoped(&integration)
-                .await?
-                .is_none()
-            {
-                return Err(CliError::Invalid(format!("no integration {integration}")));
-            }
-            print(serde_json::to_value(state?).unwrap_or_default());
+            print(out.unwrap_or_default());
         }
         Command::Reconcile {
             integration,
@@ -848,32 +834,29 @@ async fn reconcile(
     as_json: bool,
     orphans: &[String],
 ) -> Result<(), CliError> {
-    use provisioning::reconcile::{Actor, ImportConfig, ImportOutcome};
+    use crate::reconcile_service as service;
     let Some(i) = store.get_integration_unscoped(integration).await? else {
         return Err(CliError::Invalid(format!("no integration {integration}")));
     };
     let rec = crate::connectors::reconciler(store, config.allow_private_targets);
-    let import = ImportConfig {
-        owner: format!("cli-{}", uuid::Uuid::new_v4()),
-        lease: std::time::Duration::from_secs(config.job_lease_secs.max(1)),
-        ..ImportConfig::default()
-    };
-    let imported = match rec.import_now(&i, &import, 1.0).await? {
-        ImportOutcome::Busy => return Err(provisioning::reconcile::ReconcileError::Busy.into()),
-        ImportOutcome::Finished { imported, .. } => imported,
-    };
+    let actor = Actor::cli();
+    let lease = std::time::Duration::from_secs(config.job_lease_secs.max(1));
+    let imported = service::import_and_wait(
+        &rec,
+        &actor,
+        &i,
+        lease,
+        chrono::Utc::now().timestamp_millis(),
+    )
+    .await?;
     let analysis = rec.analyze(&i).await?;
-    let actor = Actor {
-        id: None,
-        email: "cli".into(),
-    };
     let deprovisioned = if orphans.is_empty() {
         None
     } else {
-        Some(rec.deprovision_orphans(&i, orphans, &actor).await?)
+        Some(service::deprovision_orphans(&rec, &actor, &i, orphans).await?)
     };
     let applied = if apply {
-        Some(rec.apply_drift(&i, &actor).await?)
+        Some(service::fix_drift(&rec, &actor, &i).await?)
     } else {
         None
     };

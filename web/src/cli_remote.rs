@@ -1,10 +1,11 @@
 //! `scimbridge --api URL --api-token T <command>`: the CLI's commands for tenants,
-//! integrations, SCIM tokens, jobs and staff, run on a remote server through its admin API.
-//! Each prints the same JSON object as the local command; an API problem becomes the error.
+//! integrations, SCIM tokens, jobs, staff, the deletion guard and reconciliation, run on a
+//! remote server through its admin API. Each prints the same JSON object as the local command;
+//! an API problem becomes the error.
 
 use crate::cli::{
-    AdminCommand, CliError, Command, IntegrationCommand, JobCommand, Mode, TenantCommand,
-    TokenCommand, print,
+    AdminCommand, CliError, Command, GuardCommand, IntegrationCommand, JobCommand, Mode,
+    TenantCommand, TokenCommand, print,
 };
 use serde_json::{Value, json};
 
@@ -84,6 +85,34 @@ impl Remote {
             .find(|u| u["email"].as_str() == Some(email.as_str()))
             .cloned()
             .ok_or_else(|| CliError::Invalid("no such staff account".into()))
+    }
+
+    /// Starts an import at `base` (`…/reconciliation`) and waits for its end, as the local
+    /// `reconcile` does; an import that stops (the target failed) is the error.
+    async fn import(&self, base: &str) -> Result<(), CliError> {
+        let path = format!("{base}/import");
+        let started = self.call(reqwest::Method::POST, &path, None).await?["run_id"]
+            .as_i64()
+            .unwrap_or_default();
+        loop {
+            let p = self.call(reqwest::Method::GET, &path, None).await?;
+            match p["state"].as_str() {
+                Some("running") => {}
+                // This run, or a later one, finished: the report is at least as fresh.
+                Some("done") if p["run_id"].as_i64().unwrap_or_default() >= started => {
+                    return Ok(());
+                }
+                _ => {
+                    return Err(CliError::Invalid(format!(
+                        "the import stopped: {}",
+                        p["error"]
+                            .as_str()
+                            .unwrap_or("interrupted; run the command again to continue it")
+                    )));
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
     }
 }
 
@@ -316,9 +345,67 @@ pub async fn run(base: &str, token: &str, command: Command) -> Result<(), CliErr
                 "admin create (a password typed on the server) and admin reset-totp run on the server's database only: the API has no such operation; use admin invite or admin reset-link with --api".into(),
             ));
         }
+        Command::Guard { command } => {
+            let (integration, decision) = match &command {
+                GuardCommand::Show { integration } => (integration, None),
+                GuardCommand::Approve { integration } => (integration, Some("approve")),
+                GuardCommand::Discard { integration } => (integration, Some("discard")),
+            };
+            let tid = remote.tenant_of(integration).await?;
+            let guard = format!("/tenants/{tid}/integrations/{integration}/guard");
+            // The API answers with the local command's JSON.
+            let out = match decision {
+                None => remote.call(Method::GET, &guard, None).await?,
+                Some(d) => {
+                    remote
+                        .call(Method::POST, &format!("{guard}/{d}"), None)
+                        .await?
+                }
+            };
+            print(out);
+        }
+        Command::Reconcile {
+            integration,
+            apply,
+            json: as_json,
+            deprovision_orphan,
+        } => {
+            if !as_json {
+                return Err(CliError::Invalid(
+                    "with --api, reconcile prints the JSON report: add --json".into(),
+                ));
+            }
+            let tid = remote.tenant_of(&integration).await?;
+            let base = format!("/tenants/{tid}/integrations/{integration}/reconciliation");
+            remote.import(&base).await?;
+            // The same steps as the local command: the report, then the orphans, then drift.
+            let mut report = remote.call(Method::GET, &base, None).await?;
+            let deprovisioned = if deprovision_orphan.is_empty() {
+                None
+            } else {
+                Some(
+                    remote
+                        .call(
+                            Method::POST,
+                            &format!("{base}/orphans/deprovision"),
+                            Some(json!({"target_ids": deprovision_orphan})),
+                        )
+                        .await?,
+                )
+            };
+            if apply {
+                report["applied"] = remote
+                    .call(Method::POST, &format!("{base}/fix-drift"), None)
+                    .await?;
+            }
+            if let Some(d) = deprovisioned {
+                report["deprovisioned"] = d;
+            }
+            print(report);
+        }
         _ => {
             return Err(CliError::Invalid(
-                "this command runs on the server's database only; --api covers tenant create, integration create, token issue/revoke, job failed/retry and admin invite/set-role/remove/reset-link".into(),
+                "this command runs on the server's database only; --api covers tenant create, integration create, token issue/revoke, job failed/retry, admin invite/set-role/remove/reset-link, guard show/approve/discard and reconcile --json".into(),
             ));
         }
     }

@@ -14,6 +14,7 @@ pub mod manage;
 pub mod notifier;
 pub mod ops;
 pub mod password;
+pub mod reconcile_service;
 pub mod reconcile_text;
 pub mod scim;
 pub mod staff;

@@ -3,6 +3,7 @@
 use super::view::{Crumb, Flash, Frame, When};
 use super::{Ctx, FormData, UiError, UiResult};
 use crate::app::AppState;
+use crate::reconcile_service;
 use actix_web::{HttpRequest, web};
 use askama::Template;
 use store::{
@@ -548,44 +549,28 @@ async fn guard_decision(
     let ctx = Ctx::load_post(&req, &state, &form).await?;
     let (tid, iid) = path.into_inner();
     let (_, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+    let rec = crate::connectors::reconciler(ctx.store(), ctx.state.config.allow_private_targets);
     let now = store::now_ms();
     let mut orphans_note = String::new();
-    let (state_before, action, verb) = match form.text("action").as_str() {
+    let (state_before, verb) = match form.text("action").as_str() {
         "approve" => {
-            let approval = super::reconcile::approve_held(&ctx, &integration).await?;
+            let approval =
+                reconcile_service::approve_guard(&rec, &ctx.actor(), &integration, now).await?;
             orphans_note = super::reconcile::orphans_note(&approval);
-            (
-                approval.approved,
-                "integration.guard.approve",
-                "approved: their access is being removed",
-            )
+            (approval.approved, "approved: their access is being removed")
         }
         "discard" => (
-            provisioning::guard::discard(ctx.store(), &iid, now).await?,
-            "integration.guard.discard",
+            reconcile_service::discard_guard(&rec, &ctx.actor(), &integration, now).await?,
             "discarded: their accounts are kept",
         ),
         _ => return Err(UiError::BadRequest("unknown guard action".into())),
     };
-    let users: Vec<&str> = state_before
-        .users
-        .iter()
-        .map(|u| u.user_name.as_str())
-        .collect();
-    ctx.audit(
-        Some(&tid),
-        action,
-        "integration",
-        Some(&iid),
-        Some(serde_json::json!({"users": users})),
-    )
-    .await?;
+    let n = state_before.users.len();
     ctx.redirect(
         &format!("/t/{tid}/integrations/{iid}"),
         Some(Flash::success(format!(
-            "{} held removal{} {verb}.{orphans_note}",
-            users.len(),
-            if users.len() == 1 { "" } else { "s" }
+            "{n} held removal{} {verb}.{orphans_note}",
+            if n == 1 { "" } else { "s" }
         ))),
     )
 }

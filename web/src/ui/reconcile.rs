@@ -1,17 +1,17 @@
 //! The Reconciliation tab: the target's real state (orphaned accounts, drift, missing
 //! accounts, seats, the plan against it), import now, orphan deprovision with a confirmation
 //! naming the accounts, Fix drift, and the schedule / Correct drift settings. Every action is
-//! one call of `provisioning::reconcile::Reconciler`, as in the CLI.
+//! one call of `reconcile_service`, as in the CLI and the admin API.
 
 use super::integrations::{Need, Tabs, integration_for, integration_frame};
 use super::view::{Flash, Frame, When};
 use super::{Ctx, FormData, UiError, UiResult};
 use crate::app::AppState;
+use crate::manage::ManageError;
+use crate::reconcile_service as service;
 use actix_web::{HttpRequest, web};
 use askama::Template;
-use provisioning::reconcile::{
-    Actor, Analysis, ImportConfig, ImportOutcome, ReconcileError, Reconciler,
-};
+use provisioning::reconcile::{Analysis, ReconcileError, Reconciler};
 use store::{Integration, RunState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -42,10 +42,13 @@ fn reconciler(ctx: &Ctx) -> Reconciler {
     crate::connectors::reconciler(ctx.store(), ctx.state.config.allow_private_targets)
 }
 
-fn actor(ctx: &Ctx) -> Actor {
-    Actor {
-        id: Some(ctx.viewer.id.clone()),
-        email: ctx.viewer.email.clone(),
+/// An action's outcome as a flash on `to`: refused input is an error flash, a store failure
+/// the error page.
+fn done(ctx: &Ctx, to: &str, outcome: crate::manage::Result<String>) -> UiResult {
+    match outcome {
+        Ok(msg) => ctx.redirect(to, Some(Flash::success(msg))),
+        Err(ManageError::Store(e)) => Err(e.into()),
+        Err(e) => ctx.redirect(to, Some(Flash::error(e.to_string()))),
     }
 }
 
@@ -90,9 +93,10 @@ impl RunView {
             (true, Some(t)) if t > 0 => Some(((r.cursor.max(0) * 100) / t).clamp(0, 100) as u64),
             _ => None,
         };
-        let status = match r.state {
-            RunState::Idle => "Never imported.".to_string(),
-            RunState::Running if r.lease_until > now => format!(
+        let state = service::ImportState::of(Some(r), now);
+        let status = match state {
+            service::ImportState::Idle => "Never imported.".to_string(),
+            service::ImportState::Running => format!(
                 "Importing: {} of {} accounts read{}.",
                 r.cursor,
                 r.total.map_or("?".into(), |t| t.to_string()),
@@ -102,15 +106,15 @@ impl RunView {
                     ""
                 }
             ),
-            RunState::Running => format!(
+            service::ImportState::Stopped => format!(
                 "The last import stopped after {} accounts; the next one continues from there.",
                 r.cursor
             ),
-            RunState::Done => format!("Last import: {} accounts.", r.imported),
+            service::ImportState::Done => format!("Last import: {} accounts.", r.imported),
         };
         Self {
             status,
-            running: running && r.lease_until > now,
+            running: state == service::ImportState::Running,
             finished: When::opt(r.finished_at),
             error: r.error.clone(),
             next: (r.next_run_at > 0).then(|| When::from_ms(r.next_run_at)),
@@ -187,49 +191,23 @@ async fn import_now(
     let ctx = Ctx::load_post(&req, &state, &form).await?;
     let (tid, iid) = path.into_inner();
     let (_, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
-    let to = base(&integration);
-    let now = store::now_ms();
-    if ctx
-        .store()
-        .recon_run(&iid)
-        .await?
-        .is_some_and(|r| r.state == RunState::Running && r.lease_until > now)
-    {
-        return ctx.redirect(
-            &to,
-            Some(Flash::error(
-                "An import of this integration is running already.",
-            )),
-        );
-    }
-    let rec = reconciler(&ctx);
-    let job = integration.clone();
-    let import = ImportConfig {
-        owner: format!("ui-{}", uuid::Uuid::new_v4()),
-        lease: std::time::Duration::from_secs(ctx.state.config.job_lease_secs.max(1)),
-        ..ImportConfig::default()
-    };
-    tokio::spawn(async move {
-        match rec.import_now(&job, &import, 1.0).await {
-            Ok(ImportOutcome::Finished { .. } | ImportOutcome::Busy) => {}
-            Err(e) => {
-                tracing::warn!(integration = %job.id, error = %e, "reconciliation import failed");
-            }
-        }
-    });
-    ctx.audit(
-        Some(&tid),
-        "reconcile.import",
-        "integration",
-        Some(&iid),
-        None,
+    let lease = std::time::Duration::from_secs(ctx.state.config.job_lease_secs.max(1));
+    if let Err(e) = service::start_import(
+        &reconciler(&ctx),
+        &ctx.actor(),
+        &integration,
+        lease,
+        store::now_ms(),
     )
-    .await?;
+    .await
+    {
+        return done(&ctx, &base(&integration), Err(e));
+    }
     // From the wizard's last step: back there, where the plan shows once the import is done.
     let to = if form.text("back") == "activate" {
         format!("/t/{tid}/integrations/{iid}/activate")
     } else {
-        to
+        base(&integration)
     };
     ctx.redirect(
         &to,
@@ -308,11 +286,9 @@ async fn orphans(
             removal,
         });
     }
-    match rec
-        .deprovision_orphans(&integration, &ids, &actor(&ctx))
+    let outcome = service::deprovision_orphans(&rec, &ctx.actor(), &integration, &ids)
         .await
-    {
-        Ok(out) => {
+        .map(|out| {
             let mut msg = String::new();
             if !out.done.is_empty() {
                 msg = format!("Deprovisioned: {}.", out.done.join(", "));
@@ -323,11 +299,9 @@ async fn orphans(
                     out.held.join(", ")
                 );
             }
-            ctx.redirect(&to, Some(Flash::success(msg.trim().to_string())))
-        }
-        Err(ReconcileError::Store(e)) => Err(e.into()),
-        Err(e) => ctx.redirect(&to, Some(Flash::error(e.to_string()))),
-    }
+            msg.trim().to_string()
+        });
+    done(&ctx, &to, outcome)
 }
 
 async fn fix_drift(
@@ -341,20 +315,13 @@ async fn fix_drift(
     let (tid, iid) = path.into_inner();
     let (_, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
     let to = base(&integration);
-    match reconciler(&ctx)
-        .apply_drift(&integration, &actor(&ctx))
+    let outcome = service::fix_drift(&reconciler(&ctx), &ctx.actor(), &integration)
         .await
-    {
-        Ok(a) => ctx.redirect(
-            &to,
-            Some(Flash::success(format!(
-                "Adopted {} account(s); {} user(s) queued: the worker brings them in line through the rate limiter and the deletion guard.",
-                a.adopted, a.queued
-            ))),
-        ),
-        Err(ReconcileError::Store(e)) => Err(e.into()),
-        Err(e) => ctx.redirect(&to, Some(Flash::error(e.to_string()))),
-    }
+        .map(|a| format!(
+            "Adopted {} account(s); {} user(s) queued: the worker brings them in line through the rate limiter and the deletion guard.",
+            a.adopted, a.queued
+        ));
+    done(&ctx, &to, outcome)
 }
 
 async fn settings(
@@ -376,19 +343,16 @@ async fn settings(
             )),
         );
     };
-    match reconciler(&ctx)
-        .set_settings(
-            &integration,
-            hours.saturating_mul(3600),
-            form.checked("correct_drift"),
-            &actor(&ctx),
-        )
-        .await
-    {
-        Ok(()) => ctx.redirect(&to, Some(Flash::success("Reconciliation settings saved."))),
-        Err(ReconcileError::Store(e)) => Err(e.into()),
-        Err(e) => ctx.redirect(&to, Some(Flash::error(e.to_string()))),
-    }
+    let outcome = service::set_settings(
+        &reconciler(&ctx),
+        &ctx.actor(),
+        &integration,
+        hours,
+        form.checked("correct_drift"),
+    )
+    .await
+    .map(|_| "Reconciliation settings saved.".to_string());
+    done(&ctx, &to, outcome)
 }
 
 /// **Apply to all now**: queues every user the current rules would change.
@@ -408,34 +372,13 @@ async fn apply_all(
     } else {
         base(&integration)
     };
-    match reconciler(&ctx)
-        .apply_to_all(&integration, &actor(&ctx))
+    let outcome = service::apply_to_all(&reconciler(&ctx), &ctx.actor(), &integration)
         .await
-    {
-        Ok(n) => ctx.redirect(
-            &to,
-            Some(Flash::success(format!(
-                "{n} user(s) queued: the worker applies the rules to them through the rate limiter and the deletion guard; the Overview shows the progress."
-            ))),
-        ),
-        Err(ReconcileError::Store(e)) => Err(e.into()),
-        Err(e) => ctx.redirect(&to, Some(Flash::error(e.to_string()))),
-    }
-}
-
-/// **Approve** on the deletion guard's banner: held users' jobs run again, held orphaned
-/// accounts are deprovisioned now.
-pub async fn approve_held(
-    ctx: &Ctx,
-    integration: &Integration,
-) -> Result<provisioning::reconcile::Approval, UiError> {
-    reconciler(ctx)
-        .approve_held(integration, &actor(ctx))
-        .await
-        .map_err(|e| match e {
-            ReconcileError::Store(e) => e.into(),
-            e => UiError::Internal(e.to_string()),
-        })
+        .map(|b| format!(
+            "{} user(s) queued: the worker applies the rules to them through the rate limiter and the deletion guard; the Overview shows the progress.",
+            b.users
+        ));
+    done(&ctx, &to, outcome)
 }
 
 /// The approval's orphaned accounts in words, for the flash ("" when there were none).
