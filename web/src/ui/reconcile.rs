@@ -461,18 +461,6 @@ pub fn orphans_note(a: &provisioning::reconcile::Approval) -> String {
     s
 }
 
-/// Dry run → live (the Policy tab): adopts what the last import matched, then queues every
-/// known user. Returns (adopted, queued).
-pub async fn go_live(ctx: &Ctx, integration: &Integration) -> Result<(u64, u64), UiError> {
-    reconciler(ctx)
-        .go_live(integration)
-        .await
-        .map_err(|e| match e {
-            ReconcileError::Store(e) => e.into(),
-            e => UiError::Internal(e.to_string()),
-        })
-}
-
 /// How many users the current rules would change now (the Roles page's and the
 /// Reconciliation tab's "N users would change"), `None` if it could not be worked out.
 pub async fn would_change_count(ctx: &Ctx, integration: &Integration) -> Option<usize> {
