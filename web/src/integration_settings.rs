@@ -21,7 +21,7 @@ use std::time::Duration;
 use store::{Integration, IntegrationMode, IntegrationStatus, RuleSourceKind, Store};
 
 /// How long we wait for the target app (test connection, role list).
-pub const TARGET_TIMEOUT: Duration = Duration::from_secs(15);
+const TARGET_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The message of a problem without the field's name (a form shows it beside the field).
 pub fn message(e: &ManageError) -> String {
@@ -35,7 +35,7 @@ fn descriptor(kind: &str) -> Result<&'static Descriptor> {
     crate::connectors::descriptor(kind).ok_or(ManageError::NotFound)
 }
 
-/// What error sentences call the connector kind ("ActiveCampaign").
+/// The connector kind's title ("ActiveCampaign"), as pages and messages name it.
 pub fn connector_title(kind: &str) -> String {
     crate::connectors::descriptor(kind)
         .map(|d| d.title.to_string())
