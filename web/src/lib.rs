@@ -10,6 +10,7 @@ pub mod cli_remote;
 pub mod config;
 pub mod connectors;
 pub mod events;
+pub mod integration_settings;
 pub mod manage;
 pub mod notifier;
 pub mod ops;

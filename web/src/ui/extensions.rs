@@ -7,6 +7,8 @@ use super::integrations::{Need, integration_for};
 use super::view::Flash;
 use super::{Ctx, FormData, UiResult};
 use crate::app::AppState;
+use crate::integration_settings as settings;
+use crate::manage::ManageError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use askama::Template;
@@ -124,29 +126,28 @@ async fn save_extensions(
     let ctx = Ctx::load_post(&req, &state, &form).await?;
     let (tid, iid) = path.into_inner();
     let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
-    let mut schemas = i.extension_schemas.clone();
-    let (detail, message) = match form.text("op").as_str() {
+    let store = ctx.store();
+    let now = store::now_ms();
+    let message = match form.text("op").as_str() {
         "remove" => {
             let urn = form.text("urn");
-            let before = schemas.len();
-            schemas.retain(|s| !s.id.eq_ignore_ascii_case(&urn));
-            if schemas.len() == before {
-                let mut section = ExtensionsSection::new(&ctx, &i);
-                section.error = Some(format!("No extension '{urn}' is registered."));
-                return super::wizard::roles_page(
-                    &ctx,
-                    &state,
-                    &tenant,
-                    &i,
-                    section,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                )
-                .await;
+            match settings::remove_extension_schema(store, &ctx.actor(), &i, &urn, now).await {
+                Ok(()) => format!("Extension {urn} removed."),
+                Err(e @ ManageError::Field(..)) => {
+                    let mut section = ExtensionsSection::new(&ctx, &i);
+                    section.error = Some(settings::message(&e));
+                    return super::wizard::roles_page(
+                        &ctx,
+                        &state,
+                        &tenant,
+                        &i,
+                        section,
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                    )
+                    .await;
+                }
+                Err(e) => return Err(e.into()),
             }
-            (
-                serde_json::json!({"removed": urn}),
-                format!("Extension {urn} removed."),
-            )
         }
         _ => {
             let text = form
@@ -171,41 +172,17 @@ async fn save_extensions(
                     .await;
                 }
             };
-            let replaced = schemas
-                .iter()
-                .any(|s| s.id.eq_ignore_ascii_case(&schema.id));
-            let (urn, names) = (
-                schema.id.clone(),
-                schema
-                    .attributes
-                    .iter()
-                    .map(|a| a.name.clone())
-                    .collect::<Vec<_>>(),
-            );
-            schemas.retain(|s| !s.id.eq_ignore_ascii_case(&schema.id));
-            schemas.push(schema);
-            (
-                serde_json::json!({"added": urn, "replaced": replaced, "attributes": names}),
-                format!(
-                    "Extension {urn} {}. Its attributes can be used in rule filters now.",
-                    if replaced { "updated" } else { "added" }
-                ),
+            let urn = schema.id.clone();
+            let replaced =
+                settings::add_extension_schema(store, &ctx.actor(), &i, schema, now).await?;
+            format!(
+                "Extension {urn} {}. Its attributes can be used in rule filters now.",
+                if replaced { "updated" } else { "added" }
             )
         }
     };
-    ctx.store()
-        .set_integration_extension_schemas(&tid, &iid, &schemas)
-        .await?;
     // This process serves the new User type at once; other instances within the cache period.
     state.tokens.clear();
-    ctx.audit(
-        Some(&tid),
-        "integration.extensions",
-        "integration",
-        Some(&iid),
-        Some(detail),
-    )
-    .await?;
     ctx.redirect(
         &format!("/t/{tid}/integrations/{iid}/roles#extensions"),
         Some(Flash::success(message)),

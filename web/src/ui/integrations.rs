@@ -82,9 +82,7 @@ pub async fn integration_for(
 
 /// The connector's title, e.g. "Entra ID → ActiveCampaign".
 pub fn connector_title(kind: &str) -> String {
-    crate::connectors::descriptor(kind)
-        .map(|d| d.title.to_string())
-        .unwrap_or_else(|| kind.to_string())
+    crate::integration_settings::connector_title(kind)
 }
 
 /// Status badge: (css class, label).

@@ -22,7 +22,7 @@ pub mod logs;
 mod notifications;
 mod reconcile;
 pub mod session;
-mod target_error;
+pub(crate) mod target_error;
 mod time_window;
 mod totp;
 mod view;

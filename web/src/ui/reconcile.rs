@@ -5,7 +5,7 @@
 
 use super::integrations::{Need, Tabs, integration_for, integration_frame};
 use super::view::{Flash, Frame, When};
-use super::{Ctx, FormData, UiError, UiResult};
+use super::{Ctx, FormData, UiResult};
 use crate::app::AppState;
 use crate::manage::ManageError;
 use crate::reconcile_service as service;
@@ -402,18 +402,6 @@ pub fn orphans_note(a: &provisioning::reconcile::Approval) -> String {
         ));
     }
     s
-}
-
-/// Dry run → live (the Policy tab): adopts what the last import matched, then queues every
-/// known user. Returns (adopted, queued).
-pub async fn go_live(ctx: &Ctx, integration: &Integration) -> Result<(u64, u64), UiError> {
-    reconciler(ctx)
-        .go_live(integration)
-        .await
-        .map_err(|e| match e {
-            ReconcileError::Store(e) => e.into(),
-            e => UiError::Internal(e.to_string()),
-        })
 }
 
 /// How many users the current rules would change now (the Roles page's and the

@@ -8,19 +8,17 @@ use super::integrations::{Need, Tabs, connector_title, crumbs, integration_for, 
 use super::view::{Crumb, Flash, Frame};
 use super::{Ctx, FormData, UiError, UiResult};
 use crate::app::AppState;
+use crate::integration_settings::{self as settings, ConnectionChange, PolicyChange, RuleRow};
+use crate::manage::ManageError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use connector_api::{Connector, Descriptor, FieldKind};
+use connector_api::{Descriptor, FieldKind};
 use provisioning::planner::RoleRule as Rule;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
-use store::{Integration, IntegrationMode, IntegrationStatus, RuleSourceKind};
-
-/// How long the UI waits for the target app (test connection, role list).
-const TARGET_TIMEOUT: Duration = Duration::from_secs(15);
+use store::{Integration, IntegrationMode, IntegrationStatus};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let i = "/t/{tid}/integrations/{iid}";
@@ -275,78 +273,39 @@ async fn wizard_frame(
     ctx.frame(title, "integrations", Some(tenant), crumbs).await
 }
 
-/// The settings and secrets a connection form submits; empty secrets keep `stored` ones.
-struct Submitted {
-    name: String,
-    settings: Map<String, Value>,
-    secrets: BTreeMap<String, String>,
-    errors: BTreeMap<String, String>,
-    name_error: Option<String>,
+/// The change a connection form submits: every field (an empty setting clears it, an empty
+/// secret keeps the stored one).
+fn connection_change(d: &Descriptor, form: &FormData) -> ConnectionChange {
+    let mut change = ConnectionChange {
+        name: Some(form.text("name")),
+        ..Default::default()
+    };
+    for f in d.fields {
+        let to = if f.is_secret() {
+            &mut change.secrets
+        } else {
+            &mut change.settings
+        };
+        to.insert(f.key.to_string(), form.text(f.key));
+    }
+    change
 }
 
-fn read_connection_form(
-    d: &Descriptor,
-    form: &FormData,
-    stored: &BTreeMap<String, String>,
-) -> Submitted {
-    let mut settings = Map::new();
-    let mut secrets = BTreeMap::new();
-    let mut errors = BTreeMap::new();
-    for f in d.fields {
-        let v = form.text(f.key);
-        if f.is_secret() {
-            match (v.is_empty(), stored.get(f.key)) {
-                (false, _) => {
-                    secrets.insert(f.key.to_string(), v);
-                }
-                (true, Some(old)) => {
-                    secrets.insert(f.key.to_string(), old.clone());
-                }
-                (true, None) if f.required => {
-                    errors.insert(f.key.to_string(), format!("Enter the {}.", f.label));
-                }
-                (true, None) => {}
+/// A refused connection's problems as the form shows them: (name, per field, general).
+fn form_problems(
+    problems: Vec<ManageError>,
+) -> (Option<String>, BTreeMap<String, String>, Option<String>) {
+    let (mut name, mut fields, mut general) = (None, BTreeMap::new(), None);
+    for p in problems {
+        match p {
+            ManageError::Field("name", m) => name = Some(m),
+            ManageError::Field(key, m) => {
+                fields.insert(key.to_string(), m);
             }
-        } else if !v.is_empty() {
-            settings.insert(
-                f.key.to_string(),
-                Value::String(v.trim_end_matches('/').to_string()),
-            );
-        } else if f.required {
-            errors.insert(f.key.to_string(), format!("Enter the {}.", f.label));
+            other => general = Some(settings::message(&other)),
         }
     }
-    crate::connectors::normalize_settings(d.kind, &mut settings);
-    let name = form.text("name");
-    let name_error = if name.is_empty() {
-        Some("Give the integration a name, e.g. \"ActiveCampaign (Sales)\".".to_string())
-    } else if name.chars().count() > 120 {
-        Some("Keep the name under 120 characters.".to_string())
-    } else {
-        None
-    };
-    Submitted {
-        name,
-        settings,
-        secrets,
-        errors,
-        name_error,
-    }
-}
-
-/// Validates submitted connection settings; problems land in `sub.errors` / the returned
-/// general message.
-fn validate_connection(d: &Descriptor, sub: &mut Submitted, allow_private: bool) -> Option<String> {
-    if !sub.errors.is_empty() || sub.name_error.is_some() {
-        return None;
-    }
-    if let Some(url) = sub.settings.get("base_url").and_then(Value::as_str)
-        && let Err(e) = crate::connectors::check_target_url(url, allow_private)
-    {
-        sub.errors.insert("base_url".into(), e);
-        return None;
-    }
-    crate::connectors::validate(d.kind, &sub.settings, &sub.secrets, allow_private).err()
+    (name, fields, general)
 }
 
 async fn create_draft(
@@ -360,18 +319,23 @@ async fn create_draft(
     let (tid, kind) = path.into_inner();
     let tenant = tenant_for(&ctx, &tid, Need::Edit).await?;
     let d = descriptor(&kind)?;
-    let mut sub = read_connection_form(d, &form, &BTreeMap::new());
-    let general = validate_connection(d, &mut sub, state.config.allow_private_targets);
-    if general.is_some() || !sub.errors.is_empty() || sub.name_error.is_some() {
+    let (c, problems) = settings::check_connection(
+        d.kind,
+        None,
+        &connection_change(d, &form),
+        state.config.allow_private_targets,
+    )?;
+    if !problems.is_empty() {
+        let (name_error, errors, general) = form_problems(problems);
         let frame = wizard_frame(&ctx, &tenant, None).await?;
         let mut res = ctx.render(&ConnectionPage {
             frame,
             stepper: Some(Stepper { current: 2 }),
             tabs: None,
             title: d.title,
-            name: sub.name.clone(),
-            name_error: sub.name_error.clone(),
-            fields: field_views(d, &sub.settings, &[], &sub.errors),
+            name: c.name.clone(),
+            name_error,
+            fields: field_views(d, &c.settings, &[], &errors),
             error: general,
             action: format!("/t/{tid}/integrations/new/{kind}"),
             test_url: format!("/t/{tid}/connectors/{kind}/test"),
@@ -383,10 +347,10 @@ async fn create_draft(
     }
     // A draft with no rules yet; "ignore" until the policy step is saved (`first_visit`).
     let spec = crate::manage::IntegrationSpec {
-        settings: sub.settings,
-        secrets: sub.secrets,
+        settings: c.settings,
+        secrets: c.secrets,
         deprovision: "ignore".into(),
-        ..crate::manage::IntegrationSpec::new(&tid, &sub.name, d.kind)
+        ..crate::manage::IntegrationSpec::new(&tid, &c.name, d.kind)
     };
     let (integration, _) = crate::manage::create_integration(
         ctx.store(),
@@ -471,9 +435,12 @@ async fn save_connection(
     let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
     let d = descriptor(&i.connector_kind)?;
     let stored = ctx.store().integration_secrets(&i)?;
-    let mut sub = read_connection_form(d, &form, &stored);
-    let general = validate_connection(d, &mut sub, state.config.allow_private_targets);
-    if general.is_some() || !sub.errors.is_empty() || sub.name_error.is_some() {
+    let change = connection_change(d, &form);
+    let allow_private = state.config.allow_private_targets;
+    let (c, problems) =
+        settings::check_connection(d.kind, Some((&i, &stored)), &change, allow_private)?;
+    if !problems.is_empty() {
+        let (name_error, errors, general) = form_problems(problems);
         let (stepper, tabs) = nav_for(&tenant, &i, 2, "connection");
         let frame = wizard_frame(&ctx, &tenant, Some(&i)).await?;
         let stored_keys: Vec<String> = stored.keys().cloned().collect();
@@ -482,9 +449,9 @@ async fn save_connection(
             stepper,
             tabs,
             title: d.title,
-            name: sub.name.clone(),
-            name_error: sub.name_error.clone(),
-            fields: field_views(d, &sub.settings, &stored_keys, &sub.errors),
+            name: c.name.clone(),
+            name_error,
+            fields: field_views(d, &c.settings, &stored_keys, &errors),
             error: general,
             action: format!("/t/{tid}/integrations/{iid}/connection"),
             test_url: format!("/t/{tid}/integrations/{iid}/test"),
@@ -498,35 +465,13 @@ async fn save_connection(
         *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(res);
     }
-    let replaced: Vec<&String> = sub
-        .secrets
-        .iter()
-        .filter(|(k, v)| stored.get(*k) != Some(*v))
-        .map(|(k, _)| k)
-        .collect();
-    let detail = serde_json::json!({
-        "before": {"name": i.name, "settings": i.settings},
-        "after": {"name": sub.name, "settings": sub.settings},
-        "secrets_replaced": replaced,
-    });
-    ctx.store()
-        .update_integration_settings(
-            &tid,
-            &iid,
-            store::IntegrationUpdate {
-                name: Some(sub.name.clone()),
-                settings: Some(sub.settings.clone()),
-                secrets: Some(sub.secrets.clone()),
-                ..Default::default()
-            },
-        )
-        .await?;
-    ctx.audit(
-        Some(&tid),
-        "integration.connection",
-        "integration",
-        Some(&iid),
-        Some(detail),
+    settings::update_connection(
+        ctx.store(),
+        &ctx.actor(),
+        &i,
+        &change,
+        allow_private,
+        store::now_ms(),
     )
     .await?;
     saved(
@@ -555,59 +500,6 @@ fn fragment<T: Template>(t: &T) -> UiResult {
         .body(body))
 }
 
-/// Runs the connector's test call and words the answer for people.
-async fn run_test(
-    connector: Result<Arc<dyn Connector>, String>,
-    names: connector_api::explain::TargetNames<'static>,
-) -> TestResult {
-    let title = names.target;
-    let connector = match connector {
-        Ok(c) => c,
-        Err(e) => {
-            return TestResult {
-                ok: false,
-                message: e,
-                details: None,
-            };
-        }
-    };
-    match tokio::time::timeout(TARGET_TIMEOUT, connector.test_connection()).await {
-        // A SCIM target's token has no owning user; its answer says what the target supports.
-        Ok(Ok(id)) if id.user_id.is_empty() => TestResult {
-            ok: true,
-            details: None,
-            message: format!(
-                "Connected to {title} \"{}\". It supports: {}.",
-                id.account, id.user_name
-            ),
-        },
-        Ok(Ok(id)) => TestResult {
-            ok: true,
-            details: None,
-            message: format!(
-                "Connected to {title} account \"{}\" as {} ({}). Users will be managed with this key; its owner is never changed.",
-                id.account, id.user_name, id.user_email
-            ),
-        },
-        Ok(Err(e)) => {
-            let e = super::target_error::TargetError::of(names, &e);
-            TestResult {
-                ok: false,
-                message: e.sentence,
-                details: e.details,
-            }
-        }
-        Err(_) => TestResult {
-            ok: false,
-            details: None,
-            message: format!(
-                "{title} did not answer within {} seconds. Check the API URL.",
-                TARGET_TIMEOUT.as_secs()
-            ),
-        },
-    }
-}
-
 async fn test_new(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -619,33 +511,30 @@ async fn test_new(
     let (tid, kind) = path.into_inner();
     tenant_for(&ctx, &tid, Need::Edit).await?;
     let d = descriptor(&kind)?;
-    fragment(&test_submitted(&state, d, &form, &BTreeMap::new()).await)
+    fragment(&test_submitted(&state, d, &form, None).await?)
 }
 
+/// The wizard's Test button: the connection the form describes (`current`'s stored secrets
+/// where a secret is left blank).
 async fn test_submitted(
     state: &AppState,
     d: &Descriptor,
     form: &FormData,
-    stored: &BTreeMap<String, String>,
-) -> TestResult {
-    let mut sub = read_connection_form(d, form, stored);
-    sub.name_error = None; // the name does not matter for a test
-    let general = validate_connection(d, &mut sub, state.config.allow_private_targets);
-    if let Some(msg) = general.or_else(|| sub.errors.values().next().cloned()) {
-        return TestResult {
-            ok: false,
-            message: msg,
-            details: None,
-        };
-    }
-    let c = crate::connectors::build(
+    current: Option<(&Integration, &BTreeMap<String, String>)>,
+) -> Result<TestResult, UiError> {
+    let t = settings::test_connection(
+        state.store(),
         d.kind,
-        &sub.settings,
-        &sub.secrets,
+        current,
+        &connection_change(d, form),
         state.config.allow_private_targets,
-        crate::connectors::limiter(state.store(), d.kind, &sub.settings),
-    );
-    run_test(c, crate::connectors::target_names(d.kind, &sub.settings)).await
+    )
+    .await?;
+    Ok(TestResult {
+        ok: t.ok,
+        message: t.message,
+        details: t.details,
+    })
 }
 
 async fn test_existing(
@@ -660,7 +549,7 @@ async fn test_existing(
     let (_, i) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
     let d = descriptor(&i.connector_kind)?;
     let stored = ctx.store().integration_secrets(&i)?;
-    fragment(&test_submitted(&state, d, &form, &stored).await)
+    fragment(&test_submitted(&state, d, &form, Some((&i, &stored))).await?)
 }
 
 /// After a settings form is saved: a draft goes on to the wizard's `next` step, an active
@@ -682,46 +571,7 @@ async fn target_roles(
     ctx: &Ctx,
     i: &Integration,
 ) -> (Vec<String>, Option<String>) {
-    let secrets = match ctx.store().integration_secrets(i) {
-        Ok(s) => s,
-        Err(e) => return (Vec::new(), Some(e.to_string())),
-    };
-    let title = connector_title(&i.connector_kind);
-    let connector = match crate::connectors::build(
-        &i.connector_kind,
-        &i.settings,
-        &secrets,
-        state.config.allow_private_targets,
-        crate::connectors::limiter(ctx.store(), &i.connector_kind, &i.settings),
-    ) {
-        Ok(c) => c,
-        Err(e) => return (Vec::new(), Some(e)),
-    };
-    match tokio::time::timeout(TARGET_TIMEOUT, connector.list_roles()).await {
-        Ok(Ok(roles)) => (roles.into_iter().map(|r| r.name).collect(), None),
-        Ok(Err(e)) => (
-            Vec::new(),
-            Some(
-                super::target_error::TargetError::of(super::target_error::names_of(i), &e).sentence,
-            ),
-        ),
-        Err(_) => (
-            Vec::new(),
-            Some(format!(
-                "{title} did not answer within {} seconds",
-                TARGET_TIMEOUT.as_secs()
-            )),
-        ),
-    }
-}
-
-/// One row of the mapping table.
-#[derive(Debug, Clone, Default)]
-struct RuleRow {
-    kind: String,
-    value: String,
-    role: String,
-    error: Option<String>,
+    settings::target_roles(ctx.store(), i, state.config.allow_private_targets).await
 }
 
 #[derive(Template)]
@@ -759,23 +609,6 @@ struct BundlesField {
     error: Option<String>,
 }
 
-/// The descriptor field holding the integration's own role definitions, if the connector has
-/// one (Brevo: `role_privileges`).
-fn bundles_field(i: &Integration) -> Option<&'static connector_api::Field> {
-    crate::connectors::descriptor(&i.connector_kind)?
-        .fields
-        .iter()
-        .find(|f| f.key == "role_privileges")
-}
-
-fn kind_str(k: RuleSourceKind) -> &'static str {
-    match k {
-        RuleSourceKind::AppRole => "app_role",
-        RuleSourceKind::Group => "group",
-        RuleSourceKind::Filter => "filter",
-    }
-}
-
 async fn roles_form(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -798,18 +631,7 @@ pub(super) async fn roles_page(
     extensions: super::extensions::ExtensionsSection,
     status: StatusCode,
 ) -> UiResult {
-    let rows = ctx
-        .store()
-        .list_role_rules(&i.id)
-        .await?
-        .into_iter()
-        .map(|r| RuleRow {
-            kind: kind_str(r.source_kind).into(),
-            value: r.source_value,
-            role: r.target_role,
-            error: None,
-        })
-        .collect();
+    let rows = settings::stored_rules(ctx.store(), i).await?;
     render_roles(
         ctx,
         state,
@@ -842,7 +664,7 @@ async fn render_roles(
     bundles_submitted: Option<(String, String)>,
 ) -> UiResult {
     let (roles, roles_error) = target_roles(state, ctx, i).await;
-    let bundles = bundles_field(i).map(|f| {
+    let bundles = settings::bundles_field(i).map(|f| {
         let (value, error) = match bundles_submitted {
             Some((v, e)) => (v, Some(e)),
             None => (
@@ -898,52 +720,27 @@ async fn render_roles(
     Ok(res)
 }
 
-/// Reads the mapping table: rows in order, blank rows dropped, each parsed against the
+/// Reads the mapping table: rows in order, blank rows dropped, each checked against the
 /// integration's User type `users` (so filters may name its extension attributes).
 fn read_rules(
     form: &FormData,
     users: &scim_core::schema::ResourceType,
 ) -> (Vec<RuleRow>, Vec<(RuleRow, Rule)>) {
-    let kinds = form.all("rule_kind");
     let values = form.all("rule_value");
     let roles = form.all("rule_role");
-    let mut rows = Vec::new();
-    let mut parsed = Vec::new();
-    for (idx, kind) in kinds.iter().enumerate() {
-        let mut row = RuleRow {
-            kind: kind.trim().to_string(),
-            value: values
-                .get(idx)
-                .map(|v| v.trim().to_string())
-                .unwrap_or_default(),
-            role: roles
-                .get(idx)
-                .map(|v| v.trim().to_string())
-                .unwrap_or_default(),
-            error: None,
-        };
-        if row.value.is_empty() && row.role.is_empty() {
-            continue;
-        }
-        if row.value.is_empty() {
-            row.error = Some("Enter what the rule matches.".into());
-        } else if row.role.is_empty() {
-            row.error = Some("Choose the target role.".into());
-        } else {
-            match Rule::parse(&row.kind, &row.value, &row.role, users) {
-                Ok(rule) => parsed.push((row.clone(), rule)),
-                Err(e) => {
-                    row.error = Some(if row.kind == "filter" {
-                        format!("Not a valid SCIM filter: {}", e.detail)
-                    } else {
-                        e.detail
-                    })
-                }
-            }
-        }
-        rows.push(row);
-    }
-    (rows, parsed)
+    let rows = form
+        .all("rule_kind")
+        .iter()
+        .enumerate()
+        .map(|(idx, kind)| {
+            RuleRow::new(
+                kind,
+                values.get(idx).copied().unwrap_or_default(),
+                roles.get(idx).copied().unwrap_or_default(),
+            )
+        })
+        .collect();
+    settings::check_rules(rows, users)
 }
 
 async fn save_roles(
@@ -956,92 +753,51 @@ async fn save_roles(
     let ctx = Ctx::load_post(&req, &state, &form).await?;
     let (tid, iid) = path.into_inner();
     let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
-    let default_role = form.text("default_role");
+    let allow_private = state.config.allow_private_targets;
+    let bundles = settings::bundles_field(&i).map(|f| (f, form.text(f.key)));
+    let change = settings::RolesChange {
+        default_role: form.text("default_role"),
+        rules: read_rules(&form, &provisioning::inputs::user_type(&i)).0,
+        bundles: bundles.as_ref().map(|(_, text)| text.clone()),
+    };
     // The roles themselves first (rules and the default role name them).
-    let mut settings = None;
-    if let Some(f) = bundles_field(&i) {
-        let text = form.text(f.key);
-        let mut changed = i.settings.clone();
-        changed.insert(f.key.to_string(), serde_json::Value::String(text.clone()));
-        let secrets = ctx.store().integration_secrets(&i)?;
-        if let Err(e) = crate::connectors::validate(
-            &i.connector_kind,
-            &changed,
-            &secrets,
-            state.config.allow_private_targets,
-        ) {
-            let rows = read_rules(&form, &provisioning::inputs::user_type(&i)).0;
-            return render_roles(
-                &ctx,
-                &state,
-                &tenant,
-                &i,
-                rows,
-                default_role,
-                None,
-                Some(format!("The {} need attention.", f.label)),
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                Some((text, e)),
-            )
-            .await;
-        }
-        settings = Some(changed);
-    }
-    let (mut rows, parsed) = read_rules(&form, &provisioning::inputs::user_type(&i));
-    // Roles are the target's: one it does not have is refused here, not found later by a
-    // job. (When the roles cannot be listed, the names are taken as typed.)
-    // (Brevo's roles are the bundles on this same form: checked against those.)
-    let mut probe = i.clone();
-    if let Some(changed) = &settings {
-        probe.settings = changed.clone();
-    }
+    let probe =
+        match settings::with_bundles(ctx.store(), &i, change.bundles.as_deref(), allow_private) {
+            Ok(probe) => probe,
+            Err(e @ ManageError::Field(..)) => {
+                let (label, text) = bundles.map(|(f, text)| (f.label, text)).unwrap_or_default();
+                return render_roles(
+                    &ctx,
+                    &state,
+                    &tenant,
+                    &i,
+                    change.rules,
+                    change.default_role,
+                    None,
+                    Some(format!("The {label} need attention.")),
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    None,
+                    Some((text, settings::message(&e))),
+                )
+                .await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+    // (When the roles cannot be listed, the names are taken as typed; Brevo's roles are the
+    // bundles on this same form.)
     let (known_roles, _) = target_roles(&state, &ctx, &probe).await;
-    let unknown_role = |role: &str| {
-        (!role.is_empty()
-            && !known_roles.is_empty()
-            && !known_roles.iter().any(|k| k.eq_ignore_ascii_case(role)))
-        .then(|| {
-            format!(
-                "{} has no role '{role}'. It has: {}.",
-                connector_title(&i.connector_kind),
-                known_roles.join(", ")
-            )
-        })
-    };
-    for row in rows.iter_mut().filter(|r| r.error.is_none()) {
-        row.error = unknown_role(&row.role);
-    }
-
-    // No default role is allowed (users no rule matches then lose access, or keep their
-    // role), unless the policy says they get the default role.
-    let default_error = {
-        let mut candidate = i.clone();
-        candidate.default_role = Some(default_role.clone()).filter(|d| !d.is_empty());
-        provisioning::inputs::policy_of(&candidate)
-            .and_then(|p| {
-                if p.unmatched == Some(provisioning::planner::Unmatched::Default)
-                    && p.default_role.is_none()
-                {
-                    Err("The policy gives users no rule matches the default role: choose one, or change that policy first.".to_string())
-                } else {
-                    Ok(())
-                }
-            })
-            .err()
-            .or_else(|| unknown_role(&default_role))
-    };
-    if default_error.is_some() || rows.iter().any(|r| r.error.is_some()) {
+    let check = settings::check_roles(&probe, &change, &known_roles);
+    if check.problem().is_some() {
         let error = Some("Some rules need attention: see the marked rows.".to_string())
-            .filter(|_| rows.iter().any(|r| r.error.is_some()));
+            .filter(|_| check.rows.iter().any(|r| r.error.is_some()));
         return render_roles(
             &ctx,
             &state,
             &tenant,
             &i,
-            rows,
-            default_role,
-            default_error,
+            check.rows,
+            change.default_role,
+            check.default_error,
             error,
             StatusCode::UNPROCESSABLE_ENTITY,
             None,
@@ -1049,53 +805,14 @@ async fn save_roles(
         )
         .await;
     }
-    let new_rules: Vec<store::NewRoleRule> = parsed
-        .iter()
-        .enumerate()
-        .map(|(n, (row, _))| store::NewRoleRule {
-            priority: n as i32,
-            source_kind: match row.kind.as_str() {
-                "app_role" => RuleSourceKind::AppRole,
-                "group" => RuleSourceKind::Group,
-                _ => RuleSourceKind::Filter,
-            },
-            source_value: row.value.clone(),
-            target_role: row.role.clone(),
-        })
-        .collect();
-    // Before and after, so the audit log can say what changed.
-    let before: Vec<serde_json::Value> = ctx
-        .store()
-        .list_role_rules(&iid)
-        .await?
-        .iter()
-        .map(|r| serde_json::json!({"kind": r.source_kind.as_str(), "value": r.source_value, "role": r.target_role}))
-        .collect();
-    let detail = serde_json::json!({
-        "default_role": {"before": i.default_role, "after": Some(&default_role).filter(|d| !d.is_empty())},
-        "rules": {
-            "before": before,
-            "after": parsed.iter().map(|(r, _)| serde_json::json!({"kind": r.kind, "value": r.value, "role": r.role})).collect::<Vec<_>>(),
-        },
-    });
-    ctx.store()
-        .update_integration_settings(
-            &tid,
-            &iid,
-            store::IntegrationUpdate {
-                default_role: Some(Some(default_role).filter(|d| !d.is_empty())),
-                settings,
-                ..Default::default()
-            },
-        )
-        .await?;
-    ctx.store().replace_role_rules(&iid, new_rules).await?;
-    ctx.audit(
-        Some(&tid),
-        "integration.roles",
-        "integration",
-        Some(&iid),
-        Some(detail),
+    settings::update_roles(
+        ctx.store(),
+        &ctx.actor(),
+        &i,
+        &change,
+        &known_roles,
+        allow_private,
+        store::now_ms(),
     )
     .await?;
     // The Roles page it returns to says how many users the new rules would change.
@@ -1245,46 +962,25 @@ impl PolicyForm {
         }
     }
 
-    /// The policy these fields describe, checked against what the target can do.
-    fn policy(
-        &self,
-        i: &Integration,
-        caps: &connector_api::Capabilities,
-    ) -> Result<provisioning::planner::Policy, String> {
-        use provisioning::planner::{DeleteGuard, Deprovision, GroupPush, Lifecycle, Unmatched};
-        let deprovision = match self.deprovision.as_str() {
-            "role" if self.deprovision_role.trim().is_empty() => {
-                return Err("Choose the role deactivated users are moved to.".into());
-            }
-            "role" => Deprovision::Role(self.deprovision_role.trim().to_string()),
-            "deactivate" | "delete" | "ignore" => Deprovision::parse(&self.deprovision)?,
-            _ => return Err("Choose what happens when a user is deactivated.".into()),
-        };
-        let unmatched = match self.unmatched.as_str() {
-            "auto" | "" => None,
-            other => Some(Unmatched::parse(other)?),
-        };
-        let guard = if self.guard_on {
-            DeleteGuard::parse(&format!("{},{}%", self.guard_users, self.guard_percent)).map_err(
-                |_| "The deletion guard needs a whole number of users and a percentage from 0 to 100.".to_string(),
-            )?
-        } else {
-            DeleteGuard::Off
-        };
-        let policy = provisioning::planner::Policy {
-            default_role: i.default_role.clone(),
-            deprovision,
-            unmatched,
-            lifecycle: Lifecycle::parse(&self.lifecycle)?,
-            group_push: GroupPush::parse(&self.group_push)?,
-            guard,
-        };
-        policy.validate(caps).map(|()| policy).map_err(|e| {
-            let mut c = e.chars();
-            c.next()
-                .map(|f| f.to_uppercase().collect::<String>() + c.as_str() + ".")
-                .unwrap_or_default()
-        })
+    /// The change these fields describe, in the stored words (checked by
+    /// `integration_settings::check_policy`).
+    fn change(&self) -> PolicyChange {
+        PolicyChange {
+            deprovision: if self.deprovision == "role" {
+                format!("role:{}", self.deprovision_role.trim())
+            } else {
+                self.deprovision.clone()
+            },
+            unmatched: self.unmatched.clone(),
+            lifecycle: self.lifecycle.clone(),
+            push_groups: self.group_push.clone(),
+            delete_guard: if self.guard_on {
+                format!("{},{}%", self.guard_users, self.guard_percent)
+            } else {
+                "off".into()
+            },
+            mode: self.mode,
+        }
     }
 }
 
@@ -1406,78 +1102,43 @@ async fn save_policy(
     let (tid, iid) = path.into_inner();
     let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
     let f = PolicyForm::read(&form);
-    let caps = caps_of(&i)?;
-    let policy = match f.policy(&i, &caps) {
-        Ok(p) => p,
-        Err(e) => {
+    let done = match settings::update_policy(
+        ctx.store(),
+        &ctx.actor(),
+        &i,
+        &f.change(),
+        state.config.allow_private_targets,
+        store::now_ms(),
+    )
+    .await
+    {
+        Ok(done) => done,
+        Err(e @ (ManageError::Field(..) | ManageError::Invalid(_))) => {
             return render_policy(
                 &ctx,
                 &state,
                 &tenant,
                 &i,
                 f,
-                Some(e),
+                Some(settings::message(&e)),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await;
         }
+        Err(e) => return Err(e.into()),
     };
-    let mode = f.mode;
-    let before = provisioning::inputs::policy_of(&i).ok();
-    ctx.store()
-        .update_integration_settings(
-            &tid,
-            &iid,
-            store::IntegrationUpdate {
-                deprovision_policy: Some(policy.deprovision.to_string()),
-                policies: Some(provisioning::inputs::stored_policies(&policy)),
-                mode: Some(mode),
-                ..Default::default()
-            },
-        )
-        .await?;
-    let summary = |p: &provisioning::planner::Policy, mode: &str| {
-        serde_json::json!({
-            "deprovision": p.deprovision.to_string(),
-            "unmatched": p.unmatched().as_str(),
-            "lifecycle": p.lifecycle.as_str(),
-            "group_push": p.group_push.as_str(),
-            "delete_guard": p.guard.to_string(),
-            "mode": mode,
-        })
-    };
-    ctx.audit(
-        Some(&tid),
-        "integration.policy",
-        "integration",
-        Some(&iid),
-        Some(serde_json::json!({
-            "before": before.as_ref().map(|b| summary(b, i.mode.as_str())),
-            "after": summary(&policy, mode.as_str()),
-        })),
-    )
-    .await?;
-    // Dry run → live: bring every known user to the target now, not at their next change.
-    let msg = if i.status != IntegrationStatus::Draft
-        && i.mode == IntegrationMode::DryRun
-        && mode == IntegrationMode::Live
-    {
-        let fresh = ctx
-            .store()
-            .get_integration(&tid, &iid)
-            .await?
-            .ok_or(UiError::NotFound)?;
-        let (adopted, queued) = super::reconcile::go_live(&ctx, &fresh).await?;
-        let adopted = if adopted > 0 {
-            format!(" {adopted} existing accounts were adopted (linked, not created again).")
-        } else {
-            String::new()
-        };
-        format!(
-            "Policy saved. Now live: {queued} known users are being synced to the target app.{adopted}"
-        )
-    } else {
-        "Policy saved.".to_string()
+    let msg = match done.went_live {
+        Some((adopted, queued)) => {
+            let adopted = if adopted > 0 {
+                format!(" {adopted} existing accounts were adopted (linked, not created again).")
+            } else {
+                String::new()
+            };
+            format!(
+                "Policy saved. Now live: {queued} known users are being synced to the target app.{adopted}"
+            )
+        }
+        None => "Policy saved.".to_string(),
     };
     saved(&ctx, &i, "activate", "policy", msg)
 }
