@@ -290,7 +290,7 @@ async fn run_test(
             ),
         },
         Ok(Err(e)) => {
-            let e = crate::ui::target_error::TargetError::of(names, &e);
+            let e = crate::target_error::TargetError::of(names, &e);
             TestOutcome {
                 ok: false,
                 message: e.sentence,
@@ -332,8 +332,7 @@ pub async fn target_roles(
         Ok(Err(e)) => (
             Vec::new(),
             Some(
-                crate::ui::target_error::TargetError::of(crate::ui::target_error::names_of(i), &e)
-                    .sentence,
+                crate::target_error::TargetError::of(crate::target_error::names_of(i), &e).sentence,
             ),
         ),
         Err(_) => (

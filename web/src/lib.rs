@@ -19,6 +19,7 @@ pub mod reconcile_service;
 pub mod reconcile_text;
 pub mod scim;
 pub mod staff;
+pub mod target_error;
 pub mod totp;
 pub mod ui;
 

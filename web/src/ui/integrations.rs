@@ -121,7 +121,7 @@ impl AutoPauseView {
         Some(Self {
             when: When::from_ms(i.paused_at.unwrap_or(i.updated_at)),
             reason: i.pause_reason.clone().unwrap_or_default(),
-            credential: super::target_error::names_of(i).credential,
+            credential: crate::target_error::names_of(i).credential,
         })
     }
 }

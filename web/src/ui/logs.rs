@@ -4,11 +4,11 @@
 //! Every query is scoped by the tenant in the URL, which the viewer must be allowed to see.
 
 use super::integrations::{Need, Tabs, integration_for, integration_frame, tenant_for};
-use super::target_error::{TargetError, names_of};
 use super::time_window::TimeWindow;
 use super::view::{Crumb, Flash, Frame, When};
 use super::{Ctx, FormData, UiError, UiResult};
 use crate::app::AppState;
+use crate::target_error::{TargetError, names_of};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;

@@ -22,7 +22,6 @@ pub mod logs;
 mod notifications;
 mod reconcile;
 pub mod session;
-pub(crate) mod target_error;
 mod time_window;
 mod totp;
 mod view;
