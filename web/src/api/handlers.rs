@@ -1,12 +1,14 @@
-//! The `/api/v1` operations. Each finds the principal, checks scope with `access::Access`,
-//! and calls the service the console and the CLI call.
+//! The `/api/v1` operations. Each takes its principal and scope as an argument (`Principal`,
+//! `TenantViewing`/`TenantEditing`, `Viewing`/`Editing`: authenticated, rate-limited and
+//! checked with `access::Access` before the body is read) and calls the service the console
+//! and the CLI call.
 
-use super::{ApiError, ApiResult, principal};
+use super::{ApiError, ApiResult, Editing, TenantEditing, TenantViewing, Viewing};
 use crate::api_tokens::Principal;
 use crate::app::AppState;
 use crate::manage::{self, IntegrationSpec};
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use store::{Integration, IntegrationMode, IntegrationStatus, StaffUser, Tenant};
@@ -185,8 +187,7 @@ pub struct TenantCreate {
 /// The tenants the token may see.
 #[utoipa::path(get, path = "/api/v1/tenants", tag = "Tenants",
     responses((status = 200, description = "Tenants in scope", body = Vec<TenantOut>)))]
-async fn list_tenants(req: HttpRequest, state: web::Data<AppState>) -> ApiResult {
-    let p = principal(&req, &state).await?;
+async fn list_tenants(state: web::Data<AppState>, p: Principal) -> ApiResult {
     let tenants: Vec<TenantOut> = state
         .store()
         .list_tenants()
@@ -202,11 +203,10 @@ async fn list_tenants(req: HttpRequest, state: web::Data<AppState>) -> ApiResult
 #[utoipa::path(post, path = "/api/v1/tenants", tag = "Tenants", request_body = TenantCreate,
     responses((status = 201, description = "Created", body = TenantOut)))]
 async fn create_tenant(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    p: Principal,
     body: web::Json<TenantCreate>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
     if !p.access.is_platform_admin() {
         return Err(ApiError::Forbidden(
             "Only platform admin tokens create tenants.".into(),
@@ -220,13 +220,7 @@ async fn create_tenant(
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}", tag = "Tenants",
     params(("tenant_id" = String, Path, description = "Tenant id")),
     responses((status = 200, description = "The tenant", body = TenantOut)))]
-async fn get_tenant(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let t = tenant(&state, &p, &path, Need::View).await?;
+async fn get_tenant(TenantViewing { t, .. }: TenantViewing) -> ApiResult {
     Ok(json(StatusCode::OK, &TenantOut::from(t)))
 }
 
@@ -344,12 +338,9 @@ pub struct IntegrationCreated {
     params(("tenant_id" = String, Path, description = "Tenant id")),
     responses((status = 200, description = "Integrations", body = Vec<IntegrationOut>)))]
 async fn list_integrations(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    TenantViewing { t, .. }: TenantViewing,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let t = tenant(&state, &p, &path, Need::View).await?;
     let list: Vec<IntegrationOut> = state
         .store()
         .list_integrations(&t.id)
@@ -366,13 +357,10 @@ async fn list_integrations(
     request_body = IntegrationCreate,
     responses((status = 201, description = "Created", body = IntegrationCreated)))]
 async fn create_integration(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    TenantEditing { p, t }: TenantEditing,
     body: web::Json<IntegrationCreate>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let t = tenant(&state, &p, &path, Need::Edit).await?;
     let b = body.into_inner();
     let mode = match b.mode.as_deref().unwrap_or("live") {
         "live" => IntegrationMode::Live,
@@ -442,14 +430,7 @@ async fn create_integration(
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}", tag = "Integrations",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "The integration", body = IntegrationOut)))]
-async fn get_integration(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, iid) = path.into_inner();
-    let i = integration(&state, &p, &tid, &iid, Need::View).await?;
+async fn get_integration(state: web::Data<AppState>, Viewing { i, .. }: Viewing) -> ApiResult {
     Ok(json(StatusCode::OK, &integration_out(&state, i)))
 }
 
@@ -457,14 +438,8 @@ async fn get_integration(
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/activate", tag = "Integrations",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "Active, with its first SCIM token", body = IntegrationCreated)))]
-async fn activate_integration(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, iid) = path.into_inner();
-    let i = integration(&state, &p, &tid, &iid, Need::Edit).await?;
+async fn activate_integration(state: web::Data<AppState>, Editing { p, i }: Editing) -> ApiResult {
+    let (tid, iid) = (i.tenant_id.clone(), i.id.clone());
     let issued = manage::activate(state.store(), &p.actor(), &i, store::now_ms()).await?;
     let i = integration(&state, &p, &tid, &iid, Need::View).await?;
     Ok(json(
@@ -482,14 +457,11 @@ async fn activate_integration(
 }
 
 async fn set_paused(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    Editing { p, i }: Editing,
     pause: bool,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, iid) = path.into_inner();
-    let i = integration(&state, &p, &tid, &iid, Need::Edit).await?;
+    let (tid, iid) = (i.tenant_id.clone(), i.id.clone());
     manage::set_paused(state.store(), &p.actor(), &i, pause, store::now_ms()).await?;
     let i = integration(&state, &p, &tid, &iid, Need::View).await?;
     Ok(json(StatusCode::OK, &integration_out(&state, i)))
@@ -499,38 +471,23 @@ async fn set_paused(
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/pause", tag = "Integrations",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "Paused", body = IntegrationOut)))]
-async fn pause_integration(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> ApiResult {
-    set_paused(req, state, path, true).await
+async fn pause_integration(state: web::Data<AppState>, scope: Editing) -> ApiResult {
+    set_paused(state, scope, true).await
 }
 
 /// Resumes a paused integration.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/resume", tag = "Integrations",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "Active again", body = IntegrationOut)))]
-async fn resume_integration(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> ApiResult {
-    set_paused(req, state, path, false).await
+async fn resume_integration(state: web::Data<AppState>, scope: Editing) -> ApiResult {
+    set_paused(state, scope, false).await
 }
 
 /// Deletes an integration with its directory and tokens (accounts in the target stay).
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}", tag = "Integrations",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 204, description = "Deleted")))]
-async fn delete_integration(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, iid) = path.into_inner();
-    let i = integration(&state, &p, &tid, &iid, Need::Edit).await?;
+async fn delete_integration(state: web::Data<AppState>, Editing { p, i }: Editing) -> ApiResult {
     manage::delete_integration(state.store(), &p.actor(), &i, store::now_ms()).await?;
     state.tokens.clear();
     Ok(HttpResponse::NoContent().finish())
@@ -564,14 +521,7 @@ pub struct ScimTokenIssue {
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/tokens", tag = "SCIM tokens",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "Tokens", body = Vec<ScimTokenOut>)))]
-async fn list_scim_tokens(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, iid) = path.into_inner();
-    let i = integration(&state, &p, &tid, &iid, Need::View).await?;
+async fn list_scim_tokens(state: web::Data<AppState>, Viewing { i, .. }: Viewing) -> ApiResult {
     let now = store::now_ms();
     let list: Vec<ScimTokenOut> = state
         .store()
@@ -603,14 +553,10 @@ async fn list_scim_tokens(
     request_body = ScimTokenIssue,
     responses((status = 201, description = "Issued", body = IssuedScimToken)))]
 async fn issue_scim_token(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    Editing { p, i }: Editing,
     body: web::Json<ScimTokenIssue>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, iid) = path.into_inner();
-    let i = integration(&state, &p, &tid, &iid, Need::Edit).await?;
     let now = store::now_ms();
     let expires = manage::expiry(body.expires_in_days, now)?;
     let issued = manage::issue_scim_token(state.store(), &p.actor(), &i, expires, now).await?;
@@ -631,13 +577,11 @@ async fn issue_scim_token(
         ("prefix" = String, Path, description = "The token's display prefix")),
     responses((status = 204, description = "Revoked")))]
 async fn revoke_scim_token(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    Editing { p, i }: Editing,
     path: web::Path<(String, String, String)>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, iid, prefix) = path.into_inner();
-    let i = integration(&state, &p, &tid, &iid, Need::Edit).await?;
+    let (_, _, prefix) = path.into_inner();
     manage::revoke_scim_token(state.store(), &p.actor(), &i, &prefix, store::now_ms()).await?;
     state.tokens.clear();
     Ok(HttpResponse::NoContent().finish())
@@ -679,14 +623,7 @@ pub struct RetryOut {
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/jobs/failed", tag = "Jobs",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "Failed jobs", body = Vec<FailedJob>)))]
-async fn failed_jobs(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, iid) = path.into_inner();
-    let i = integration(&state, &p, &tid, &iid, Need::View).await?;
+async fn failed_jobs(state: web::Data<AppState>, Viewing { i, .. }: Viewing) -> ApiResult {
     let jobs: Vec<FailedJob> = state
         .store()
         .list_failed_jobs(&i.id)
@@ -711,14 +648,11 @@ async fn failed_jobs(
     request_body = RetryRequest,
     responses((status = 200, description = "Queued again", body = RetryOut)))]
 async fn retry_jobs(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    Viewing { p, i }: Viewing,
     body: web::Json<RetryRequest>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, iid) = path.into_inner();
-    let i = integration(&state, &p, &tid, &iid, Need::View).await?;
+    let tid = i.tenant_id.clone();
     if !p.access.can_retry_jobs(&tid) {
         return Err(ApiError::Forbidden(
             "This token's role cannot retry jobs.".into(),
@@ -800,14 +734,11 @@ pub struct EventPage {
     params(("tenant_id" = String, Path, description = "Tenant id"), crate::ui::logs::LogFilter, Limit),
     responses((status = 200, description = "Events", body = EventPage)))]
 async fn provisioning_log(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    TenantViewing { t, .. }: TenantViewing,
     filter: web::Query<crate::ui::logs::LogFilter>,
     limit: web::Query<Limit>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let t = tenant(&state, &p, &path, Need::View).await?;
     let limit = limit.get();
     let q = filter.query(&t.id, limit).map_err(ApiError::BadRequest)?;
     let events = state.store().list_events(&q).await?;
@@ -824,13 +755,11 @@ async fn provisioning_log(
         ("correlation_id" = String, Path, description = "An event's correlation_id")),
     responses((status = 200, description = "The trace's events, newest first", body = EventPage)))]
 async fn trace(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    TenantViewing { t, .. }: TenantViewing,
     path: web::Path<(String, String)>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, cid) = path.into_inner();
-    let t = tenant(&state, &p, &tid, Need::View).await?;
+    let (_, cid) = path.into_inner();
     let events = state
         .store()
         .list_events(&store::EventQuery {
@@ -899,15 +828,11 @@ pub struct UserPage {
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id"), UsersFilter),
     responses((status = 200, description = "Users", body = UserPage)))]
 async fn list_users(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    Viewing { i, .. }: Viewing,
     q: web::Query<UsersFilter>,
 ) -> ApiResult {
     use crate::ui::logs::TargetState;
-    let p = principal(&req, &state).await?;
-    let (tid, iid) = path.into_inner();
-    let i = integration(&state, &p, &tid, &iid, Need::View).await?;
     let wanted = match q.state.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(
@@ -983,14 +908,7 @@ pub struct RolePreview {
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/role-preview", tag = "Integrations",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "The preview", body = RolePreview)))]
-async fn role_preview(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, iid) = path.into_inner();
-    let i = integration(&state, &p, &tid, &iid, Need::View).await?;
+async fn role_preview(state: web::Data<AppState>, Viewing { i, .. }: Viewing) -> ApiResult {
     let rules = provisioning::inputs::load_rules(state.store(), &i)
         .await
         .map_err(|e| {
@@ -1051,13 +969,9 @@ pub struct ReconciliationReport {
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "The report", body = ReconciliationReport)))]
 async fn reconciliation_report(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    Viewing { i, .. }: Viewing,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, iid) = path.into_inner();
-    let i = integration(&state, &p, &tid, &iid, Need::View).await?;
     let rec = crate::connectors::reconciler(state.store(), state.config.allow_private_targets);
     let analysis = rec.analyze(&i).await.map_err(|e| match e {
         provisioning::reconcile::ReconcileError::Store(e) => e.into(),
@@ -1129,11 +1043,10 @@ pub struct AuditPage {
 #[utoipa::path(get, path = "/api/v1/audit", tag = "Logs", params(AuditFilter),
     responses((status = 200, description = "Entries", body = AuditPage)))]
 async fn audit_log(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    p: Principal,
     q: web::Query<AuditFilter>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
     let tenant_id = match (
         q.tenant_id.as_deref().filter(|t| !t.is_empty()),
         &p.access.tenant_id,
@@ -1255,8 +1168,7 @@ pub(super) fn staff_actor(p: &Principal) -> Result<crate::staff::Actor, ApiError
 /// The staff accounts the token's role manages.
 #[utoipa::path(get, path = "/api/v1/staff", tag = "Staff",
     responses((status = 200, description = "Staff accounts", body = Vec<StaffOut>)))]
-async fn list_staff(req: HttpRequest, state: web::Data<AppState>) -> ApiResult {
-    let p = principal(&req, &state).await?;
+async fn list_staff(state: web::Data<AppState>, p: Principal) -> ApiResult {
     let actor = staff_actor(&p)?;
     let list: Vec<StaffOut> = state
         .store()
@@ -1273,11 +1185,10 @@ async fn list_staff(req: HttpRequest, state: web::Data<AppState>) -> ApiResult {
 #[utoipa::path(post, path = "/api/v1/staff", tag = "Staff", request_body = StaffInvite,
     responses((status = 201, description = "Invited", body = InviteOut)))]
 async fn invite_staff(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    p: Principal,
     body: web::Json<StaffInvite>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
     let actor = staff_actor(&p)?;
     let role = crate::staff::parse_role(&body.role)
         .ok_or_else(|| ApiError::Invalid(format!("role: unknown role '{}'", body.role)))?;
@@ -1309,12 +1220,11 @@ async fn invite_staff(
     params(("staff_id" = String, Path, description = "Staff account id")),
     responses((status = 200, description = "Changed", body = StaffOut)))]
 async fn change_staff_role(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    p: Principal,
     path: web::Path<String>,
     body: web::Json<StaffRoleChange>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
     let actor = staff_actor(&p)?;
     let role = crate::staff::parse_role(&body.role)
         .ok_or_else(|| ApiError::Invalid(format!("role: unknown role '{}'", body.role)))?;
@@ -1331,12 +1241,11 @@ async fn change_staff_role(
 }
 
 async fn set_disabled(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    p: Principal,
     id: &str,
     disabled: bool,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
     let actor = staff_actor(&p)?;
     let user =
         crate::staff::set_disabled(state.store(), &actor, id, disabled, store::now_ms()).await?;
@@ -1351,11 +1260,11 @@ async fn set_disabled(
     params(("staff_id" = String, Path, description = "Staff account id")),
     responses((status = 200, description = "Disabled", body = StaffOut)))]
 async fn disable_staff(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    p: Principal,
     path: web::Path<String>,
 ) -> ApiResult {
-    set_disabled(req, state, &path, true).await
+    set_disabled(state, p, &path, true).await
 }
 
 /// Enables a disabled account.
@@ -1363,11 +1272,11 @@ async fn disable_staff(
     params(("staff_id" = String, Path, description = "Staff account id")),
     responses((status = 200, description = "Enabled", body = StaffOut)))]
 async fn enable_staff(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    p: Principal,
     path: web::Path<String>,
 ) -> ApiResult {
-    set_disabled(req, state, &path, false).await
+    set_disabled(state, p, &path, false).await
 }
 
 /// A one-time link for an account: pass it on (it is shown once).
@@ -1387,11 +1296,10 @@ pub struct StaffLinkOut {
     params(("staff_id" = String, Path, description = "Staff account id")),
     responses((status = 201, description = "The link", body = StaffLinkOut)))]
 async fn staff_link(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    p: Principal,
     path: web::Path<String>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
     let actor = staff_actor(&p)?;
     let link = crate::staff::send_link(
         state.store(),
@@ -1417,11 +1325,10 @@ async fn staff_link(
     params(("staff_id" = String, Path, description = "Staff account id")),
     responses((status = 204, description = "Removed")))]
 async fn remove_staff(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    p: Principal,
     path: web::Path<String>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
     let actor = staff_actor(&p)?;
     crate::staff::remove(state.store(), &actor, &path, store::now_ms()).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -2,9 +2,10 @@
 //! token (`api_tokens`), errors as RFC 9457 problem details, rate-limited per token, and an
 //! OpenAPI 3.1 document generated from these handlers (`openapi`).
 //!
-//! Handlers are thin: they find the principal, check its scope with the same rules as the
-//! console (`access::Access`: another tenant's object is 404, a read-only role gets 403 on
-//! writes), and call the same services as the console and the CLI (`manage`, `staff`).
+//! Handlers are thin: their arguments (the extractors below) find the principal and check
+//! its scope with the same rules as the console (`access::Access`: another tenant's object is
+//! 404, a read-only role gets 403 on writes), and they call the same services as the console
+//! and the CLI (`manage`, `staff`, `integration_settings`, `reconcile_service`, `notifier`).
 
 pub mod handlers;
 pub mod limit;
@@ -20,7 +21,9 @@ pub use problem::{ApiError, PROBLEM_JSON, Problem};
 
 use crate::api_tokens::Principal;
 use crate::app::AppState;
-use actix_web::{HttpRequest, web};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use futures::future::LocalBoxFuture;
+use store::{Integration, Tenant};
 
 /// Shorthand.
 pub type ApiResult = Result<actix_web::HttpResponse, ApiError>;
@@ -97,4 +100,129 @@ pub async fn principal(req: &HttpRequest, state: &AppState) -> Result<Principal,
         tracing::warn!(error = %e, "could not record an API token's use");
     }
     Ok(p)
+}
+
+/// The integration of the path's `{tenant_id}` and `{integration_id}` with the principal that
+/// may view it (outside its scope: 404). As a handler argument it authenticates, rate-limits
+/// and scopes the request before anything else is read (a body included).
+pub struct Viewing {
+    pub p: Principal,
+    pub i: Integration,
+}
+
+/// As [`Viewing`], for a principal that may change it (a read-only role: 403).
+pub struct Editing {
+    pub p: Principal,
+    pub i: Integration,
+}
+
+/// The tenant of the path's `{tenant_id}` with the principal that may view it (outside its
+/// scope: 404), authenticated, rate-limited and scoped before anything else is read.
+pub struct TenantViewing {
+    pub p: Principal,
+    pub t: Tenant,
+}
+
+/// As [`TenantViewing`], for a principal that may change it (a read-only role: 403).
+pub struct TenantEditing {
+    pub p: Principal,
+    pub t: Tenant,
+}
+
+/// The principal and the path's tenant, if it may `need` it.
+async fn scoped_tenant(
+    req: &HttpRequest,
+    need: handlers::Need,
+) -> Result<(Principal, Tenant), ApiError> {
+    let state = app_state(req)?;
+    let p = principal(req, state).await?;
+    let tid = req
+        .match_info()
+        .get("tenant_id")
+        .ok_or(ApiError::NotFound)?;
+    let t = handlers::tenant(state, &p, tid, need).await?;
+    Ok((p, t))
+}
+
+fn app_state(req: &HttpRequest) -> Result<&web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::Internal("no application state".into()))
+}
+
+/// The principal and the path's integration, if it may `need` it.
+async fn scoped(
+    req: &HttpRequest,
+    need: handlers::Need,
+) -> Result<(Principal, Integration), ApiError> {
+    let state = app_state(req)?;
+    let p = principal(req, state).await?;
+    let path = req.match_info();
+    let (Some(tid), Some(iid)) = (path.get("tenant_id"), path.get("integration_id")) else {
+        return Err(ApiError::NotFound);
+    };
+    let i = handlers::integration(state, &p, tid, iid, need).await?;
+    Ok((p, i))
+}
+
+impl FromRequest for Viewing {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (p, i) = scoped(&req, handlers::Need::View).await?;
+            Ok(Self { p, i })
+        })
+    }
+}
+
+impl FromRequest for Editing {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (p, i) = scoped(&req, handlers::Need::Edit).await?;
+            Ok(Self { p, i })
+        })
+    }
+}
+
+impl FromRequest for TenantViewing {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (p, t) = scoped_tenant(&req, handlers::Need::View).await?;
+            Ok(Self { p, t })
+        })
+    }
+}
+
+impl FromRequest for TenantEditing {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (p, t) = scoped_tenant(&req, handlers::Need::Edit).await?;
+            Ok(Self { p, t })
+        })
+    }
+}
+
+/// The principal of a request as a handler argument (see [`principal`]).
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { principal(&req, app_state(&req)?).await })
+    }
 }

@@ -3,12 +3,13 @@
 //! The decisions live in `crate::notifier` (channels, with their audit entries) and
 //! `crate::api_tokens` (which token a token may make); these handlers check scope and map.
 
-use super::handlers::{Need, json, tenant};
-use super::{ApiError, ApiResult, principal};
+use super::handlers::json;
+use super::{ApiError, ApiResult, TenantEditing, TenantViewing};
+use crate::api_tokens::Principal;
 use crate::app::AppState;
 use crate::notifier;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use store::{ApiToken, ChannelKind, NotifyChannel};
 use utoipa::{IntoParams, ToSchema};
@@ -125,12 +126,9 @@ pub struct TestQueued {
     params(("tenant_id" = String, Path, description = "Tenant id")),
     responses((status = 200, description = "Channels", body = Vec<ChannelOut>)))]
 async fn list_channels(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    TenantViewing { t, .. }: TenantViewing,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let t = tenant(&state, &p, &path, Need::View).await?;
     let list: Vec<ChannelOut> = state
         .store()
         .list_notify_channels(&t.id)
@@ -147,13 +145,10 @@ async fn list_channels(
     request_body = EmailChannelCreate,
     responses((status = 201, description = "Added", body = ChannelOut)))]
 async fn add_email(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    TenantEditing { p, t }: TenantEditing,
     body: web::Json<EmailChannelCreate>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let t = tenant(&state, &p, &path, Need::Edit).await?;
     let c = notifier::add_email(
         state.store(),
         &p.actor(),
@@ -171,13 +166,10 @@ async fn add_email(
     request_body = WebhookChannelCreate,
     responses((status = 201, description = "Added, with its signing secret", body = WebhookCreated)))]
 async fn add_webhook(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    TenantEditing { p, t }: TenantEditing,
     body: web::Json<WebhookChannelCreate>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let t = tenant(&state, &p, &path, Need::Edit).await?;
     let policy = notifier::Settings::from_config(&state.config).policy;
     let (c, secret) = notifier::add_webhook(
         state.store(),
@@ -198,14 +190,12 @@ async fn add_webhook(
 }
 
 async fn set_enabled(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    TenantEditing { p, t }: TenantEditing,
     path: web::Path<(String, String)>,
     enabled: bool,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, cid) = path.into_inner();
-    let t = tenant(&state, &p, &tid, Need::Edit).await?;
+    let (_, cid) = path.into_inner();
     let c = notifier::set_enabled(
         state.store(),
         &p.actor(),
@@ -223,11 +213,11 @@ async fn set_enabled(
     params(("tenant_id" = String, Path, description = "Tenant id"), ("channel_id" = String, Path, description = "Channel id")),
     responses((status = 200, description = "Enabled", body = ChannelOut)))]
 async fn enable_channel(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    scope: TenantEditing,
     path: web::Path<(String, String)>,
 ) -> ApiResult {
-    set_enabled(req, state, path, true).await
+    set_enabled(state, scope, path, true).await
 }
 
 /// Disables a channel (it receives nothing until enabled again).
@@ -235,11 +225,11 @@ async fn enable_channel(
     params(("tenant_id" = String, Path, description = "Tenant id"), ("channel_id" = String, Path, description = "Channel id")),
     responses((status = 200, description = "Disabled", body = ChannelOut)))]
 async fn disable_channel(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    scope: TenantEditing,
     path: web::Path<(String, String)>,
 ) -> ApiResult {
-    set_enabled(req, state, path, false).await
+    set_enabled(state, scope, path, false).await
 }
 
 /// Removes a channel with its deliveries.
@@ -247,13 +237,11 @@ async fn disable_channel(
     params(("tenant_id" = String, Path, description = "Tenant id"), ("channel_id" = String, Path, description = "Channel id")),
     responses((status = 204, description = "Removed")))]
 async fn remove_channel(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    TenantEditing { p, t }: TenantEditing,
     path: web::Path<(String, String)>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, cid) = path.into_inner();
-    let t = tenant(&state, &p, &tid, Need::Edit).await?;
+    let (_, cid) = path.into_inner();
     notifier::remove(state.store(), &p.actor(), &t.id, &cid, store::now_ms()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -265,13 +253,10 @@ async fn remove_channel(
     request_body = TestRequest,
     responses((status = 200, description = "Queued", body = TestQueued)))]
 async fn send_test(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    TenantEditing { p, t }: TenantEditing,
     body: web::Json<TestRequest>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let t = tenant(&state, &p, &path, Need::Edit).await?;
     let queued = notifier::send_test(
         state.store(),
         &p.actor(),
@@ -335,13 +320,10 @@ pub struct DeliveryPage {
     params(("tenant_id" = String, Path, description = "Tenant id"), DeliveryFilter),
     responses((status = 200, description = "Deliveries", body = DeliveryPage)))]
 async fn deliveries(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    TenantViewing { t, .. }: TenantViewing,
     q: web::Query<DeliveryFilter>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let t = tenant(&state, &p, &path, Need::View).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 500);
     let before = q.before.as_deref().filter(|b| !b.is_empty());
     let list = state
@@ -451,8 +433,7 @@ pub struct ApiTokenCreated {
 /// The calling token's owner's API tokens, newest first.
 #[utoipa::path(get, path = "/api/v1/api-tokens", tag = "API tokens",
     responses((status = 200, description = "Tokens", body = Vec<ApiTokenOut>)))]
-async fn list_api_tokens(req: HttpRequest, state: web::Data<AppState>) -> ApiResult {
-    let p = principal(&req, &state).await?;
+async fn list_api_tokens(state: web::Data<AppState>, p: Principal) -> ApiResult {
     let now = store::now_ms();
     let list: Vec<ApiTokenOut> = crate::api_tokens::list(state.store(), &p.owner.id)
         .await?
@@ -466,11 +447,10 @@ async fn list_api_tokens(req: HttpRequest, state: web::Data<AppState>) -> ApiRes
 #[utoipa::path(post, path = "/api/v1/api-tokens", tag = "API tokens", request_body = ApiTokenCreate,
     responses((status = 201, description = "Created", body = ApiTokenCreated)))]
 async fn create_api_token(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    p: Principal,
     body: web::Json<ApiTokenCreate>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
     let role = match body.role.as_deref().filter(|r| !r.is_empty()) {
         None => None,
         Some(r) => Some(
@@ -508,11 +488,10 @@ async fn create_api_token(
     params(("token_id" = String, Path, description = "The token's id (not its prefix)")),
     responses((status = 204, description = "Revoked")))]
 async fn revoke_api_token(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    p: Principal,
     path: web::Path<String>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
     crate::api_tokens::revoke(
         state.store(),
         &p.actor(),

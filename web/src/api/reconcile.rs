@@ -3,12 +3,12 @@
 //! Thin handlers over `reconcile_service`, the functions the console and the CLI call; the
 //! responses carry the same names as `scimbridge guard …` and `scimbridge reconcile --json`.
 
-use super::handlers::{Need, integration, json};
-use super::{ApiResult, principal};
+use super::handlers::json;
+use super::{ApiResult, Editing, Viewing};
 use crate::app::AppState;
 use crate::reconcile_service as service;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, web};
+use actix_web::web;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -120,14 +120,7 @@ pub struct GuardApproval {
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/guard", tag = "Deletion guard",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "Held removals", body = GuardHeld)))]
-async fn guard_show(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, iid) = path.into_inner();
-    let i = integration(&state, &p, &tid, &iid, Need::View).await?;
+async fn guard_show(state: web::Data<AppState>, Viewing { i, .. }: Viewing) -> ApiResult {
     let g = service::guard_state(&reconciler(&state), &i).await?;
     Ok(json(StatusCode::OK, &GuardHeld::from(g)))
 }
@@ -137,14 +130,7 @@ async fn guard_show(
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/guard/approve", tag = "Deletion guard",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "The removals approved", body = GuardApproval)))]
-async fn guard_approve(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, iid) = path.into_inner();
-    let i = integration(&state, &p, &tid, &iid, Need::Edit).await?;
+async fn guard_approve(state: web::Data<AppState>, Editing { p, i }: Editing) -> ApiResult {
     let a = service::approve_guard(&reconciler(&state), &p.actor(), &i, store::now_ms()).await?;
     let with_orphans = service::approval_had_orphans(&a);
     let g = GuardHeld::from(a.approved);
@@ -167,14 +153,7 @@ async fn guard_approve(
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/guard/discard", tag = "Deletion guard",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "The removals discarded", body = GuardHeld)))]
-async fn guard_discard(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, iid) = path.into_inner();
-    let i = integration(&state, &p, &tid, &iid, Need::Edit).await?;
+async fn guard_discard(state: web::Data<AppState>, Editing { p, i }: Editing) -> ApiResult {
     let g = service::discard_guard(&reconciler(&state), &p.actor(), &i, store::now_ms()).await?;
     Ok(json(StatusCode::OK, &GuardHeld::from(g)))
 }
@@ -235,14 +214,7 @@ fn progress(run: Option<store::ReconRun>, now: i64) -> ImportProgress {
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/reconciliation/import", tag = "Reconciliation",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 202, description = "Started", body = ImportProgress)))]
-async fn import_start(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, iid) = path.into_inner();
-    let i = integration(&state, &p, &tid, &iid, Need::Edit).await?;
+async fn import_start(state: web::Data<AppState>, Editing { p, i }: Editing) -> ApiResult {
     let lease = std::time::Duration::from_secs(state.config.job_lease_secs.max(1));
     let now = store::now_ms();
     let run = service::start_import(&reconciler(&state), &p.actor(), &i, lease, now).await?;
@@ -253,14 +225,7 @@ async fn import_start(
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/reconciliation/import", tag = "Reconciliation",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "Progress", body = ImportProgress)))]
-async fn import_progress(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, iid) = path.into_inner();
-    let i = integration(&state, &p, &tid, &iid, Need::View).await?;
+async fn import_progress(state: web::Data<AppState>, Viewing { i, .. }: Viewing) -> ApiResult {
     let run = service::import_run(&reconciler(&state), &i).await?;
     Ok(json(StatusCode::OK, &progress(run, store::now_ms())))
 }
@@ -281,14 +246,7 @@ pub struct DriftFixed {
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/reconciliation/fix-drift", tag = "Reconciliation",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "Queued", body = DriftFixed)))]
-async fn fix_drift(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, iid) = path.into_inner();
-    let i = integration(&state, &p, &tid, &iid, Need::Edit).await?;
+async fn fix_drift(state: web::Data<AppState>, Editing { p, i }: Editing) -> ApiResult {
     let a = service::fix_drift(&reconciler(&state), &p.actor(), &i).await?;
     Ok(json(
         StatusCode::OK,
@@ -315,14 +273,10 @@ pub struct OrphansToDeprovision {
     request_body = OrphansToDeprovision,
     responses((status = 200, description = "Done or held", body = OrphansDeprovisioned)))]
 async fn deprovision_orphans(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    Editing { p, i }: Editing,
     body: web::Json<OrphansToDeprovision>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, iid) = path.into_inner();
-    let i = integration(&state, &p, &tid, &iid, Need::Edit).await?;
     let out =
         service::deprovision_orphans(&reconciler(&state), &p.actor(), &i, &body.target_ids).await?;
     Ok(json(StatusCode::OK, &OrphansDeprovisioned::from(out)))
@@ -344,14 +298,7 @@ pub struct ApplyAllBatch {
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/reconciliation/apply-all", tag = "Reconciliation",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "Queued", body = ApplyAllBatch)))]
-async fn apply_all(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, iid) = path.into_inner();
-    let i = integration(&state, &p, &tid, &iid, Need::Edit).await?;
+async fn apply_all(state: web::Data<AppState>, Editing { p, i }: Editing) -> ApiResult {
     let b = service::apply_to_all(&reconciler(&state), &p.actor(), &i).await?;
     Ok(json(
         StatusCode::OK,
@@ -399,14 +346,7 @@ pub struct ReconciliationSettingsUpdate {
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/reconciliation/settings", tag = "Reconciliation",
     params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "Settings", body = ReconciliationSettings)))]
-async fn settings(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, iid) = path.into_inner();
-    let i = integration(&state, &p, &tid, &iid, Need::View).await?;
+async fn settings(state: web::Data<AppState>, Viewing { i, .. }: Viewing) -> ApiResult {
     let s = service::settings(&reconciler(&state), &i).await?;
     Ok(json(StatusCode::OK, &ReconciliationSettings::from(s)))
 }
@@ -418,14 +358,10 @@ async fn settings(
     request_body = ReconciliationSettingsUpdate,
     responses((status = 200, description = "Saved", body = ReconciliationSettings)))]
 async fn set_settings(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    Editing { p, i }: Editing,
     body: web::Json<ReconciliationSettingsUpdate>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let (tid, iid) = path.into_inner();
-    let i = integration(&state, &p, &tid, &iid, Need::Edit).await?;
     let s = service::set_settings(
         &reconciler(&state),
         &p.actor(),

@@ -3,12 +3,12 @@
 //! audit entries are the console's (`integration_settings`); field names and formats are the
 //! create call's (`handlers::IntegrationCreate`).
 
-use super::handlers::{IntegrationOut, Need, integration, integration_out, json};
-use super::{ApiError, ApiResult, principal};
+use super::handlers::{IntegrationOut, integration_out, json};
+use super::{ApiError, ApiResult, Editing, Viewing};
 use crate::app::AppState;
 use crate::integration_settings::{self as settings, ConnectionChange, PolicyChange, RolesChange};
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, web};
+use actix_web::web;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use store::IntegrationMode;
@@ -48,8 +48,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 ))]
 pub struct Operations;
 
-type Ids = web::Path<(String, String)>;
-
 // ------------------------------------------------------------------ connection
 
 /// A change to the connection: only what is given changes. A setting with an empty value is
@@ -85,13 +83,10 @@ impl From<IntegrationPatch> for ConnectionChange {
     request_body = IntegrationPatch,
     responses((status = 200, description = "The integration as saved", body = IntegrationOut)))]
 async fn update_connection(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    path: Ids,
+    Editing { p, i }: Editing,
     body: web::Json<IntegrationPatch>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let i = integration(&state, &p, &path.0, &path.1, Need::Edit).await?;
     let saved = settings::update_connection(
         state.store(),
         &p.actor(),
@@ -133,13 +128,10 @@ pub struct ConnectionTested {
     request_body = ConnectionTest,
     responses((status = 200, description = "The outcome (`ok` false when the target refused)", body = ConnectionTested)))]
 async fn test_connection(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    path: Ids,
+    Editing { i, .. }: Editing,
     body: web::Json<ConnectionTest>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let i = integration(&state, &p, &path.0, &path.1, Need::Edit).await?;
     let stored = state.store().integration_secrets(&i)?;
     let b = body.into_inner();
     let change = ConnectionChange {
@@ -190,9 +182,7 @@ pub struct Roles {
     params(("tenant_id" = String, Path, description = "Tenant id"),
         ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "The role mapping", body = Roles)))]
-async fn get_roles(req: HttpRequest, state: web::Data<AppState>, path: Ids) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let i = integration(&state, &p, &path.0, &path.1, Need::View).await?;
+async fn get_roles(state: web::Data<AppState>, Viewing { i, .. }: Viewing) -> ApiResult {
     Ok(json(StatusCode::OK, &roles_of(&state, &i).await?))
 }
 
@@ -220,13 +210,10 @@ async fn roles_of(state: &AppState, i: &store::Integration) -> Result<Roles, Api
     request_body = Roles,
     responses((status = 200, description = "The role mapping as saved", body = Roles)))]
 async fn put_roles(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    path: Ids,
+    Editing { p, i }: Editing,
     body: web::Json<Roles>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let i = integration(&state, &p, &path.0, &path.1, Need::Edit).await?;
     let b = body.into_inner();
     let allow_private = state.config.allow_private_targets;
     let change = RolesChange {
@@ -319,9 +306,7 @@ pub struct WentLive {
     params(("tenant_id" = String, Path, description = "Tenant id"),
         ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "The policies", body = PolicyIn)))]
-async fn get_policy(req: HttpRequest, state: web::Data<AppState>, path: Ids) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let i = integration(&state, &p, &path.0, &path.1, Need::View).await?;
+async fn get_policy(Viewing { i, .. }: Viewing) -> ApiResult {
     Ok(json(StatusCode::OK, &PolicyIn::of(&i)))
 }
 
@@ -333,13 +318,10 @@ async fn get_policy(req: HttpRequest, state: web::Data<AppState>, path: Ids) -> 
     request_body = PolicyIn,
     responses((status = 200, description = "Saved", body = PolicySaved)))]
 async fn put_policy(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    path: Ids,
+    Editing { p, i }: Editing,
     body: web::Json<PolicyIn>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let i = integration(&state, &p, &path.0, &path.1, Need::Edit).await?;
     let b = body.into_inner();
     let mode = match b.mode.as_str() {
         "live" => IntegrationMode::Live,
@@ -400,13 +382,7 @@ pub struct ExtensionSchemas {
     params(("tenant_id" = String, Path, description = "Tenant id"),
         ("integration_id" = String, Path, description = "Integration id")),
     responses((status = 200, description = "The extension schemas", body = ExtensionSchemas)))]
-async fn get_extension_schemas(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: Ids,
-) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let i = integration(&state, &p, &path.0, &path.1, Need::View).await?;
+async fn get_extension_schemas(Viewing { i, .. }: Viewing) -> ApiResult {
     Ok(json(StatusCode::OK, &schemas_out(&i.extension_schemas)))
 }
 
@@ -426,13 +402,10 @@ fn schemas_out(list: &[scim_core::schema::Schema]) -> ExtensionSchemas {
     request_body = ExtensionSchemas,
     responses((status = 200, description = "The extension schemas as saved", body = ExtensionSchemas)))]
 async fn put_extension_schemas(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    path: Ids,
+    Editing { p, i }: Editing,
     body: web::Json<ExtensionSchemas>,
 ) -> ApiResult {
-    let p = principal(&req, &state).await?;
-    let i = integration(&state, &p, &path.0, &path.1, Need::Edit).await?;
     let saved = settings::set_extension_schemas(
         state.store(),
         &p.actor(),
