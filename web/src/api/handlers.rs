@@ -100,6 +100,27 @@ pub(super) fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
         .json(body)
 }
 
+/// The path parameters of a tenant's operations (for the document only: the extractors read
+/// the path).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code, reason = "documents the path; never built")]
+pub(super) struct TenantPath {
+    /// Tenant id
+    tenant_id: String,
+}
+
+/// The path parameters of an integration's operations (for the document only).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code, reason = "documents the path; never built")]
+pub(super) struct IntegrationPath {
+    /// Tenant id
+    tenant_id: String,
+    /// Integration id
+    integration_id: String,
+}
+
 /// What a handler needs to do with a tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Need {
@@ -218,7 +239,7 @@ async fn create_tenant(
 
 /// One tenant.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}", tag = "Tenants",
-    params(("tenant_id" = String, Path, description = "Tenant id")),
+    params(TenantPath),
     responses((status = 200, description = "The tenant", body = TenantOut)))]
 async fn get_tenant(TenantViewing { t, .. }: TenantViewing) -> ApiResult {
     Ok(json(StatusCode::OK, &TenantOut::from(t)))
@@ -335,7 +356,7 @@ pub struct IntegrationCreated {
 
 /// The tenant's integrations.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations", tag = "Integrations",
-    params(("tenant_id" = String, Path, description = "Tenant id")),
+    params(TenantPath),
     responses((status = 200, description = "Integrations", body = Vec<IntegrationOut>)))]
 async fn list_integrations(
     state: web::Data<AppState>,
@@ -353,7 +374,7 @@ async fn list_integrations(
 
 /// Creates an integration (a draft, or active with `"activate": true`).
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations", tag = "Integrations",
-    params(("tenant_id" = String, Path, description = "Tenant id")),
+    params(TenantPath),
     request_body = IntegrationCreate,
     responses((status = 201, description = "Created", body = IntegrationCreated)))]
 async fn create_integration(
@@ -428,7 +449,7 @@ async fn create_integration(
 
 /// One integration.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}", tag = "Integrations",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     responses((status = 200, description = "The integration", body = IntegrationOut)))]
 async fn get_integration(state: web::Data<AppState>, Viewing { i, .. }: Viewing) -> ApiResult {
     Ok(json(StatusCode::OK, &integration_out(&state, i)))
@@ -436,7 +457,7 @@ async fn get_integration(state: web::Data<AppState>, Viewing { i, .. }: Viewing)
 
 /// Activates a draft: issues its first SCIM token (shown once).
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/activate", tag = "Integrations",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     responses((status = 200, description = "Active, with its first SCIM token", body = IntegrationCreated)))]
 async fn activate_integration(state: web::Data<AppState>, Editing { p, i }: Editing) -> ApiResult {
     let (tid, iid) = (i.tenant_id.clone(), i.id.clone());
@@ -469,7 +490,7 @@ async fn set_paused(
 
 /// Pauses an active integration (SCIM requests are still accepted; nothing reaches the target).
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/pause", tag = "Integrations",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     responses((status = 200, description = "Paused", body = IntegrationOut)))]
 async fn pause_integration(state: web::Data<AppState>, scope: Editing) -> ApiResult {
     set_paused(state, scope, true).await
@@ -477,7 +498,7 @@ async fn pause_integration(state: web::Data<AppState>, scope: Editing) -> ApiRes
 
 /// Resumes a paused integration.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/resume", tag = "Integrations",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     responses((status = 200, description = "Active again", body = IntegrationOut)))]
 async fn resume_integration(state: web::Data<AppState>, scope: Editing) -> ApiResult {
     set_paused(state, scope, false).await
@@ -485,7 +506,7 @@ async fn resume_integration(state: web::Data<AppState>, scope: Editing) -> ApiRe
 
 /// Deletes an integration with its directory and tokens (accounts in the target stay).
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}", tag = "Integrations",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     responses((status = 204, description = "Deleted")))]
 async fn delete_integration(state: web::Data<AppState>, Editing { p, i }: Editing) -> ApiResult {
     manage::delete_integration(state.store(), &p.actor(), &i, store::now_ms()).await?;
@@ -519,7 +540,7 @@ pub struct ScimTokenIssue {
 
 /// The integration's SCIM tokens, newest first.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/tokens", tag = "SCIM tokens",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     responses((status = 200, description = "Tokens", body = Vec<ScimTokenOut>)))]
 async fn list_scim_tokens(state: web::Data<AppState>, Viewing { i, .. }: Viewing) -> ApiResult {
     let now = store::now_ms();
@@ -549,7 +570,7 @@ async fn list_scim_tokens(state: web::Data<AppState>, Viewing { i, .. }: Viewing
 
 /// Issues another SCIM token (rotation without downtime); the token is shown this once.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/tokens", tag = "SCIM tokens",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     request_body = ScimTokenIssue,
     responses((status = 201, description = "Issued", body = IssuedScimToken)))]
 async fn issue_scim_token(
@@ -573,7 +594,7 @@ async fn issue_scim_token(
 
 /// Revokes the live SCIM token with this display prefix.
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/tokens/{prefix}", tag = "SCIM tokens",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id"),
+    params(IntegrationPath,
         ("prefix" = String, Path, description = "The token's display prefix")),
     responses((status = 204, description = "Revoked")))]
 async fn revoke_scim_token(
@@ -621,7 +642,7 @@ pub struct RetryOut {
 
 /// The integration's failed jobs with their reasons.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/jobs/failed", tag = "Jobs",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     responses((status = 200, description = "Failed jobs", body = Vec<FailedJob>)))]
 async fn failed_jobs(state: web::Data<AppState>, Viewing { i, .. }: Viewing) -> ApiResult {
     let jobs: Vec<FailedJob> = state
@@ -644,7 +665,7 @@ async fn failed_jobs(state: web::Data<AppState>, Viewing { i, .. }: Viewing) -> 
 
 /// Retries failed jobs (support may too, as in the console).
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/jobs/retry", tag = "Jobs",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     request_body = RetryRequest,
     responses((status = 200, description = "Queued again", body = RetryOut)))]
 async fn retry_jobs(
@@ -731,7 +752,7 @@ pub struct EventPage {
 
 /// The tenant's provisioning log, with the console's filters and cursor paging.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/log", tag = "Logs",
-    params(("tenant_id" = String, Path, description = "Tenant id"), crate::ui::logs::LogFilter, Limit),
+    params(TenantPath, crate::ui::logs::LogFilter, Limit),
     responses((status = 200, description = "Events", body = EventPage)))]
 async fn provisioning_log(
     state: web::Data<AppState>,
@@ -751,7 +772,7 @@ async fn provisioning_log(
 
 /// One request's whole trace: the inbound SCIM call and every outbound call it caused.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/traces/{correlation_id}", tag = "Logs",
-    params(("tenant_id" = String, Path, description = "Tenant id"),
+    params(TenantPath,
         ("correlation_id" = String, Path, description = "An event's correlation_id")),
     responses((status = 200, description = "The trace's events, newest first", body = EventPage)))]
 async fn trace(
@@ -825,7 +846,7 @@ pub struct UserPage {
 
 /// The integration's users and their target state (as on the console's Users tab).
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/users", tag = "Integrations",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id"), UsersFilter),
+    params(IntegrationPath, UsersFilter),
     responses((status = 200, description = "Users", body = UserPage)))]
 async fn list_users(
     state: web::Data<AppState>,
@@ -906,7 +927,7 @@ pub struct RolePreview {
 
 /// What the saved role rules give the integration's users (the console's rule preview).
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/role-preview", tag = "Integrations",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     responses((status = 200, description = "The preview", body = RolePreview)))]
 async fn role_preview(state: web::Data<AppState>, Viewing { i, .. }: Viewing) -> ApiResult {
     let rules = provisioning::inputs::load_rules(state.store(), &i)
@@ -966,7 +987,7 @@ pub struct ReconciliationReport {
 /// The reconciliation report from the last import of the target's accounts (import with
 /// `scimbridge reconcile` or the console's Reconciliation tab).
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/reconciliation", tag = "Integrations",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     responses((status = 200, description = "The report", body = ReconciliationReport)))]
 async fn reconciliation_report(
     state: web::Data<AppState>,

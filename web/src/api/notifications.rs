@@ -3,6 +3,7 @@
 //! The decisions live in `crate::notifier` (channels, with their audit entries) and
 //! `crate::api_tokens` (which token a token may make); these handlers check scope and map.
 
+use super::handlers::TenantPath;
 use super::handlers::json;
 use super::{ApiError, ApiResult, TenantEditing, TenantViewing};
 use crate::api_tokens::Principal;
@@ -123,7 +124,7 @@ pub struct TestQueued {
 
 /// The tenant's notification channels.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/notifications/channels", tag = "Notifications",
-    params(("tenant_id" = String, Path, description = "Tenant id")),
+    params(TenantPath),
     responses((status = 200, description = "Channels", body = Vec<ChannelOut>)))]
 async fn list_channels(
     state: web::Data<AppState>,
@@ -141,7 +142,7 @@ async fn list_channels(
 
 /// Adds an e-mail recipient (sent through the operator's SMTP server).
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/notifications/channels/email", tag = "Notifications",
-    params(("tenant_id" = String, Path, description = "Tenant id")),
+    params(TenantPath),
     request_body = EmailChannelCreate,
     responses((status = 201, description = "Added", body = ChannelOut)))]
 async fn add_email(
@@ -162,7 +163,7 @@ async fn add_email(
 
 /// Adds a webhook; the answer carries its signing secret, shown this once.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/notifications/channels/webhook", tag = "Notifications",
-    params(("tenant_id" = String, Path, description = "Tenant id")),
+    params(TenantPath),
     request_body = WebhookChannelCreate,
     responses((status = 201, description = "Added, with its signing secret", body = WebhookCreated)))]
 async fn add_webhook(
@@ -210,7 +211,7 @@ async fn set_enabled(
 
 /// Enables a channel.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/notifications/channels/{channel_id}/enable", tag = "Notifications",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("channel_id" = String, Path, description = "Channel id")),
+    params(TenantPath, ("channel_id" = String, Path, description = "Channel id")),
     responses((status = 200, description = "Enabled", body = ChannelOut)))]
 async fn enable_channel(
     state: web::Data<AppState>,
@@ -222,7 +223,7 @@ async fn enable_channel(
 
 /// Disables a channel (it receives nothing until enabled again).
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/notifications/channels/{channel_id}/disable", tag = "Notifications",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("channel_id" = String, Path, description = "Channel id")),
+    params(TenantPath, ("channel_id" = String, Path, description = "Channel id")),
     responses((status = 200, description = "Disabled", body = ChannelOut)))]
 async fn disable_channel(
     state: web::Data<AppState>,
@@ -234,7 +235,7 @@ async fn disable_channel(
 
 /// Removes a channel with its deliveries.
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant_id}/notifications/channels/{channel_id}", tag = "Notifications",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("channel_id" = String, Path, description = "Channel id")),
+    params(TenantPath, ("channel_id" = String, Path, description = "Channel id")),
     responses((status = 204, description = "Removed")))]
 async fn remove_channel(
     state: web::Data<AppState>,
@@ -249,7 +250,7 @@ async fn remove_channel(
 /// Sends the test notification (the console's "Send test notification"): queued for every
 /// enabled channel, or one; its deliveries show in the delivery log.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/notifications/test", tag = "Notifications",
-    params(("tenant_id" = String, Path, description = "Tenant id")),
+    params(TenantPath),
     request_body = TestRequest,
     responses((status = 200, description = "Queued", body = TestQueued)))]
 async fn send_test(
@@ -317,7 +318,7 @@ pub struct DeliveryPage {
 
 /// The tenant's delivery log: every message per channel and how its attempts went.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/notifications/deliveries", tag = "Notifications",
-    params(("tenant_id" = String, Path, description = "Tenant id"), DeliveryFilter),
+    params(TenantPath, DeliveryFilter),
     responses((status = 200, description = "Deliveries", body = DeliveryPage)))]
 async fn deliveries(
     state: web::Data<AppState>,

@@ -3,6 +3,7 @@
 //! Thin handlers over `reconcile_service`, the functions the console and the CLI call; the
 //! responses carry the same names as `scimbridge guard …` and `scimbridge reconcile --json`.
 
+use super::handlers::IntegrationPath;
 use super::handlers::json;
 use super::{ApiResult, Editing, Viewing};
 use crate::app::AppState;
@@ -118,7 +119,7 @@ pub struct GuardApproval {
 
 /// The removals the deletion guard holds for an admin's decision.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/guard", tag = "Deletion guard",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     responses((status = 200, description = "Held removals", body = GuardHeld)))]
 async fn guard_show(state: web::Data<AppState>, Viewing { i, .. }: Viewing) -> ApiResult {
     let g = service::guard_state(&reconciler(&state), &i).await?;
@@ -128,7 +129,7 @@ async fn guard_show(state: web::Data<AppState>, Viewing { i, .. }: Viewing) -> A
 /// Approves every held removal: the users' removals run now, held orphaned accounts are
 /// deprovisioned by the approval itself.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/guard/approve", tag = "Deletion guard",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     responses((status = 200, description = "The removals approved", body = GuardApproval)))]
 async fn guard_approve(state: web::Data<AppState>, Editing { p, i }: Editing) -> ApiResult {
     let a = service::approve_guard(&reconciler(&state), &p.actor(), &i, store::now_ms()).await?;
@@ -151,7 +152,7 @@ async fn guard_approve(state: web::Data<AppState>, Editing { p, i }: Editing) ->
 
 /// Discards every held removal: the accounts are kept. Answers with the guard as it was.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/guard/discard", tag = "Deletion guard",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     responses((status = 200, description = "The removals discarded", body = GuardHeld)))]
 async fn guard_discard(state: web::Data<AppState>, Editing { p, i }: Editing) -> ApiResult {
     let g = service::discard_guard(&reconciler(&state), &p.actor(), &i, store::now_ms()).await?;
@@ -212,7 +213,7 @@ fn progress(run: Option<store::ReconRun>, now: i64) -> ImportProgress {
 /// import), through the shared rate limiter; poll `GET` on the same path for its progress,
 /// then read the report. 409 while an import runs.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/reconciliation/import", tag = "Reconciliation",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     responses((status = 202, description = "Started", body = ImportProgress)))]
 async fn import_start(state: web::Data<AppState>, Editing { p, i }: Editing) -> ApiResult {
     let lease = std::time::Duration::from_secs(state.config.job_lease_secs.max(1));
@@ -223,7 +224,7 @@ async fn import_start(state: web::Data<AppState>, Editing { p, i }: Editing) -> 
 
 /// The progress of the current (or last) import.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/reconciliation/import", tag = "Reconciliation",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     responses((status = 200, description = "Progress", body = ImportProgress)))]
 async fn import_progress(state: web::Data<AppState>, Viewing { i, .. }: Viewing) -> ApiResult {
     let run = service::import_run(&reconciler(&state), &i).await?;
@@ -244,7 +245,7 @@ pub struct DriftFixed {
 /// Fixes drift against the last import: adopts matched accounts and queues every drifted or
 /// missing user for the worker (through the planner, the rate limiter and the deletion guard).
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/reconciliation/fix-drift", tag = "Reconciliation",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     responses((status = 200, description = "Queued", body = DriftFixed)))]
 async fn fix_drift(state: web::Data<AppState>, Editing { p, i }: Editing) -> ApiResult {
     let a = service::fix_drift(&reconciler(&state), &p.actor(), &i).await?;
@@ -269,7 +270,7 @@ pub struct OrphansToDeprovision {
 /// deletion guard (above its threshold they are held for approval). The key owner and
 /// accounts that are not orphans are refused (422).
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/reconciliation/orphans/deprovision", tag = "Reconciliation",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     request_body = OrphansToDeprovision,
     responses((status = 200, description = "Done or held", body = OrphansDeprovisioned)))]
 async fn deprovision_orphans(
@@ -296,7 +297,7 @@ pub struct ApplyAllBatch {
 /// Applies the current rules to every user they would change now: queues exactly those
 /// users for the worker.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/reconciliation/apply-all", tag = "Reconciliation",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     responses((status = 200, description = "Queued", body = ApplyAllBatch)))]
 async fn apply_all(state: web::Data<AppState>, Editing { p, i }: Editing) -> ApiResult {
     let b = service::apply_to_all(&reconciler(&state), &p.actor(), &i).await?;
@@ -344,7 +345,7 @@ pub struct ReconciliationSettingsUpdate {
 
 /// The import schedule and automatic drift correction.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/reconciliation/settings", tag = "Reconciliation",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     responses((status = 200, description = "Settings", body = ReconciliationSettings)))]
 async fn settings(state: web::Data<AppState>, Viewing { i, .. }: Viewing) -> ApiResult {
     let s = service::settings(&reconciler(&state), &i).await?;
@@ -354,7 +355,7 @@ async fn settings(state: web::Data<AppState>, Viewing { i, .. }: Viewing) -> Api
 /// Sets the import schedule and automatic drift correction (the next import is one interval
 /// from now).
 #[utoipa::path(put, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/reconciliation/settings", tag = "Reconciliation",
-    params(("tenant_id" = String, Path, description = "Tenant id"), ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     request_body = ReconciliationSettingsUpdate,
     responses((status = 200, description = "Saved", body = ReconciliationSettings)))]
 async fn set_settings(

@@ -3,6 +3,7 @@
 //! audit entries are the console's (`integration_settings`); field names and formats are the
 //! create call's (`handlers::IntegrationCreate`).
 
+use super::handlers::IntegrationPath;
 use super::handlers::{IntegrationOut, integration_out, json};
 use super::{ApiError, ApiResult, Editing, Viewing};
 use crate::app::AppState;
@@ -78,8 +79,7 @@ impl From<IntegrationPatch> for ConnectionChange {
 /// Changes the name, settings or secrets of an integration (the console's Connection tab).
 #[utoipa::path(patch, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}",
     tag = "Integration settings",
-    params(("tenant_id" = String, Path, description = "Tenant id"),
-        ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     request_body = IntegrationPatch,
     responses((status = 200, description = "The integration as saved", body = IntegrationOut)))]
 async fn update_connection(
@@ -123,8 +123,7 @@ pub struct ConnectionTested {
 /// any given in the body instead. Nothing is saved.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/test",
     tag = "Integration settings",
-    params(("tenant_id" = String, Path, description = "Tenant id"),
-        ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     request_body = ConnectionTest,
     responses((status = 200, description = "The outcome (`ok` false when the target refused)", body = ConnectionTested)))]
 async fn test_connection(
@@ -179,8 +178,7 @@ pub struct Roles {
 /// The role rules and default role.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/roles",
     tag = "Integration settings",
-    params(("tenant_id" = String, Path, description = "Tenant id"),
-        ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     responses((status = 200, description = "The role mapping", body = Roles)))]
 async fn get_roles(state: web::Data<AppState>, Viewing { i, .. }: Viewing) -> ApiResult {
     Ok(json(StatusCode::OK, &roles_of(&state, &i).await?))
@@ -205,8 +203,7 @@ async fn roles_of(state: &AppState, i: &store::Integration) -> Result<Roles, Api
 /// (when it lists them); a policy that gives unmatched users the default role needs one.
 #[utoipa::path(put, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/roles",
     tag = "Integration settings",
-    params(("tenant_id" = String, Path, description = "Tenant id"),
-        ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     request_body = Roles,
     responses((status = 200, description = "The role mapping as saved", body = Roles)))]
 async fn put_roles(
@@ -303,8 +300,7 @@ pub struct WentLive {
 /// The policies and the mode.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/policy",
     tag = "Integration settings",
-    params(("tenant_id" = String, Path, description = "Tenant id"),
-        ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     responses((status = 200, description = "The policies", body = PolicyIn)))]
 async fn get_policy(Viewing { i, .. }: Viewing) -> ApiResult {
     Ok(json(StatusCode::OK, &PolicyIn::of(&i)))
@@ -313,8 +309,7 @@ async fn get_policy(Viewing { i, .. }: Viewing) -> ApiResult {
 /// Replaces the policies and the mode (the console's Policy tab).
 #[utoipa::path(put, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/policy",
     tag = "Integration settings",
-    params(("tenant_id" = String, Path, description = "Tenant id"),
-        ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     request_body = PolicyIn,
     responses((status = 200, description = "Saved", body = PolicySaved)))]
 async fn put_policy(
@@ -379,8 +374,7 @@ pub struct ExtensionSchemas {
 /// The extension schemas.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/extension-schemas",
     tag = "Integration settings",
-    params(("tenant_id" = String, Path, description = "Tenant id"),
-        ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     responses((status = 200, description = "The extension schemas", body = ExtensionSchemas)))]
 async fn get_extension_schemas(Viewing { i, .. }: Viewing) -> ApiResult {
     Ok(json(StatusCode::OK, &schemas_out(&i.extension_schemas)))
@@ -397,8 +391,7 @@ fn schemas_out(list: &[scim_core::schema::Schema]) -> ExtensionSchemas {
 /// integration's SCIM endpoint use them at once.
 #[utoipa::path(put, path = "/api/v1/tenants/{tenant_id}/integrations/{integration_id}/extension-schemas",
     tag = "Integration settings",
-    params(("tenant_id" = String, Path, description = "Tenant id"),
-        ("integration_id" = String, Path, description = "Integration id")),
+    params(IntegrationPath),
     request_body = ExtensionSchemas,
     responses((status = 200, description = "The extension schemas as saved", body = ExtensionSchemas)))]
 async fn put_extension_schemas(
