@@ -58,14 +58,8 @@ async fn everything(backend: Backend) {
     );
 
     // ---- tenants
-    let acme = api
-        .post(&root, "/api/v1/tenants", json!({"name": "Acme"}))
-        .await;
-    let acme = acme.expect(201)["id"].as_str().unwrap().to_string();
-    let globex = api
-        .post(&root, "/api/v1/tenants", json!({"name": "Globex"}))
-        .await;
-    let globex = globex.expect(201)["id"].as_str().unwrap().to_string();
+    let acme = api.new_tenant(&root, "Acme").await;
+    let globex = api.new_tenant(&root, "Globex").await;
     api.post(&root, "/api/v1/tenants", json!({"name": "  "}))
         .await
         .problem(422);

@@ -71,14 +71,8 @@ async fn settings(backend: Backend) {
     let api = Api::new(&s.base).await;
     admin(&s, "root@example.com", "platform-admin", None);
     let root = cli_token(&s, "root@example.com", "automation");
-    let acme = api
-        .post(&root, "/api/v1/tenants", json!({"name": "Acme"}))
-        .await;
-    let acme = acme.expect(201)["id"].as_str().unwrap().to_string();
-    let globex = api
-        .post(&root, "/api/v1/tenants", json!({"name": "Globex"}))
-        .await;
-    let globex = globex.expect(201)["id"].as_str().unwrap().to_string();
+    let acme = api.new_tenant(&root, "Acme").await;
+    let globex = api.new_tenant(&root, "Globex").await;
     let base = format!("/api/v1/tenants/{acme}/integrations");
     // Live, with a key the target no longer accepts.
     let created = api
@@ -457,10 +451,7 @@ async fn going_live(backend: Backend) {
     let api = Api::new(&s.base).await;
     admin(&s, "root@example.com", "platform-admin", None);
     let root = cli_token(&s, "root@example.com", "automation");
-    let acme = api
-        .post(&root, "/api/v1/tenants", json!({"name": "Acme"}))
-        .await;
-    let acme = acme.expect(201)["id"].as_str().unwrap().to_string();
+    let acme = api.new_tenant(&root, "Acme").await;
     let base = format!("/api/v1/tenants/{acme}/integrations");
     let created = api
         .post(&root, &base, ac_body(&f, "Acme AC", TOKEN, "dry_run"))
@@ -512,10 +503,7 @@ async fn private_address(backend: Backend) {
     let api = Api::new(&s.base).await;
     admin(&s, "root@example.com", "platform-admin", None);
     let root = cli_token(&s, "root@example.com", "automation");
-    let acme = api
-        .post(&root, "/api/v1/tenants", json!({"name": "Acme"}))
-        .await;
-    let acme = acme.expect(201)["id"].as_str().unwrap().to_string();
+    let acme = api.new_tenant(&root, "Acme").await;
     let base = format!("/api/v1/tenants/{acme}/integrations");
     let created = api
         .post(

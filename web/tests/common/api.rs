@@ -219,6 +219,18 @@ impl Api {
         self.call(Some(token), "patch", path, Some(body)).await
     }
 
+    /// Creates a tenant named `name` through the API; its id.
+    pub async fn new_tenant(&self, token: &str, name: &str) -> String {
+        let r = self
+            .post(
+                token,
+                "/api/v1/tenants",
+                serde_json::json!({ "name": name }),
+            )
+            .await;
+        r.expect(201)["id"].as_str().unwrap().to_string()
+    }
+
     /// Every operation of the document tagged with one of `tags` that no call reached.
     pub fn uncalled(&self, tags: &[&str]) -> Vec<String> {
         let called = self.called.lock().unwrap();
