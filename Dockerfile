@@ -1,4 +1,4 @@
-# Multi-stage build of the scimbridge binary (release profile: no debug info, ~33 MB).
+# Multi-stage build of the scimbridge binary (release profile: no debug info, no symbols, ~35 MB).
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
