@@ -49,6 +49,11 @@ impl AppState {
     pub fn store(&self) -> &Store {
         self.directory.store()
     }
+
+    /// The reconciler with this server's connectors (guard, imports, drift, Apply to all).
+    pub fn reconciler(&self) -> provisioning::reconcile::Reconciler {
+        crate::connectors::reconciler(self.store(), self.config.allow_private_targets)
+    }
 }
 
 /// Registers every route on an actix `App`.
@@ -105,6 +110,7 @@ pub async fn serve(
     let lease = std::time::Duration::from_secs(config.job_lease_secs.max(1));
     let guard_settle = std::time::Duration::from_secs(config.guard_settle_secs);
     let auto_pause_after = config.auto_pause_after;
+    let worker_yield_rps = config.worker_yield_rps;
     let reconcile_check = (config.reconcile_check_secs > 0)
         .then(|| std::time::Duration::from_secs(config.reconcile_check_secs));
     let (retention_days, prune_every) = (
@@ -125,11 +131,13 @@ pub async fn serve(
         auto_pause_after,
         heartbeat: Some(Arc::clone(&state.ops.heartbeat)),
         inbound: Some(Arc::clone(&state.ops.scim_requests)),
+        yield_at: worker_yield_rps,
         reconcile_check,
         ..WorkerConfig::default()
     };
     let background = [
         crate::ops::spawn_metrics_upkeep(),
+        crate::ops::spawn_heap_trim(crate::ops::HEAP_TRIM_EVERY),
         crate::ops::spawn_retention(state.store().clone(), retention_days, prune_every),
     ];
     let announcer = state.clone();

@@ -39,6 +39,9 @@ pub struct Config {
     pub auto_pause_after: u32,
     /// Seconds between two looks for due reconciliation imports (0 = no scheduled imports).
     pub reconcile_check_secs: u64,
+    /// SCIM requests a second (all integrations) at or above which the worker claims jobs
+    /// only once per poll period, so the IdP's requests come first (0 = never hold back).
+    pub worker_yield_rps: u64,
     /// Every staff member must sign in with a TOTP second factor (`SCIMBRIDGE_REQUIRE_TOTP`).
     pub require_totp: bool,
     /// SQLite: how long a statement waits for another connection's write lock before it
@@ -88,6 +91,7 @@ impl std::fmt::Debug for Config {
             .field("guard_settle_secs", &self.guard_settle_secs)
             .field("auto_pause_after", &self.auto_pause_after)
             .field("reconcile_check_secs", &self.reconcile_check_secs)
+            .field("worker_yield_rps", &self.worker_yield_rps)
             .field("require_totp", &self.require_totp)
             .field("sqlite_busy_timeout_ms", &self.sqlite_busy_timeout_ms)
             .field("api_rate_per_minute", &self.api_rate_per_minute)
@@ -128,6 +132,7 @@ impl Default for Config {
             guard_settle_secs: 30,
             auto_pause_after: 3,
             reconcile_check_secs: 60,
+            worker_yield_rps: 50,
             require_totp: false,
             sqlite_busy_timeout_ms: 5_000,
             api_rate_per_minute: 600,
@@ -179,6 +184,7 @@ impl Config {
             "guard_settle_secs",
             "auto_pause_after",
             "reconcile_check_secs",
+            "worker_yield_rps",
             "require_totp",
             "sqlite_busy_timeout_ms",
             "api_rate_per_minute",

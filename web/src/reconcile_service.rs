@@ -11,7 +11,8 @@ use crate::manage::{ManageError, Result, record};
 use crate::staff::Actor;
 use provisioning::guard::GuardState;
 use provisioning::reconcile::{
-    Applied, Approval, ImportConfig, ImportOutcome, OrphanOutcome, ReconcileError, Reconciler,
+    Analysis, Applied, Approval, ImportConfig, ImportOutcome, OrphanOutcome, ReconcileError,
+    Reconciler,
 };
 use serde_json::json;
 use store::{Integration, ReconRun, ResyncProgress, RunState};
@@ -136,6 +137,16 @@ impl ImportState {
             Some((RunState::Done, _)) => Self::Done,
         }
     }
+}
+
+/// The report of the last import against the SCIM side. Apart from the store, what fails
+/// here is the integration's stored state (rules that no longer parse, a connector this
+/// build lacks), not the request: a conflict.
+pub async fn analysis(rec: &Reconciler, integration: &Integration) -> Result<Analysis> {
+    rec.analyze(integration).await.map_err(|e| match e {
+        ReconcileError::Store(e) => ManageError::Store(e),
+        other => ManageError::Conflict(other.to_string()),
+    })
 }
 
 /// The integration's import run (`None` before the scheduler or an admin first asked).

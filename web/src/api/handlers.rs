@@ -993,11 +993,7 @@ async fn reconciliation_report(
     state: web::Data<AppState>,
     Viewing { i, .. }: Viewing,
 ) -> ApiResult {
-    let rec = crate::connectors::reconciler(state.store(), state.config.allow_private_targets);
-    let analysis = rec.analyze(&i).await.map_err(|e| match e {
-        provisioning::reconcile::ReconcileError::Store(e) => e.into(),
-        other => ApiError::Conflict(other.to_string()),
-    })?;
+    let analysis = crate::reconcile_service::analysis(&state.reconciler(), &i).await?;
     let mut v =
         serde_json::to_value(analysis.report()).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut take = |k: &str| {

@@ -36,10 +36,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(&at("/reconciliation/settings"), web::put().to(set_settings));
 }
 
-fn reconciler(state: &AppState) -> provisioning::reconcile::Reconciler {
-    crate::connectors::reconciler(state.store(), state.config.allow_private_targets)
-}
-
 // ------------------------------------------------------------------ deletion guard
 
 /// One removal the deletion guard holds.
@@ -122,7 +118,7 @@ pub struct GuardApproval {
     params(IntegrationPath),
     responses((status = 200, description = "Held removals", body = GuardHeld)))]
 async fn guard_show(state: web::Data<AppState>, Viewing { i, .. }: Viewing) -> ApiResult {
-    let g = service::guard_state(&reconciler(&state), &i).await?;
+    let g = service::guard_state(&state.reconciler(), &i).await?;
     Ok(json(StatusCode::OK, &GuardHeld::from(g)))
 }
 
@@ -132,7 +128,7 @@ async fn guard_show(state: web::Data<AppState>, Viewing { i, .. }: Viewing) -> A
     params(IntegrationPath),
     responses((status = 200, description = "The removals approved", body = GuardApproval)))]
 async fn guard_approve(state: web::Data<AppState>, Editing { p, i }: Editing) -> ApiResult {
-    let a = service::approve_guard(&reconciler(&state), &p.actor(), &i, store::now_ms()).await?;
+    let a = service::approve_guard(&state.reconciler(), &p.actor(), &i, store::now_ms()).await?;
     let with_orphans = service::approval_had_orphans(&a);
     let g = GuardHeld::from(a.approved);
     let orphans = with_orphans.then_some(ApprovedOrphans {
@@ -155,7 +151,7 @@ async fn guard_approve(state: web::Data<AppState>, Editing { p, i }: Editing) ->
     params(IntegrationPath),
     responses((status = 200, description = "The removals discarded", body = GuardHeld)))]
 async fn guard_discard(state: web::Data<AppState>, Editing { p, i }: Editing) -> ApiResult {
-    let g = service::discard_guard(&reconciler(&state), &p.actor(), &i, store::now_ms()).await?;
+    let g = service::discard_guard(&state.reconciler(), &p.actor(), &i, store::now_ms()).await?;
     Ok(json(StatusCode::OK, &GuardHeld::from(g)))
 }
 
@@ -218,7 +214,7 @@ fn progress(run: Option<store::ReconRun>, now: i64) -> ImportProgress {
 async fn import_start(state: web::Data<AppState>, Editing { p, i }: Editing) -> ApiResult {
     let lease = std::time::Duration::from_secs(state.config.job_lease_secs.max(1));
     let now = store::now_ms();
-    let run = service::start_import(&reconciler(&state), &p.actor(), &i, lease, now).await?;
+    let run = service::start_import(&state.reconciler(), &p.actor(), &i, lease, now).await?;
     Ok(json(StatusCode::ACCEPTED, &progress(Some(run), now)))
 }
 
@@ -227,7 +223,7 @@ async fn import_start(state: web::Data<AppState>, Editing { p, i }: Editing) -> 
     params(IntegrationPath),
     responses((status = 200, description = "Progress", body = ImportProgress)))]
 async fn import_progress(state: web::Data<AppState>, Viewing { i, .. }: Viewing) -> ApiResult {
-    let run = service::import_run(&reconciler(&state), &i).await?;
+    let run = service::import_run(&state.reconciler(), &i).await?;
     Ok(json(StatusCode::OK, &progress(run, store::now_ms())))
 }
 
@@ -248,7 +244,7 @@ pub struct DriftFixed {
     params(IntegrationPath),
     responses((status = 200, description = "Queued", body = DriftFixed)))]
 async fn fix_drift(state: web::Data<AppState>, Editing { p, i }: Editing) -> ApiResult {
-    let a = service::fix_drift(&reconciler(&state), &p.actor(), &i).await?;
+    let a = service::fix_drift(&state.reconciler(), &p.actor(), &i).await?;
     Ok(json(
         StatusCode::OK,
         &DriftFixed {
@@ -279,7 +275,7 @@ async fn deprovision_orphans(
     body: web::Json<OrphansToDeprovision>,
 ) -> ApiResult {
     let out =
-        service::deprovision_orphans(&reconciler(&state), &p.actor(), &i, &body.target_ids).await?;
+        service::deprovision_orphans(&state.reconciler(), &p.actor(), &i, &body.target_ids).await?;
     Ok(json(StatusCode::OK, &OrphansDeprovisioned::from(out)))
 }
 
@@ -300,7 +296,7 @@ pub struct ApplyAllBatch {
     params(IntegrationPath),
     responses((status = 200, description = "Queued", body = ApplyAllBatch)))]
 async fn apply_all(state: web::Data<AppState>, Editing { p, i }: Editing) -> ApiResult {
-    let b = service::apply_to_all(&reconciler(&state), &p.actor(), &i).await?;
+    let b = service::apply_to_all(&state.reconciler(), &p.actor(), &i).await?;
     Ok(json(
         StatusCode::OK,
         &ApplyAllBatch {
@@ -348,7 +344,7 @@ pub struct ReconciliationSettingsUpdate {
     params(IntegrationPath),
     responses((status = 200, description = "Settings", body = ReconciliationSettings)))]
 async fn settings(state: web::Data<AppState>, Viewing { i, .. }: Viewing) -> ApiResult {
-    let s = service::settings(&reconciler(&state), &i).await?;
+    let s = service::settings(&state.reconciler(), &i).await?;
     Ok(json(StatusCode::OK, &ReconciliationSettings::from(s)))
 }
 
@@ -364,7 +360,7 @@ async fn set_settings(
     body: web::Json<ReconciliationSettingsUpdate>,
 ) -> ApiResult {
     let s = service::set_settings(
-        &reconciler(&state),
+        &state.reconciler(),
         &p.actor(),
         &i,
         body.interval_hours,

@@ -547,7 +547,7 @@ async fn guard_decision(
     let ctx = Ctx::load_post(&req, &state, &form).await?;
     let (tid, iid) = path.into_inner();
     let (_, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
-    let rec = crate::connectors::reconciler(ctx.store(), ctx.state.config.allow_private_targets);
+    let rec = ctx.state.reconciler();
     let now = store::now_ms();
     let mut orphans_note = String::new();
     let (state_before, verb) = match form.text("action").as_str() {

@@ -11,7 +11,7 @@ use crate::manage::ManageError;
 use crate::reconcile_service as service;
 use actix_web::{HttpRequest, web};
 use askama::Template;
-use provisioning::reconcile::{Analysis, ReconcileError, Reconciler};
+use provisioning::reconcile::{Analysis, ReconcileError};
 use store::{Integration, RunState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -36,10 +36,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/t/{tid}/integrations/{iid}/reconcile/apply-all",
             web::post().to(apply_all),
         );
-}
-
-fn reconciler(ctx: &Ctx) -> Reconciler {
-    crate::connectors::reconciler(ctx.store(), ctx.state.config.allow_private_targets)
 }
 
 /// An action's outcome as a flash on `to`: refused input is an error flash, a store failure
@@ -150,8 +146,8 @@ async fn page(
     let (tid, iid) = path.into_inner();
     let (tenant, integration) = integration_for(&ctx, &tid, &iid, Need::View).await?;
     let run = ctx.store().recon_run(&iid).await?;
-    let rec = reconciler(&ctx);
-    let a = rec.analyze(&integration).await.map_err(to_ui)?;
+    let rec = ctx.state.reconciler();
+    let a = service::analysis(&rec, &integration).await?;
     let would_change = rec.would_change(&integration).await.map_err(to_ui)?.len();
     let removal = provisioning::inputs::policy_of(&integration)
         .map(|p| p.deprovision.removal().describe())
@@ -193,7 +189,7 @@ async fn import_now(
     let (_, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
     let lease = std::time::Duration::from_secs(ctx.state.config.job_lease_secs.max(1));
     if let Err(e) = service::start_import(
-        &reconciler(&ctx),
+        &ctx.state.reconciler(),
         &ctx.actor(),
         &integration,
         lease,
@@ -255,9 +251,9 @@ async fn orphans(
             )),
         );
     }
-    let rec = reconciler(&ctx);
+    let rec = ctx.state.reconciler();
     if !form.checked("confirm") {
-        let a = rec.analyze(&integration).await.map_err(to_ui)?;
+        let a = service::analysis(&rec, &integration).await?;
         let mut accounts = Vec::new();
         for id in &ids {
             match a.orphaned.iter().find(|o| &o.target_id == id) {
@@ -315,7 +311,7 @@ async fn fix_drift(
     let (tid, iid) = path.into_inner();
     let (_, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
     let to = base(&integration);
-    let outcome = service::fix_drift(&reconciler(&ctx), &ctx.actor(), &integration)
+    let outcome = service::fix_drift(&ctx.state.reconciler(), &ctx.actor(), &integration)
         .await
         .map(|a| format!(
             "Adopted {} account(s); {} user(s) queued: the worker brings them in line through the rate limiter and the deletion guard.",
@@ -344,7 +340,7 @@ async fn settings(
         );
     };
     let outcome = service::set_settings(
-        &reconciler(&ctx),
+        &ctx.state.reconciler(),
         &ctx.actor(),
         &integration,
         hours,
@@ -372,7 +368,7 @@ async fn apply_all(
     } else {
         base(&integration)
     };
-    let outcome = service::apply_to_all(&reconciler(&ctx), &ctx.actor(), &integration)
+    let outcome = service::apply_to_all(&ctx.state.reconciler(), &ctx.actor(), &integration)
         .await
         .map(|b| format!(
             "{} user(s) queued: the worker applies the rules to them through the rate limiter and the deletion guard; the Overview shows the progress.",
@@ -407,7 +403,8 @@ pub fn orphans_note(a: &provisioning::reconcile::Approval) -> String {
 /// How many users the current rules would change now (the Roles page's and the
 /// Reconciliation tab's "N users would change"), `None` if it could not be worked out.
 pub async fn would_change_count(ctx: &Ctx, integration: &Integration) -> Option<usize> {
-    reconciler(ctx)
+    ctx.state
+        .reconciler()
         .would_change(integration)
         .await
         .map(|ids| ids.len())
@@ -419,7 +416,7 @@ pub async fn would_change_count(ctx: &Ctx, integration: &Integration) -> Option<
 pub async fn plan_sentence(ctx: &Ctx, integration: &Integration) -> Option<String> {
     let run = ctx.store().recon_run(&integration.id).await.ok()??;
     run.finished_at?;
-    let a = reconciler(ctx).analyze(integration).await.ok()?;
+    let a = ctx.state.reconciler().analyze(integration).await.ok()?;
     let p = a.summary;
     Some(format!(
         "Against the {} accounts read from the target: create {}, adopt {} existing account{}, change the role of {}, deprovision {}, leave {} orphan{}.",

@@ -115,7 +115,10 @@ pub struct WorkerConfig {
     /// IdP's requests come first (Entra quarantines an app that answers slowly), and the
     /// outbox waits its turn; a live target's rate limit is far below that pace anyway.
     pub inbound: Option<Arc<AtomicU64>>,
-    /// See `inbound` (requests per second).
+    /// See `inbound` (requests per second; 0: never hold back). 50 by default: one
+    /// client paging sequentially sends ~100–250 a second, and at 200 (the earlier value)
+    /// a dry-run drain beside it doubled the paging time; real IdPs' steady pace is far
+    /// lower, so the worker still runs at full speed beside them.
     pub yield_at: u64,
     /// The clock.
     pub clock: Arc<dyn Clock>,
@@ -152,7 +155,7 @@ impl Default for WorkerConfig {
             guard_settle: Duration::from_secs(30),
             heartbeat: None,
             inbound: None,
-            yield_at: 200,
+            yield_at: 50,
             clock: Arc::new(SystemClock),
             seed: None,
             reconcile_check: Some(Duration::from_secs(60)),
@@ -314,6 +317,8 @@ pub(crate) fn dispose(
 struct InboundRate {
     /// Start of the open window and the running total then.
     window: Option<(std::time::Instant, u64)>,
+    /// Requests so far in the open window, and the window's length in ms.
+    open: (u64, u64),
     /// Requests per second in the last full window.
     per_second: u64,
 }
@@ -324,12 +329,23 @@ impl InboundRate {
         if let Some((start, at_start)) = self.window {
             let elapsed = now.saturating_duration_since(start);
             if elapsed < length {
+                self.open = (count.saturating_sub(at_start), length.as_millis() as u64);
                 return;
             }
             let ms = elapsed.as_millis().max(1) as u64;
             self.per_second = count.saturating_sub(at_start) * 1_000 / ms;
         }
         self.window = Some((now, count));
+        self.open = (0, length.as_millis() as u64);
+    }
+
+    /// Whether the IdP's pace calls for holding back (`yield_at` 0: never): the last full
+    /// window was at `yield_at` a second, or the open one already holds a full window's worth
+    /// at that pace. The second reacts within a few requests when a burst starts after a
+    /// quiet spell (a short paging run was half over before its first window closed).
+    fn busy(&self, yield_at: u64) -> bool {
+        let (open, window_ms) = self.open;
+        yield_at > 0 && (self.per_second >= yield_at || open * 1_000 >= yield_at * window_ms)
     }
 }
 
@@ -426,7 +442,7 @@ impl Worker {
             let claim = ClaimWhen {
                 free: self.config.concurrency.saturating_sub(in_flight.len()),
                 concurrency: self.config.concurrency,
-                inbound_busy: inbound.per_second >= self.config.yield_at,
+                inbound_busy: inbound.busy(self.config.yield_at),
                 since_last: last_claim.elapsed(),
                 poll: self.config.poll,
             };
@@ -808,6 +824,17 @@ mod tests {
         assert_eq!(r.per_second, 400, "100 requests in 250 ms");
         r.observe(1_110, at(750), window);
         assert_eq!(r.per_second, 20, "10 in 500 ms");
+        assert!(r.busy(20) && !r.busy(21));
+        assert!(!r.busy(0), "0 turns holding back off");
+        // A quiet window, then a burst: busy as soon as the open window holds a full
+        // window's worth at the threshold (50/s × 250 ms = 12.5 requests), before it closes.
+        r.observe(1_110, at(1_000), window);
+        assert!(!r.busy(50), "quiet");
+        r.observe(1_122, at(1_030), window);
+        assert!(!r.busy(50), "12 requests so far");
+        r.observe(1_123, at(1_040), window);
+        assert!(r.busy(50), "13 requests 40 ms into the window");
+        assert!(!r.busy(0));
     }
 
     #[test]
