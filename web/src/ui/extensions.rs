@@ -3,14 +3,13 @@
 //! `tracking`, Activepieces' `platformRole`), added as a pasted SCIM schema resource and
 //! removed by URN. Rule filters and the SCIM API of this integration can then use them.
 
-use super::integrations::{Need, integration_for};
+use super::integrations::EditIntegration;
 use super::view::Flash;
-use super::{Ctx, FormData, UiResult};
-use crate::app::AppState;
+use super::{Ctx, UiResult};
 use crate::integration_settings as settings;
 use crate::manage::ManageError;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, web};
+use actix_web::web;
 use askama::Template;
 use scim_core::schema::{AttrType, AttributeDef, Schema};
 use store::Integration;
@@ -116,16 +115,15 @@ fn read_schema(text: &str) -> Result<Schema, String> {
 
 /// `POST /t/{tid}/integrations/{iid}/extensions`: `op=add` with `schema_json`, or
 /// `op=remove` with `urn`.
-async fn save_extensions(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    body: web::Bytes,
-) -> UiResult {
-    let form = FormData::from_bytes(&body);
-    let ctx = Ctx::load_post(&req, &state, &form).await?;
-    let (tid, iid) = path.into_inner();
-    let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+async fn save_extensions(post: EditIntegration) -> UiResult {
+    let EditIntegration {
+        ctx,
+        form,
+        tenant,
+        integration: i,
+    } = post;
+    let tid = i.tenant_id.clone();
+    let iid = i.id.clone();
     let store = ctx.store();
     let now = store::now_ms();
     let message = match form.text("op").as_str() {
@@ -138,7 +136,7 @@ async fn save_extensions(
                     section.error = Some(settings::message(&e));
                     return super::wizard::roles_page(
                         &ctx,
-                        &state,
+                        &ctx.state,
                         &tenant,
                         &i,
                         section,
@@ -163,7 +161,7 @@ async fn save_extensions(
                     section.error = Some(e);
                     return super::wizard::roles_page(
                         &ctx,
-                        &state,
+                        &ctx.state,
                         &tenant,
                         &i,
                         section,
@@ -182,7 +180,7 @@ async fn save_extensions(
         }
     };
     // This process serves the new User type at once; other instances within the cache period.
-    state.tokens.clear();
+    ctx.state.tokens.clear();
     ctx.redirect(
         &format!("/t/{tid}/integrations/{iid}/roles#extensions"),
         Some(Flash::success(message)),

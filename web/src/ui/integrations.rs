@@ -80,6 +80,48 @@ pub async fn integration_for(
     Ok((tenant, integration))
 }
 
+/// A console form posted to one integration the viewer may edit
+/// (`/t/{tid}/integrations/{iid}/…`), as a handler argument: the form, the signed-in context
+/// (origin and CSRF token checked by [`Ctx::load_post`]), then the tenant and integration
+/// ([`integration_for`] with [`Need::Edit`]), in that order.
+pub struct EditIntegration {
+    pub ctx: Ctx,
+    pub form: FormData,
+    pub tenant: Tenant,
+    pub integration: Integration,
+}
+
+impl actix_web::FromRequest for EditIntegration {
+    type Error = actix_web::Error;
+    type Future = futures::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        // The body extractor's own limits and errors apply, as when handlers took `Bytes`.
+        let body = web::Bytes::from_request(&req, payload);
+        Box::pin(async move {
+            let body = body.await?;
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .ok_or_else(|| UiError::Internal("no application state".into()))?;
+            let form = FormData::from_bytes(&body);
+            let ctx = Ctx::load_post(&req, &state, &form).await?;
+            let path = req.match_info();
+            let (Some(tid), Some(iid)) = (path.get("tid"), path.get("iid")) else {
+                return Err(UiError::NotFound.into());
+            };
+            let (tenant, integration) = integration_for(&ctx, tid, iid, Need::Edit).await?;
+            Ok(Self {
+                ctx,
+                form,
+                tenant,
+                integration,
+            })
+        })
+    }
+}
+
 /// The connector's title, e.g. "Entra ID → ActiveCampaign".
 pub fn connector_title(kind: &str) -> String {
     crate::integration_settings::connector_title(kind)
@@ -537,16 +579,15 @@ async fn overview(
 }
 
 /// Approve or discard the removals the deletion guard holds.
-async fn guard_decision(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    body: web::Bytes,
-) -> UiResult {
-    let form = FormData::from_bytes(&body);
-    let ctx = Ctx::load_post(&req, &state, &form).await?;
-    let (tid, iid) = path.into_inner();
-    let (_, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+async fn guard_decision(post: EditIntegration) -> UiResult {
+    let EditIntegration {
+        ctx,
+        form,
+        tenant: _,
+        integration,
+    } = post;
+    let tid = integration.tenant_id.clone();
+    let iid = integration.id.clone();
     let rec = ctx.state.reconciler();
     let now = store::now_ms();
     let mut orphans_note = String::new();
@@ -573,16 +614,15 @@ async fn guard_decision(
     )
 }
 
-async fn set_status(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    body: web::Bytes,
-) -> UiResult {
-    let form = FormData::from_bytes(&body);
-    let ctx = Ctx::load_post(&req, &state, &form).await?;
-    let (tid, iid) = path.into_inner();
-    let (_, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+async fn set_status(post: EditIntegration) -> UiResult {
+    let EditIntegration {
+        ctx,
+        form,
+        tenant: _,
+        integration,
+    } = post;
+    let tid = integration.tenant_id.clone();
+    let iid = integration.id.clone();
     let (pause, msg) = match form.text("action").as_str() {
         "pause" => (
             true,
@@ -645,16 +685,15 @@ async fn confirm_delete(
     })
 }
 
-async fn delete(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    body: web::Bytes,
-) -> UiResult {
-    let form = FormData::from_bytes(&body);
-    let ctx = Ctx::load_post(&req, &state, &form).await?;
-    let (tid, iid) = path.into_inner();
-    let (_, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+async fn delete(post: EditIntegration) -> UiResult {
+    let EditIntegration {
+        ctx,
+        form,
+        tenant: _,
+        integration,
+    } = post;
+    let tid = integration.tenant_id.clone();
+    let iid = integration.id.clone();
     if form.text("confirm_name") != integration.name {
         return ctx.redirect(
             &format!("/t/{tid}/integrations/{iid}/delete"),
@@ -665,7 +704,7 @@ async fn delete(
     }
     crate::manage::delete_integration(ctx.store(), &ctx.actor(), &integration, store::now_ms())
         .await?;
-    state.tokens.clear();
+    ctx.state.tokens.clear();
     ctx.redirect(
         &format!("/t/{tid}/integrations"),
         Some(Flash::success(format!(
@@ -739,16 +778,15 @@ async fn tokens(
     tokens_page(&ctx, &tid, &iid, None).await
 }
 
-async fn issue_token(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    body: web::Bytes,
-) -> UiResult {
-    let form = FormData::from_bytes(&body);
-    let ctx = Ctx::load_post(&req, &state, &form).await?;
-    let (tid, iid) = path.into_inner();
-    let (_, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+async fn issue_token(post: EditIntegration) -> UiResult {
+    let EditIntegration {
+        ctx,
+        form,
+        tenant: _,
+        integration,
+    } = post;
+    let tid = integration.tenant_id.clone();
+    let iid = integration.id.clone();
     if integration.status == IntegrationStatus::Draft {
         return ctx.redirect(
             &format!("/t/{tid}/integrations/{iid}/activate"),

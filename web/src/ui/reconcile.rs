@@ -3,9 +3,9 @@
 //! naming the accounts, Fix drift, and the schedule / Correct drift settings. Every action is
 //! one call of `reconcile_service`, as in the CLI and the admin API.
 
-use super::integrations::{Need, Tabs, integration_for, integration_frame};
+use super::integrations::{EditIntegration, Need, Tabs, integration_for, integration_frame};
 use super::view::{Flash, Frame, When};
-use super::{Ctx, FormData, UiResult};
+use super::{Ctx, UiResult};
 use crate::app::AppState;
 use crate::manage::ManageError;
 use crate::reconcile_service as service;
@@ -177,16 +177,15 @@ fn to_ui(e: ReconcileError) -> super::UiError {
 
 /// Starts an import in the background (it may take hours on a large or budgeted target);
 /// the page shows its progress.
-async fn import_now(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    body: web::Bytes,
-) -> UiResult {
-    let form = FormData::from_bytes(&body);
-    let ctx = Ctx::load_post(&req, &state, &form).await?;
-    let (tid, iid) = path.into_inner();
-    let (_, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+async fn import_now(post: EditIntegration) -> UiResult {
+    let EditIntegration {
+        ctx,
+        form,
+        tenant: _,
+        integration,
+    } = post;
+    let tid = integration.tenant_id.clone();
+    let iid = integration.id.clone();
     let lease = std::time::Duration::from_secs(ctx.state.config.job_lease_secs.max(1));
     if let Err(e) = service::start_import(
         &ctx.state.reconciler(),
@@ -224,16 +223,13 @@ struct Confirm {
 
 /// Deprovision orphans: the first POST shows a confirmation naming the accounts, the second
 /// (with `confirm`) does it through the deletion guard.
-async fn orphans(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    body: web::Bytes,
-) -> UiResult {
-    let form = FormData::from_bytes(&body);
-    let ctx = Ctx::load_post(&req, &state, &form).await?;
-    let (tid, iid) = path.into_inner();
-    let (tenant, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+async fn orphans(post: EditIntegration) -> UiResult {
+    let EditIntegration {
+        ctx,
+        form,
+        tenant,
+        integration,
+    } = post;
     let to = base(&integration);
     let ids: Vec<String> = match form.get("only") {
         Some(one) if !one.is_empty() => vec![one.to_string()],
@@ -300,16 +296,13 @@ async fn orphans(
     done(&ctx, &to, outcome)
 }
 
-async fn fix_drift(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    body: web::Bytes,
-) -> UiResult {
-    let form = FormData::from_bytes(&body);
-    let ctx = Ctx::load_post(&req, &state, &form).await?;
-    let (tid, iid) = path.into_inner();
-    let (_, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+async fn fix_drift(post: EditIntegration) -> UiResult {
+    let EditIntegration {
+        ctx,
+        form: _,
+        tenant: _,
+        integration,
+    } = post;
     let to = base(&integration);
     let outcome = service::fix_drift(&ctx.state.reconciler(), &ctx.actor(), &integration)
         .await
@@ -320,16 +313,13 @@ async fn fix_drift(
     done(&ctx, &to, outcome)
 }
 
-async fn settings(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    body: web::Bytes,
-) -> UiResult {
-    let form = FormData::from_bytes(&body);
-    let ctx = Ctx::load_post(&req, &state, &form).await?;
-    let (tid, iid) = path.into_inner();
-    let (_, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+async fn settings(post: EditIntegration) -> UiResult {
+    let EditIntegration {
+        ctx,
+        form,
+        tenant: _,
+        integration,
+    } = post;
     let to = base(&integration);
     let Ok(hours) = form.text("interval_hours").parse::<i64>() else {
         return ctx.redirect(
@@ -352,16 +342,15 @@ async fn settings(
 }
 
 /// **Apply to all now**: queues every user the current rules would change.
-async fn apply_all(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    body: web::Bytes,
-) -> UiResult {
-    let form = FormData::from_bytes(&body);
-    let ctx = Ctx::load_post(&req, &state, &form).await?;
-    let (tid, iid) = path.into_inner();
-    let (_, integration) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+async fn apply_all(post: EditIntegration) -> UiResult {
+    let EditIntegration {
+        ctx,
+        form,
+        tenant: _,
+        integration,
+    } = post;
+    let tid = integration.tenant_id.clone();
+    let iid = integration.id.clone();
     // From the Roles page, back there (its count then says what is left).
     let to = if form.text("back") == "roles" {
         format!("/t/{tid}/integrations/{iid}/roles")

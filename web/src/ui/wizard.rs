@@ -4,7 +4,9 @@
 //! once. For an active or paused integration the same Connection / Roles / Policy pages are its
 //! settings tabs, so there is one form per concern.
 
-use super::integrations::{Need, Tabs, connector_title, crumbs, integration_for, tenant_for};
+use super::integrations::{
+    EditIntegration, Need, Tabs, connector_title, crumbs, integration_for, tenant_for,
+};
 use super::view::{Crumb, Flash, Frame};
 use super::{Ctx, FormData, UiError, UiResult};
 use crate::app::AppState;
@@ -423,20 +425,19 @@ async fn edit_connection(
     })
 }
 
-async fn save_connection(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    body: web::Bytes,
-) -> UiResult {
-    let form = FormData::from_bytes(&body);
-    let ctx = Ctx::load_post(&req, &state, &form).await?;
-    let (tid, iid) = path.into_inner();
-    let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+async fn save_connection(post: EditIntegration) -> UiResult {
+    let EditIntegration {
+        ctx,
+        form,
+        tenant,
+        integration: i,
+    } = post;
+    let tid = i.tenant_id.clone();
+    let iid = i.id.clone();
     let d = descriptor(&i.connector_kind)?;
     let stored = ctx.store().integration_secrets(&i)?;
     let change = connection_change(d, &form);
-    let allow_private = state.config.allow_private_targets;
+    let allow_private = ctx.state.config.allow_private_targets;
     let (c, problems) =
         settings::check_connection(d.kind, Some((&i, &stored)), &change, allow_private)?;
     if !problems.is_empty() {
@@ -537,19 +538,16 @@ async fn test_submitted(
     })
 }
 
-async fn test_existing(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    body: web::Bytes,
-) -> UiResult {
-    let form = FormData::from_bytes(&body);
-    let ctx = Ctx::load_post(&req, &state, &form).await?;
-    let (tid, iid) = path.into_inner();
-    let (_, i) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+async fn test_existing(post: EditIntegration) -> UiResult {
+    let EditIntegration {
+        ctx,
+        form,
+        tenant: _,
+        integration: i,
+    } = post;
     let d = descriptor(&i.connector_kind)?;
     let stored = ctx.store().integration_secrets(&i)?;
-    fragment(&test_submitted(&state, d, &form, Some((&i, &stored))).await?)
+    fragment(&test_submitted(&ctx.state, d, &form, Some((&i, &stored))).await?)
 }
 
 /// After a settings form is saved: a draft goes on to the wizard's `next` step, an active
@@ -743,17 +741,14 @@ fn read_rules(
     settings::check_rules(rows, users)
 }
 
-async fn save_roles(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    body: web::Bytes,
-) -> UiResult {
-    let form = FormData::from_bytes(&body);
-    let ctx = Ctx::load_post(&req, &state, &form).await?;
-    let (tid, iid) = path.into_inner();
-    let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
-    let allow_private = state.config.allow_private_targets;
+async fn save_roles(post: EditIntegration) -> UiResult {
+    let EditIntegration {
+        ctx,
+        form,
+        tenant,
+        integration: i,
+    } = post;
+    let allow_private = ctx.state.config.allow_private_targets;
     let bundles = settings::bundles_field(&i).map(|f| (f, form.text(f.key)));
     let change = settings::RolesChange {
         default_role: form.text("default_role"),
@@ -768,7 +763,7 @@ async fn save_roles(
                 let (label, text) = bundles.map(|(f, text)| (f.label, text)).unwrap_or_default();
                 return render_roles(
                     &ctx,
-                    &state,
+                    &ctx.state,
                     &tenant,
                     &i,
                     change.rules,
@@ -785,14 +780,14 @@ async fn save_roles(
         };
     // (When the roles cannot be listed, the names are taken as typed; Brevo's roles are the
     // bundles on this same form.)
-    let (known_roles, _) = target_roles(&state, &ctx, &probe).await;
+    let (known_roles, _) = target_roles(&ctx.state, &ctx, &probe).await;
     let check = settings::check_roles(&probe, &change, &known_roles);
     if check.problem().is_some() {
         let error = Some("Some rules need attention: see the marked rows.".to_string())
             .filter(|_| check.rows.iter().any(|r| r.error.is_some()));
         return render_roles(
             &ctx,
-            &state,
+            &ctx.state,
             &tenant,
             &i,
             check.rows,
@@ -1091,23 +1086,20 @@ async fn render_policy(
     Ok(res)
 }
 
-async fn save_policy(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    body: web::Bytes,
-) -> UiResult {
-    let form = FormData::from_bytes(&body);
-    let ctx = Ctx::load_post(&req, &state, &form).await?;
-    let (tid, iid) = path.into_inner();
-    let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+async fn save_policy(post: EditIntegration) -> UiResult {
+    let EditIntegration {
+        ctx,
+        form,
+        tenant,
+        integration: i,
+    } = post;
     let f = PolicyForm::read(&form);
     let done = match settings::update_policy(
         ctx.store(),
         &ctx.actor(),
         &i,
         &f.change(),
-        state.config.allow_private_targets,
+        ctx.state.config.allow_private_targets,
         store::now_ms(),
     )
     .await
@@ -1116,7 +1108,7 @@ async fn save_policy(
         Err(e @ (ManageError::Field(..) | ManageError::Invalid(_))) => {
             return render_policy(
                 &ctx,
-                &state,
+                &ctx.state,
                 &tenant,
                 &i,
                 f,
@@ -1339,16 +1331,15 @@ pub async fn review_of(
     Ok((rules, policies, problems))
 }
 
-async fn activate(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    body: web::Bytes,
-) -> UiResult {
-    let form = FormData::from_bytes(&body);
-    let ctx = Ctx::load_post(&req, &state, &form).await?;
-    let (tid, iid) = path.into_inner();
-    let (tenant, i) = integration_for(&ctx, &tid, &iid, Need::Edit).await?;
+async fn activate(post: EditIntegration) -> UiResult {
+    let EditIntegration {
+        ctx,
+        form: _,
+        tenant,
+        integration: i,
+    } = post;
+    let tid = i.tenant_id.clone();
+    let iid = i.id.clone();
     if i.status != IntegrationStatus::Draft {
         return ctx.redirect(
             &format!("/t/{tid}/integrations/{iid}"),
@@ -1370,7 +1361,7 @@ async fn activate(
         .await?
         .ok_or(UiError::NotFound)?;
     // Rendered in the POST response (never stored, never in a URL): the only time it shows.
-    render_activate(&ctx, &state, &tenant, i, Some(issued.token)).await
+    render_activate(&ctx, &ctx.state, &tenant, i, Some(issued.token)).await
 }
 
 #[derive(Template)]
