@@ -116,12 +116,7 @@ fn read_schema(text: &str) -> Result<Schema, String> {
 /// `POST /t/{tid}/integrations/{iid}/extensions`: `op=add` with `schema_json`, or
 /// `op=remove` with `urn`.
 async fn save_extensions(post: EditIntegration) -> UiResult {
-    let EditIntegration {
-        ctx,
-        form,
-        tenant,
-        integration: i,
-    } = post;
+    let EditIntegration(ctx, form, tenant, i) = post;
     let tid = i.tenant_id.clone();
     let iid = i.id.clone();
     let store = ctx.store();

@@ -81,15 +81,11 @@ pub async fn integration_for(
 }
 
 /// A console form posted to one integration the viewer may edit
-/// (`/t/{tid}/integrations/{iid}/…`), as a handler argument: the form, the signed-in context
-/// (origin and CSRF token checked by [`Ctx::load_post`]), then the tenant and integration
-/// ([`integration_for`] with [`Need::Edit`]), in that order.
-pub struct EditIntegration {
-    pub ctx: Ctx,
-    pub form: FormData,
-    pub tenant: Tenant,
-    pub integration: Integration,
-}
+/// (`/t/{tid}/integrations/{iid}/…`), as a handler argument: the signed-in context (origin
+/// and CSRF token checked by [`Ctx::load_post`]), the form, then the tenant and integration
+/// ([`integration_for`] with [`Need::Edit`]). Positional, as its four types differ: a
+/// handler takes it apart in one line, `let EditIntegration(ctx, form, tenant, i) = post;`.
+pub struct EditIntegration(pub Ctx, pub FormData, pub Tenant, pub Integration);
 
 impl actix_web::FromRequest for EditIntegration {
     type Error = actix_web::Error;
@@ -112,12 +108,7 @@ impl actix_web::FromRequest for EditIntegration {
                 return Err(UiError::NotFound.into());
             };
             let (tenant, integration) = integration_for(&ctx, tid, iid, Need::Edit).await?;
-            Ok(Self {
-                ctx,
-                form,
-                tenant,
-                integration,
-            })
+            Ok(Self(ctx, form, tenant, integration))
         })
     }
 }
@@ -580,12 +571,7 @@ async fn overview(
 
 /// Approve or discard the removals the deletion guard holds.
 async fn guard_decision(post: EditIntegration) -> UiResult {
-    let EditIntegration {
-        ctx,
-        form,
-        tenant: _,
-        integration,
-    } = post;
+    let EditIntegration(ctx, form, _, integration) = post;
     let tid = integration.tenant_id.clone();
     let iid = integration.id.clone();
     let rec = ctx.state.reconciler();
@@ -615,12 +601,7 @@ async fn guard_decision(post: EditIntegration) -> UiResult {
 }
 
 async fn set_status(post: EditIntegration) -> UiResult {
-    let EditIntegration {
-        ctx,
-        form,
-        tenant: _,
-        integration,
-    } = post;
+    let EditIntegration(ctx, form, _, integration) = post;
     let tid = integration.tenant_id.clone();
     let iid = integration.id.clone();
     let (pause, msg) = match form.text("action").as_str() {
@@ -686,12 +667,7 @@ async fn confirm_delete(
 }
 
 async fn delete(post: EditIntegration) -> UiResult {
-    let EditIntegration {
-        ctx,
-        form,
-        tenant: _,
-        integration,
-    } = post;
+    let EditIntegration(ctx, form, _, integration) = post;
     let tid = integration.tenant_id.clone();
     let iid = integration.id.clone();
     if form.text("confirm_name") != integration.name {
@@ -779,12 +755,7 @@ async fn tokens(
 }
 
 async fn issue_token(post: EditIntegration) -> UiResult {
-    let EditIntegration {
-        ctx,
-        form,
-        tenant: _,
-        integration,
-    } = post;
+    let EditIntegration(ctx, form, _, integration) = post;
     let tid = integration.tenant_id.clone();
     let iid = integration.id.clone();
     if integration.status == IntegrationStatus::Draft {

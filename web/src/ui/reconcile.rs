@@ -178,12 +178,7 @@ fn to_ui(e: ReconcileError) -> super::UiError {
 /// Starts an import in the background (it may take hours on a large or budgeted target);
 /// the page shows its progress.
 async fn import_now(post: EditIntegration) -> UiResult {
-    let EditIntegration {
-        ctx,
-        form,
-        tenant: _,
-        integration,
-    } = post;
+    let EditIntegration(ctx, form, _, integration) = post;
     let tid = integration.tenant_id.clone();
     let iid = integration.id.clone();
     let lease = std::time::Duration::from_secs(ctx.state.config.job_lease_secs.max(1));
@@ -224,12 +219,7 @@ struct Confirm {
 /// Deprovision orphans: the first POST shows a confirmation naming the accounts, the second
 /// (with `confirm`) does it through the deletion guard.
 async fn orphans(post: EditIntegration) -> UiResult {
-    let EditIntegration {
-        ctx,
-        form,
-        tenant,
-        integration,
-    } = post;
+    let EditIntegration(ctx, form, tenant, integration) = post;
     let to = base(&integration);
     let ids: Vec<String> = match form.get("only") {
         Some(one) if !one.is_empty() => vec![one.to_string()],
@@ -297,12 +287,7 @@ async fn orphans(post: EditIntegration) -> UiResult {
 }
 
 async fn fix_drift(post: EditIntegration) -> UiResult {
-    let EditIntegration {
-        ctx,
-        form: _,
-        tenant: _,
-        integration,
-    } = post;
+    let EditIntegration(ctx, _, _, integration) = post;
     let to = base(&integration);
     let outcome = service::fix_drift(&ctx.state.reconciler(), &ctx.actor(), &integration)
         .await
@@ -314,12 +299,7 @@ async fn fix_drift(post: EditIntegration) -> UiResult {
 }
 
 async fn settings(post: EditIntegration) -> UiResult {
-    let EditIntegration {
-        ctx,
-        form,
-        tenant: _,
-        integration,
-    } = post;
+    let EditIntegration(ctx, form, _, integration) = post;
     let to = base(&integration);
     let Ok(hours) = form.text("interval_hours").parse::<i64>() else {
         return ctx.redirect(
@@ -343,12 +323,7 @@ async fn settings(post: EditIntegration) -> UiResult {
 
 /// **Apply to all now**: queues every user the current rules would change.
 async fn apply_all(post: EditIntegration) -> UiResult {
-    let EditIntegration {
-        ctx,
-        form,
-        tenant: _,
-        integration,
-    } = post;
+    let EditIntegration(ctx, form, _, integration) = post;
     let tid = integration.tenant_id.clone();
     let iid = integration.id.clone();
     // From the Roles page, back there (its count then says what is left).

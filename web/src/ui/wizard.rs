@@ -426,12 +426,7 @@ async fn edit_connection(
 }
 
 async fn save_connection(post: EditIntegration) -> UiResult {
-    let EditIntegration {
-        ctx,
-        form,
-        tenant,
-        integration: i,
-    } = post;
+    let EditIntegration(ctx, form, tenant, i) = post;
     let tid = i.tenant_id.clone();
     let iid = i.id.clone();
     let d = descriptor(&i.connector_kind)?;
@@ -539,12 +534,7 @@ async fn test_submitted(
 }
 
 async fn test_existing(post: EditIntegration) -> UiResult {
-    let EditIntegration {
-        ctx,
-        form,
-        tenant: _,
-        integration: i,
-    } = post;
+    let EditIntegration(ctx, form, _, i) = post;
     let d = descriptor(&i.connector_kind)?;
     let stored = ctx.store().integration_secrets(&i)?;
     fragment(&test_submitted(&ctx.state, d, &form, Some((&i, &stored))).await?)
@@ -742,12 +732,7 @@ fn read_rules(
 }
 
 async fn save_roles(post: EditIntegration) -> UiResult {
-    let EditIntegration {
-        ctx,
-        form,
-        tenant,
-        integration: i,
-    } = post;
+    let EditIntegration(ctx, form, tenant, i) = post;
     let allow_private = ctx.state.config.allow_private_targets;
     let bundles = settings::bundles_field(&i).map(|f| (f, form.text(f.key)));
     let change = settings::RolesChange {
@@ -1087,12 +1072,7 @@ async fn render_policy(
 }
 
 async fn save_policy(post: EditIntegration) -> UiResult {
-    let EditIntegration {
-        ctx,
-        form,
-        tenant,
-        integration: i,
-    } = post;
+    let EditIntegration(ctx, form, tenant, i) = post;
     let f = PolicyForm::read(&form);
     let done = match settings::update_policy(
         ctx.store(),
@@ -1332,12 +1312,7 @@ pub async fn review_of(
 }
 
 async fn activate(post: EditIntegration) -> UiResult {
-    let EditIntegration {
-        ctx,
-        form: _,
-        tenant,
-        integration: i,
-    } = post;
+    let EditIntegration(ctx, _, tenant, i) = post;
     let tid = i.tenant_id.clone();
     let iid = i.id.clone();
     if i.status != IntegrationStatus::Draft {
