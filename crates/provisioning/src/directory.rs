@@ -5,6 +5,7 @@
 //! from our own store; filters on indexed attributes run in SQL, the rest in `scim-core`.
 
 use crate::error::{DirectoryError, Result};
+use crate::page_walks::{Continuation, ListWalk, Listing, PageWalks};
 use chrono::{DateTime, TimeZone, Utc};
 use scim_core::discovery::Capabilities;
 use scim_core::filter::{AttrPath, Filter, matches, parse_filter, validate_filter};
@@ -19,8 +20,9 @@ use scim_core::{ScimError, ScimType};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 use store::Store;
-use store::scim::{GroupRow, ListQuery, MemberRow, SortKey, UserRow};
+use store::scim::{GroupRow, ListQuery, MemberRow, RowKey, SortKey, UserRow};
 use store::{MemberType, SubjectKind};
 
 /// Which integration a request acts on; obtained from an authenticated token only.
@@ -68,6 +70,7 @@ pub struct Directory {
     users: ResourceType,
     groups: ResourceType,
     caps: Capabilities,
+    walks: Arc<PageWalks>,
 }
 
 const SUBJECT_USER: SubjectKind = SubjectKind::User;
@@ -135,7 +138,21 @@ impl Directory {
             users: ResourceType::user(),
             groups: ResourceType::group(),
             caps: Capabilities::default(),
+            walks: Arc::default(),
         }
+    }
+
+    /// [`Store::write`] of a change to the integration's users or groups: once it is done
+    /// (committed or not), the integration's remembered page walks are void.
+    async fn write<T, F, Fut>(&self, integration_id: &str, unit: F) -> Result<T>
+    where
+        F: Fn(Arc<store::WriteTxn>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let written = self.store.write(unit).await;
+        self.walks.written(integration_id);
+        written
     }
 
     /// The standard User resource type (an integration with extension schemas serves
@@ -157,6 +174,12 @@ impl Directory {
     /// The store underneath.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// How many list pages continued a client's walk from where its previous page ended
+    /// instead of skipping rows (see [`crate::page_walks`]).
+    pub fn resumed_page_walks(&self) -> u64 {
+        self.walks.resumed()
     }
 
     fn user_location(s: &IntegrationScope, id: &str) -> String {
@@ -286,8 +309,7 @@ impl Directory {
         let row = self.user_row(s, store::new_id(), &attrs, now, 1)?;
         let corr = correlation_id.to_string();
         let row = self
-            .store
-            .write(move |txn| {
+            .write(&s.integration_id, move |txn| {
                 // Clones: the unit may run twice (see `Store::write`).
                 let (row, corr) = (row.clone(), corr.clone());
                 async move {
@@ -383,8 +405,7 @@ impl Directory {
                 self.user_row(s, row.id.clone(), &next, row.created_at, row.version + 1)?;
             let (before, corr) = (row, correlation_id.to_string());
             let written = self
-                .store
-                .write(move |txn| {
+                .write(&s.integration_id, move |txn| {
                     // Clones: the unit may run twice (see `Store::write`).
                     let (before, new_row, corr) = (before.clone(), new_row.clone(), corr.clone());
                     async move {
@@ -427,27 +448,26 @@ impl Directory {
             id.to_string(),
             correlation_id.to_string(),
         );
-        self.store
-            .write(move |txn| {
-                // Clones: the unit may run twice (see `Store::write`).
-                let (integration, uid, corr) = (integration.clone(), uid.clone(), corr.clone());
-                async move {
-                    if !store::scim::delete_user(&*txn, &integration, &uid).await? {
-                        return Err(ScimError::not_found(format!("User {uid} not found")).into());
-                    }
-                    store::jobs::enqueue_job(
-                        &*txn,
-                        &integration,
-                        SUBJECT_USER,
-                        &uid,
-                        Some(&corr),
-                        now_ms(),
-                    )
-                    .await?;
-                    Ok::<_, DirectoryError>(())
+        self.write(&s.integration_id, move |txn| {
+            // Clones: the unit may run twice (see `Store::write`).
+            let (integration, uid, corr) = (integration.clone(), uid.clone(), corr.clone());
+            async move {
+                if !store::scim::delete_user(&*txn, &integration, &uid).await? {
+                    return Err(ScimError::not_found(format!("User {uid} not found")).into());
                 }
-            })
-            .await?;
+                store::jobs::enqueue_job(
+                    &*txn,
+                    &integration,
+                    SUBJECT_USER,
+                    &uid,
+                    Some(&corr),
+                    now_ms(),
+                )
+                .await?;
+                Ok::<_, DirectoryError>(())
+            }
+        })
+        .await?;
         Ok(row.user_name)
     }
 
@@ -482,13 +502,26 @@ impl Directory {
         ) {
             // Everything pushed down: SQL filters, sorts and pages.
             (Some(condition), Ok(sort)) => {
+                let walk = ListWalk {
+                    integration_id: &s.integration_id,
+                    listing: Listing::Users,
+                    filter: req.filter.as_deref(),
+                };
                 let q = ListQuery {
                     condition,
                     sort,
                     offset: plan.offset,
                     limit: plan.count,
+                    ..Default::default()
                 };
-                let (rows, total) = self.store.list_users(&s.integration_id, &q).await?;
+                let (rows, total) = self
+                    .walked(
+                        &walk,
+                        q,
+                        |q| async move { self.store.list_users(&s.integration_id, &q).await },
+                        |r| row_key(r.created_at, &r.id),
+                    )
+                    .await?;
                 self.user_page(s, &plan, &rows, total)
             }
             // Filter or sort not expressible in SQL: evaluate in memory over the integration.
@@ -508,6 +541,40 @@ impl Directory {
                 Ok(plan.page_in_memory(&s.user_type, items))
             }
         }
+    }
+
+    /// Reads the page of `q` with `list`, continuing a remembered walk of `walk` when `q`'s
+    /// offset is where one left off (creation order only), and remembers where a full page
+    /// ends (see [`crate::page_walks`]).
+    async fn walked<R, L, Fut>(
+        &self,
+        walk: &ListWalk<'_>,
+        mut q: ListQuery,
+        list: L,
+        key: impl Fn(&R) -> RowKey,
+    ) -> Result<(Vec<R>, u64)>
+    where
+        L: FnOnce(ListQuery) -> Fut,
+        Fut: Future<Output = store::Result<(Vec<R>, u64)>>,
+    {
+        if q.sort.is_some() {
+            return Ok(list(q).await?);
+        }
+        let generation = self.walks.generation(walk.integration_id);
+        if let Some(c) = self.walks.resume(walk, q.offset, Instant::now()) {
+            q.after = Some(c.after);
+            q.known_total = Some(c.total);
+        }
+        let (offset, limit) = (q.offset, q.limit);
+        let (rows, total) = list(q).await?;
+        if let Some(last) = rows.last().filter(|_| rows.len() as u64 == limit) {
+            let next = Continuation {
+                after: key(last),
+                total,
+            };
+            (self.walks).remember(walk, generation, offset + limit, next, Instant::now());
+        }
+        Ok((rows, total))
     }
 
     /// A page of users SQL already filtered, sorted and cut.
@@ -543,8 +610,7 @@ impl Directory {
         let row = self.group_row(s, store::new_id(), &attrs, now, 1)?;
         let corr = correlation_id.to_string();
         let row = self
-            .store
-            .write(move |txn| {
+            .write(&s.integration_id, move |txn| {
                 // Clones: the unit may run twice (see `Store::write`).
                 let (row, corr, members) = (row.clone(), corr.clone(), members.clone());
                 async move {
@@ -710,8 +776,7 @@ impl Directory {
                 self.group_row(s, row.id.clone(), &next, row.created_at, row.version + 1)?;
             let (expected, corr) = (row.version, correlation_id.to_string());
             let written = self
-                .store
-                .write(move |txn| {
+                .write(&s.integration_id, move |txn| {
                     // Clones: the unit may run twice (see `Store::write`).
                     let (new_row, corr, added, removed, before_members) = (
                         new_row.clone(),
@@ -794,32 +859,30 @@ impl Directory {
             id.to_string(),
             correlation_id.to_string(),
         );
-        self.store
-            .write(move |txn| {
-                // Clones: the unit may run twice (see `Store::write`).
-                let (integration, gid, corr, members) = (
-                    integration.clone(),
-                    gid.clone(),
-                    corr.clone(),
-                    members.clone(),
-                );
-                async move {
-                    let (txn, corr) = (&*txn, Some(corr.as_str()));
-                    if !store::scim::delete_group(txn, &integration, &gid).await? {
-                        return Err(ScimError::not_found(format!("Group {gid} not found")).into());
-                    }
-                    let now = now_ms();
-                    store::jobs::enqueue_job(txn, &integration, SUBJECT_GROUP, &gid, corr, now)
-                        .await?;
-                    let users: Vec<&String> = (members.iter())
-                        .filter(|m| m.member_type == MemberType::User)
-                        .map(|m| &m.member_id)
-                        .collect();
-                    enqueue_users(txn, &integration, &users, corr, now).await?;
-                    Ok::<_, DirectoryError>(())
+        self.write(&s.integration_id, move |txn| {
+            // Clones: the unit may run twice (see `Store::write`).
+            let (integration, gid, corr, members) = (
+                integration.clone(),
+                gid.clone(),
+                corr.clone(),
+                members.clone(),
+            );
+            async move {
+                let (txn, corr) = (&*txn, Some(corr.as_str()));
+                if !store::scim::delete_group(txn, &integration, &gid).await? {
+                    return Err(ScimError::not_found(format!("Group {gid} not found")).into());
                 }
-            })
-            .await?;
+                let now = now_ms();
+                store::jobs::enqueue_job(txn, &integration, SUBJECT_GROUP, &gid, corr, now).await?;
+                let users: Vec<&String> = (members.iter())
+                    .filter(|m| m.member_type == MemberType::User)
+                    .map(|m| &m.member_id)
+                    .collect();
+                enqueue_users(txn, &integration, &users, corr, now).await?;
+                Ok::<_, DirectoryError>(())
+            }
+        })
+        .await?;
         Ok(row.display_name)
     }
 
@@ -841,13 +904,26 @@ impl Directory {
             plan.sql_sort(group_sort_key),
         ) {
             (Some(condition), Ok(sort)) => {
+                let walk = ListWalk {
+                    integration_id: &s.integration_id,
+                    listing: Listing::Groups,
+                    filter: req.filter.as_deref(),
+                };
                 let q = ListQuery {
                     condition,
                     sort,
                     offset: plan.offset,
                     limit: plan.count,
+                    ..Default::default()
                 };
-                let (rows, total) = self.store.list_groups(&s.integration_id, &q).await?;
+                let (rows, total) = self
+                    .walked(
+                        &walk,
+                        q,
+                        |q| async move { self.store.list_groups(&s.integration_id, &q).await },
+                        |r| row_key(r.created_at, &r.id),
+                    )
+                    .await?;
                 let mut members = if with_members {
                     members_of(db, &s.integration_id, &rows).await?
                 } else {
@@ -878,6 +954,13 @@ impl Directory {
                 Ok(plan.page_in_memory(&self.groups, items))
             }
         }
+    }
+}
+
+fn row_key(created_at: i64, id: &str) -> RowKey {
+    RowKey {
+        created_at,
+        id: id.to_string(),
     }
 }
 

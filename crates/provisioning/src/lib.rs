@@ -14,6 +14,7 @@ mod error;
 pub mod guard;
 pub mod inputs;
 pub mod metrics;
+mod page_walks;
 pub mod planner;
 pub mod preview;
 pub mod reconcile;

@@ -103,30 +103,38 @@ pub async fn principal(req: &HttpRequest, state: &AppState) -> Result<Principal,
 }
 
 /// The integration of the path's `{tenant_id}` and `{integration_id}` with the principal that
-/// may view it (outside its scope: 404). As a handler argument it authenticates, rate-limits
-/// and scopes the request before anything else is read (a body included).
-pub struct Viewing {
+/// may view it (`EDIT = false`; outside its scope: 404) or change it (`EDIT = true`; a
+/// read-only role: 403). As a handler argument it authenticates, rate-limits and scopes the
+/// request before anything else is read (a body included).
+pub struct OnIntegration<const EDIT: bool> {
     pub p: Principal,
     pub i: Integration,
 }
 
-/// As [`Viewing`], for a principal that may change it (a read-only role: 403).
-pub struct Editing {
-    pub p: Principal,
-    pub i: Integration,
-}
+/// An integration the principal may view.
+pub type Viewing = OnIntegration<false>;
+/// An integration the principal may change.
+pub type Editing = OnIntegration<true>;
 
 /// The tenant of the path's `{tenant_id}` with the principal that may view it (outside its
-/// scope: 404), authenticated, rate-limited and scoped before anything else is read.
-pub struct TenantViewing {
+/// scope: 404) or, with `EDIT`, change it (a read-only role: 403), authenticated,
+/// rate-limited and scoped before anything else is read.
+pub struct OnTenant<const EDIT: bool> {
     pub p: Principal,
     pub t: Tenant,
 }
 
-/// As [`TenantViewing`], for a principal that may change it (a read-only role: 403).
-pub struct TenantEditing {
-    pub p: Principal,
-    pub t: Tenant,
+/// A tenant the principal may view.
+pub type TenantViewing = OnTenant<false>;
+/// A tenant the principal may change.
+pub type TenantEditing = OnTenant<true>;
+
+const fn need(edit: bool) -> handlers::Need {
+    if edit {
+        handlers::Need::Edit
+    } else {
+        handlers::Need::View
+    }
 }
 
 /// The principal and the path's tenant, if it may `need` it.
@@ -164,53 +172,27 @@ async fn scoped(
     Ok((p, i))
 }
 
-impl FromRequest for Viewing {
+impl<const EDIT: bool> FromRequest for OnIntegration<EDIT> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let (p, i) = scoped(&req, handlers::Need::View).await?;
+            let (p, i) = scoped(&req, need(EDIT)).await?;
             Ok(Self { p, i })
         })
     }
 }
 
-impl FromRequest for Editing {
+impl<const EDIT: bool> FromRequest for OnTenant<EDIT> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let (p, i) = scoped(&req, handlers::Need::Edit).await?;
-            Ok(Self { p, i })
-        })
-    }
-}
-
-impl FromRequest for TenantViewing {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let (p, t) = scoped_tenant(&req, handlers::Need::View).await?;
-            Ok(Self { p, t })
-        })
-    }
-}
-
-impl FromRequest for TenantEditing {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let (p, t) = scoped_tenant(&req, handlers::Need::Edit).await?;
+            let (p, t) = scoped_tenant(&req, need(EDIT)).await?;
             Ok(Self { p, t })
         })
     }

@@ -914,6 +914,7 @@ pub async fn user_states(
                     sort,
                     offset,
                     limit,
+                    ..Default::default()
                 },
             )
             .await?
@@ -927,6 +928,7 @@ pub async fn user_states(
                     sort,
                     offset: 0,
                     limit: STATE_FILTER_CAP,
+                    ..Default::default()
                 },
             )
             .await?;

@@ -234,7 +234,8 @@ pub(crate) async fn list_groups_in<C: ConnectionTrait>(
         base = base.filter(c.clone());
     }
     let order = |s| ordered(s, q.sort);
-    let (rows, total) = page_and_total(reads, base, order, g::Column::Id, q).await?;
+    let (rows, total) =
+        page_and_total(reads, base, order, (g::Column::Id, g::Column::CreatedAt), q).await?;
     Ok((rows.into_iter().map(Into::into).collect(), total))
 }
 

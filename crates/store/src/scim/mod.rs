@@ -20,7 +20,7 @@ pub use groups::{
     GroupRow, count_groups, delete_group, find_group_by_display_name, find_group_by_external_id,
     get_group, insert_group, list_groups, list_groups_unpaged, update_group,
 };
-pub use list::{ListQuery, SortKey};
+pub use list::{ListQuery, RowKey, SortKey};
 pub use members::{
     GroupRef, MemberRow, add_group_members, groups_of_member, list_group_members,
     members_of_groups, remove_group_members, resolve_members, set_group_members,

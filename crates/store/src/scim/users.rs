@@ -328,7 +328,8 @@ pub(crate) async fn list_users_in<C: ConnectionTrait>(
         base = base.filter(c.clone());
     }
     let order = |s| Ok(ordered(s, q.sort));
-    let (rows, total) = page_and_total(reads, base, order, u::Column::Id, q).await?;
+    let (rows, total) =
+        page_and_total(reads, base, order, (u::Column::Id, u::Column::CreatedAt), q).await?;
     Ok((rows.into_iter().map(Into::into).collect(), total))
 }
 

@@ -337,6 +337,7 @@ async fn group_filters_match_the_in_memory_evaluator() {
                     sort,
                     offset,
                     limit,
+                    ..Default::default()
                 };
                 assert_eq!(
                     s.list_groups(&i.id, &q).await.unwrap(),
@@ -399,6 +400,7 @@ async fn direct_reads_match_the_pool() {
                     sort,
                     offset,
                     limit,
+                    ..Default::default()
                 };
                 let direct = s.list_users(&i.id, &q).await.unwrap();
                 let pooled = scim::list_users(s.db(), &i.id, &q).await.unwrap();

@@ -1,6 +1,6 @@
 use crate::common::{tenant_with_integration, user};
 use store::StoreError;
-use store::scim::{self, ListQuery, SortKey};
+use store::scim::{self, ListQuery, RowKey, SortKey};
 use store::testing::test_stores;
 
 #[tokio::test]
@@ -419,4 +419,87 @@ async fn sorted(
     let direct = s.list_users(integration_id, &q).await.unwrap().0;
     assert_eq!(pooled, direct, "{label}");
     pooled
+}
+
+/// A walk continued after a known row reads the same pages as OFFSET paging, through the
+/// pool and through the store's own read connections (SQLite's direct readers, PostgreSQL's
+/// held ones), with creation-time ties broken by id; a known total skips the COUNT.
+#[tokio::test]
+async fn a_walk_continued_after_a_row_reads_the_same_pages_as_offset_paging() {
+    for db in test_stores().await {
+        let s = &db.store;
+        let (_, i) = tenant_with_integration(s, "Acme").await;
+        // Two users per creation millisecond: the id breaks the tie.
+        for n in 0..7 {
+            scim::insert_user(s.db(), &user(&i.id, &format!("u{n}"), 100 + n / 2))
+                .await
+                .unwrap();
+        }
+        let filter = scim_core::filter::parse_filter("userName sw \"u\"").unwrap();
+        let filtered = store::filter_sql::user_condition(&filter);
+        assert!(filtered.is_some(), "the filter is pushed down");
+        for condition in [None, filtered] {
+            let offset_page = |offset: u64| ListQuery {
+                condition: condition.clone(),
+                offset,
+                limit: 3,
+                ..Default::default()
+            };
+            let mut after = None;
+            for offset in [0, 3, 6] {
+                let (expected, total) = scim::list_users(s.db(), &i.id, &offset_page(offset))
+                    .await
+                    .unwrap();
+                assert_eq!(total, 7, "{}", db.label);
+                let walked = ListQuery {
+                    after: after.clone(),
+                    ..offset_page(offset)
+                };
+                assert_eq!(
+                    scim::list_users(s.db(), &i.id, &walked).await.unwrap(),
+                    (expected.clone(), 7),
+                    "{}: pool, offset {offset}",
+                    db.label
+                );
+                assert_eq!(
+                    s.list_users(&i.id, &walked).await.unwrap(),
+                    (expected.clone(), 7),
+                    "{}: store reads, offset {offset}",
+                    db.label
+                );
+                let last = expected.last().unwrap();
+                after = Some(RowKey {
+                    created_at: last.created_at,
+                    id: last.id.clone(),
+                });
+            }
+        }
+
+        // A known total answers a full page without counting (42 is not the count); a short
+        // page still tells the truth.
+        let full = ListQuery {
+            offset: 3,
+            limit: 3,
+            known_total: Some(42),
+            ..Default::default()
+        };
+        assert_eq!(
+            s.list_users(&i.id, &full).await.unwrap().1,
+            42,
+            "{}",
+            db.label
+        );
+        let short = ListQuery {
+            offset: 6,
+            limit: 3,
+            known_total: Some(42),
+            ..Default::default()
+        };
+        assert_eq!(
+            s.list_users(&i.id, &short).await.unwrap().1,
+            7,
+            "{}",
+            db.label
+        );
+    }
 }
