@@ -81,6 +81,11 @@ struct State {
     walks: HashMap<WalkAt, Walk>,
 }
 
+/// The integration's write generation in `generations` (0 before its first write).
+fn generation_of(generations: &HashMap<String, u64>, integration_id: &str) -> u64 {
+    generations.get(integration_id).copied().unwrap_or(0)
+}
+
 /// The walks in progress, per integration (see the module docs).
 #[derive(Default)]
 pub struct PageWalks {
@@ -94,7 +99,7 @@ impl PageWalks {
     pub fn generation(&self, integration_id: &str) -> u64 {
         self.state
             .lock()
-            .map(|s| s.generations.get(integration_id).copied().unwrap_or(0))
+            .map(|s| generation_of(&s.generations, integration_id))
             .unwrap_or(0)
     }
 
@@ -115,7 +120,7 @@ impl PageWalks {
         }
         let s = self.state.lock().ok()?;
         let remembered = s.walks.get(&walk.at(offset))?;
-        let generation = s.generations.get(walk.integration_id).copied().unwrap_or(0);
+        let generation = generation_of(&s.generations, walk.integration_id);
         let fresh = remembered.generation == generation
             && now.saturating_duration_since(remembered.read_at) < WALK_TTL;
         if !fresh {
@@ -146,18 +151,17 @@ impl PageWalks {
         let Ok(mut s) = self.state.lock() else {
             return;
         };
-        if s.generations.get(walk.integration_id).copied().unwrap_or(0) != generation {
+        if generation_of(&s.generations, walk.integration_id) != generation {
             return; // written during the read: the page may not match the rows any more
         }
         if s.walks.len() >= MAX_WALKS {
-            let live = |w: &Walk| now.saturating_duration_since(w.read_at) < WALK_TTL;
-            let generations = std::mem::take(&mut s.generations);
-            s.walks.retain(|at, w| {
-                live(w) && generations.get(&at.integration_id).copied().unwrap_or(0) == w.generation
+            let State { generations, walks } = &mut *s;
+            walks.retain(|at, w| {
+                now.saturating_duration_since(w.read_at) < WALK_TTL
+                    && generation_of(generations, &at.integration_id) == w.generation
             });
-            s.generations = generations;
-            if s.walks.len() >= MAX_WALKS {
-                s.walks.clear();
+            if walks.len() >= MAX_WALKS {
+                walks.clear();
             }
         }
         s.walks.insert(
