@@ -54,10 +54,9 @@ async fn write_loop(store: Store, rx: mpsc::Receiver<NewEvent>) {
 
 /// Takes events from `rx` in batches and hands each batch to `write`, until every sender is
 /// gone and the queue is empty. After an event arrives it sleeps [`LINGER`] and then takes
-/// what has queued meanwhile (or goes at once when a batch is already waiting, or at
-/// shutdown). Waiting on
-/// the channel instead would wake this task, and often a parked runtime thread, for every
-/// event: one wake-up per SCIM request.
+/// what has queued meanwhile (at once when a full batch is already waiting, or at
+/// shutdown). Waiting on the channel instead would wake this task, and often a parked
+/// runtime thread, for every event: one wake-up per SCIM request.
 async fn gather<W, F>(mut rx: mpsc::Receiver<NewEvent>, write: W)
 where
     W: Fn(Vec<NewEvent>) -> F,

@@ -257,8 +257,9 @@ fn insert_chunks(backend: DbBackend, mut n: usize) -> impl Iterator<Item = usize
 }
 
 impl Store {
-    /// Records a batch of events: multi-row inserts in one transaction (on SQLite, through
-    /// the group-commit writer, so it never competes with SCIM writes for the write lock).
+    /// Records a batch of events: its inserts ([`event_inserts`]) in one transaction, through
+    /// the group-commit writer (on SQLite it so never competes with SCIM writes for the
+    /// write lock).
     pub async fn insert_events(&self, events: Vec<NewEvent>) -> Result<()> {
         if events.is_empty() {
             return Ok(());
