@@ -108,26 +108,10 @@ async fn write_batch(store: &Store, batch: Vec<NewEvent>) {
 mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
-    use store::types::Direction;
     use tokio::time::Instant;
 
     fn event(i: usize) -> NewEvent {
-        NewEvent {
-            at: i as i64,
-            tenant_id: "t".into(),
-            integration_id: "i".into(),
-            direction: Direction::Inbound,
-            operation: format!("GET /Users #{i}"),
-            subject_kind: None,
-            subject_id: None,
-            subject_name: None,
-            http_status: Some(200),
-            outcome: "ok".into(),
-            duration_ms: Some(1),
-            correlation_id: i.to_string(),
-            attempt: None,
-            detail: None,
-        }
+        store::testing::inbound_event(i as i64, "t", "i", &i.to_string())
     }
 
     /// Runs [`gather`] on a paused clock; each batch as (when it was written, its events'

@@ -10,7 +10,7 @@ use common::ui::{Ui, csrf_of};
 use common::{Backend, Endpoint, ServeOptions, TestServer};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use store::{ConnectionTrait, Direction, NewEvent};
+use store::{ConnectionTrait, NewEvent};
 use testkit::fake_activecampaign::{AccountConfig, FakeActiveCampaign, FakeConfig, FakeHandle};
 
 const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -352,22 +352,7 @@ async fn postgres_readyz_is_503_when_the_database_is_gone() {
 }
 
 fn old_event(tenant: &str, integration: &str, at: i64, tag: &str) -> NewEvent {
-    NewEvent {
-        at,
-        tenant_id: tenant.into(),
-        integration_id: integration.into(),
-        direction: Direction::Inbound,
-        operation: "GET /Users".into(),
-        subject_kind: None,
-        subject_id: None,
-        subject_name: None,
-        http_status: Some(200),
-        outcome: "ok".into(),
-        duration_ms: Some(1),
-        correlation_id: tag.into(),
-        attempt: None,
-        detail: None,
-    }
+    store::testing::inbound_event(at, tenant, integration, tag)
 }
 
 async fn retention_prunes_old_events(backend: Backend) {

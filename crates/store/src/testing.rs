@@ -15,7 +15,7 @@
 //! }
 //! ```
 
-use crate::{MasterKey, Store, StoreOptions};
+use crate::{Direction, MasterKey, NewEvent, Store, StoreOptions};
 use rand::Rng;
 use sea_orm::{ConnectionTrait, Database};
 
@@ -174,6 +174,27 @@ async fn connect(url: &str, key: &MasterKey, migrate: bool) -> Store {
         panic!("migrations failed on {url}: {e}");
     }
     store
+}
+
+/// An inbound `GET /Users` event answered 200 in 1 ms, at `at` (epoch ms), for tests that
+/// need events to write, count or prune; change what a test needs with struct update syntax.
+pub fn inbound_event(at: i64, tenant: &str, integration: &str, correlation_id: &str) -> NewEvent {
+    NewEvent {
+        at,
+        tenant_id: tenant.into(),
+        integration_id: integration.into(),
+        direction: Direction::Inbound,
+        operation: "GET /Users".into(),
+        subject_kind: None,
+        subject_id: None,
+        subject_name: None,
+        http_status: Some(200),
+        outcome: "ok".into(),
+        duration_ms: Some(1),
+        correlation_id: correlation_id.into(),
+        attempt: None,
+        detail: None,
+    }
 }
 
 /// `scheme://authority` of a server URL, without any database path or query.

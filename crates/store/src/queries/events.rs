@@ -332,20 +332,9 @@ mod tests {
 
     fn event(i: usize) -> NewEvent {
         NewEvent {
-            at: i as i64,
-            tenant_id: "t".into(),
-            integration_id: "i".into(),
-            direction: Direction::Inbound,
-            operation: "GET /Users".into(),
             subject_kind: i.is_multiple_of(2).then_some(SubjectKind::User),
-            subject_id: None,
             subject_name: Some(format!("u{i}")),
-            http_status: Some(200),
-            outcome: OK_OUTCOME.into(),
-            duration_ms: Some(1),
-            correlation_id: format!("c{i}"),
-            attempt: None,
-            detail: None,
+            ..crate::testing::inbound_event(i as i64, "t", "i", &format!("c{i}"))
         }
     }
 

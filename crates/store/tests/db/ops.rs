@@ -1,25 +1,10 @@
 use crate::common::tenant_with_integration;
 use store::jobs::enqueue_job;
-use store::testing::test_stores;
-use store::{Direction, NewEvent, QueueStats, SubjectKind};
+use store::testing::{inbound_event, test_stores};
+use store::{NewEvent, QueueStats, SubjectKind};
 
 fn event(tenant: &str, integration: &str, at: i64) -> NewEvent {
-    NewEvent {
-        at,
-        tenant_id: tenant.into(),
-        integration_id: integration.into(),
-        direction: Direction::Inbound,
-        operation: "GET /Users".into(),
-        subject_kind: None,
-        subject_id: None,
-        subject_name: None,
-        http_status: Some(200),
-        outcome: "ok".into(),
-        duration_ms: Some(1),
-        correlation_id: format!("c-{at}"),
-        attempt: None,
-        detail: None,
-    }
+    inbound_event(at, tenant, integration, &format!("c-{at}"))
 }
 
 #[tokio::test]
