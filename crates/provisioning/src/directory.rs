@@ -502,22 +502,12 @@ impl Directory {
         ) {
             // Everything pushed down: SQL filters, sorts and pages.
             (Some(condition), Ok(sort)) => {
-                let walk = ListWalk {
-                    integration_id: &s.integration_id,
-                    listing: Listing::Users,
-                    filter: req.filter.as_deref(),
-                };
-                let q = ListQuery {
-                    condition,
-                    sort,
-                    offset: plan.offset,
-                    limit: plan.count,
-                    ..Default::default()
-                };
                 let (rows, total) = self
                     .walked(
-                        &walk,
-                        q,
+                        s,
+                        Listing::Users,
+                        req,
+                        plan.page_query(condition, sort),
                         |q| async move { self.store.list_users(&s.integration_id, &q).await },
                         |r| row_key(r.created_at, &r.id),
                     )
@@ -543,12 +533,14 @@ impl Directory {
         }
     }
 
-    /// Reads the page of `q` with `list`, continuing a remembered walk of `walk` when `q`'s
-    /// offset is where one left off (creation order only), and remembers where a full page
-    /// ends (see [`crate::page_walks`]).
+    /// Reads the page of `q` (a `listing` of `s` answering `req`) with `list`, continuing a
+    /// remembered walk when `q`'s offset is where one left off (creation order only), and
+    /// remembers where a full page ends (see [`crate::page_walks`]).
     async fn walked<R, L, Fut>(
         &self,
-        walk: &ListWalk<'_>,
+        s: &IntegrationScope,
+        listing: Listing,
+        req: &SearchRequest,
         mut q: ListQuery,
         list: L,
         key: impl Fn(&R) -> RowKey,
@@ -560,6 +552,11 @@ impl Directory {
         if q.sort.is_some() {
             return Ok(list(q).await?);
         }
+        let walk = &ListWalk {
+            integration_id: &s.integration_id,
+            listing,
+            filter: req.filter.as_deref(),
+        };
         let generation = self.walks.generation(walk.integration_id);
         if let Some(c) = self.walks.resume(walk, q.offset, Instant::now()) {
             q.after = Some(c.after);
@@ -904,22 +901,12 @@ impl Directory {
             plan.sql_sort(group_sort_key),
         ) {
             (Some(condition), Ok(sort)) => {
-                let walk = ListWalk {
-                    integration_id: &s.integration_id,
-                    listing: Listing::Groups,
-                    filter: req.filter.as_deref(),
-                };
-                let q = ListQuery {
-                    condition,
-                    sort,
-                    offset: plan.offset,
-                    limit: plan.count,
-                    ..Default::default()
-                };
                 let (rows, total) = self
                     .walked(
-                        &walk,
-                        q,
+                        s,
+                        Listing::Groups,
+                        req,
+                        plan.page_query(condition, sort),
                         |q| async move { self.store.list_groups(&s.integration_id, &q).await },
                         |r| row_key(r.created_at, &r.id),
                     )
@@ -1096,6 +1083,22 @@ impl Plan {
     }
 
     /// `Ok(sort)` when SQL can order the result (no sort, or an indexed column).
+    /// The SQL query for this plan's page, its filter and sort pushed down as `condition`
+    /// and `sort`.
+    fn page_query(
+        &self,
+        condition: Option<sea_orm::Condition>,
+        sort: Option<(SortKey, bool)>,
+    ) -> ListQuery {
+        ListQuery {
+            condition,
+            sort,
+            offset: self.offset,
+            limit: self.count,
+            ..Default::default()
+        }
+    }
+
     fn sql_sort(
         &self,
         key: fn(&AttrPath) -> Option<SortKey>,

@@ -108,7 +108,13 @@ impl PageWalks {
         if let Ok(mut s) = self.state.lock() {
             // The integration's walks now have an old generation: never used again, and
             // dropped when the map is full.
-            *s.generations.entry(integration_id.to_string()).or_insert(0) += 1;
+            // (Looked up by `&str` first: this runs on every SCIM write.)
+            match s.generations.get_mut(integration_id) {
+                Some(g) => *g += 1,
+                None => {
+                    s.generations.insert(integration_id.to_string(), 1);
+                }
+            }
         }
     }
 

@@ -15,7 +15,7 @@
 //! }
 //! ```
 
-use crate::{Direction, MasterKey, NewEvent, Store, StoreOptions};
+use crate::{Direction, MasterKey, NewEvent, OK_OUTCOME, Store, StoreOptions};
 use rand::Rng;
 use sea_orm::{ConnectionTrait, Database};
 
@@ -189,7 +189,7 @@ pub fn inbound_event(at: i64, tenant: &str, integration: &str, correlation_id: &
         subject_id: None,
         subject_name: None,
         http_status: Some(200),
-        outcome: "ok".into(),
+        outcome: OK_OUTCOME.into(),
         duration_ms: Some(1),
         correlation_id: correlation_id.into(),
         attempt: None,
